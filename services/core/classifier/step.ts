@@ -1,0 +1,71 @@
+// The classifier's training step and evaluation. A step is split into "compute gradients" and
+// "apply" so that data-parallel replicas can average the gradients in between.
+import { tf } from '../tf.ts';
+import { INFER, TRAIN, type ClassifierModel } from '../model.ts';
+import type { Adam } from '../optim.ts';
+import { softmaxCrossEntropy } from '../losses.ts';
+import { NonFiniteError } from '../errors.ts';
+
+export interface ClassifierGrads {
+  loss: number;
+  /** Correct predictions in the batch (argmax of the logits). */
+  correct: number;
+  /** One gradient per model param, in model order. Caller disposes. */
+  grads: tf.Tensor[];
+}
+
+/** Softmax cross-entropy gradients on a batch x (B, 28, 28, 1), labels (B,) int32. */
+export function classifierGrads(model: ClassifierModel, x: tf.Tensor4D, labels: tf.Tensor1D): ClassifierGrads {
+  const vars = model.params.map((p) => p.variable);
+  let correctT: tf.Scalar | undefined;
+  const { grads, value } = tf.variableGrads(() => {
+    const logits = model.apply(x, TRAIN) as tf.Tensor2D; // (B, 10)
+    correctT = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'float32')) as tf.Scalar);
+    return softmaxCrossEntropy(logits, labels);
+  }, vars);
+  const loss = value.dataSync()[0];
+  const correct = correctT!.dataSync()[0];
+  tf.dispose([value, correctT!]);
+  return { loss, correct, grads: vars.map((v) => grads[v.name]) };
+}
+
+/** One optimizer step; throws NonFiniteError (without updating) when the loss is NaN or Inf. */
+export function classifierStep(
+  model: ClassifierModel,
+  optimizer: Adam,
+  x: tf.Tensor4D,
+  labels: tf.Tensor1D,
+  step: number,
+): { loss: number; accuracy: number } {
+  const { loss, correct, grads } = classifierGrads(model, x, labels);
+  try {
+    if (!Number.isFinite(loss)) throw new NonFiniteError('classifier loss', step, loss);
+    optimizer.apply(grads);
+  } finally {
+    tf.dispose(grads);
+  }
+  return { loss, accuracy: correct / x.shape[0] };
+}
+
+/** Mean loss and accuracy in inference mode over batches produced by `batches`. */
+export function evaluateClassifier(
+  model: ClassifierModel,
+  batches: Iterable<{ x: tf.Tensor4D; labels: tf.Tensor1D }>,
+): { loss: number; accuracy: number; count: number } {
+  let lossSum = 0;
+  let correct = 0;
+  let count = 0;
+  for (const { x, labels } of batches) {
+    const [l, c] = tf.tidy(() => {
+      const logits = model.apply(x, INFER) as tf.Tensor2D;
+      const loss = tf.mul(softmaxCrossEntropy(logits, labels), x.shape[0]);
+      const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'float32'));
+      return [loss.dataSync()[0], hits.dataSync()[0]];
+    });
+    tf.dispose([x, labels]);
+    lossSum += l;
+    correct += c;
+    count += x.shape[0];
+  }
+  return { loss: lossSum / Math.max(count, 1), accuracy: correct / Math.max(count, 1), count };
+}

@@ -1,0 +1,97 @@
+// Everything the generator does, in-process or behind the generator service.
+//
+// The generator never sees the discriminator's weights. In the G-step it is handed the upstream
+// gradient dL_G/dG(z') (B, 28, 28, 1) and back-propagates it through G: the gradient of
+// sum(G(z') * upstream) w.r.t. G's variables is exactly the vector-Jacobian product. The tape is
+// synchronous, so G(z') is recomputed under it with the same z' (a pure function of the seed).
+import { tf } from '../tf.ts';
+import { TRAIN, TRAIN_NO_STATS, INFER, type Model } from '../model.ts';
+import { buildGenerator } from '../presets.ts';
+import { Adam } from '../optim.ts';
+import { deriveSeed } from '../seed.ts';
+import { NonFiniteError, ShapeError } from '../errors.ts';
+import { restoreModel, snapshotModel } from '../snapshot.ts';
+import type { ModelSnapshot } from '../../run/model-snapshot.ts';
+import { adamHyper, generatorInitSeed, type GanMathConfig } from './config.ts';
+
+export interface UpstreamResult { applied: boolean; gradNorm: number }
+
+export class GeneratorNode {
+  readonly model: Model;
+  readonly optimizer: Adam;
+  /** The last iteration whose G-step was applied; -1 before any. */
+  lastAppliedIteration = -1;
+  private lastResult: UpstreamResult = { applied: false, gradNorm: 0 };
+
+  constructor(readonly cfg: GanMathConfig) {
+    this.model = buildGenerator(cfg.arch, generatorInitSeed(cfg));
+    this.optimizer = new Adam(this.model.params, adamHyper(cfg, cfg.lrG));
+  }
+
+  /** z for D-step (t, s) when s < k; for s === k, the z' of G-step t. (B, zDim) */
+  latent(iteration: number, step: number): tf.Tensor2D {
+    const seed = step < this.cfg.dSteps
+      ? deriveSeed(this.cfg.seed, 'z-d', iteration, step)
+      : deriveSeed(this.cfg.seed, 'z-g', iteration);
+    return tf.randomNormal([this.cfg.batchSize, this.cfg.arch.zDim], 0, 1, 'float32', seed);
+  }
+
+  /** G(z) with batch statistics, moving averages untouched. (B, 28, 28, 1); caller disposes. */
+  generate(iteration: number, step: number): tf.Tensor4D {
+    this.checkStep(step);
+    return tf.tidy(() => this.model.apply(this.latent(iteration, step), TRAIN_NO_STATS) as tf.Tensor4D);
+  }
+
+  /** (2) Update G: descend L_G along the upstream gradient dL_G/dG(z'). Idempotent per iteration. */
+  applyUpstream(iteration: number, upstream: tf.Tensor4D): UpstreamResult {
+    if (iteration <= this.lastAppliedIteration) return { ...this.lastResult, applied: false };
+    const expected = [this.cfg.batchSize, ...this.model.outputShape];
+    if (upstream.shape.join(',') !== expected.join(',')) throw new ShapeError('grad', expected, upstream.shape);
+    const z = this.latent(iteration, this.cfg.dSteps);
+    const vars = this.model.params.map((p) => p.variable);
+    const { grads, value } = tf.variableGrads(
+      () => tf.sum(tf.mul(this.model.apply(z, TRAIN), upstream)),
+      vars,
+    );
+    const ordered = vars.map((v) => grads[v.name]);
+    const gradNorm = tf.tidy(() => Math.sqrt(tf.addN(ordered.map((g) => tf.sum(tf.square(g)))).dataSync()[0]));
+    try {
+      if (!Number.isFinite(gradNorm)) throw new NonFiniteError('generator gradient norm', iteration, gradNorm);
+      this.optimizer.apply(ordered);
+    } finally {
+      tf.dispose([z, value, ...ordered]);
+    }
+    this.lastAppliedIteration = iteration;
+    this.lastResult = { applied: true, gradNorm };
+    return this.lastResult;
+  }
+
+  /** n images from a fixed seed in inference mode (moving averages): the sample grids. */
+  sample(n: number, seed: number): tf.Tensor4D {
+    return tf.tidy(() => {
+      const z = tf.randomNormal([n, this.cfg.arch.zDim], 0, 1, 'float32', seed);
+      return this.model.apply(z, INFER) as tf.Tensor4D;
+    });
+  }
+
+  snapshot(): ModelSnapshot {
+    return snapshotModel(this.model, this.optimizer);
+  }
+
+  restore(s: ModelSnapshot, lastAppliedIteration: number): void {
+    restoreModel(this.model, this.optimizer, s);
+    this.lastAppliedIteration = lastAppliedIteration;
+    this.lastResult = { applied: false, gradNorm: 0 };
+  }
+
+  dispose(): void {
+    this.model.dispose();
+    this.optimizer.dispose();
+  }
+
+  private checkStep(step: number): void {
+    if (!Number.isInteger(step) || step < 0 || step > this.cfg.dSteps) {
+      throw new RangeError(`step must be an integer in 0..${this.cfg.dSteps} (k = ${this.cfg.dSteps}), got ${step}`);
+    }
+  }
+}

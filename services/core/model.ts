@@ -1,0 +1,49 @@
+// What every network in gantry is: an ordered list of named variables and a forward function.
+// Models are written as plain functions over explicit variables (as the workshop's TF1 code is),
+// not with tf.layers, so that the in-process trainer and the services run exactly the same ops in
+// the same order and batch-norm statistics are updated only where a step says so.
+import type { tf } from './tf.ts';
+
+export type ModelRole = 'generator' | 'discriminator' | 'classifier';
+
+/** How a forward pass treats batch norm. */
+export interface ForwardMode {
+  /** Normalize with the batch's statistics (true) or the moving averages (false). */
+  training: boolean;
+  /** Fold the batch statistics into the moving averages (only meaningful when training). */
+  updateStats: boolean;
+}
+
+export const TRAIN: ForwardMode = { training: true, updateStats: true };
+export const TRAIN_NO_STATS: ForwardMode = { training: true, updateStats: false };
+export const INFER: ForwardMode = { training: false, updateStats: false };
+
+/** A variable with its stable, checkpointed name, e.g. "conv1/kernel" or "bn2/moving_mean". */
+export interface NamedVariable {
+  readonly name: string;
+  readonly variable: tf.Variable;
+}
+
+export interface Model {
+  readonly role: ModelRole;
+  /** Preset-independent description of the architecture, written into checkpoints. */
+  readonly arch: Record<string, unknown>;
+  /** Input shape without the batch dimension, e.g. [100] for z or [28, 28, 1] for images. */
+  readonly inputShape: readonly number[];
+  /** Output shape without the batch dimension. */
+  readonly outputShape: readonly number[];
+  /** Trained by the optimizer, in a fixed order (the order of fused gradient buffers). */
+  readonly params: readonly NamedVariable[];
+  /** Non-trainable state (batch-norm moving mean and variance), checkpointed with the params. */
+  readonly state: readonly NamedVariable[];
+  /** The network's output for a batch. Callers own the returned tensor. */
+  apply(x: tf.Tensor, mode: ForwardMode): tf.Tensor;
+  dispose(): void;
+}
+
+/** A classifier also exposes its penultimate features (the Fréchet-distance embedding). */
+export interface ClassifierModel extends Model {
+  readonly role: 'classifier';
+  /** features: (B, F) activations before the logits layer; logits: (B, numClasses). */
+  embed(x: tf.Tensor, mode: ForwardMode): { features: tf.Tensor2D; logits: tf.Tensor2D };
+}

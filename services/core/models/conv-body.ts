@@ -1,0 +1,48 @@
+// The workshop classifier's body, also the convolutional discriminator:
+//   (B, 28, 28, 1) -> conv w k4 s2, leaky             -> (B, 14, 14, w)
+//                  -> conv 2w k4 s2, batch norm, leaky -> (B, 7, 7, 2w)
+//                  -> flatten (B, 49*2w) -> [dense u, batch norm, leaky] -> dense `outputs`
+// The dense-u block is optional (the small DCGAN discriminator has none).
+import { tf } from '../tf.ts';
+import { ParamStore, batchNorm, batchNormParams, conv, convParams, dense, denseParams, leaky } from '../layers.ts';
+import type { ForwardMode, NamedVariable } from '../model.ts';
+
+export interface ConvBodySizes {
+  imageShape: readonly [number, number, number];
+  width: number;
+  /** Units of the penultimate dense layer, or 0 for none. */
+  denseUnits: number;
+  outputs: number;
+}
+
+export interface ConvBody {
+  params: NamedVariable[];
+  state: NamedVariable[];
+  /** features: the input of the last dense layer (B, F); out: (B, outputs). */
+  forward(x: tf.Tensor, mode: ForwardMode): { features: tf.Tensor2D; out: tf.Tensor2D };
+  dispose(): void;
+}
+
+export function convBody(s: ConvBodySizes, seed: number): ConvBody {
+  const [h, w, c] = s.imageShape;
+  const p = new ParamStore(seed);
+  const c1 = convParams(p, 'conv1', 4, c, s.width, 2);
+  const c2 = convParams(p, 'conv2', 4, s.width, 2 * s.width, 2);
+  const bn2 = batchNormParams(p, 'bn2', 2 * s.width);
+  const flat = Math.ceil(h / 4) * Math.ceil(w / 4) * 2 * s.width;
+  const fc = s.denseUnits > 0 ? denseParams(p, 'fc3', flat, s.denseUnits) : undefined;
+  const bn3 = s.denseUnits > 0 ? batchNormParams(p, 'bn3', s.denseUnits) : undefined;
+  const out = denseParams(p, 'out', s.denseUnits > 0 ? s.denseUnits : flat, s.outputs);
+  return {
+    params: p.params,
+    state: p.state,
+    forward: (x, mode) => {
+      const h1 = leaky(conv(x, c1)); // (B, 14, 14, w)
+      const h2 = leaky(batchNorm(conv(h1, c2), bn2, mode)); // (B, 7, 7, 2w)
+      let features = tf.reshape(h2, [x.shape[0], flat]) as tf.Tensor2D; // (B, 49*2w)
+      if (fc && bn3) features = leaky(batchNorm(dense(features, fc), bn3, mode)) as tf.Tensor2D; // (B, u)
+      return { features, out: dense(features, out) };
+    },
+    dispose: () => p.dispose(),
+  };
+}

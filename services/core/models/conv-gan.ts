@@ -1,0 +1,59 @@
+// Convolutional GANs.
+// Generator (dcgan: no fc1; infogan, the workshop's: with fc1):
+//   z (B, zDim) -> [dense 16w, batch norm, ReLU]                 -> (B, 16w)      infogan only
+//               -> dense 7*7*2w, batch norm, ReLU, reshape        -> (B, 7, 7, 2w)
+//               -> deconv w k4 s2, batch norm, ReLU              -> (B, 14, 14, w)
+//               -> deconv 1 k4 s2, tanh                          -> (B, 28, 28, 1)
+// With w = 64 the infogan generator is the workshop's z(62) -> 1024 -> 7*7*128 -> 64 -> 1.
+// Discriminator: the classifier body (conv-body.ts) with one raw output.
+import { tf } from '../tf.ts';
+import { ParamStore, batchNorm, batchNormParams, deconv, deconvParams, dense, denseParams } from '../layers.ts';
+import type { ForwardMode, Model } from '../model.ts';
+import { convBody } from './conv-body.ts';
+
+export interface ConvGanSizes {
+  zDim: number;
+  gWidth: number;
+  dWidth: number;
+  /** Units of the extra dense layer in G and D (infogan: 16 * width); 0 for the small DCGAN. */
+  gDense: number;
+  dDense: number;
+  imageShape: readonly [number, number, number];
+}
+
+export function convGenerator(s: ConvGanSizes, arch: Record<string, unknown>, seed: number): Model {
+  const [h, w, c] = s.imageShape;
+  const h4 = h / 4;
+  const w4 = w / 4;
+  const p = new ParamStore(seed);
+  const fc1 = s.gDense > 0 ? denseParams(p, 'fc1', s.zDim, s.gDense) : undefined;
+  const bn1 = s.gDense > 0 ? batchNormParams(p, 'bn1', s.gDense) : undefined;
+  const fc2 = denseParams(p, 'fc2', s.gDense > 0 ? s.gDense : s.zDim, h4 * w4 * 2 * s.gWidth);
+  const bn2 = batchNormParams(p, 'bn2', h4 * w4 * 2 * s.gWidth);
+  const dc3 = deconvParams(p, 'deconv3', 4, 2 * s.gWidth, s.gWidth, 2);
+  const bn3 = batchNormParams(p, 'bn3', s.gWidth);
+  const dc4 = deconvParams(p, 'deconv4', 4, s.gWidth, c, 2);
+  return {
+    role: 'generator', arch, inputShape: [s.zDim], outputShape: s.imageShape,
+    params: p.params, state: p.state,
+    apply: (z: tf.Tensor, mode: ForwardMode) => tf.tidy(() => {
+      let x: tf.Tensor = z; // (B, zDim)
+      if (fc1 && bn1) x = tf.relu(batchNorm(dense(x, fc1), bn1, mode)); // (B, 16w)
+      x = tf.relu(batchNorm(dense(x, fc2), bn2, mode)); // (B, 7*7*2w)
+      const x4 = tf.reshape(x, [z.shape[0], h4, w4, 2 * s.gWidth]) as tf.Tensor4D; // (B, 7, 7, 2w)
+      const x3 = tf.relu(batchNorm(deconv(x4, dc3), bn3, mode)) as tf.Tensor4D; // (B, 14, 14, w)
+      return tf.tanh(deconv(x3, dc4)); // (B, 28, 28, 1)
+    }),
+    dispose: () => p.dispose(),
+  };
+}
+
+export function convDiscriminator(s: ConvGanSizes, arch: Record<string, unknown>, seed: number): Model {
+  const body = convBody({ imageShape: s.imageShape, width: s.dWidth, denseUnits: s.dDense, outputs: 1 }, seed);
+  return {
+    role: 'discriminator', arch, inputShape: s.imageShape, outputShape: [1],
+    params: body.params, state: body.state,
+    apply: (x: tf.Tensor, mode: ForwardMode) => tf.tidy(() => body.forward(x, mode).out), // (B, 1)
+    dispose: () => body.dispose(),
+  };
+}

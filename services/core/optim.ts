@@ -1,0 +1,104 @@
+// Adam (Kingma & Ba 2015) over a model's named variables, with its state as plain named slots so
+// checkpoints hold exactly what the next update needs. Optional learning-rate decay is the
+// workshop's continuous exponential schedule: lr_t = lr * rate^(t / steps) (0.75 and 1100 there).
+import { tf } from './tf.ts';
+import type { NamedVariable } from './model.ts';
+import { SnapshotMismatchError } from './errors.ts';
+
+export interface AdamHyper {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  /** 0 disables decay. */
+  decayRate: number;
+  decaySteps: number;
+}
+
+export const WORKSHOP_DECAY = { decayRate: 0.75, decaySteps: 1100 } as const;
+
+interface Slot { name: string; param: tf.Variable; m: tf.Variable; v: tf.Variable }
+
+export class Adam {
+  /** Number of updates applied so far. */
+  step = 0;
+  private readonly slots: Slot[];
+
+  constructor(params: readonly NamedVariable[], readonly hyper: AdamHyper) {
+    this.slots = params.map(({ name, variable }) => ({
+      name,
+      param: variable,
+      m: tf.variable(tf.zerosLike(variable), false),
+      v: tf.variable(tf.zerosLike(variable), false),
+    }));
+  }
+
+  /** The learning rate the next update uses. */
+  learningRate(step = this.step): number {
+    const { lr, decayRate, decaySteps } = this.hyper;
+    return decayRate > 0 ? lr * Math.pow(decayRate, step / decaySteps) : lr;
+  }
+
+  /** grads[i] is the gradient of params[i] (the constructor's order). */
+  apply(grads: readonly tf.Tensor[]): void {
+    if (grads.length !== this.slots.length) {
+      throw new Error(`Adam.apply: expected ${this.slots.length} gradients, got ${grads.length}`);
+    }
+    const t = this.step + 1;
+    const { beta1, beta2, epsilon } = this.hyper;
+    // Bias corrections folded into the step size, computed in float64.
+    const alpha = (this.learningRate() * Math.sqrt(1 - Math.pow(beta2, t))) / (1 - Math.pow(beta1, t));
+    tf.tidy(() => {
+      this.slots.forEach((s, i) => {
+        const g = grads[i];
+        const m = tf.add(tf.mul(s.m, beta1), tf.mul(g, 1 - beta1));
+        const v = tf.add(tf.mul(s.v, beta2), tf.mul(tf.square(g), 1 - beta2));
+        s.m.assign(m);
+        s.v.assign(v);
+        s.param.assign(tf.sub(s.param, tf.div(tf.mul(m, alpha), tf.add(tf.sqrt(v), epsilon))));
+      });
+    });
+    this.step = t;
+  }
+
+  /** Slots named "<param>/m" and "<param>/v", in parameter order. */
+  slotTensors(): { name: string; variable: tf.Variable }[] {
+    return this.slots.flatMap((s) => [
+      { name: `${s.name}/m`, variable: s.m },
+      { name: `${s.name}/v`, variable: s.v },
+    ]);
+  }
+
+  loadSlots(step: number, values: ReadonlyMap<string, { shape: readonly number[]; data: Float32Array }>): void {
+    for (const { name, variable } of this.slotTensors()) {
+      const found = values.get(name);
+      if (!found) throw new SnapshotMismatchError(`optimizer slot ${name} is missing`);
+      assignChecked(name, variable, found);
+    }
+    this.step = step;
+  }
+
+  dispose(): void {
+    for (const s of this.slots) {
+      s.m.dispose();
+      s.v.dispose();
+    }
+  }
+}
+
+/** Assigns a flat float32 array to a variable after checking its shape. */
+export function assignChecked(
+  name: string,
+  variable: tf.Variable,
+  value: { shape: readonly number[]; data: Float32Array },
+): void {
+  const same = value.shape.length === variable.shape.length && value.shape.every((d, i) => d === variable.shape[i]);
+  if (!same) {
+    throw new SnapshotMismatchError(
+      `${name}: expected shape [${variable.shape.join(', ')}], found [${value.shape.join(', ')}]`,
+    );
+  }
+  const t = tf.tensor(value.data, variable.shape, 'float32');
+  variable.assign(t);
+  t.dispose();
+}

@@ -1,0 +1,94 @@
+// Named architectures with their sizes as options. An arch object is plain JSON: it is written
+// into every checkpoint, and buildModelFromArch turns it back into a model.
+import { z } from 'zod';
+import type { ClassifierModel, Model, ModelRole } from './model.ts';
+import { mlpDiscriminator, mlpGenerator } from './models/mlp-gan.ts';
+import { convDiscriminator, convGenerator } from './models/conv-gan.ts';
+import { convClassifier } from './models/classifier.ts';
+import { SnapshotMismatchError } from './errors.ts';
+
+export const GAN_PRESETS = ['mlp', 'dcgan', 'infogan'] as const;
+export type GanPreset = (typeof GAN_PRESETS)[number];
+export const CLASSIFIER_PRESETS = ['workshop', 'quick'] as const;
+export type ClassifierPreset = (typeof CLASSIFIER_PRESETS)[number];
+
+const imageShape = z.tuple([z.literal(28), z.literal(28), z.literal(1)]);
+const size = (max: number) => z.number().int().min(1).max(max);
+
+export const ganArchSchema = z.strictObject({
+  family: z.literal('gan'),
+  preset: z.enum(GAN_PRESETS),
+  zDim: size(1024),
+  gWidth: size(1024),
+  dWidth: size(1024),
+  imageShape,
+});
+export type GanArch = z.infer<typeof ganArchSchema>;
+
+export const classifierArchSchema = z.strictObject({
+  family: z.literal('classifier'),
+  preset: z.enum(CLASSIFIER_PRESETS),
+  width: size(1024),
+  denseUnits: size(8192),
+  numClasses: z.literal(10),
+  imageShape,
+});
+export type ClassifierArch = z.infer<typeof classifierArchSchema>;
+
+const GAN_DEFAULTS: Record<GanPreset, Pick<GanArch, 'zDim' | 'gWidth' | 'dWidth'>> = {
+  mlp: { zDim: 100, gWidth: 256, dWidth: 256 },
+  dcgan: { zDim: 100, gWidth: 64, dWidth: 64 },
+  infogan: { zDim: 62, gWidth: 64, dWidth: 64 },
+};
+
+const CLASSIFIER_DEFAULTS: Record<ClassifierPreset, Pick<ClassifierArch, 'width' | 'denseUnits'>> = {
+  workshop: { width: 64, denseUnits: 1024 },
+  quick: { width: 32, denseUnits: 128 },
+};
+
+export function ganArch(preset: GanPreset, overrides: Partial<Pick<GanArch, 'zDim' | 'gWidth' | 'dWidth'>> = {}): GanArch {
+  const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
+  return ganArchSchema.parse({ family: 'gan', preset, ...GAN_DEFAULTS[preset], ...defined, imageShape: [28, 28, 1] });
+}
+
+export function classifierArch(
+  preset: ClassifierPreset,
+  overrides: Partial<Pick<ClassifierArch, 'width' | 'denseUnits'>> = {},
+): ClassifierArch {
+  const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
+  return classifierArchSchema.parse({
+    family: 'classifier', preset, ...CLASSIFIER_DEFAULTS[preset], ...defined, numClasses: 10, imageShape: [28, 28, 1],
+  });
+}
+
+function convSizes(arch: GanArch) {
+  const extra = arch.preset === 'infogan';
+  return {
+    zDim: arch.zDim, gWidth: arch.gWidth, dWidth: arch.dWidth, imageShape: arch.imageShape,
+    gDense: extra ? 16 * arch.gWidth : 0, dDense: extra ? 16 * arch.dWidth : 0,
+  };
+}
+
+export function buildGenerator(arch: GanArch, seed: number): Model {
+  return arch.preset === 'mlp' ? mlpGenerator(arch, arch, seed) : convGenerator(convSizes(arch), arch, seed);
+}
+
+export function buildDiscriminator(arch: GanArch, seed: number): Model {
+  return arch.preset === 'mlp' ? mlpDiscriminator(arch, arch, seed) : convDiscriminator(convSizes(arch), arch, seed);
+}
+
+export function buildClassifier(arch: ClassifierArch, seed: number): ClassifierModel {
+  return convClassifier(arch, arch, seed);
+}
+
+/** Rebuilds the model a checkpoint describes (weights are then restored from the snapshot). */
+export function buildModelFromArch(role: ModelRole, arch: Record<string, unknown>, seed = 0): Model {
+  if (role === 'classifier') {
+    const parsed = classifierArchSchema.safeParse(arch);
+    if (!parsed.success) throw new SnapshotMismatchError(`classifier arch is invalid: ${parsed.error.message}`);
+    return buildClassifier(parsed.data, seed);
+  }
+  const parsed = ganArchSchema.safeParse(arch);
+  if (!parsed.success) throw new SnapshotMismatchError(`${role} arch is invalid: ${parsed.error.message}`);
+  return role === 'generator' ? buildGenerator(parsed.data, seed) : buildDiscriminator(parsed.data, seed);
+}

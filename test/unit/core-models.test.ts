@@ -1,0 +1,93 @@
+// Shapes of every preset, parameter naming, seeded initialisation, and Adam against a hand step.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { tf } from '../../services/core/tf.ts';
+import {
+  GAN_PRESETS, buildClassifier, buildDiscriminator, buildGenerator, buildModelFromArch, classifierArch, ganArch,
+} from '../../services/core/presets.ts';
+import { INFER, TRAIN } from '../../services/core/model.ts';
+import { Adam } from '../../services/core/optim.ts';
+
+before(async () => {
+  await tf.setBackend('cpu');
+});
+
+for (const preset of GAN_PRESETS) {
+  test(`${preset}: G maps (B, zDim) to (B, 28, 28, 1) in [-1, 1]; D maps images to (B, 1)`, () => {
+    const arch = ganArch(preset, { gWidth: 8, dWidth: 8 });
+    const g = buildGenerator(arch, 1);
+    const d = buildDiscriminator(arch, 2);
+    tf.tidy(() => {
+      const x = g.apply(tf.randomNormal([3, arch.zDim], 0, 1, 'float32', 3), TRAIN);
+      assert.deepEqual(x.shape, [3, 28, 28, 1]);
+      const v = x.dataSync();
+      assert.ok(v.every((p) => p >= -1 && p <= 1));
+      assert.deepEqual(d.apply(x, TRAIN).shape, [3, 1]);
+    });
+    const names = [...g.params, ...g.state].map((p) => p.name);
+    assert.equal(new Set(names).size, names.length, 'parameter names are unique');
+    g.dispose();
+    d.dispose();
+  });
+}
+
+test('the workshop infogan generator is z(62) -> 1024 -> 7*7*128 -> 64 -> 1', () => {
+  const g = buildGenerator(ganArch('infogan'), 1);
+  const shapes = Object.fromEntries(g.params.map((p) => [p.name, p.variable.shape]));
+  assert.deepEqual(shapes['fc1/kernel'], [62, 1024]);
+  assert.deepEqual(shapes['fc2/kernel'], [1024, 7 * 7 * 128]);
+  assert.deepEqual(shapes['deconv3/kernel'], [4, 4, 64, 128]);
+  assert.deepEqual(shapes['deconv4/kernel'], [4, 4, 1, 64]);
+  g.dispose();
+});
+
+test('the workshop classifier: conv 64, conv 128 + BN, dense 1024 + BN, 10 logits; embed gives features', () => {
+  const c = buildClassifier(classifierArch('workshop'), 1);
+  const shapes = Object.fromEntries(c.params.map((p) => [p.name, p.variable.shape]));
+  assert.deepEqual(shapes['conv1/kernel'], [4, 4, 1, 64]);
+  assert.deepEqual(shapes['conv2/kernel'], [4, 4, 64, 128]);
+  assert.deepEqual(shapes['fc3/kernel'], [7 * 7 * 128, 1024]);
+  assert.deepEqual(shapes['out/kernel'], [1024, 10]);
+  tf.tidy(() => {
+    const { features, logits } = c.embed(tf.zeros([2, 28, 28, 1]), INFER);
+    assert.deepEqual(features.shape, [2, 1024]);
+    assert.deepEqual(logits.shape, [2, 10]);
+  });
+  c.dispose();
+});
+
+test('initialisation is a pure function of the seed; weights ~ N(0, 0.02) truncated', () => {
+  const arch = ganArch('mlp', { gWidth: 16 });
+  const [a, b, c] = [1, 1, 2].map((s) => buildGenerator(arch, s));
+  const w = (m: typeof a) => m.params[0].variable.dataSync();
+  assert.deepEqual(w(a), w(b));
+  assert.notDeepEqual(w(a), w(c));
+  const vals = Array.from(w(a));
+  assert.ok(vals.every((v) => Math.abs(v) <= 0.04 + 1e-6), 'truncated at 2 stddev');
+  const std = Math.sqrt(vals.reduce((s, v) => s + v * v, 0) / vals.length);
+  assert.ok(std > 0.01 && std < 0.02, `stddev ${std}`);
+  [a, b, c].forEach((m) => m.dispose());
+});
+
+test('buildModelFromArch rebuilds the same architecture and rejects a bad arch', () => {
+  const arch = ganArch('dcgan', { gWidth: 8 });
+  const g = buildModelFromArch('generator', arch);
+  assert.deepEqual(g.outputShape, [28, 28, 1]);
+  g.dispose();
+  assert.throws(() => buildModelFromArch('generator', { ...arch, zDim: -1 }), /zDim/);
+});
+
+test('Adam: one step equals the hand computation; decay is lr * 0.75^(t/1100)', () => {
+  const v = tf.variable(tf.tensor1d([1, -2]));
+  const opt = new Adam([{ name: 'w', variable: v }], { lr: 0.1, beta1: 0.5, beta2: 0.999, epsilon: 1e-8, decayRate: 0.75, decaySteps: 1100 });
+  const g = tf.tensor1d([0.5, 4]);
+  opt.apply([g]);
+  // t = 1: m = 0.5 g, v = 0.001 g^2, mhat = g, vhat = g^2: p -= lr * g / (|g| + eps) = lr * sign(g)
+  const lr0 = 0.1; // 0.75^(0/1100) = 1
+  const out = v.dataSync();
+  assert.ok(Math.abs(out[0] - (1 - lr0)) < 1e-6 && Math.abs(out[1] - (-2 - lr0)) < 1e-6, `${out}`);
+  assert.equal(opt.step, 1);
+  assert.ok(Math.abs(opt.learningRate(1100) - 0.075) < 1e-12);
+  tf.dispose([v, g]);
+  opt.dispose();
+});
