@@ -1,0 +1,131 @@
+// Errors of the data plane, and the one place where typed errors become gRPC status codes and
+// back. Servers throw typed errors (their own or the math core's); GantryServer turns them into
+// a status with toStatus(); clients turn a failed call into a PeerError with fromStatus().
+//
+//   TensorValidationError, RequestValidationError,
+//   ShapeError, SnapshotMismatchError (core)      -> INVALID_ARGUMENT (the caller sent bad data)
+//   NonFiniteError (core), WrongRunError          -> FAILED_PRECONDITION (the model or the run is in a
+//                                                     state the call cannot proceed from; retrying the
+//                                                     same call cannot help: the run must stop)
+//   anything else                                 -> INTERNAL (a bug; the message is passed on)
+//
+// The error's class name (and, when it names one, the field) travel as trailing metadata
+// (gantry-error-name, gantry-error-field) so a client can tell a NonFiniteError from a bug.
+import * as grpc from '@grpc/grpc-js';
+import { NonFiniteError, ShapeError, SnapshotMismatchError } from '../core/errors.ts';
+
+/** A received tensor does not match what the receiver expects. `field` is e.g. "fake.shape[1]". */
+export class TensorValidationError extends Error {
+  override readonly name = 'TensorValidationError';
+  constructor(
+    readonly field: string,
+    readonly expected: string,
+    readonly found: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${field}: expected ${expected}, found ${found}`, options);
+  }
+}
+
+/** A non-tensor request field is out of range (batch_size, id.step, a weights chunk). */
+export class RequestValidationError extends Error {
+  override readonly name = 'RequestValidationError';
+  constructor(
+    readonly field: string,
+    readonly expected: string,
+    readonly found: string,
+  ) {
+    super(`${field}: expected ${expected}, found ${found}`);
+  }
+}
+
+/** The call's id.run_id is not the run this server serves. */
+export class WrongRunError extends Error {
+  override readonly name = 'WrongRunError';
+  readonly field = 'id.run_id';
+  constructor(
+    readonly expected: string,
+    readonly found: string,
+  ) {
+    super(`id.run_id: this server serves run ${JSON.stringify(expected)}, found ${JSON.stringify(found)}`);
+  }
+}
+
+const RETRYABLE = new Set<grpc.status>([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED, grpc.status.ABORTED]);
+
+/** A call to a peer failed. `code` is the gRPC status; `remoteName` the server-side error class. */
+export class PeerError extends Error {
+  override readonly name: string = 'PeerError';
+  readonly codeName: string;
+  constructor(
+    readonly code: grpc.status,
+    /** e.g. "GeneratorService/Generate". */
+    readonly method: string,
+    /** The address the client dialled, e.g. "127.0.0.1:50051". */
+    readonly peer: string,
+    readonly details: string,
+    readonly remoteName?: string,
+    readonly field?: string,
+    options?: { cause?: unknown },
+  ) {
+    const codeName = grpc.status[code] ?? `status ${code}`;
+    super(`${method} on ${peer}: ${codeName}: ${details}`, options);
+    this.codeName = codeName;
+  }
+
+  /** True when the same call may succeed if retried (all gantry calls are idempotent by id). */
+  get retryable(): boolean {
+    return RETRYABLE.has(this.code);
+  }
+}
+
+/** The call's deadline passed before the peer answered. */
+export class PeerDeadlineError extends PeerError {
+  override readonly name = 'PeerDeadlineError';
+}
+
+/** The peer could not be reached or went away during the call. */
+export class PeerUnavailableError extends PeerError {
+  override readonly name = 'PeerUnavailableError';
+}
+
+const ERROR_NAME_KEY = 'gantry-error-name';
+const ERROR_FIELD_KEY = 'gantry-error-field';
+
+function codeFor(err: unknown): grpc.status {
+  if (err instanceof TensorValidationError || err instanceof RequestValidationError) return grpc.status.INVALID_ARGUMENT;
+  if (err instanceof ShapeError || err instanceof SnapshotMismatchError) return grpc.status.INVALID_ARGUMENT;
+  if (err instanceof NonFiniteError || err instanceof WrongRunError) return grpc.status.FAILED_PRECONDITION;
+  return grpc.status.INTERNAL;
+}
+
+/** The status a server answers for `err`. Details carry the message (with the field first). */
+export function toStatus(err: unknown): grpc.StatusObject {
+  const code = codeFor(err);
+  const metadata = new grpc.Metadata();
+  const name = err instanceof Error ? err.name : typeof err;
+  metadata.set(ERROR_NAME_KEY, name);
+  const field = (err as { field?: unknown } | null)?.field;
+  if (typeof field === 'string') metadata.set(ERROR_FIELD_KEY, field);
+  const message = err instanceof Error ? err.message : String(err);
+  const details = code === grpc.status.INTERNAL ? `internal error: ${name}: ${message}` : message;
+  return { code, details, metadata };
+}
+
+function metadataString(md: grpc.Metadata | undefined, key: string): string | undefined {
+  const v = md?.get(key)[0];
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** The typed error for a failed call. */
+export function fromStatus(err: Partial<grpc.StatusObject>, method: string, peer: string): PeerError {
+  const code = err.code ?? grpc.status.UNKNOWN;
+  const details = err.details ?? '';
+  const remoteName = metadataString(err.metadata, ERROR_NAME_KEY);
+  const field = metadataString(err.metadata, ERROR_FIELD_KEY);
+  const Ctor =
+    code === grpc.status.DEADLINE_EXCEEDED ? PeerDeadlineError
+    : code === grpc.status.UNAVAILABLE ? PeerUnavailableError
+    : PeerError;
+  return new Ctor(code, method, peer, details, remoteName, field, { cause: err });
+}

@@ -1,0 +1,45 @@
+// Original file: proto/gantry/v1/common.proto
+
+import type { Long } from '@grpc/proto-loader';
+
+/**
+ * Names one step of one run. Every call that reads or changes model state carries it: results
+ * are a pure function of (weights, run seed, iteration, step), and a retried call with the same
+ * id is recognised and never applied twice.
+ */
+export interface StepId {
+  /**
+   * The run's id (the name of its run directory); a server bound to another run rejects the call
+   * with FAILED_PRECONDITION.
+   */
+  'runId'?: (string);
+  /**
+   * Iteration t of Algorithm 1 (Goodfellow et al. 2014), counted from 0.
+   */
+  'iteration'?: (number | string | Long);
+  /**
+   * Step within the iteration: s in 0..k-1 for the k D-steps, k for the G-step.
+   */
+  'step'?: (number);
+}
+
+/**
+ * Names one step of one run. Every call that reads or changes model state carries it: results
+ * are a pure function of (weights, run seed, iteration, step), and a retried call with the same
+ * id is recognised and never applied twice.
+ */
+export interface StepId__Output {
+  /**
+   * The run's id (the name of its run directory); a server bound to another run rejects the call
+   * with FAILED_PRECONDITION.
+   */
+  'runId': (string);
+  /**
+   * Iteration t of Algorithm 1 (Goodfellow et al. 2014), counted from 0.
+   */
+  'iteration': (number);
+  /**
+   * Step within the iteration: s in 0..k-1 for the k D-steps, k for the G-step.
+   */
+  'step': (number);
+}

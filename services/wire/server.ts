@@ -1,0 +1,236 @@
+// A gRPC server for gantry services: raised message limits, keepalive, the standard health
+// service (grpc.health.v1, truthful: NOT_SERVING until setServing(true), NOT_SERVING again as soon
+// as shutdown begins), server reflection, per-method byte and latency metrics, and handlers that
+// answer exactly once with typed errors mapped to status codes (errors.ts).
+//
+// Handlers are plain functions wrapped by unary(), serverStream() and clientStream(); they return
+// (or yield) messages and throw typed errors; the wrapper does the answering.
+import * as grpc from '@grpc/grpc-js';
+import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
+import { ReflectionService } from '@grpc/reflection';
+import type { MethodDefinition } from '@grpc/proto-loader';
+import { HEALTH_SERVICE, healthPackageDefinition, packageDefinition, serviceDefinition } from './proto.ts';
+import { toStatus } from './errors.ts';
+import type { Metrics } from '../telemetry/metrics.ts';
+import type { Logger } from '../telemetry/log.ts';
+
+export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+
+export interface ServerOptions {
+  /** grpc.max_receive_message_length and max_send_message_length; default 64 MiB. */
+  maxMessageBytes?: number;
+  /** Serve grpc.reflection (v1 and v1alpha); default true. */
+  reflection?: boolean;
+  /**
+   * Server keepalive pings (default every 60 s) and how long to wait for the ack (default 120 s,
+   * longer than a step: a client process busy in synchronous tfjs work answers no pings).
+   */
+  keepaliveTimeMs?: number;
+  keepaliveTimeoutMs?: number;
+  metrics?: Metrics;
+  /** Receives INTERNAL errors (bugs) with their stack. */
+  logger?: Logger;
+}
+
+interface Unary<Req, Res> { kind: 'unary'; fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Res | Promise<Res> }
+interface ServerStream<Req, Res> { kind: 'serverStream'; fn: (req: Req) => Iterable<Res> | AsyncIterable<Res> }
+interface ClientStream<Req, Res> { kind: 'clientStream'; fn: (requests: AsyncIterable<Req>) => Promise<Res> }
+// Handlers are checked against their request/response types where they are written (unary<Req, Res>).
+export type Handler = Unary<any, any> | ServerStream<any, any> | ClientStream<any, any>;
+
+export const unary = <Req, Res>(fn: Unary<Req, Res>['fn']): Unary<Req, Res> => ({ kind: 'unary', fn });
+export const serverStream = <Req, Res>(fn: ServerStream<Req, Res>['fn']): ServerStream<Req, Res> => ({ kind: 'serverStream', fn });
+export const clientStream = <Req, Res>(fn: ClientStream<Req, Res>['fn']): ClientStream<Req, Res> => ({ kind: 'clientStream', fn });
+
+/** "gantry.v1.GeneratorService" + "Generate" -> "GeneratorService/Generate" (the metrics label). */
+export function methodLabel(service: string, method: string): string {
+  return `${service.split('.').pop()}/${method}`;
+}
+
+/** A copy of `def` whose (de)serializers count bytes. */
+function meteredMethod(def: MethodDefinition<object, object>, label: string, metrics: Metrics): MethodDefinition<object, object> {
+  const bytes = metrics.grpcServerBytes;
+  return {
+    ...def,
+    requestDeserialize: (buf: Buffer) => {
+      bytes.inc({ method: label, direction: 'received' }, buf.length);
+      return def.requestDeserialize(buf);
+    },
+    responseSerialize: (value: object) => {
+      const buf = def.responseSerialize(value);
+      bytes.inc({ method: label, direction: 'sent' }, buf.length);
+      return buf;
+    },
+  };
+}
+
+export class GantryServer {
+  readonly grpcServer: grpc.Server;
+  private readonly health = new HealthImplementation({ '': 'NOT_SERVING' });
+  private readonly services: string[] = [];
+  private serving = false;
+  private boundPort: number | undefined;
+  private listening = false;
+
+  constructor(private readonly opts: ServerOptions = {}) {
+    const max = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.grpcServer = new grpc.Server({
+      'grpc.max_receive_message_length': max,
+      'grpc.max_send_message_length': max,
+      'grpc.keepalive_time_ms': opts.keepaliveTimeMs ?? 60_000,
+      'grpc.keepalive_timeout_ms': opts.keepaliveTimeoutMs ?? 120_000,
+    });
+    this.health.addToServer(this.grpcServer);
+  }
+
+  /** Registers `name` (e.g. GENERATOR_SERVICE) with one handler per RPC; its health starts NOT_SERVING. */
+  addService(name: string, handlers: Record<string, Handler>): void {
+    // Reflection is built from the services present when listen() runs.
+    if (this.listening) throw new Error(`GantryServer.addService(${name}): add services before listen()`);
+    const def = serviceDefinition(name);
+    const methods = Object.keys(def);
+    const missing = methods.filter((m) => !(m in handlers));
+    const extra = Object.keys(handlers).filter((m) => !methods.includes(m));
+    if (missing.length || extra.length) {
+      throw new Error(`GantryServer.addService(${name}): missing handlers [${missing.join(', ')}], unknown [${extra.join(', ')}]`);
+    }
+    const metered: Record<string, MethodDefinition<object, object>> = {};
+    const impl: grpc.UntypedServiceImplementation = {};
+    for (const m of methods) {
+      const label = methodLabel(name, m);
+      metered[m] = this.opts.metrics ? meteredMethod(def[m], label, this.opts.metrics) : def[m];
+      impl[m] = this.adapt(label, handlers[m]);
+    }
+    this.grpcServer.addService(metered, impl);
+    this.services.push(name);
+    this.health.setStatus(name, this.serving ? 'SERVING' : 'NOT_SERVING');
+  }
+
+  /** Binds host:port (0 picks a free port) and returns the bound port. */
+  async listen(port = 0, host = '127.0.0.1'): Promise<number> {
+    if (this.listening) throw new Error('GantryServer.listen: already listening');
+    this.listening = true;
+    if (this.opts.reflection ?? true) {
+      const pkg = { ...packageDefinition, ...healthPackageDefinition };
+      new ReflectionService(pkg, { services: [...this.services, HEALTH_SERVICE] }).addToServer(this.grpcServer);
+    }
+    const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+    this.boundPort = await new Promise<number>((resolve, reject) => {
+      this.grpcServer.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, bound) => {
+        if (err) reject(new Error(`gRPC server: cannot bind ${address}: ${err.message}`, { cause: err }));
+        else resolve(bound);
+      });
+    });
+    return this.boundPort;
+  }
+
+  get port(): number {
+    if (this.boundPort === undefined) throw new Error('GantryServer.port: listen() has not completed');
+    return this.boundPort;
+  }
+
+  /** Health of the whole server ("") and of every added service. Call once the model is ready. */
+  setServing(serving: boolean): void {
+    this.serving = serving;
+    const status: ServingStatus = serving ? 'SERVING' : 'NOT_SERVING';
+    this.health.setStatus('', status);
+    for (const s of this.services) this.health.setStatus(s, status);
+  }
+
+  get isServing(): boolean {
+    return this.serving;
+  }
+
+  /**
+   * NOT_SERVING at once; after drainMs (time for probes and clients to notice) stops accepting
+   * calls and waits up to graceMs for running calls before cancelling them.
+   */
+  async shutdown(opts: { drainMs?: number; graceMs?: number } = {}): Promise<void> {
+    this.setServing(false);
+    if (opts.drainMs) await new Promise((r) => setTimeout(r, opts.drainMs));
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.grpcServer.forceShutdown();
+        resolve();
+      }, opts.graceMs ?? 2_000);
+      this.grpcServer.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private observe(label: string): (code: grpc.status) => void {
+    const end = this.opts.metrics?.grpcDuration.startTimer({ method: label, side: 'server' });
+    return (code) => end?.({ code: grpc.status[code] });
+  }
+
+  private statusFor(label: string, err: unknown): grpc.StatusObject {
+    const status = toStatus(err);
+    if (status.code === grpc.status.INTERNAL) {
+      this.opts.logger?.error('gRPC handler failed', { method: label, error: err, stack: (err as Error)?.stack });
+    }
+    return status;
+  }
+
+  /** The one way a unary or client-streaming handler answers: the first answer wins, later ones are dropped. */
+  private answerOnce(label: string, callback: grpc.sendUnaryData<unknown>): (err: unknown, res?: unknown) => void {
+    const done = this.observe(label);
+    let answered = false;
+    return (err, res) => {
+      if (answered) return;
+      answered = true;
+      const status = err === undefined ? undefined : this.statusFor(label, err);
+      done(status?.code ?? grpc.status.OK);
+      if (status) callback(status);
+      else callback(null, res);
+    };
+  }
+
+  private adapt(label: string, h: Handler): grpc.UntypedHandleCall {
+    if (h.kind === 'unary') return this.adaptUnary(label, h);
+    if (h.kind === 'serverStream') return this.adaptServerStream(label, h);
+    return this.adaptClientStream(label, h);
+  }
+
+  private adaptUnary(label: string, h: Unary<unknown, unknown>): grpc.handleUnaryCall<unknown, unknown> {
+    return (call, callback) => {
+      const answer = this.answerOnce(label, callback);
+      Promise.resolve()
+        .then(() => h.fn(call.request, call))
+        .then((res) => answer(undefined, res), (err: unknown) => answer(err ?? new Error('handler rejected')));
+    };
+  }
+
+  private adaptServerStream(label: string, h: ServerStream<unknown, unknown>): grpc.handleServerStreamingCall<unknown, unknown> {
+    return async (call) => {
+      const done = this.observe(label);
+      try {
+        for await (const msg of h.fn(call.request)) {
+          if (call.cancelled) {
+            done(grpc.status.CANCELLED);
+            return;
+          }
+          if (!call.write(msg)) await new Promise((r) => { call.once('drain', r); call.once('cancelled', r); });
+        }
+        done(grpc.status.OK);
+        call.end();
+      } catch (err) {
+        const status = this.statusFor(label, err);
+        done(status.code);
+        call.emit('error', status);
+      }
+    };
+  }
+
+  private adaptClientStream(label: string, h: ClientStream<unknown, unknown>): grpc.handleClientStreamingCall<unknown, unknown> {
+    return (call, callback) => {
+      const answer = this.answerOnce(label, callback);
+      h.fn(call).then((res) => answer(undefined, res), (err: unknown) => answer(err ?? new Error('handler rejected')));
+    };
+  }
+}
+
+export function createServer(opts: ServerOptions = {}): GantryServer {
+  return new GantryServer(opts);
+}
