@@ -1,0 +1,103 @@
+// Loading the two models evaluation needs from checkpoints: the MNIST classifier (given, or the
+// newest classifier run under ./runs) and a GAN's generator. Both are rebuilt from the arch in
+// the checkpoint and restored with the core's restoreModel, so names and shapes are checked.
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { buildModelFromArch } from '../core/presets.ts';
+import { restoreModel } from '../core/snapshot.ts';
+import type { ClassifierModel, Model } from '../core/model.ts';
+import { readCheckpoint } from '../run/checkpoint.ts';
+import { resolveCheckpoint } from '../run/checkpoint-list.ts';
+import type { Manifest } from '../run/manifest.ts';
+import { NoClassifierError, WrongCheckpointError } from './errors.ts';
+
+export const DEFAULT_RUNS_DIR = 'runs';
+
+export interface LoadedModel<M extends Model> {
+  model: M;
+  checkpointDir: string;
+  manifest: Manifest;
+  /** sha256 of the model's weights file, from the (verified) manifest. */
+  sha256: string;
+}
+
+const HOW_TO_TRAIN = 'train one first with `gantry train classifier`';
+
+/** run.json of a directory, or undefined when it has none (or an unreadable one). */
+async function runInfoOf(dir: string): Promise<{ kind?: unknown; startedAt?: unknown } | undefined> {
+  try {
+    return JSON.parse(await fsp.readFile(path.join(dir, 'run.json'), 'utf8')) as { kind?: unknown; startedAt?: unknown };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The newest run directory under `runsDir` whose run.json says kind 'classifier' and which holds
+ * a complete checkpoint. Newest by run.json startedAt; runs without a good checkpoint are skipped.
+ */
+export async function findClassifierRun(runsDir = DEFAULT_RUNS_DIR, onWarning?: (w: string) => void): Promise<string> {
+  let names: string[];
+  try {
+    names = await fsp.readdir(runsDir);
+  } catch {
+    throw new NoClassifierError(`no classifier found: ${path.resolve(runsDir)} does not exist; ${HOW_TO_TRAIN}, or pass --classifier DIR`);
+  }
+  const runs: { dir: string; startedAt: string }[] = [];
+  for (const name of names) {
+    const dir = path.join(runsDir, name);
+    const info = await runInfoOf(dir);
+    if (info?.kind === 'classifier') runs.push({ dir, startedAt: typeof info.startedAt === 'string' ? info.startedAt : '' });
+  }
+  runs.sort((a, b) => (a.startedAt < b.startedAt ? 1 : a.startedAt > b.startedAt ? -1 : 0));
+  for (const run of runs) {
+    try {
+      await resolveCheckpoint(run.dir);
+      return run.dir;
+    } catch (err) {
+      onWarning?.(`${run.dir}: classifier run without a complete checkpoint, skipped (${(err as Error).message.split('\n')[0]})`);
+    }
+  }
+  const seen = runs.length > 0 ? ` (${runs.length} classifier run(s) there have no complete checkpoint)` : '';
+  throw new NoClassifierError(`no trained classifier under ${path.resolve(runsDir)}${seen}; ${HOW_TO_TRAIN}, or pass --classifier DIR`);
+}
+
+async function loadRole<M extends Model>(dirOrRun: string, role: 'classifier' | 'generator'): Promise<LoadedModel<M>> {
+  const checkpointDir = await resolveCheckpoint(dirOrRun);
+  const ckpt = await readCheckpoint(checkpointDir);
+  const snap = ckpt.models.get(role);
+  const entry = ckpt.manifest.models.find((m) => m.role === role);
+  if (!snap || !entry) {
+    const has = ckpt.manifest.models.map((m) => m.role).join(', ');
+    const message = `${checkpointDir}: expected a checkpoint with a ${role}, found ${has || 'no models'}`;
+    if (role === 'classifier') throw new NoClassifierError(`${message}; ${HOW_TO_TRAIN}`);
+    throw new WrongCheckpointError(`${message}; pass a GAN run directory or checkpoint`);
+  }
+  const model = buildModelFromArch(role, snap.arch) as M;
+  try {
+    restoreModel(model, undefined, snap);
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
+  return { model, checkpointDir, manifest: ckpt.manifest, sha256: entry.sha256 };
+}
+
+/** The classifier of a classifier checkpoint or run directory (its latest complete checkpoint). */
+export async function loadClassifier(dirOrRun: string): Promise<LoadedModel<ClassifierModel>> {
+  return loadRole<ClassifierModel>(dirOrRun, 'classifier');
+}
+
+/** `dir`, or the newest classifier run under runsDir, loaded. */
+export async function loadDefaultClassifier(
+  dir: string | undefined,
+  runsDir = DEFAULT_RUNS_DIR,
+  onWarning?: (w: string) => void,
+): Promise<LoadedModel<ClassifierModel>> {
+  return loadClassifier(dir ?? (await findClassifierRun(runsDir, onWarning)));
+}
+
+/** The generator of a GAN checkpoint or run directory (its latest complete checkpoint). */
+export async function loadGenerator(dirOrRun: string): Promise<LoadedModel<Model>> {
+  return loadRole<Model>(dirOrRun, 'generator');
+}

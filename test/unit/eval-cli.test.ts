@@ -1,0 +1,70 @@
+// The real `gantry eval` and `gantry report` entry points in child processes, in a temp directory
+// that holds runs/ (so the default classifier lookup under ./runs is exercised).
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
+import { tf } from '../../services/core/tf.ts';
+import { tempDir, writeClassifierRun, writeGanRun, writeTestSplit } from './eval-fixtures.ts';
+
+const run = promisify(execFile);
+const GANTRY = path.join(import.meta.dirname, '..', '..', 'bin', 'gantry.js');
+let cwd: string;
+
+before(async () => {
+  await tf.setBackend('cpu');
+  cwd = await tempDir('gantry-eval-cli-');
+});
+after(async () => fsp.rm(cwd, { recursive: true, force: true }));
+
+async function gantry(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [GANTRY, ...args], { cwd, env: { ...process.env, GANTRY_DEBUG: '' } });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+test('gantry eval: no classifier yet -> exit 2 telling the user to train one; bad flags name the flag', async () => {
+  const gan = await writeGanRun(path.join(cwd, 'runs'), 'gan-1', 20);
+  const none = await gantry('eval', '--checkpoint', gan.runDir, '--backend', 'cpu', '--samples', '20');
+  assert.equal(none.code, 2, none.stderr);
+  assert.match(none.stderr, /gantry train classifier/);
+  const bad = await gantry('eval', '--checkpoint', gan.runDir, '--samples', 'many');
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /--samples expects an integer/);
+  const missing = await gantry('eval', '--checkpoint', path.join(cwd, 'nowhere'), '--backend', 'cpu');
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /--checkpoint .*nowhere/);
+});
+
+test('gantry eval --json: generator and real rows; the table prints both; then gantry report', async () => {
+  const data = await writeTestSplit(path.join(cwd, 'data'), 40);
+  await writeClassifierRun(path.join(cwd, 'runs'), 'classifier-1', { startedAt: '2026-02-01T00:00:00.000Z', dataDir: data });
+  const gan = path.join(cwd, 'runs', 'gan-1');
+  const args = ['eval', '--checkpoint', gan, '--backend', 'cpu', '--samples', '30', '--batch-size', '16'];
+  const json = await gantry(...args, '--json');
+  assert.equal(json.code, 0, json.stderr);
+  const out = JSON.parse(json.stdout) as Record<string, any>;
+  assert.equal(out.iteration, 20);
+  assert.equal(out.seed, 3, "the GAN run's seed by default");
+  assert.equal(out.generator.samples, 30);
+  assert.equal(out.real.samples, 40);
+  assert.ok(Number.isFinite(out.generator.fdFeatures) && Number.isFinite(out.generator.fdLogits));
+  assert.ok(out.generator.mnistScore >= 1 && out.generator.mnistScore <= 10);
+  assert.equal(out.referenceStats, path.join(cwd, 'runs', 'classifier-1', 'reference-stats.json'));
+
+  const table = await gantry(...args);
+  assert.equal(table.code, 0, table.stderr);
+  assert.match(table.stdout, /MNIST score/);
+  assert.match(table.stdout, /generator \(iteration 20\)\s+30\s/);
+  assert.match(table.stdout, /real test images\s+40\s/);
+
+  const report = await gantry('report', path.join(cwd, 'runs', 'classifier-1'));
+  assert.equal(report.code, 0, report.stderr);
+  assert.equal(report.stdout.trim(), path.join(cwd, 'runs', 'classifier-1', 'report.html'));
+});
