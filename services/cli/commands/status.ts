@@ -1,0 +1,116 @@
+// `gantry status [--nats URL] [--run ID] [--json]`: a run's state from JetStream KV (status,
+// iteration, last checkpoint, generation, owner) and the members heard from in a short listen on
+// its heartbeat subjects. Without --run: the one run in the bucket, or a list when there are more.
+import type { Command } from 'commander';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { closeNats, connectNats } from '../../control/connection.ts';
+import { Membership, type SeenMember } from '../../control/heartbeat.ts';
+import { type RunState, RunStateStore } from '../../control/run-state.ts';
+import { DEFAULT_PREFIX, prefixSchema, RUNS_BUCKET, runIdSchema, runSubjects } from '../../control/subjects.ts';
+import { createLogger } from '../../telemetry/log.ts';
+import { CheckFailed, UsageError } from '../errors.ts';
+
+export interface NatsTarget {
+  url: string;
+  runId?: string;
+  prefix: string;
+}
+
+/** --nats (default GANTRY_NATS_URL, then nats://127.0.0.1:4222), --run and --subject-prefix, checked. */
+export function natsTarget(opts: { nats?: string; run?: string; subjectPrefix?: string }): NatsTarget {
+  const url = opts.nats ?? process.env.GANTRY_NATS_URL ?? 'nats://127.0.0.1:4222';
+  if (!/^(nats|tls):\/\/\S+$/.test(url)) throw new UsageError(`--nats: expected nats://host:port, got ${JSON.stringify(url)}`);
+  if (opts.run !== undefined && !runIdSchema.safeParse(opts.run).success) {
+    throw new UsageError(`--run: expected 1-64 characters of A-Z a-z 0-9 _ -, got ${JSON.stringify(opts.run)}`);
+  }
+  const prefix = opts.subjectPrefix ?? DEFAULT_PREFIX;
+  if (!prefixSchema.safeParse(prefix).success) throw new UsageError(`--subject-prefix: expected dot-separated tokens, got ${JSON.stringify(prefix)}`);
+  return { url, runId: opts.run, prefix };
+}
+
+/** Connects (5 s) and opens the runs bucket without creating it. */
+export async function openRuns(target: NatsTarget): Promise<{ nc: NatsConnection; store: RunStateStore }> {
+  const log = createLogger({ component: 'status', level: 'error' });
+  const nc = await connectNats(target.url, { name: 'gantry-cli', log, timeoutMs: 5_000 }).catch((err: unknown) => {
+    throw new CheckFailed(`cannot reach NATS at ${target.url} (--nats): ${(err as Error).message}`);
+  });
+  try {
+    return { nc, store: await RunStateStore.open(nc, { create: false }) };
+  } catch (err) {
+    await closeNats(nc);
+    throw new CheckFailed(`no run state on ${target.url}: KV bucket ${RUNS_BUCKET} does not exist (no scheduler has run there)`, { cause: err });
+  }
+}
+
+/** The run named by --run, or the only one; fails listing the runs otherwise. */
+export async function pickRun(store: RunStateStore, target: NatsTarget): Promise<RunState> {
+  const ids = await store.runIds();
+  const id = target.runId ?? (ids.length === 1 ? ids[0] : undefined);
+  if (id === undefined) {
+    throw new UsageError(ids.length === 0 ? `no runs in KV bucket ${RUNS_BUCKET} on ${target.url}` : `--run: ${ids.length} runs on ${target.url}, name one: ${ids.join(', ')}`);
+  }
+  const found = await store.get(id);
+  if (!found) throw new CheckFailed(`--run: no run ${JSON.stringify(id)} in KV bucket ${RUNS_BUCKET} on ${target.url}${ids.length ? `; runs: ${ids.join(', ')}` : ''}`);
+  return found.state;
+}
+
+async function listen(nc: NatsConnection, target: NatsTarget, runId: string, ms: number): Promise<SeenMember[]> {
+  const members = new Membership(nc, runSubjects(runId, target.prefix), createLogger({ component: 'status', level: 'error' })).start();
+  await new Promise((r) => setTimeout(r, ms));
+  members.stop();
+  return members.all();
+}
+
+function ago(iso: string): string {
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  return s < 120 ? `${s}s ago` : `${Math.round(s / 60)}m ago`;
+}
+
+export function formatStatus(s: RunState, members: SeenMember[], listenMs: number): string {
+  const rows: [string, string][] = [
+    ['run', s.runId],
+    ['status', s.status],
+    ['iteration', `${s.iteration} / ${s.iterations}`],
+    ['checkpoint', s.lastCheckpoint ? `${s.lastCheckpoint.path} (iteration ${s.lastCheckpoint.iteration}, relative to the run directory)` : 'none yet'],
+    ['generation', String(s.generation)],
+    ['config', s.configHash.slice(0, 12)],
+    ['scheduler', s.scheduler ? `${s.scheduler.host} pid ${s.scheduler.pid} (${s.scheduler.instance})` : 'none'],
+    ['updated', `${s.updatedAt} (${ago(s.updatedAt)})`],
+  ];
+  if (s.error) rows.push(['error', `${s.error.code}: ${s.error.message}`]);
+  const lines = rows.map(([k, v]) => `${k.padEnd(11)}${v}`);
+  lines.push(`members    (heartbeats heard in ${listenMs} ms)${members.length === 0 ? ': none' : ''}`);
+  for (const m of members.sort((a, b) => a.hb.role.localeCompare(b.hb.role))) {
+    const h = m.hb;
+    lines.push(`  ${h.role.padEnd(14)}${h.ready ? 'ready' : 'starting'}  generation ${h.generation ?? '-'}  pid ${h.pid}  ${h.host}` +
+      `${h.grpcAddr ? `  grpc ${h.grpcAddr}` : ''}${h.iteration !== undefined ? `  last iteration ${h.iteration}` : ''}  (${h.instance})`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+async function runStatus(opts: { nats?: string; run?: string; subjectPrefix?: string; json?: boolean; listenMs?: string }): Promise<void> {
+  const target = natsTarget(opts);
+  const listenMs = opts.listenMs === undefined ? 1_500 : Number(opts.listenMs);
+  if (!Number.isInteger(listenMs) || listenMs < 0 || listenMs > 60_000) throw new UsageError(`--listen-ms: expected an integer 0..60000, got ${opts.listenMs}`);
+  const { nc, store } = await openRuns(target);
+  try {
+    const state = await pickRun(store, target);
+    const members = await listen(nc, target, state.runId, listenMs);
+    if (opts.json) process.stdout.write(JSON.stringify({ state, members: members.map((m) => m.hb) }, null, 2) + '\n');
+    else process.stdout.write(formatStatus(state, members, listenMs));
+  } finally {
+    await closeNats(nc);
+  }
+}
+
+export function register(program: Command): void {
+  program
+    .command('status')
+    .description("show a distributed run's state from NATS KV and the members heard in its heartbeats")
+    .option('--nats <url>', 'NATS server (default $GANTRY_NATS_URL or nats://127.0.0.1:4222)')
+    .option('--run <id>', 'run id (default: the only run in the bucket)')
+    .option('--subject-prefix <prefix>', 'subject prefix of the run', DEFAULT_PREFIX)
+    .option('--listen-ms <n>', 'how long to listen for heartbeats', '1500')
+    .option('--json', 'print {state, members} as JSON')
+    .action(runStatus);
+}

@@ -1,0 +1,125 @@
+// Heartbeats: every process publishes one on <prefix>.<run>.hb.<role> each interval (and at once
+// when its state changes); the scheduler and `gantry status` keep the latest per role. A role is
+// alive while its latest heartbeat is younger than the scheduler's liveness deadline.
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { Logger } from '../telemetry/log.ts';
+import { decodeMessage, encodeMessage, type Heartbeat, heartbeatSchema } from './messages.ts';
+import type { MemberRole, RunSubjects } from './subjects.ts';
+
+export const DEFAULT_HEARTBEAT_MS = 500;
+
+/** A fresh id for this process start: host, pid and 4 random bytes. */
+export function newInstanceId(): string {
+  return `${os.hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
+}
+
+export type HeartbeatBody = Omit<Heartbeat, 'ts' | 'run' | 'role' | 'instance' | 'pid' | 'host'>;
+
+export interface HeartbeatPublisher {
+  /** Publishes now (after a state change), then keeps the interval. */
+  beat(): void;
+  stop(): void;
+}
+
+export function startHeartbeats(
+  nc: NatsConnection,
+  subjects: RunSubjects,
+  identity: { role: MemberRole; instance: string },
+  body: () => HeartbeatBody,
+  intervalMs = DEFAULT_HEARTBEAT_MS,
+): HeartbeatPublisher {
+  const subject = subjects.hb(identity.role);
+  const publish = (): void => {
+    if (nc.isClosed() || nc.isDraining()) return;
+    const hb: Heartbeat = {
+      role: identity.role, run: subjects.run, instance: identity.instance, pid: process.pid, host: os.hostname(),
+      ...body(), ts: new Date().toISOString(),
+    };
+    nc.publish(subject, encodeMessage(hb));
+  };
+  publish();
+  const timer = setInterval(publish, intervalMs);
+  timer.unref();
+  return { beat: publish, stop: () => clearInterval(timer) };
+}
+
+export interface SeenMember {
+  readonly hb: Heartbeat;
+  /** Local clock (ms) when the heartbeat arrived; remote clocks are never compared. */
+  readonly receivedAt: number;
+  /** How many heartbeats this instance has sent so far (as seen here). */
+  readonly beats: number;
+}
+
+/** The latest heartbeat of each role of one run. */
+export class Membership {
+  private readonly latest = new Map<MemberRole, SeenMember>();
+  private readonly waiters = new Set<() => void>();
+  private sub: Subscription | undefined;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly subjects: RunSubjects,
+    private readonly log: Logger,
+  ) {}
+
+  start(): this {
+    this.sub = this.nc.subscribe(this.subjects.hbAll, {
+      callback: (err, msg) => {
+        if (err) return;
+        try {
+          this.record(decodeMessage(heartbeatSchema, msg.data, `heartbeat on ${msg.subject}`));
+        } catch (e) {
+          this.log.warn('ignoring a malformed heartbeat', { subject: msg.subject, error: e });
+        }
+      },
+    });
+    return this;
+  }
+
+  private record(hb: Heartbeat): void {
+    const prev = this.latest.get(hb.role);
+    const beats = prev && prev.hb.instance === hb.instance ? prev.beats + 1 : 1;
+    this.latest.set(hb.role, { hb, receivedAt: Date.now(), beats });
+    for (const wake of [...this.waiters]) wake();
+  }
+
+  get(role: MemberRole): SeenMember | undefined {
+    return this.latest.get(role);
+  }
+
+  all(): SeenMember[] {
+    return [...this.latest.values()];
+  }
+
+  /** The role's latest heartbeat arrived within `maxAgeMs`. */
+  isFresh(role: MemberRole, maxAgeMs: number): boolean {
+    const m = this.latest.get(role);
+    return m !== undefined && Date.now() - m.receivedAt <= maxAgeMs;
+  }
+
+  /** Resolves true as soon as `ready()` holds (checked on every heartbeat), false after `timeoutMs`. */
+  waitUntil(ready: () => boolean, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    if (ready()) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const finish = (value: boolean): void => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        signal?.removeEventListener('abort', onAbort);
+        resolve(value);
+      };
+      const check = (): void => { if (ready()) finish(true); };
+      const onAbort = (): void => finish(false);
+      const timer = setTimeout(() => finish(ready()), timeoutMs);
+      this.waiters.add(check);
+      signal?.addEventListener('abort', onAbort);
+    });
+  }
+
+  stop(): void {
+    this.sub?.unsubscribe();
+    for (const wake of [...this.waiters]) wake();
+  }
+}

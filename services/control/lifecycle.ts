@@ -1,0 +1,50 @@
+// How a control-plane process ends: on SIGINT/SIGTERM, or when the local launcher that started it
+// is gone (GANTRY_PARENT_PID), so a crashed launcher leaves no service running behind it.
+import type { Logger } from '../telemetry/log.ts';
+
+const PARENT_POLL_MS = 1_000;
+
+/** An AbortSignal that fires on the first SIGINT or SIGTERM (or when the parent pid disappears). */
+export function shutdownSignal(log: Logger, parentPid?: number): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (controller.signal.aborted) return;
+    log.info('shutting down', { signal: sig });
+    controller.abort(new Error(`received ${sig}`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  let timer: NodeJS.Timeout | undefined;
+  if (parentPid !== undefined) {
+    timer = setInterval(() => {
+      if (parentAlive(parentPid)) return;
+      log.warn('the launcher that started this process is gone; shutting down', { parentPid });
+      controller.abort(new Error(`parent ${parentPid} exited`));
+    }, PARENT_POLL_MS);
+    timer.unref();
+  }
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      if (timer) clearInterval(timer);
+    },
+  };
+}
+
+function parentAlive(pid: number): boolean {
+  if (process.ppid !== pid) return false; // re-parented: the launcher died
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Resolves when `signal` aborts. */
+export function untilAborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+}

@@ -1,0 +1,157 @@
+// The control plane's messages, one zod schema each. Everything that arrives over NATS is decoded
+// with `decodeMessage`, so a malformed message fails with a MessageError naming its first bad
+// field ("iteration: expected a non-negative integer, found -1") instead of an exception deep in a
+// handler. Objects are strict: an unknown key is an error, not silently dropped.
+import path from 'node:path';
+import { z } from 'zod';
+import { ERROR_CODES, MessageError } from './errors.ts';
+import { MEMBER_ROLES, runIdSchema } from './subjects.ts';
+
+const count = z.number().int().nonnegative();
+const finite = z.number().finite();
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex digits');
+/** Paths inside commands are relative to the run directory, which each process mounts itself. */
+export const runRelativePath = z
+  .string()
+  .min(1)
+  .refine((p) => !path.isAbsolute(p) && !p.split(/[\\/]/).includes('..'), 'expected a path inside the run directory (relative, no ..)');
+
+const stamped = { run: runIdSchema, generation: count };
+export const checkpointRefSchema = z.strictObject({ iteration: count, path: runRelativePath });
+export type CheckpointRef = z.infer<typeof checkpointRefSchema>;
+
+// ---- commands (scheduler -> service, request/reply) -------------------------------------------
+export const commandSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('ping'), run: runIdSchema }),
+  z.strictObject({ type: z.literal('d-step'), ...stamped, iteration: count, step: count }),
+  z.strictObject({ type: z.literal('g-step'), ...stamped, iteration: count, step: count }),
+  z.strictObject({ type: z.literal('checkpoint'), ...stamped, iteration: count, stagingDir: runRelativePath }),
+  z.strictObject({
+    type: z.literal('restore'),
+    ...stamped,
+    /** The next iteration to run: the checkpoint's iteration, or 0 without one. */
+    iteration: count,
+    /** The run's GanTrainConfig; the service validates it with the training config schema. */
+    config: z.record(z.string(), z.unknown()),
+    configHash: sha256Hex,
+    checkpoint: checkpointRefSchema.nullable(),
+  }),
+  z.strictObject({ type: z.literal('sample'), ...stamped, iteration: count, path: runRelativePath }),
+]);
+export type Command = z.infer<typeof commandSchema>;
+export type CommandType = Command['type'];
+export type CommandOf<T extends CommandType> = Extract<Command, { type: T }>;
+
+// ---- replies ------------------------------------------------------------------------------------
+// `lr` is the learning rate the role's next update uses (after decay), for metrics.jsonl.
+export const dStepMetricsSchema = z.strictObject({
+  lossD: finite, dReal: finite, dFake: finite, gp: finite.optional(), applied: z.boolean(), lr: finite,
+});
+export const gStepMetricsSchema = z.strictObject({
+  lossG: finite, dFake: finite, gradNorm: finite, applied: z.boolean(), lr: finite,
+});
+export type DStepReplyMetrics = z.infer<typeof dStepMetricsSchema>;
+export type GStepReplyMetrics = z.infer<typeof gStepMetricsSchema>;
+
+export const errorDetailsSchema = z.strictObject({
+  code: z.enum(ERROR_CODES),
+  message: z.string(),
+  field: z.string().optional(),
+  quantity: z.string().optional(),
+  iteration: count.optional(),
+  role: z.string().optional(),
+});
+export const errorReplySchema = z.strictObject({ ok: z.literal(false), error: errorDetailsSchema });
+export type ErrorReply = z.infer<typeof errorReplySchema>;
+
+/** The payload of a successful reply, per command type. */
+export const okReplySchemas = {
+  ping: z.strictObject({ ok: z.literal(true), role: z.enum(MEMBER_ROLES), instance: z.string(), generation: count.nullable() }),
+  'd-step': z.strictObject({ ok: z.literal(true), metrics: dStepMetricsSchema }),
+  'g-step': z.strictObject({ ok: z.literal(true), metrics: gStepMetricsSchema }),
+  // The entry is a ManifestModelEntry; commitCheckpoint validates it against the files on disk.
+  checkpoint: z.strictObject({ ok: z.literal(true), entry: z.record(z.string(), z.unknown()) }),
+  restore: z.strictObject({ ok: z.literal(true), iteration: count }),
+  sample: z.strictObject({ ok: z.literal(true), path: runRelativePath }),
+} as const satisfies Record<CommandType, z.ZodType>;
+export type OkReply<T extends CommandType> = z.infer<(typeof okReplySchemas)[T]>;
+
+// ---- heartbeats, control, progress (publish/subscribe) -----------------------------------------
+export const heartbeatSchema = z.strictObject({
+  role: z.enum(MEMBER_ROLES),
+  run: runIdSchema,
+  /** Unique per process start: a restarted service is a new instance. */
+  instance: z.string().min(1),
+  pid: z.number().int().positive(),
+  host: z.string(),
+  /** The generation the service was restored into; null before its first restore. */
+  generation: count.nullable(),
+  /** True once the process can take commands (gRPC server up, NATS subscribed). */
+  ready: z.boolean(),
+  /** The address its gRPC server listens on (informational; peers take theirs from config). */
+  grpcAddr: z.string().optional(),
+  /** The last iteration the service applied, when it has one. */
+  iteration: z.number().int().min(-1).optional(),
+  ts: z.iso.datetime(),
+});
+export type Heartbeat = z.infer<typeof heartbeatSchema>;
+
+export const controlSchema = z.strictObject({
+  type: z.enum(['pause', 'resume', 'stop']),
+  run: runIdSchema,
+  reason: z.string().optional(),
+});
+export type ControlMessage = z.infer<typeof controlSchema>;
+
+export const progressSchema = z.strictObject({
+  run: runIdSchema,
+  /** Iterations completed so far. */
+  iteration: count,
+  total: count,
+  status: z.string(),
+  lossD: finite.optional(),
+  lossG: finite.optional(),
+  itPerSec: finite.optional(),
+  message: z.string().optional(),
+});
+export type ProgressEvent = z.infer<typeof progressSchema>;
+
+// ---- decoding -----------------------------------------------------------------------------------
+/** Parses JSON bytes and validates them; `what` names the message in errors. */
+export function decodeMessage<S extends z.ZodType>(schema: S, data: Uint8Array, what: string): z.infer<S> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8'));
+  } catch (err) {
+    throw new MessageError('', `${what}: expected a JSON object, found bytes that do not parse: ${(err as Error).message}`, { cause: err });
+  }
+  return validateMessage(schema, raw, what);
+}
+
+export function validateMessage<S extends z.ZodType>(schema: S, raw: unknown, what: string): z.infer<S> {
+  const result = schema.safeParse(raw);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  if (issue.code === 'unrecognized_keys') {
+    const field = [...issue.path, issue.keys[0]].map(String).join('.');
+    throw new MessageError(field, `${what}: ${field}: unknown field (allowed fields are fixed by the schema)`, { cause: result.error });
+  }
+  const field = issue.path.map(String).join('.');
+  const found = describeFound(raw, issue.path);
+  throw new MessageError(field, `${what}: ${field || 'message'}: ${issue.message}${found}`, { cause: result.error });
+}
+
+function describeFound(raw: unknown, at: readonly PropertyKey[]): string {
+  let cur: unknown = raw;
+  for (const key of at) {
+    if (cur === null || typeof cur !== 'object') return '';
+    cur = (cur as Record<PropertyKey, unknown>)[key];
+  }
+  if (cur === undefined) return '';
+  const text = JSON.stringify(cur) ?? String(cur);
+  return `, found ${text.length > 80 ? text.slice(0, 77) + '...' : text}`;
+}
+
+export function encodeMessage(value: unknown): Uint8Array {
+  return Buffer.from(JSON.stringify(value), 'utf8');
+}

@@ -1,0 +1,81 @@
+// The life of a generator or discriminator process, shared by both roles: backend, /metrics,
+// the gRPC server (data plane), the NATS connection and ServiceHost (control plane), then a wait
+// for SIGINT/SIGTERM and an orderly shutdown. The role's main.ts supplies its gRPC service and
+// command handlers.
+import { type BackendChoice, type BackendInfo, initBackend } from '../core/backend/select.ts';
+import type { Logger } from '../telemetry/log.ts';
+import { createMetrics, type Metrics } from '../telemetry/metrics.ts';
+import { startMetricsServer } from '../telemetry/metrics-server.ts';
+import { createServer, type GantryServer } from '../wire/server.ts';
+import type { CommandHandlers } from './commands.ts';
+import { closeNats, connectNats } from './connection.ts';
+import { newInstanceId } from './heartbeat.ts';
+import { untilAborted } from './lifecycle.ts';
+import { ServiceHost } from './service-host.ts';
+import { runSubjects, type ServiceRole } from './subjects.ts';
+
+export interface ServiceProcessConfig {
+  natsUrl: string;
+  runId: string;
+  runDir: string;
+  prefix: string;
+  metricsPort: number;
+  metricsHost: string;
+  heartbeatMs: number;
+  grpcHost: string;
+  grpcPort: number;
+  advertiseAddr?: string;
+  backend: BackendChoice;
+}
+
+export interface ServiceContext {
+  backend: BackendInfo;
+  metrics: Metrics;
+  log: Logger;
+}
+
+export interface ServiceSpec {
+  role: ServiceRole;
+  /** Registers the role's gRPC service (it reaches the model through a NodeSlot view). */
+  addGrpc(server: GantryServer, ctx: ServiceContext): void;
+  handlers(ctx: ServiceContext): CommandHandlers;
+  /** The model's last applied iteration, for heartbeats. */
+  lastIteration(): number | undefined;
+  close(): void;
+}
+
+export async function runServiceProcess(spec: ServiceSpec, cfg: ServiceProcessConfig, log: Logger, signal: AbortSignal): Promise<void> {
+  log.info('config', { config: cfg });
+  const backend = await initBackend(cfg.backend, log);
+  const metrics = createMetrics(spec.role);
+  const ctx: ServiceContext = { backend, metrics, log };
+  const metricsServer = await startMetricsServer(metrics.registry, cfg.metricsPort, cfg.metricsHost);
+  const server = createServer({ metrics, logger: log });
+  spec.addGrpc(server, ctx);
+  const grpcPort = await server.listen(cfg.grpcPort, cfg.grpcHost);
+  const nc = await connectNats(cfg.natsUrl, { name: `gantry-${spec.role}`, log });
+  const host = new ServiceHost({
+    nc, subjects: runSubjects(cfg.runId, cfg.prefix), role: spec.role, instance: newInstanceId(), log,
+    heartbeatMs: cfg.heartbeatMs, grpcAddr: cfg.advertiseAddr ?? `${cfg.grpcHost}:${grpcPort}`, iteration: () => spec.lastIteration(),
+  });
+  const handlers = spec.handlers(ctx);
+  const restore = handlers.restore;
+  if (restore) {
+    handlers.restore = async (cmd) => {
+      const reply = await restore(cmd);
+      server.setServing(true); // gRPC health: SERVING once there is a model behind it
+      return reply;
+    };
+  }
+  host.start(handlers);
+  log.info('ready', { grpcPort, metricsPort: metricsServer.port, run: cfg.runId, backend: backend.name });
+  try {
+    await Promise.race([untilAborted(signal), nc.closed()]);
+  } finally {
+    host.stop();
+    await closeNats(nc);
+    await server.shutdown({ graceMs: 1_000 });
+    await metricsServer.close();
+    spec.close();
+  }
+}

@@ -1,0 +1,163 @@
+// The discriminator service: owns D, D's optimizer and the real data behind a DiscriminatorNode,
+// serves DiscriminatorService.GeneratorGrad over gRPC (the generator's G-steps ask it for
+// dL_G/dG(z')) and answers the scheduler's NATS commands:
+//   restore     build D from the seeded init or the checkpoint the scheduler names; load the data
+//   d-step      (1) Update D on step (t, s): fake = G.Generate(t, s) over gRPC, real = its own
+//               batch (t, s); minimise L_D(D(real), D(fake)) (for minimax: maximise
+//               log D(x) + log(1 - D(G(z)))) and apply Adam
+//   checkpoint  write discriminator.safetensors + discriminator.optim.safetensors
+//
+// Test hooks (never set them in a real run): GANTRY_TEST_INJECT_NAN_AT=N multiplies the real
+// batch of D-step (N, 0) by NaN, so the core raises NonFiniteError; GANTRY_TEST_EXIT_IN_CHECKPOINT_AT=N
+// exits the process after writing the files of checkpoint N and before answering (once per run
+// directory), leaving a half-written iter-N.partial behind.
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { tf } from '../core/tf.ts';
+import { DiscriminatorNode } from '../core/gan/discriminator-node.ts';
+import type { CommandHandlers, ReplyBody } from '../control/commands.ts';
+import { ServiceError } from '../control/errors.ts';
+import type { CommandOf } from '../control/messages.ts';
+import { NodeSlot } from '../control/node-slot.ts';
+import { peerFailure } from '../control/peer-failure.ts';
+import { configHash, parseTrainConfig } from '../control/run-config.ts';
+import { runServiceProcess, type ServiceContext } from '../control/service-process.ts';
+import type { ImageSet } from '../data/imageset.ts';
+import { loadImageSet } from '../data/mnist.ts';
+import { readCheckpoint, writeModelFiles } from '../run/checkpoint.ts';
+import type { Logger } from '../telemetry/log.ts';
+import { toGanMathConfig } from '../train/config.ts';
+import { GeneratorClient } from '../generator/grpc-service.ts';
+import type { DiscriminatorConfig } from './config.ts';
+import { DiscriminatorGrpcService } from './grpc-service.ts';
+
+export async function runDiscriminator(cfg: DiscriminatorConfig, log: Logger, signal: AbortSignal): Promise<void> {
+  const slot = new NodeSlot<DiscriminatorNode>('discriminator');
+  let generator: GeneratorClient | undefined;
+  await runServiceProcess({
+    role: 'discriminator',
+    addGrpc: (server, ctx) => new DiscriminatorGrpcService(slot.view, { runId: cfg.runId, metrics: ctx.metrics }).addToServer(server),
+    handlers: (ctx) => {
+      generator = new GeneratorClient(cfg.generatorAddr, { deadlineMs: cfg.rpcTimeoutMs, metrics: ctx.metrics });
+      return discriminatorHandlers(cfg, slot, generator, ctx);
+    },
+    lastIteration: () => slot.current?.lastApplied.iteration,
+    close: () => {
+      generator?.close();
+      slot.dispose();
+    },
+  }, cfg, log, signal);
+}
+
+function discriminatorHandlers(cfg: DiscriminatorConfig, slot: NodeSlot<DiscriminatorNode>, g: GeneratorClient, ctx: ServiceContext): CommandHandlers {
+  const inRunDir = (p: string): string => path.join(cfg.runDir, p);
+  const data = new DataCache(cfg.dataDir, ctx.log);
+  return {
+    restore: async (cmd) => {
+      slot.replace(await restoredDiscriminator(cmd, inRunDir, data));
+      return { iteration: cmd.iteration };
+    },
+    'd-step': (cmd) => dStep(cmd, slot.get(), g, cfg, ctx),
+    checkpoint: async (cmd) => {
+      const node = slot.get();
+      const last = node.lastApplied;
+      if (last.iteration !== cmd.iteration - 1 || (cmd.iteration > 0 && last.step !== node.cfg.dSteps - 1)) {
+        throw new ServiceError('bad-request', `iteration: checkpoint ${cmd.iteration} asked, but D has applied up to (${last.iteration}, ${last.step})`, { field: 'iteration' });
+      }
+      const end = ctx.metrics.checkpointDuration.startTimer();
+      const entry = await writeModelFiles(inRunDir(cmd.stagingDir), node.snapshot());
+      end();
+      if (cfg.testExitInCheckpointAt === cmd.iteration) await exitOnceForTest(cfg.runDir, cmd.iteration, ctx.log);
+      return { entry };
+    },
+  };
+}
+
+/** The dataset, loaded once per directory (the first restore pays for it). */
+class DataCache {
+  private loaded: { dir: string | undefined; set: Promise<ImageSet> } | undefined;
+  constructor(private readonly override: string | undefined, private readonly log: Logger) {}
+
+  get(configured: string | undefined): Promise<ImageSet> {
+    const dir = this.override ?? configured;
+    if (!this.loaded || this.loaded.dir !== dir) {
+      const set = loadImageSet({ dir, split: 'train' });
+      void set.then((s) => this.log.info('data loaded', { source: s.source, count: s.count }), () => undefined);
+      this.loaded = { dir, set };
+    }
+    return this.loaded.set;
+  }
+}
+
+async function restoredDiscriminator(cmd: CommandOf<'restore'>, inRunDir: (p: string) => string, data: DataCache): Promise<DiscriminatorNode> {
+  const train = parseTrainConfig(cmd.config, 'restore.config');
+  if (configHash(train) !== cmd.configHash) {
+    throw new ServiceError('bad-request', 'configHash: does not match the hash of restore.config', { field: 'configHash' });
+  }
+  if (cmd.iteration !== (cmd.checkpoint?.iteration ?? 0)) {
+    throw new ServiceError('bad-request', `iteration: expected ${cmd.checkpoint?.iteration ?? 0} (the checkpoint's), found ${cmd.iteration}`, { field: 'iteration' });
+  }
+  const math = toGanMathConfig(train);
+  const node = new DiscriminatorNode(math, await data.get(train.data));
+  if (!cmd.checkpoint) return node;
+  try {
+    const ckpt = await readCheckpoint(inRunDir(cmd.checkpoint.path)); // refuses .partial and hash mismatches
+    node.restore(ckpt.models.get('discriminator')!, { iteration: cmd.checkpoint.iteration - 1, step: math.dSteps - 1 });
+    return node;
+  } catch (err) {
+    node.dispose();
+    throw err;
+  }
+}
+
+/** (1) Update D on step (t, s). z, the real batch and any penalty noise derive from (seed, t, s). */
+async function dStep(cmd: CommandOf<'d-step'>, node: DiscriminatorNode, g: GeneratorClient, cfg: DiscriminatorConfig, ctx: ServiceContext): Promise<ReplyBody<'d-step'>> {
+  const { iteration: t, step: s } = cmd;
+  const k = node.cfg.dSteps;
+  if (s >= k) throw new ServiceError('bad-request', `step: D-steps are 0..${k - 1} (k = ${k}), found ${s}`, { field: 'step' });
+  const end = ctx.metrics.stepDuration.startTimer({ phase: 'd_step' });
+  const shape: [number, number, number, number] = [node.cfg.batchSize, ...(node.model.inputShape as [number, number, number])];
+  let fakeData: Float32Array;
+  try {
+    fakeData = await g.generate({ runId: cfg.runId, iteration: t, step: s }, node.cfg.batchSize);
+  } catch (err) {
+    throw peerFailure(err, 'generator', t);
+  }
+  const fake = tf.tensor4d(fakeData, shape); // G(z), (B, 28, 28, 1)
+  let real = node.realBatch(t, s); // (B, 28, 28, 1) in [-1, 1]
+  if (cfg.testInjectNanAt === t && s === 0) real = injectNan(real, ctx.log, t);
+  try {
+    const m = node.trainStep(t, s, real, fake);
+    end();
+    if (m.applied) record(ctx, m, t);
+    return { metrics: { ...m, lr: node.optimizer.learningRate() } };
+  } finally {
+    tf.dispose([fake, real]);
+  }
+}
+
+function record(ctx: ServiceContext, m: { lossD: number; dReal: number; dFake: number; gp?: number }, t: number): void {
+  ctx.metrics.loss.set({ loss: 'd' }, m.lossD);
+  if (m.gp !== undefined) ctx.metrics.loss.set({ loss: 'gp' }, m.gp);
+  ctx.metrics.dOutputMean.set({ input: 'real' }, m.dReal);
+  ctx.metrics.dOutputMean.set({ input: 'fake' }, m.dFake);
+  ctx.metrics.iteration.set(t);
+}
+
+function injectNan(real: tf.Tensor4D, log: Logger, t: number): tf.Tensor4D {
+  log.warn('TEST HOOK GANTRY_TEST_INJECT_NAN_AT: multiplying the real batch by NaN', { iteration: t });
+  const poisoned = tf.mul(real, Number.NaN) as tf.Tensor4D;
+  real.dispose();
+  return poisoned;
+}
+
+async function exitOnceForTest(runDir: string, iteration: number, log: Logger): Promise<void> {
+  const marker = path.join(runDir, `.test-exit-in-checkpoint-${iteration}`);
+  try {
+    await fsp.writeFile(marker, `${process.pid}\n`, { flag: 'wx' });
+  } catch {
+    return; // already exited once for this checkpoint
+  }
+  log.warn('TEST HOOK GANTRY_TEST_EXIT_IN_CHECKPOINT_AT: exiting with the checkpoint half-written', { iteration });
+  process.exit(75);
+}

@@ -1,0 +1,80 @@
+// One child process of the local cluster: spawned as the leader of its own process group (so the
+// terminal's Ctrl-C reaches only the launcher, and a stop signals everything the child started),
+// its stdout and stderr forwarded line by line with a "[role] " prefix.
+import { type ChildProcess, spawn } from 'node:child_process';
+import readline from 'node:readline';
+import { killGroup } from './nats-server.ts';
+
+export interface ChildSpec {
+  role: string;
+  command: string;
+  args: string[];
+  env: NodeJS.ProcessEnv;
+}
+
+export interface ChildExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export class ManagedChild {
+  private proc: ChildProcess | undefined;
+  private exited: Promise<ChildExit> | undefined;
+
+  constructor(
+    readonly spec: ChildSpec,
+    private readonly output: NodeJS.WritableStream,
+    private readonly onExit: (exit: ChildExit, pid: number) => void,
+  ) {}
+
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
+  get running(): boolean {
+    return this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  /** Spawns the child; returns its pid. */
+  start(): number {
+    const proc = spawn(this.spec.command, this.spec.args, { env: this.spec.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    this.proc = proc;
+    this.forward(proc.stdout!);
+    this.forward(proc.stderr!);
+    this.exited = new Promise((resolve) => {
+      proc.once('exit', (code, signal) => resolve({ code, signal }));
+      proc.once('error', (err) => {
+        this.output.write(`[${this.spec.role}] cannot start: ${err.message}\n`);
+        resolve({ code: 127, signal: null });
+      });
+    });
+    const pid = proc.pid ?? -1;
+    void this.exited.then((exit) => this.onExit(exit, pid));
+    return pid;
+  }
+
+  private forward(stream: NodeJS.ReadableStream): void {
+    const lines = readline.createInterface({ input: stream, crlfDelay: Infinity });
+    lines.on('line', (line) => this.output.write(`[${this.spec.role}] ${line}\n`));
+  }
+
+  /** Signals the child's process group (kill -9 in tests, SIGTERM to stop). */
+  signal(signal: NodeJS.Signals): void {
+    if (this.proc && this.running) killGroup(this.proc, signal);
+  }
+
+  /** SIGTERM to the group, SIGKILL after `graceMs`; resolves once the child has exited. */
+  async stop(graceMs: number): Promise<void> {
+    if (!this.proc || !this.exited) return;
+    if (this.running) killGroup(this.proc, 'SIGTERM');
+    const timer = setTimeout(() => this.proc && killGroup(this.proc, 'SIGKILL'), graceMs);
+    await this.exited;
+    clearTimeout(timer);
+    // The leader is gone; anything it left in its group goes too.
+    try {
+      process.kill(-this.proc.pid!, 'SIGKILL');
+    } catch {
+      // no such group: nothing left
+    }
+  }
+}

@@ -1,0 +1,302 @@
+// The local cluster: one command runs a distributed GAN run on this machine. It starts
+// nats-server (unless given a URL), then the generator, the discriminator and the scheduler as
+// separate OS processes (`gantry serve <role>`), merges their logs with a "[role] " prefix, draws
+// the one progress bar from the scheduler's progress events, and supervises:
+//   - a dead generator or discriminator is restarted (same ports: peers find it by config); the
+//     scheduler notices, waits for the new instance and resumes from the last checkpoint;
+//   - a scheduler that exits 0 ends the run (completed or stopped); one that exits 1 failed the
+//     run (status 'failed' in KV): everything is stopped and the error is thrown; one that
+//     crashed is restarted and resumes from the run state in KV;
+//   - Ctrl-C (SIGINT/SIGTERM) asks the scheduler to stop after the current iteration with a
+//     checkpoint; a second one, or a stop that takes too long, kills everything.
+// On every way out all children's process groups and nats-server are stopped: no orphans. The
+// children also watch this process (GANTRY_PARENT_PID) in case it is killed outright.
+import { promises as fsp } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { closeNats, connectNats } from '../control/connection.ts';
+import { type RemoteErrorDetails } from '../control/errors.ts';
+import { decodeMessage, encodeMessage, progressSchema } from '../control/messages.ts';
+import { type RunState, RunStateStore } from '../control/run-state.ts';
+import { MEMBER_ROLES, type MemberRole, runSubjects } from '../control/subjects.ts';
+import { createProgress, type Progress } from '../run/progress.ts';
+import { timestamp } from '../run/run-dir.ts';
+import type { Logger } from '../telemetry/log.ts';
+import type { GanTrainConfig } from '../train/config.ts';
+import { type ChildExit, ManagedChild } from './child.ts';
+import { type NatsServerProcess, startNatsServer } from './nats-server.ts';
+import { freePorts } from './ports.ts';
+
+const GANTRY_BIN = fileURLToPath(new URL('../../bin/gantry.js', import.meta.url));
+const STOP_GRACE_MS = 5_000;
+
+export interface LocalClusterOptions {
+  /** An existing NATS server; without it one is started on a free loopback port. */
+  natsUrl?: string;
+  log: Logger;
+  /** Default: the run directory's name. */
+  runId?: string;
+  /** Where the children's prefixed log lines go; default process.stderr. */
+  output?: NodeJS.WritableStream;
+  /** Draw the progress bar (or progress log lines off a terminal); default true. */
+  progress?: boolean;
+  /** Extra environment per child, e.g. scheduler deadlines or test hooks. */
+  env?: Partial<Record<MemberRole, Record<string, string>>>;
+  /** Restarts allowed per role before the run is given up; default 5. */
+  maxRestarts?: number;
+  /** Install SIGINT/SIGTERM handlers; default true. */
+  handleSignals?: boolean;
+  /** Stops the cluster like a Ctrl-C (tests, embedding). */
+  signal?: AbortSignal;
+  /** Child lifecycle events (tests kill children by pid). */
+  onEvent?: (e: ClusterEvent) => void;
+}
+
+export type ClusterEvent =
+  | { type: 'spawn'; role: MemberRole; pid: number }
+  | { type: 'exit'; role: MemberRole; pid: number; code: number | null; signal: NodeJS.Signals | null }
+  | { type: 'progress'; iteration: number; total: number; status: string }
+  | { type: 'nats'; pid: number; url: string };
+
+export interface ClusterSummary {
+  runId: string;
+  runDir: string;
+  status: 'completed' | 'stopped';
+  /** Iterations completed. */
+  iterations: number;
+  /** Absolute path of the last complete checkpoint. */
+  lastCheckpoint: string | null;
+  generation: number;
+  restarts: Record<MemberRole, number>;
+  seconds: number;
+}
+
+/** The run could not finish: it failed (details from KV), a child kept dying, or it was killed. */
+export class ClusterFailed extends Error {
+  override readonly name = 'ClusterFailed';
+  constructor(message: string, readonly details?: RemoteErrorDetails, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+export async function runLocalCluster(cfg: GanTrainConfig, opts: LocalClusterOptions): Promise<ClusterSummary> {
+  const cluster = new LocalCluster(cfg, opts);
+  try {
+    return await cluster.run();
+  } finally {
+    await cluster.shutdown();
+  }
+}
+
+/** runs/gan-<timestamp> like the in-process trainer, unless cfg.out names one. */
+export function clusterRunDir(cfg: GanTrainConfig): string {
+  return path.resolve(cfg.out ?? path.join('runs', `gan-${timestamp(new Date())}`));
+}
+
+/** A run id (one subject token) from the run directory's name. */
+export function runIdFor(runDir: string): string {
+  const id = path.basename(runDir).replace(/[^A-Za-z0-9_-]/g, '_').slice(-64);
+  return id.length > 0 ? id : 'run';
+}
+
+class LocalCluster {
+  private readonly log: Logger;
+  private readonly output: NodeJS.WritableStream;
+  private readonly runDir: string;
+  private readonly runId: string;
+  private readonly children = new Map<MemberRole, ManagedChild>();
+  private readonly restarts: Record<MemberRole, number> = { generator: 0, discriminator: 0, scheduler: 0 };
+  private readonly started = performance.now();
+  private tmp: string | undefined;
+  private nats: NatsServerProcess | undefined;
+  private nc: NatsConnection | undefined;
+  private bar: Progress | undefined;
+  private stopping = false;
+  private settle!: { resolve: (s: ClusterSummary) => void; reject: (e: Error) => void };
+  private readonly removeSignalHandlers: () => void;
+
+  constructor(private readonly cfg: GanTrainConfig, private readonly opts: LocalClusterOptions) {
+    this.log = opts.log;
+    this.output = opts.output ?? process.stderr;
+    this.runDir = clusterRunDir(cfg);
+    this.runId = opts.runId ?? runIdFor(this.runDir);
+    this.removeSignalHandlers = this.installSignalHandlers();
+  }
+
+  async run(): Promise<ClusterSummary> {
+    const done = new Promise<ClusterSummary>((resolve, reject) => { this.settle = { resolve, reject }; });
+    this.tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'gantry-cluster-'));
+    const trainConfig = path.join(this.tmp, 'train-config.json');
+    await fsp.writeFile(trainConfig, JSON.stringify({ ...this.cfg, out: this.runDir }, null, 2));
+    const natsUrl = this.opts.natsUrl ?? (await this.startNats());
+    this.nc = await connectNats(natsUrl, { name: 'gantry-launcher', log: this.log });
+    this.followProgress();
+    const [gGrpc, dGrpc, gMetrics, dMetrics, sMetrics] = await freePorts(5);
+    const common = { GANTRY_NATS_URL: natsUrl, GANTRY_RUN_ID: this.runId, GANTRY_RUN_DIR: this.runDir, GANTRY_PARENT_PID: String(process.pid) };
+    const env: Record<MemberRole, Record<string, string>> = {
+      generator: { ...common, GANTRY_GRPC_PORT: String(gGrpc), GANTRY_METRICS_PORT: String(gMetrics), GANTRY_DISCRIMINATOR_ADDR: `127.0.0.1:${dGrpc}`, GANTRY_BACKEND: this.cfg.backend },
+      discriminator: { ...common, GANTRY_GRPC_PORT: String(dGrpc), GANTRY_METRICS_PORT: String(dMetrics), GANTRY_GENERATOR_ADDR: `127.0.0.1:${gGrpc}`, GANTRY_BACKEND: this.cfg.backend },
+      scheduler: { ...common, GANTRY_METRICS_PORT: String(sMetrics), GANTRY_TRAIN_CONFIG: trainConfig, GANTRY_PROGRESS: '0' },
+    };
+    this.log.info('local cluster', {
+      run: this.runId, runDir: this.runDir, nats: natsUrl,
+      metrics: { generator: gMetrics, discriminator: dMetrics, scheduler: sMetrics },
+    });
+    for (const role of MEMBER_ROLES) this.spawn(role, { ...env[role], ...this.opts.env?.[role] });
+    return done;
+  }
+
+  private async startNats(): Promise<string> {
+    const storeDir = path.join(this.tmp!, 'nats');
+    await fsp.mkdir(storeDir);
+    this.nats = await startNatsServer({ storeDir });
+    this.opts.onEvent?.({ type: 'nats', pid: this.nats.pid, url: this.nats.url });
+    void this.nats.exited.then((code) => {
+      if (!this.stopping) this.fail(new ClusterFailed(`nats-server exited unexpectedly (code ${code})`));
+    });
+    return this.nats.url;
+  }
+
+  private spawn(role: MemberRole, env: Record<string, string>): void {
+    const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+    if (childEnv.GANTRY_LOG_FORMAT === undefined && (this.output as NodeJS.WriteStream).isTTY) childEnv.GANTRY_LOG_FORMAT = 'pretty';
+    const child = new ManagedChild(
+      { role, command: process.execPath, args: [GANTRY_BIN, 'serve', role], env: childEnv },
+      this.output,
+      (exit, pid) => this.onChildExit(role, exit, pid),
+    );
+    this.children.set(role, child);
+    const pid = child.start();
+    this.opts.onEvent?.({ type: 'spawn', role, pid });
+  }
+
+  private onChildExit(role: MemberRole, exit: ChildExit, pid: number): void {
+    this.opts.onEvent?.({ type: 'exit', role, pid, code: exit.code, signal: exit.signal });
+    if (this.stopping) return;
+    const how = exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`;
+    if (role === 'scheduler' && exit.code === 0) {
+      void this.finishFromKv();
+      return;
+    }
+    if (role === 'scheduler' && exit.code === 1) {
+      void this.failFromKv(how);
+      return;
+    }
+    if (exit.code === 2) {
+      this.fail(new ClusterFailed(`the ${role} rejected its configuration (exit code 2); its log above says why`));
+      return;
+    }
+    if (this.restarts[role] >= (this.opts.maxRestarts ?? 5)) {
+      this.fail(new ClusterFailed(`the ${role} died ${this.restarts[role] + 1} times (last: ${how}); giving up`));
+      return;
+    }
+    this.restarts[role]++;
+    this.log.warn(`the ${role} exited (${how}); restarting it`, { role, pid, restart: this.restarts[role] });
+    const child = this.children.get(role)!;
+    setTimeout(() => {
+      if (this.stopping) return;
+      const next = child.start();
+      this.opts.onEvent?.({ type: 'spawn', role, pid: next });
+    }, 200);
+  }
+
+  private async runState(): Promise<RunState | undefined> {
+    const store = await RunStateStore.open(this.nc!, { create: false });
+    return (await store.get(this.runId))?.state;
+  }
+
+  private async finishFromKv(): Promise<void> {
+    try {
+      const s = await this.runState();
+      if (!s || (s.status !== 'completed' && s.status !== 'stopped')) {
+        throw new ClusterFailed(`the scheduler exited without finishing the run (status ${s?.status ?? 'unknown'})`);
+      }
+      this.settle.resolve({
+        runId: this.runId, runDir: this.runDir, status: s.status, iterations: s.iteration,
+        lastCheckpoint: s.lastCheckpoint ? path.join(this.runDir, s.lastCheckpoint.path) : null,
+        generation: s.generation, restarts: { ...this.restarts }, seconds: (performance.now() - this.started) / 1000,
+      });
+    } catch (err) {
+      this.fail(err as Error);
+    }
+  }
+
+  private async failFromKv(how: string): Promise<void> {
+    const s = await this.runState().catch(() => undefined);
+    const message = s?.error?.message ?? `the scheduler exited with ${how} (its log above says why)`;
+    this.fail(new ClusterFailed(`run ${this.runId} failed: ${message}`, s?.error));
+  }
+
+  private fail(err: Error): void {
+    this.settle?.reject(err);
+  }
+
+  private followProgress(): void {
+    const subjects = runSubjects(this.runId);
+    this.nc!.subscribe(subjects.progress, {
+      callback: (err, msg) => {
+        if (err) return;
+        try {
+          const e = decodeMessage(progressSchema, msg.data, 'progress event');
+          this.opts.onEvent?.({ type: 'progress', iteration: e.iteration, total: e.total, status: e.status });
+          if (this.opts.progress === false) return;
+          if (e.status === 'running' && (e.lossD !== undefined || !this.bar)) this.drawProgress(e.iteration, e.total, e.lossD, e.lossG);
+          if (e.message) this.log.info(e.message, { status: e.status, iteration: e.iteration });
+        } catch (e) {
+          this.log.warn('ignoring a malformed progress event', { error: e });
+        }
+      },
+    });
+  }
+
+  private drawProgress(iteration: number, total: number, lossD?: number, lossG?: number): void {
+    this.bar ??= createProgress({ total, label: `gan ${this.cfg.preset}`, initial: iteration, logger: this.log });
+    this.bar.update(iteration, lossD === undefined || lossG === undefined ? {} : { lossD, lossG });
+  }
+
+  private installSignalHandlers(): () => void {
+    if (this.opts.handleSignals === false && !this.opts.signal) return () => undefined;
+    let count = 0;
+    const onSignal = (): void => {
+      count++;
+      if (count === 1) this.requestStop();
+      else this.fail(new ClusterFailed('interrupted twice: stopped without waiting for the scheduler'));
+    };
+    if (this.opts.handleSignals !== false) {
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+    }
+    this.opts.signal?.addEventListener('abort', onSignal, { once: true });
+    return () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      this.opts.signal?.removeEventListener('abort', onSignal);
+    };
+  }
+
+  /** First Ctrl-C: the scheduler stops after this iteration and writes a checkpoint. */
+  private requestStop(): void {
+    this.log.warn('interrupt: stopping after this iteration and writing a checkpoint (press Ctrl-C again to abort)');
+    if (!this.nc || this.nc.isClosed() || !this.children.get('scheduler')?.running) {
+      this.fail(new ClusterFailed('interrupted before the run started'));
+      return;
+    }
+    this.nc.publish(runSubjects(this.runId).control, encodeMessage({ type: 'stop', run: this.runId, reason: 'interrupted (launcher)' }));
+    setTimeout(() => this.fail(new ClusterFailed('interrupted: the scheduler did not stop in time')), 60_000).unref();
+  }
+
+  /** Stops every child (process groups), then nats-server; removes the temporary directory. */
+  async shutdown(): Promise<void> {
+    this.stopping = true;
+    this.removeSignalHandlers();
+    this.bar?.stop();
+    // Services first would make a still-running scheduler see deaths; the scheduler goes first.
+    await this.children.get('scheduler')?.stop(STOP_GRACE_MS);
+    await Promise.all([...this.children.values()].map((c) => c.stop(STOP_GRACE_MS)));
+    await closeNats(this.nc);
+    await this.nats?.stop(STOP_GRACE_MS);
+    if (this.tmp) await fsp.rm(this.tmp, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,42 @@
+// The scheduler's configuration, read once from GANTRY_* variables and `gantry serve scheduler`
+// flags. The training config (a GanTrainConfig JSON file) is separate: --train-config, or the run
+// directory's config.json when the scheduler is restarted on an existing run.
+import { z } from 'zod';
+import { commonBindings, commonFields } from '../control/common-settings.ts';
+import { type Binding, resolveProcessConfig } from '../control/process-config.ts';
+
+const ms = (min: number, max: number) => z.number().int().min(min).max(max);
+
+export const schedulerConfigSchema = z.strictObject({
+  ...commonFields,
+  trainConfig: z.string().min(1).optional(),
+  /** Deadline of one step command; must exceed the slowest step (dcgan on the cpu backend: ~1 min). */
+  commandTimeoutMs: ms(100, 3_600_000).default(120_000),
+  /** A role whose latest heartbeat is older than this is presumed dead. Heartbeats pause while a
+   *  service computes a step, so this must exceed the longest step. */
+  livenessMs: ms(100, 600_000).default(5_000),
+  /** How long to wait for a dead role's replacement before the run fails. */
+  recoveryTimeoutMs: ms(100, 3_600_000).default(300_000),
+  /** Re-sends of a timed-out command to a service that still heartbeats (commands are idempotent). */
+  retries: z.number().int().min(0).max(100).default(2),
+  /** Recoveries in a row without completing an iteration before the run fails. */
+  maxRecoveries: z.number().int().min(1).max(1000).default(10),
+  /** Draw a progress bar (TTY) or log progress lines; the local launcher turns it off and draws its own. */
+  progress: z.boolean().default(true),
+});
+export type SchedulerConfig = z.infer<typeof schedulerConfigSchema>;
+
+export const schedulerBindings: readonly Binding[] = [
+  ...commonBindings,
+  { key: 'trainConfig', env: 'GANTRY_TRAIN_CONFIG', flag: 'train-config', kind: 'string' },
+  { key: 'commandTimeoutMs', env: 'GANTRY_COMMAND_TIMEOUT_MS', flag: 'command-timeout-ms', kind: 'int' },
+  { key: 'livenessMs', env: 'GANTRY_LIVENESS_MS', flag: 'liveness-ms', kind: 'int' },
+  { key: 'recoveryTimeoutMs', env: 'GANTRY_RECOVERY_TIMEOUT_MS', flag: 'recovery-timeout-ms', kind: 'int' },
+  { key: 'retries', env: 'GANTRY_COMMAND_RETRIES', flag: 'retries', kind: 'int' },
+  { key: 'maxRecoveries', env: 'GANTRY_MAX_RECOVERIES', flag: 'max-recoveries', kind: 'int' },
+  { key: 'progress', env: 'GANTRY_PROGRESS', flag: 'progress', kind: 'bool' },
+];
+
+export function resolveSchedulerConfig(env: NodeJS.ProcessEnv, flags: Record<string, unknown>): SchedulerConfig {
+  return resolveProcessConfig(schedulerConfigSchema, schedulerBindings, env, flags);
+}

@@ -1,0 +1,54 @@
+// The scheduler process (`gantry serve scheduler`): resolves the training config, serves
+// /metrics, connects to NATS and runs one Scheduler until the run ends. Exit codes say how it
+// ended, for the launcher and for container restart policies.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { closeNats, connectNats } from '../control/connection.ts';
+import type { Logger } from '../telemetry/log.ts';
+import { createMetrics } from '../telemetry/metrics.ts';
+import { startMetricsServer } from '../telemetry/metrics-server.ts';
+import { ConfigError, type GanTrainConfig, ganTrainSchema, loadConfig } from '../train/config.ts';
+import type { SchedulerConfig } from './config.ts';
+import { Scheduler, type SchedulerOutcome } from './scheduler.ts';
+
+/** completed/stopped 0, failed 1, superseded by another scheduler 3, interrupted while recovering 4. */
+export const SCHEDULER_EXIT = { ok: 0, failed: 1, superseded: 3, interrupted: 4 } as const;
+
+export function schedulerExitCode(outcome: SchedulerOutcome): number {
+  switch (outcome.status) {
+    case 'completed':
+    case 'stopped':
+      return SCHEDULER_EXIT.ok;
+    case 'failed':
+      return SCHEDULER_EXIT.failed;
+    case 'superseded':
+      return SCHEDULER_EXIT.superseded;
+    default:
+      return SCHEDULER_EXIT.interrupted;
+  }
+}
+
+/** --train-config, else the run directory's config.json (a scheduler restarted on its run). */
+export async function loadTrainConfig(cfg: SchedulerConfig): Promise<GanTrainConfig> {
+  const file = cfg.trainConfig ?? path.join(cfg.runDir, 'config.json');
+  if (!cfg.trainConfig && !existsSync(file)) {
+    throw new ConfigError(`trainConfig (GANTRY_TRAIN_CONFIG or --train-config): not given, and ${file} does not exist`);
+  }
+  return loadConfig(ganTrainSchema, {}, file);
+}
+
+export async function runScheduler(cfg: SchedulerConfig, log: Logger, signal: AbortSignal): Promise<SchedulerOutcome> {
+  log.info('config', { config: cfg });
+  const train = await loadTrainConfig(cfg);
+  log.info('training config', { config: train });
+  const metrics = createMetrics('scheduler');
+  const metricsServer = await startMetricsServer(metrics.registry, cfg.metricsPort, cfg.metricsHost);
+  log.info('metrics', { port: metricsServer.port });
+  const nc = await connectNats(cfg.natsUrl, { name: 'gantry-scheduler', log });
+  try {
+    return await new Scheduler(nc, cfg, train, log, metrics).run(signal);
+  } finally {
+    await closeNats(nc);
+    await metricsServer.close();
+  }
+}
