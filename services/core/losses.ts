@@ -10,8 +10,9 @@
 // keep the sigmoid losses finite for large scores.
 import { tf } from './tf.ts';
 
-export const GAN_LOSSES = ['nonsaturating', 'minimax', 'lsgan', 'wgan-gp', 'hinge'] as const;
-export type GanLossName = (typeof GAN_LOSSES)[number];
+import { GAN_LOSSES, type GanLossName } from './catalog.ts';
+
+export { GAN_LOSSES, type GanLossName };
 
 export interface GanLoss {
   readonly name: GanLossName;

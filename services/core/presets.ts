@@ -7,10 +7,9 @@ import { convDiscriminator, convGenerator } from './models/conv-gan.ts';
 import { convClassifier } from './models/classifier.ts';
 import { SnapshotMismatchError } from './errors.ts';
 
-export const GAN_PRESETS = ['mlp', 'dcgan', 'infogan'] as const;
-export type GanPreset = (typeof GAN_PRESETS)[number];
-export const CLASSIFIER_PRESETS = ['workshop', 'quick'] as const;
-export type ClassifierPreset = (typeof CLASSIFIER_PRESETS)[number];
+import { GAN_PRESETS, CLASSIFIER_PRESETS, type GanPreset, type ClassifierPreset } from './catalog.ts';
+
+export { GAN_PRESETS, CLASSIFIER_PRESETS, type GanPreset, type ClassifierPreset };
 
 const imageShape = z.tuple([z.literal(28), z.literal(28), z.literal(1)]);
 const size = (max: number) => z.number().int().min(1).max(max);

@@ -10,10 +10,11 @@ import { NonFiniteError } from '../../services/core/errors.ts';
 import { ganIteration } from '../../services/train/gan-trainer.ts';
 import { loadImageSet } from '../../services/data/mnist.ts';
 import type { ImageSet } from '../../services/data/imageset.ts';
+import { initBackend } from '../../services/core/backend/select.ts';
 
 let data: ImageSet;
 before(async () => {
-  await tf.setBackend('cpu');
+  await initBackend('wasm');
   data = await loadImageSet({ split: 'test' });
 });
 

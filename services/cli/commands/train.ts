@@ -1,0 +1,124 @@
+// `gantry train gan|classifier`: flags -> validated config -> trainer.
+//   gantry train gan [--in-process] [--preset P] [--loss L] [--iterations N] [--seed S] [--out DIR] ...
+//   gantry train classifier [--preset workshop|quick] [--epochs N] ...
+//   --resume RUN_DIR continues a run from its last complete checkpoint, as if never stopped.
+import path from 'node:path';
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { BACKEND_CHOICES, CLASSIFIER_PRESETS, GAN_LOSSES, GAN_PRESETS } from '../../core/catalog.ts';
+import { createLogger } from '../../telemetry/log.ts';
+import { addFlags, givenFlags, type FlagSpec } from '../flags.ts';
+import { UsageError } from '../errors.ts';
+
+const COMMON: FlagSpec[] = [
+  { flag: 'seed', key: 'seed', kind: 'int', description: 'run seed: same seed and config give the same weights (default 1)' },
+  { flag: 'batch-size', key: 'batchSize', kind: 'int', description: 'images per step (default 64)' },
+  { flag: 'beta2', key: 'beta2', kind: 'number', description: 'Adam beta2 (default 0.999)' },
+  { flag: 'lr-decay', key: 'lrDecay', kind: 'bool', description: "the workshop's decay lr * 0.75^(step/1100)" },
+  { flag: 'checkpoint-every', key: 'checkpointEvery', kind: 'int', description: 'checkpoint every N iterations/steps (default 200)' },
+  { flag: 'keep-checkpoints', key: 'keepCheckpoints', kind: 'int', description: 'complete checkpoints kept (default 3)' },
+  { flag: 'out', key: 'out', kind: 'string', description: 'run directory (default runs/<kind>-<time>)' },
+  { flag: 'data', key: 'data', kind: 'string', description: 'MNIST-format dir (IDX or TFRecord); default: the bundled MNIST' },
+  { flag: 'backend', key: 'backend', kind: 'string', choices: BACKEND_CHOICES, description: 'math backend (default auto)' },
+];
+
+const GAN_FLAGS: FlagSpec[] = [
+  { flag: 'preset', key: 'preset', kind: 'string', choices: GAN_PRESETS, description: 'architecture (default dcgan)' },
+  { flag: 'loss', key: 'loss', kind: 'string', choices: GAN_LOSSES, description: 'GAN loss (default nonsaturating)' },
+  { flag: 'iterations', key: 'iterations', kind: 'int', description: 'iterations of k D-steps + 1 G-step (default 600)' },
+  { flag: 'd-steps', key: 'dSteps', kind: 'int', description: 'k: D-steps per G-step (default 1)' },
+  { flag: 'lr-g', key: 'lrG', kind: 'number', description: 'generator learning rate (default 2e-4)' },
+  { flag: 'lr-d', key: 'lrD', kind: 'number', description: 'discriminator learning rate (default 2e-4)' },
+  { flag: 'beta1', key: 'beta1', kind: 'number', description: 'Adam beta1 (default 0.5)' },
+  { flag: 'gp-lambda', key: 'gpLambda', kind: 'number', description: 'WGAN-GP penalty weight (default 10)' },
+  { flag: 'z-dim', key: 'zDim', kind: 'int', description: 'latent size (preset default)' },
+  { flag: 'g-width', key: 'gWidth', kind: 'int', description: 'generator width (preset default)' },
+  { flag: 'd-width', key: 'dWidth', kind: 'int', description: 'discriminator width (preset default)' },
+  { flag: 'sample-every', key: 'sampleEvery', kind: 'int', description: 'write an 8x8 sample grid every N iterations (default 100)' },
+  { flag: 'eval-every', key: 'evalEvery', kind: 'int', description: 'score samples with the classifier every N iterations (0: off)' },
+  { flag: 'eval-samples', key: 'evalSamples', kind: 'int', description: 'samples per periodic evaluation (default 1000)' },
+  { flag: 'classifier', key: 'classifier', kind: 'string', description: 'classifier run or checkpoint for evaluation' },
+  ...COMMON,
+];
+
+const CLASSIFIER_FLAGS: FlagSpec[] = [
+  { flag: 'preset', key: 'preset', kind: 'string', choices: CLASSIFIER_PRESETS, description: 'architecture (default workshop)' },
+  { flag: 'epochs', key: 'epochs', kind: 'int', description: 'epochs over the training split (default 3)' },
+  { flag: 'max-steps', key: 'maxSteps', kind: 'int', description: 'stop after N steps (0: no limit)' },
+  { flag: 'lr', key: 'lr', kind: 'number', description: 'learning rate (default 1e-3)' },
+  { flag: 'beta1', key: 'beta1', kind: 'number', description: 'Adam beta1 (default 0.9)' },
+  { flag: 'width', key: 'width', kind: 'int', description: 'conv width (preset default)' },
+  { flag: 'dense-units', key: 'denseUnits', kind: 'int', description: 'penultimate dense units (preset default)' },
+  { flag: 'validation-size', key: 'validationSize', kind: 'int', description: 'training images held out for validation (default 5000)' },
+  { flag: 'eval-every', key: 'evalEvery', kind: 'int', description: 'validate every N steps (default 200)' },
+  { flag: 'patience', key: 'patience', kind: 'int', description: 'early stopping: validations without improvement (default 5)' },
+  { flag: 'stop-below-val-loss', key: 'stopBelowValLoss', kind: 'number', description: "the workshop's absolute threshold on the validation loss" },
+  ...COMMON,
+];
+
+interface RunFlags { config?: string; resume?: string; inProcess?: boolean; nats?: string }
+
+/** --resume RUN_DIR: the run's own config.json is the base, flags may extend it (e.g. --iterations). */
+async function resolveSources(cmd: Command, specs: FlagSpec[]): Promise<{ flags: Record<string, unknown>; file?: string }> {
+  const o = cmd.opts<RunFlags>();
+  const flags = givenFlags(cmd, specs);
+  if (!o.resume) return { flags, file: o.config };
+  if (o.config) throw new UsageError('--resume and --config cannot be combined: a resumed run keeps its config');
+  const dir = path.resolve(o.resume);
+  const base = JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8').catch((err: unknown) => {
+    throw new UsageError(`--resume ${o.resume}: cannot read ${path.join(dir, 'config.json')}`, { cause: err });
+  })) as Record<string, unknown>;
+  return { flags: { ...base, ...flags, out: dir, resume: true } };
+}
+
+export function register(program: Command): void {
+  const train = program.command('train').description('train a GAN or the MNIST classifier');
+  const gan = addFlags(
+    train.command('gan').description('adversarial training: k D-steps then one G-step per iteration'),
+    GAN_FLAGS,
+  )
+    .option('--in-process', 'both networks in this process (the reference trainer)')
+    .option('--nats <url>', 'distributed: use this NATS server instead of starting one')
+    .option('--config <file>', 'JSON config file (flags override it)')
+    .option('--resume <run-dir>', 'continue a run from its last complete checkpoint');
+  gan.action(async () => {
+    // Loaded here, not at the top: only a training run needs TensorFlow.js.
+    const { ganTrainSchema, loadConfig } = await import('../../train/config.ts');
+    const { trainGanInProcess } = await import('../../train/gan-trainer.ts');
+    const { flags, file } = await resolveSources(gan, GAN_FLAGS);
+    const cfg = await loadConfig(ganTrainSchema, flags, file);
+    const log = createLogger({ component: 'train', format: process.stderr.isTTY ? 'pretty' : 'json' });
+    const o = gan.opts<RunFlags>();
+    if (o.inProcess) {
+      if (o.nats) throw new UsageError('--nats is for distributed runs; drop --in-process or --nats');
+      const r = await trainGanInProcess(cfg, log);
+      process.stdout.write(`${r.status}: ${r.iterations} iterations; run directory ${r.runDir}\n`);
+      return;
+    }
+    const { runLocalCluster } = await import('../../launcher/local-cluster.ts');
+    const r = await runLocalCluster(cfg, { natsUrl: o.nats, log });
+    process.stdout.write(
+      `${r.status}: ${r.iterations} iterations in ${r.seconds.toFixed(0)} s (generation ${r.generation}); ` +
+        `run directory ${r.runDir}\n`,
+    );
+  });
+  const classifier = addFlags(
+    train.command('classifier').description('the workshop classifier on MNIST, with validation and test accuracy'),
+    CLASSIFIER_FLAGS,
+  )
+    .option('--in-process', 'accepted for symmetry: the classifier trains in this process')
+    .option('--config <file>', 'JSON config file (flags override it)')
+    .option('--resume <run-dir>', 'continue a run from its last complete checkpoint');
+  classifier.action(async () => {
+    const { classifierTrainSchema, loadConfig } = await import('../../train/config.ts');
+    const { trainClassifier } = await import('../../train/classifier-trainer.ts');
+    const { flags, file } = await resolveSources(classifier, CLASSIFIER_FLAGS);
+    const cfg = await loadConfig(classifierTrainSchema, flags, file);
+    const log = createLogger({ component: 'train', format: process.stderr.isTTY ? 'pretty' : 'json' });
+    const r = await trainClassifier(cfg, log);
+    process.stdout.write(
+      `test accuracy ${(100 * r.testAccuracy).toFixed(2)}% (loss ${r.testLoss.toFixed(4)}) after ${r.steps} steps; ` +
+        `run directory ${r.runDir}\n`,
+    );
+  });
+}

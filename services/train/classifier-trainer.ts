@@ -1,0 +1,130 @@
+// The workshop's MNIST classifier: softmax cross-entropy, Adam, a validation split held out of
+// the training set, early stopping on the validation loss (patience, or the workshop's absolute
+// threshold), and the test accuracy of the best weights at the end.
+import { tf } from '../core/tf.ts';
+import { buildClassifier, classifierArch } from '../core/presets.ts';
+import { Adam, WORKSHOP_DECAY } from '../core/optim.ts';
+import { deriveSeed } from '../core/seed.ts';
+import { classifierStep, evaluateClassifier } from '../core/classifier/step.ts';
+import { restoreModel, snapshotModel } from '../core/snapshot.ts';
+import type { ClassifierModel } from '../core/model.ts';
+import { loadImageSet } from '../data/mnist.ts';
+import { BatchSampler, splitTrainValidation } from '../data/sampler.ts';
+import { imageBatch, labelBatch } from '../data/tensors.ts';
+import type { ImageSet } from '../data/imageset.ts';
+import { createProgress } from '../run/progress.ts';
+import type { ModelSnapshot } from '../run/model-snapshot.ts';
+import type { Logger } from '../telemetry/log.ts';
+import type { ClassifierTrainConfig } from './config.ts';
+import { openRun } from './session.ts';
+
+export interface ClassifierTrainResult {
+  runDir: string;
+  steps: number;
+  bestValidationLoss: number;
+  testAccuracy: number;
+  testLoss: number;
+  stoppedEarly: boolean;
+  lastCheckpoint?: string;
+}
+
+const EVAL_BATCH = 500;
+
+/** Inference-mode batches over `indices` of `set`. */
+function* batchesOf(set: ImageSet, indices: Uint32Array): Generator<{ x: tf.Tensor4D; labels: tf.Tensor1D }> {
+  for (let i = 0; i < indices.length; i += EVAL_BATCH) {
+    const idx = indices.subarray(i, i + EVAL_BATCH);
+    yield { x: imageBatch(set, idx), labels: labelBatch(set, idx) };
+  }
+}
+
+const range = (n: number): Uint32Array => Uint32Array.from({ length: n }, (_, i) => i);
+
+export async function trainClassifier(cfg: ClassifierTrainConfig, log: Logger): Promise<ClassifierTrainResult> {
+  // -- run directory, backend, data, validation split ---------------------------------------
+  const session = await openRun('classifier', cfg, log);
+  const train = await loadImageSet({ dir: cfg.data, split: 'train' });
+  const test = await loadImageSet({ dir: cfg.data, split: 'test' });
+  const split = splitTrainValidation(train.count, cfg.validationSize, cfg.seed);
+  const sampler = new BatchSampler({ count: split.train.length, batchSize: cfg.batchSize, seed: cfg.seed });
+  const stepsPerEpoch = Math.floor(split.train.length / cfg.batchSize);
+  const totalSteps = cfg.maxSteps > 0 ? Math.min(cfg.maxSteps, cfg.epochs * stepsPerEpoch) : cfg.epochs * stepsPerEpoch;
+  log.info('data loaded', { train: split.train.length, validation: split.validation.length, test: test.count, steps: totalSteps });
+
+  // -- model and optimizer -------------------------------------------------------------------
+  const model: ClassifierModel = buildClassifier(
+    classifierArch(cfg.preset, { width: cfg.width, denseUnits: cfg.denseUnits }),
+    deriveSeed(cfg.seed, 'init', 3),
+  );
+  const optimizer = new Adam(model.params, {
+    lr: cfg.lr, beta1: cfg.beta1, beta2: cfg.beta2, epsilon: 1e-8,
+    decayRate: cfg.lrDecay ? WORKSHOP_DECAY.decayRate : 0, decaySteps: WORKSHOP_DECAY.decaySteps,
+  });
+  const start = await session.restore((snaps) => restoreModel(model, optimizer, snaps.get('classifier')!));
+  const validate = () => evaluateClassifier(model, batchesOf(train, split.validation));
+
+  // -- the loop: steps, periodic validation, early stopping ----------------------------------
+  let best: { loss: number; snapshot: ModelSnapshot; step: number } | undefined;
+  let sinceBest = 0;
+  let stoppedEarly = false;
+  const progress = createProgress({ total: totalSteps, label: `classifier ${cfg.preset}`, initial: start, logger: log });
+  let step = start;
+  const began = performance.now();
+  try {
+    for (; step < totalSteps && !session.stopRequested && !stoppedEarly; step++) {
+      const idx = sampler.indices(step).map((i) => split.train[i]);
+      const x = imageBatch(train, idx);
+      const labels = labelBatch(train, idx);
+      let m: { loss: number; accuracy: number };
+      try {
+        m = classifierStep(model, optimizer, x, labels, step);
+      } finally {
+        tf.dispose([x, labels]);
+      }
+      const done = step + 1;
+      const epoch = Math.floor(step / stepsPerEpoch);
+      const elapsed = (performance.now() - began) / 1000;
+      session.metrics.append({ kind: 'train', step: done, epoch, ...m, lr: optimizer.learningRate(), elapsedSeconds: elapsed });
+      progress.update(done, { loss: m.loss, acc: m.accuracy });
+      if (done % cfg.evalEvery === 0 || done === totalSteps) {
+        const v = validate();
+        session.metrics.append({ kind: 'validation', step: done, epoch, loss: v.loss, accuracy: v.accuracy });
+        log.info('validation', { step: done, loss: v.loss, accuracy: v.accuracy });
+        if (!best || v.loss < best.loss) {
+          best = { loss: v.loss, snapshot: snapshotModel(model, optimizer), step: done };
+          sinceBest = 0;
+        } else if (++sinceBest >= cfg.patience) {
+          log.info('early stopping: validation loss did not improve', { patience: cfg.patience, bestStep: best.step });
+          stoppedEarly = true;
+        }
+        if (cfg.stopBelowValLoss !== undefined && v.loss < cfg.stopBelowValLoss) {
+          log.info('early stopping: validation loss below the threshold', { threshold: cfg.stopBelowValLoss });
+          stoppedEarly = true;
+        }
+      }
+      // The last step's checkpoint is written after the loop: it holds the best weights.
+      const last = done === totalSteps || stoppedEarly || session.stopRequested;
+      if (done % cfg.checkpointEvery === 0 && !last) await session.checkpoint(done, [snapshotModel(model, optimizer)]);
+    }
+  } catch (err) {
+    progress.stop();
+    await session.fail(err, step);
+    throw err;
+  } finally {
+    progress.stop();
+  }
+
+  // -- test accuracy of the best weights; the final checkpoint holds them --------------------
+  if (best && best.step !== step) restoreModel(model, optimizer, best.snapshot);
+  const t = evaluateClassifier(model, batchesOf(test, range(test.count)));
+  session.metrics.append({ kind: 'test', step, loss: t.loss, accuracy: t.accuracy });
+  log.info('test', { loss: t.loss, accuracy: t.accuracy, bestStep: best?.step ?? step });
+  const lastCheckpoint = await session.finalCheckpoint(step, () => [snapshotModel(model, optimizer)]);
+  await session.finish(step >= totalSteps || stoppedEarly ? 'completed' : 'stopped');
+  model.dispose();
+  optimizer.dispose();
+  return {
+    runDir: session.run.root, steps: step, bestValidationLoss: best?.loss ?? NaN,
+    testAccuracy: t.accuracy, testLoss: t.loss, stoppedEarly, lastCheckpoint,
+  };
+}

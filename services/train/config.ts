@@ -1,0 +1,127 @@
+// The training configuration: one typed, strict schema per job kind. Every source (defaults, a
+// --config JSON file, CLI flags) is merged and validated here once; unknown keys are fatal and
+// errors name the key and the bound. The resolved config is printed at start-up and written to
+// the run directory.
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+import { GAN_PRESETS, CLASSIFIER_PRESETS, ganArch } from '../core/presets.ts';
+import { GAN_LOSSES } from '../core/losses.ts';
+import type { GanMathConfig } from '../core/gan/config.ts';
+import { BACKEND_CHOICES, type BackendChoice } from '../core/backend/select.ts';
+
+const int = (min: number, max: number) => z.number().int().min(min).max(max);
+const rate = z.number().gt(0).max(1);
+const seed = int(0, 2 ** 32 - 1);
+
+const common = {
+  seed: seed.default(1),
+  batchSize: int(1, 4096).default(64),
+  beta2: z.number().gt(0).lt(1).default(0.999),
+  lrDecay: z.boolean().default(false),
+  checkpointEvery: int(1, 1e9).default(200),
+  keepCheckpoints: int(1, 1000).default(3),
+  out: z.string().min(1).optional(),
+  data: z.string().min(1).optional(),
+  backend: z.enum(BACKEND_CHOICES as readonly BackendChoice[] as [BackendChoice, ...BackendChoice[]]).default('auto'),
+  resume: z.boolean().default(false),
+};
+
+export const ganTrainSchema = z.strictObject({
+  ...common,
+  preset: z.enum(GAN_PRESETS).default('dcgan'),
+  loss: z.enum(GAN_LOSSES).default('nonsaturating'),
+  iterations: int(1, 1e9).default(600),
+  dSteps: int(1, 100).default(1),
+  lrG: rate.default(2e-4),
+  lrD: rate.default(2e-4),
+  beta1: z.number().min(0).lt(1).default(0.5),
+  gpLambda: z.number().min(0).max(1e4).default(10),
+  zDim: int(1, 1024).optional(),
+  gWidth: int(1, 1024).optional(),
+  dWidth: int(1, 1024).optional(),
+  sampleEvery: int(1, 1e9).default(100),
+  evalEvery: int(0, 1e9).default(0),
+  evalSamples: int(100, 100000).default(1000),
+  classifier: z.string().min(1).optional(),
+});
+export type GanTrainConfig = z.infer<typeof ganTrainSchema>;
+
+export const classifierTrainSchema = z.strictObject({
+  ...common,
+  preset: z.enum(CLASSIFIER_PRESETS).default('workshop'),
+  epochs: int(1, 1000).default(3),
+  maxSteps: int(0, 1e9).default(0),
+  lr: rate.default(1e-3),
+  beta1: z.number().min(0).lt(1).default(0.9),
+  width: int(1, 1024).optional(),
+  denseUnits: int(1, 8192).optional(),
+  validationSize: int(100, 30000).default(5000),
+  evalEvery: int(1, 1e9).default(200),
+  patience: int(1, 1000).default(5),
+  /** The workshop's absolute threshold: stop once the validation loss falls below it. */
+  stopBelowValLoss: z.number().gt(0).optional(),
+});
+export type ClassifierTrainConfig = z.infer<typeof classifierTrainSchema>;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+function describe(issues: z.core.$ZodIssue[]): string {
+  return issues
+    .map((i) => {
+      const key = i.path.join('.') || '(root)';
+      if (i.code === 'unrecognized_keys') return `unknown key(s) ${i.keys.map((k) => `"${k}"`).join(', ')}`;
+      return `${key}: ${i.message}`;
+    })
+    .join('; ');
+}
+
+export function parseConfig<S extends z.ZodType>(schema: S, input: unknown, source: string): z.infer<S> {
+  const r = schema.safeParse(input);
+  if (!r.success) throw new ConfigError(`invalid configuration (${source}): ${describe(r.error.issues)}`);
+  return r.data;
+}
+
+/** Defaults < --config file < flags. `flags` holds only flags the user actually gave. */
+export async function loadConfig<S extends z.ZodType>(
+  schema: S,
+  flags: Record<string, unknown>,
+  configFile?: string,
+): Promise<z.infer<S>> {
+  let fromFile: Record<string, unknown> = {};
+  if (configFile) {
+    try {
+      fromFile = JSON.parse(await readFile(configFile, 'utf8')) as Record<string, unknown>;
+    } catch (err) {
+      throw new ConfigError(`cannot read config file ${configFile}`, { cause: err });
+    }
+  }
+  const merged = { ...fromFile, ...flags };
+  return parseConfig(schema, merged, configFile ? `${configFile} + flags` : 'flags');
+}
+
+export function toGanMathConfig(cfg: GanTrainConfig): GanMathConfig {
+  return {
+    arch: ganArch(cfg.preset, { zDim: cfg.zDim, gWidth: cfg.gWidth, dWidth: cfg.dWidth }),
+    loss: cfg.loss,
+    batchSize: cfg.batchSize,
+    dSteps: cfg.dSteps,
+    seed: cfg.seed,
+    lrG: cfg.lrG,
+    lrD: cfg.lrD,
+    beta1: cfg.beta1,
+    beta2: cfg.beta2,
+    lrDecay: cfg.lrDecay,
+    gpLambda: cfg.gpLambda,
+  };
+}
+
+/** The settings that must not change when a run is resumed. */
+export function resumeKey(cfg: GanTrainConfig | ClassifierTrainConfig): string {
+  const { out: _o, resume: _r, backend: _b, ...rest } = cfg as Record<string, unknown>;
+  delete rest.iterations;
+  delete rest.epochs;
+  delete rest.maxSteps;
+  return JSON.stringify(rest, Object.keys(rest).sort());
+}

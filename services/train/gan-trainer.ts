@@ -1,0 +1,133 @@
+// The in-process GAN trainer: the reference that the distributed run must match. Both networks
+// live in this process and the loop calls the very functions the services call (GeneratorNode,
+// DiscriminatorNode), in the order the scheduler sends them.
+import { tf } from '../core/tf.ts';
+import { GeneratorNode } from '../core/gan/generator-node.ts';
+import { DiscriminatorNode } from '../core/gan/discriminator-node.ts';
+import { deriveSeed } from '../core/seed.ts';
+import { loadImageSet } from '../data/mnist.ts';
+import { createProgress } from '../run/progress.ts';
+import type { Logger } from '../telemetry/log.ts';
+import { toGanMathConfig, type GanTrainConfig } from './config.ts';
+import { createPeriodicEvaluator, evalRecord } from '../eval/periodic.ts';
+import { openRun } from './session.ts';
+
+export interface GanTrainResult {
+  runDir: string;
+  iterations: number;
+  lastCheckpoint?: string;
+  status: 'completed' | 'stopped';
+}
+
+export interface IterationMetrics {
+  iteration: number;
+  lossD: number;
+  lossG: number;
+  dReal: number;
+  dFake: number;
+  gp?: number;
+}
+
+/** One iteration t of Algorithm 1 (Goodfellow et al. 2014): k D-steps, then one G-step. */
+export function ganIteration(g: GeneratorNode, d: DiscriminatorNode, t: number): IterationMetrics {
+  const k = g.cfg.dSteps;
+  let last = { lossD: 0, dReal: 0, dFake: 0, gp: undefined as number | undefined };
+  // (1) Update D, k times: maximise log D(x) + log(1 - D(G(z))) (or the chosen loss's objective).
+  for (let s = 0; s < k; s++) {
+    const fake = g.generate(t, s); // (B, 28, 28, 1), z from (seed, t, s)
+    const real = d.realBatch(t, s); // (B, 28, 28, 1), global batch t*k + s
+    try {
+      const m = d.trainStep(t, s, real, fake);
+      last = { lossD: m.lossD, dReal: m.dReal, dFake: m.dFake, gp: m.gp };
+    } finally {
+      tf.dispose([fake, real]);
+    }
+  }
+  // (2) Update G: D returns dL_G/dG(z') without updating itself; G back-propagates it.
+  const fake = g.generate(t, k);
+  let lossG: number;
+  try {
+    const r = d.generatorGrad(t, fake);
+    lossG = r.lossG;
+    try {
+      g.applyUpstream(t, r.grad);
+    } finally {
+      r.grad.dispose();
+    }
+  } finally {
+    fake.dispose();
+  }
+  return { iteration: t, lossG, ...last };
+}
+
+export const SAMPLE_GRID = { n: 64, cols: 8 } as const;
+
+/** The fixed-z 8x8 grid, (64, 28, 28) values in [-1, 1]. */
+export function sampleGrid(g: GeneratorNode): Float32Array {
+  const x = g.sample(SAMPLE_GRID.n, deriveSeed(g.cfg.seed, 'samples', 0));
+  try {
+    return Float32Array.from(x.dataSync() as Float32Array);
+  } finally {
+    x.dispose();
+  }
+}
+
+export async function trainGanInProcess(cfg: GanTrainConfig, log: Logger): Promise<GanTrainResult> {
+  // -- the run directory, backend and data --------------------------------------------------
+  const session = await openRun('gan', cfg, log);
+  const data = await loadImageSet({ dir: cfg.data, split: 'train' });
+  log.info('data loaded', { source: data.source, count: data.count });
+
+  // -- models, optimizers, and where we start -----------------------------------------------
+  const math = toGanMathConfig(cfg);
+  const g = new GeneratorNode(math);
+  const d = new DiscriminatorNode(math, data);
+  const start = await session.restore((snaps, iteration) => {
+    g.restore(snaps.get('generator')!, iteration - 1);
+    d.restore(snaps.get('discriminator')!, { iteration: iteration - 1, step: math.dSteps - 1 });
+  });
+  const snapshots = () => [g.snapshot(), d.snapshot()];
+  const evaluator = createPeriodicEvaluator({
+    every: cfg.evalEvery, samples: cfg.evalSamples, classifierDir: cfg.classifier, seed: cfg.seed, log,
+  });
+
+  // -- the loop -------------------------------------------------------------------------------
+  const progress = createProgress({ total: cfg.iterations, label: `gan ${cfg.preset}`, initial: start, logger: log });
+  let t = start;
+  try {
+    const began = performance.now();
+    for (; t < cfg.iterations && !session.stopRequested; t++) {
+      const m = ganIteration(g, d, t);
+      const done = t + 1;
+      const elapsed = (performance.now() - began) / 1000;
+      session.metrics.append({
+        kind: 'train', ...m, iteration: done,
+        lrD: d.optimizer.learningRate(), lrG: g.optimizer.learningRate(),
+        itPerSec: (done - start) / elapsed, elapsedSeconds: elapsed,
+      });
+      progress.update(done, { lossD: m.lossD, lossG: m.lossG, dReal: m.dReal, dFake: m.dFake });
+      if (done % cfg.sampleEvery === 0 || done === cfg.iterations) await session.writeSamples(done, sampleGrid(g));
+      if (done % cfg.checkpointEvery === 0) await session.checkpoint(done, snapshots());
+      const scores = await evaluator.maybeEvaluate(done, g);
+      if (scores) {
+        session.metrics.append(evalRecord(done, scores));
+        log.info('evaluation', { iteration: done, mnistScore: scores.mnistScore, fdFeatures: scores.fdFeatures, classesCovered: scores.classesCovered });
+      }
+    }
+  } catch (err) {
+    progress.stop();
+    await session.fail(err, t);
+    throw err;
+  } finally {
+    progress.stop();
+    evaluator.dispose();
+  }
+
+  // -- the end: a final checkpoint (also on Ctrl-C) and the report -----------------------------
+  const lastCheckpoint = await session.finalCheckpoint(t, snapshots);
+  const status = t >= cfg.iterations ? 'completed' : 'stopped';
+  await session.finish(status);
+  g.dispose();
+  d.dispose();
+  return { runDir: session.run.root, iterations: t, lastCheckpoint, status };
+}
