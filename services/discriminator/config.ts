@@ -1,7 +1,7 @@
 // The discriminator service's configuration, read once from GANTRY_* variables and `gantry serve
 // discriminator` flags. The generator's address comes from config (GANTRY_GENERATOR_ADDR).
 import { z } from 'zod';
-import { BACKEND_CHOICES, type BackendChoice } from '../core/backend/select.ts';
+import { BACKEND_CHOICES, type BackendChoice } from '../core/catalog.ts';
 import { commonBindings, commonFields, grpcBindings, grpcFields, peerAddr } from '../control/common-settings.ts';
 import { type Binding, resolveProcessConfig } from '../control/process-config.ts';
 
@@ -12,7 +12,7 @@ export const discriminatorConfigSchema = z.strictObject({
   ...grpcFields,
   grpcPort: grpcFields.grpcPort.default(50052),
   generatorAddr: peerAddr,
-  backend: z.enum(BACKEND_CHOICES as [BackendChoice, ...BackendChoice[]]).default('auto'),
+  backend: z.enum(BACKEND_CHOICES).default('auto'),
   /** Overrides the training config's `data` (the dataset is mounted at another path here). */
   dataDir: z.string().min(1).optional(),
   /** TEST ONLY: the real batch of iteration N's first D-step is multiplied by NaN. */

@@ -3,7 +3,7 @@
 // heartbeats: compose and Kubernetes give services stable names, and the local launcher fixes
 // every port before it starts the children.
 import { z } from 'zod';
-import { BACKEND_CHOICES, type BackendChoice } from '../core/backend/select.ts';
+import { BACKEND_CHOICES, type BackendChoice } from '../core/catalog.ts';
 import { commonBindings, commonFields, grpcBindings, grpcFields, peerAddr } from '../control/common-settings.ts';
 import { type Binding, resolveProcessConfig } from '../control/process-config.ts';
 
@@ -12,7 +12,7 @@ export const generatorConfigSchema = z.strictObject({
   ...grpcFields,
   grpcPort: grpcFields.grpcPort.default(50051),
   discriminatorAddr: peerAddr,
-  backend: z.enum(BACKEND_CHOICES as [BackendChoice, ...BackendChoice[]]).default('auto'),
+  backend: z.enum(BACKEND_CHOICES).default('auto'),
 });
 export type GeneratorConfig = z.infer<typeof generatorConfigSchema>;
 

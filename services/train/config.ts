@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { GAN_PRESETS, CLASSIFIER_PRESETS, ganArch } from '../core/presets.ts';
 import { GAN_LOSSES } from '../core/losses.ts';
 import type { GanMathConfig } from '../core/gan/config.ts';
-import { BACKEND_CHOICES, type BackendChoice } from '../core/backend/select.ts';
+import { BACKEND_CHOICES, type BackendChoice } from '../core/catalog.ts';
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 const rate = z.number().gt(0).max(1);
@@ -22,7 +22,7 @@ const common = {
   keepCheckpoints: int(1, 1000).default(3),
   out: z.string().min(1).optional(),
   data: z.string().min(1).optional(),
-  backend: z.enum(BACKEND_CHOICES as readonly BackendChoice[] as [BackendChoice, ...BackendChoice[]]).default('auto'),
+  backend: z.enum(BACKEND_CHOICES).default('auto'),
   resume: z.boolean().default(false),
 };
 

@@ -1,0 +1,83 @@
+// The work of `gantry eval` (services/cli/commands/eval.ts parses the flags and loads this module
+// only when the command runs, so other commands do not pay for TensorFlow.js).
+import { tf } from '../core/tf.ts';
+import { INFER, type Model } from '../core/model.ts';
+import { initBackend, type BackendChoice } from '../core/backend/select.ts';
+import { createLogger } from '../telemetry/log.ts';
+import type { EvalResult, ImageSampler } from './evaluate.ts';
+import { loadGenerator } from './models.ts';
+import { openEvalSession } from './session.ts';
+import { NoClassifierError, WrongCheckpointError } from './errors.ts';
+import { RunFileError } from '../run/errors.ts';
+import { UsageError } from '../cli/errors.ts';
+
+export interface EvalFlags {
+  checkpoint: string;
+  samples: number;
+  classifier?: string;
+  batchSize: number;
+  seed?: number;
+  backend: BackendChoice;
+  json?: boolean;
+}
+
+/** The generator as an ImageSampler: z ~ N(0, 1) of (n, zDim) from `seed`, G(z) in inference mode. */
+function modelSampler(model: Model): ImageSampler {
+  const zDim = model.inputShape[0];
+  return {
+    sample: (n, seed) =>
+      tf.tidy(() => model.apply(tf.randomNormal([n, zDim], 0, 1, 'float32', seed), INFER) as tf.Tensor4D),
+  };
+}
+
+const fmt = (v: number | undefined, digits: number): string => (v === undefined ? '-' : v.toFixed(digits));
+
+export function formatEvalTable(rows: { label: string; r: EvalResult }[]): string {
+  const head = ['', 'samples', 'MNIST score', 'FD features', 'FD logits', 'classes >= 5%', 'KL(hist || uniform)'];
+  const body = rows.map(({ label, r }) => [
+    label, String(r.samples), fmt(r.mnistScore, 3), fmt(r.fdFeatures, 3), fmt(r.fdLogits, 4), String(r.classesCovered), fmt(r.klUniform, 4),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells: string[]): string =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd() + '\n';
+  return line(head) + body.map(line).join('');
+}
+
+export async function runEval(o: EvalFlags): Promise<void> {
+  const log = createLogger({ component: 'eval', format: process.stderr.isTTY ? 'pretty' : 'json', level: o.json ? 'warn' : 'info' });
+  const backend = await initBackend(o.backend, log);
+  const gen = await loadGenerator(o.checkpoint).catch((err: unknown) => {
+    if (err instanceof RunFileError || err instanceof WrongCheckpointError) throw new UsageError(`--checkpoint ${o.checkpoint}: ${(err as Error).message}`, { cause: err });
+    throw err;
+  });
+  const seed = o.seed ?? (typeof gen.manifest.config.seed === 'number' ? gen.manifest.config.seed : 1);
+  try {
+    const session = await openEvalSession({ classifierDir: o.classifier, batchSize: o.batchSize, log }).catch((err: unknown) => {
+      if (err instanceof NoClassifierError || err instanceof RunFileError) throw new UsageError((err as Error).message, { cause: err });
+      throw err;
+    });
+    try {
+      const t0 = performance.now();
+      const generated = session.scoreSampler(modelSampler(gen.model), o.samples, seed);
+      const seconds = (performance.now() - t0) / 1000;
+      const iteration = gen.manifest.iteration;
+      if (o.json) {
+        process.stdout.write(JSON.stringify({
+          checkpoint: gen.checkpointDir, iteration, classifier: session.classifier.checkpointDir,
+          referenceStats: session.referenceFile, seed, batchSize: o.batchSize, backend: backend.name, seconds,
+          generator: generated, real: session.real,
+        }) + '\n');
+        return;
+      }
+      process.stdout.write(formatEvalTable([
+        { label: `generator (iteration ${iteration})`, r: generated },
+        { label: 'real test images', r: session.real },
+      ]));
+      process.stdout.write(`checkpoint ${gen.checkpointDir}\nclassifier ${session.classifier.checkpointDir}\n`);
+    } finally {
+      session.dispose();
+    }
+  } finally {
+    gen.model.dispose();
+  }
+}
