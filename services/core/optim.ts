@@ -25,12 +25,13 @@ export class Adam {
   private readonly slots: Slot[];
 
   constructor(params: readonly NamedVariable[], readonly hyper: AdamHyper) {
-    this.slots = params.map(({ name, variable }) => ({
+    // Variables survive tf.tidy; the zero tensors they start from do not.
+    this.slots = tf.tidy(() => params.map(({ name, variable }) => ({
       name,
       param: variable,
       m: tf.variable(tf.zerosLike(variable), false),
       v: tf.variable(tf.zerosLike(variable), false),
-    }));
+    })));
   }
 
   /** The learning rate the next update uses. */

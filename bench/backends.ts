@@ -1,0 +1,115 @@
+// ms per training step of every preset on each backend gantry can fall back to: tfjs 'cpu',
+// 'wasm' with its stock kernels (plus the cpu-delegated gradient kernels it lacks) and 'wasm'
+// with gantry's fast kernels; and PyTorch on the same architectures and step as a yardstick
+// (bench/torch_reference.py, when python3 can import torch).
+// A step is one D update + one G update (GANs, ganIteration with k = 1) or one classifier update,
+// batch 64, synthetic data, median of N after warm-up.
+// The slow cases are capped: cpu and stock wasm run the conv presets at --slow-batch (default 2)
+// for one step and the figure is scaled linearly to batch 64 (marked "extrapolated"); their time
+// is dominated by per-sample kernels (the cpu Conv2DBackpropFilter takes seconds per sample).
+// Usage: node --import tsx bench/backends.ts [--presets mlp,dcgan] [--modes cpu,stock,fast,torch]
+//          [--n 7] [--batch 64] [--slow-batch 2]
+// Prints a table on stderr and one JSON object as the last stdout line.
+import { spawnSync } from 'node:child_process';
+import { tf } from '../services/core/tf.ts';
+import { initBackend } from '../services/core/backend/select.ts';
+import { presetStep, PRESETS, type PresetName } from '../services/core/backend/preset-steps.ts';
+import { describeMachine, parseArgs, round, timeRuns, type Timing } from '../services/core/backend/timing.ts';
+
+type Mode = 'cpu' | 'stock' | 'fast';
+const MODES = ['cpu', 'stock', 'fast', 'torch'] as const;
+
+interface Figure extends Timing {
+  batch: number;
+  /** ms scaled to the full batch when measured at a smaller one. */
+  extrapolatedMs?: number;
+}
+
+function list<T extends string>(value: string | undefined, allowed: readonly T[], flag: string): T[] {
+  if (value === undefined) return [...allowed];
+  const items = value.split(',').map((s) => s.trim());
+  const bad = items.filter((s) => !allowed.includes(s as T));
+  if (bad.length > 0) throw new Error(`--${flag}: unknown ${bad.join(', ')}; expected some of ${allowed.join(', ')}`);
+  return items as T[];
+}
+
+async function measure(mode: Mode, preset: PresetName, batch: number, slowBatch: number, n: number): Promise<Figure> {
+  if (mode === 'cpu') await initBackend('cpu');
+  else await initBackend('wasm', undefined, { wasmKernels: mode });
+  const slow = mode !== 'fast' && preset !== 'mlp';
+  const b = slow ? slowBatch : batch;
+  const step = presetStep(preset, b);
+  try {
+    const t = timeRuns(() => step.run(), slow ? { n: 1, warmup: 0 } : { n: mode === 'fast' ? n : 3, warmup: mode === 'fast' ? 2 : 1 });
+    return b === batch ? { ...t, batch: b } : { ...t, batch: b, extrapolatedMs: round((t.ms * batch) / b, 0) };
+  } finally {
+    step.dispose();
+  }
+}
+
+function pythonWithTorch(): string | null {
+  for (const py of ['python3', '/usr/bin/python3']) {
+    const r = spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore', timeout: 60_000 });
+    if (r.status === 0) return py;
+  }
+  return null;
+}
+
+function torchTimes(presets: readonly PresetName[], threads: number, batch: number, n: number): Record<string, number> | { error: string } {
+  const py = pythonWithTorch();
+  if (py == null) return { error: 'python3 cannot import torch (apt-get install -y python3-torch libopenblas0-openmp)' };
+  const r = spawnSync(py, ['bench/torch_reference.py', '--threads', String(threads), '--batch', String(batch),
+    '--steps', String(n), ...presets], { encoding: 'utf8', timeout: 600_000 });
+  const last = (r.stdout ?? '').trim().split('\n').pop() ?? '';
+  try {
+    return (JSON.parse(last) as { ms: Record<string, number> }).ms;
+  } catch {
+    return { error: `torch_reference.py failed (status ${r.status}): ${(r.stderr ?? '').trim().split('\n').pop()}` };
+  }
+}
+
+const shown = (f: Figure | undefined): string =>
+  f == null ? '-' : f.extrapolatedMs != null ? `~${f.extrapolatedMs} (b${f.batch}: ${f.ms})` : `${f.ms}`;
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2), { presets: 'value', modes: 'value', n: 'value', batch: 'value', 'slow-batch': 'value' });
+  const presets = list(args.get('presets'), PRESETS, 'presets');
+  const modes = list(args.get('modes'), MODES, 'modes');
+  const n = Number(args.get('n') ?? 7);
+  const batch = Number(args.get('batch') ?? 64);
+  const slowBatch = Number(args.get('slow-batch') ?? 2);
+  const machine = describeMachine();
+  const results: Record<string, Record<string, unknown>> = Object.fromEntries(presets.map((p) => [p, {}]));
+  for (const mode of modes.filter((m): m is Mode => m !== 'torch')) {
+    for (const preset of presets) {
+      results[preset][mode] = await measure(mode, preset, batch, slowBatch, n);
+      process.stderr.write(`${preset} ${mode}: ${shown(results[preset][mode] as Figure)} ms/step\n`);
+    }
+  }
+  if (modes.includes('torch')) {
+    for (const threads of [1, 2]) {
+      const t = torchTimes(presets, threads, batch, n);
+      for (const preset of presets) results[preset][`torch${threads}`] = 'error' in t ? t : t[preset];
+    }
+  }
+  for (const preset of presets) {
+    const fast = results[preset].fast as Figure | undefined;
+    const torch2 = results[preset].torch2;
+    if (fast && typeof torch2 === 'number') results[preset].fastOverTorch2 = round(fast.ms / torch2, 2);
+  }
+  process.stderr.write(`\n${machine.date} ${machine.cpu}, ${machine.cores} cores, load ${machine.load1} (at start), batch ${batch}\n`);
+  process.stderr.write('preset    cpu                 wasm stock          wasm fast   torch 1t  torch 2t  fast/torch2\n');
+  for (const p of presets) {
+    const r = results[p];
+    const cell = (v: unknown): string => (typeof v === 'number' ? String(v) : v == null ? '-' : 'n/a');
+    process.stderr.write(`${p.padEnd(9)} ${shown(r.cpu as Figure).padEnd(19)} ${shown(r.stock as Figure).padEnd(19)} ` +
+      `${shown(r.fast as Figure).padEnd(11)} ${cell(r.torch1).padEnd(9)} ${cell(r.torch2).padEnd(9)} ${cell(r.fastOverTorch2)}\n`);
+  }
+  console.log(JSON.stringify({ bench: 'backends', machine, loadAtEnd: round((await import('node:os')).loadavg()[0]), batch, results }));
+  tf.disposeVariables();
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench/backends.ts: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});

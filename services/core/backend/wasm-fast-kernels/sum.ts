@@ -1,0 +1,15 @@
+// Sum over leading axes without the stock kernel's transpose (see outer-reduce.ts).
+import type { tf } from '../../tf.ts';
+import { call, type WasmBackend } from '../wasm-backend.ts';
+import type { FastKernel } from './kernel.ts';
+import { leadingAxes, reduceLeading } from './outer-reduce.ts';
+
+function sum({ inputs, backend, attrs }: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
+  const x = inputs.x as tf.TensorInfo;
+  const { axis, keepDims } = attrs as unknown as tf.SumAttrs;
+  const k = x.dtype === 'float32' ? leadingAxes(x.shape, axis) : 0;
+  if (k === 0) return call(backend as WasmBackend, 'Sum', inputs, attrs);
+  return reduceLeading(backend as WasmBackend, x, k, keepDims, 1);
+}
+
+export const sumKernel: FastKernel = { kernelName: 'Sum', kernelFunc: sum };
