@@ -37,6 +37,8 @@ export const commandSchema = z.discriminatedUnion('type', [
     checkpoint: checkpointRefSchema.nullable(),
   }),
   z.strictObject({ type: z.literal('sample'), ...stamped, iteration: count, path: runRelativePath }),
+  /** Periodic evaluation of G after `iteration` iterations (the run config's evalEvery, evalSamples, classifier). */
+  z.strictObject({ type: z.literal('eval'), ...stamped, iteration: count }),
 ]);
 export type Command = z.infer<typeof commandSchema>;
 export type CommandType = Command['type'];
@@ -50,6 +52,21 @@ export const dStepMetricsSchema = z.strictObject({
 export const gStepMetricsSchema = z.strictObject({
   lossG: finite, dFake: finite, gradNorm: finite, applied: z.boolean(), lr: finite,
 });
+// JSON has no NaN: a non-finite score travels as null (and metrics.jsonl, also JSON, holds null too).
+const score = z.number().nullable();
+/** An EvalResult (services/eval/evaluate.ts) as the generator scored it. */
+export const evalScoresSchema = z.strictObject({
+  mnistScore: score, fdFeatures: score.optional(), fdLogits: score.optional(),
+  histogram: z.array(count), classesCovered: count, klUniform: score, samples: count,
+});
+export type EvalScores = z.infer<typeof evalScoresSchema>;
+
+/** What a service computes on (BackendInfo of services/core/backend/select.ts), for run.json. */
+export const backendReportSchema = z.strictObject({
+  name: z.string(), device: z.string(), package: z.string().optional(), kernels: z.string().optional(),
+});
+export type BackendReport = z.infer<typeof backendReportSchema>;
+
 export type DStepReplyMetrics = z.infer<typeof dStepMetricsSchema>;
 export type GStepReplyMetrics = z.infer<typeof gStepMetricsSchema>;
 
@@ -71,8 +88,10 @@ export const okReplySchemas = {
   'g-step': z.strictObject({ ok: z.literal(true), metrics: gStepMetricsSchema }),
   // The entry is a ManifestModelEntry; commitCheckpoint validates it against the files on disk.
   checkpoint: z.strictObject({ ok: z.literal(true), entry: z.record(z.string(), z.unknown()) }),
-  restore: z.strictObject({ ok: z.literal(true), iteration: count }),
+  restore: z.strictObject({ ok: z.literal(true), iteration: count, backend: backendReportSchema.optional() }),
   sample: z.strictObject({ ok: z.literal(true), path: runRelativePath }),
+  // scores null: evaluation is off on the generator (no usable classifier; its log says why, once).
+  eval: z.strictObject({ ok: z.literal(true), iteration: count, scores: evalScoresSchema.nullable(), seconds: z.number().nonnegative() }),
 } as const satisfies Record<CommandType, z.ZodType>;
 export type OkReply<T extends CommandType> = z.infer<(typeof okReplySchemas)[T]>;
 

@@ -54,6 +54,7 @@ export class ServiceHost {
     if (handlers['g-step']) fenced['g-step'] = this.fenceStep('g-step', handlers['g-step']);
     if (handlers.checkpoint) fenced.checkpoint = this.fence(handlers.checkpoint);
     if (handlers.sample) fenced.sample = this.fence(handlers.sample);
+    if (handlers.eval) fenced.eval = this.fence(handlers.eval);
     this.sub = serveCommands(o.nc, o.subjects, o.role, fenced, o.log);
     this.ready = true;
     this.heartbeats = startHeartbeats(o.nc, o.subjects, { role: o.role, instance: o.instance }, () => ({

@@ -11,6 +11,7 @@ import type { CommandHandlers } from './commands.ts';
 import { closeNats, connectNats } from './connection.ts';
 import { newInstanceId } from './heartbeat.ts';
 import { untilAborted } from './lifecycle.ts';
+import type { BackendReport } from './messages.ts';
 import { ServiceHost } from './service-host.ts';
 import { runSubjects, type ServiceRole } from './subjects.ts';
 
@@ -44,6 +45,11 @@ export interface ServiceSpec {
   close(): void;
 }
 
+/** What the scheduler records in run.json: the backend this process really computes on. */
+export function backendReport(b: BackendInfo): BackendReport {
+  return { name: b.name, device: b.device, package: b.package, kernels: b.kernels };
+}
+
 export async function runServiceProcess(spec: ServiceSpec, cfg: ServiceProcessConfig, log: Logger, signal: AbortSignal): Promise<void> {
   log.info('config', { config: cfg });
   const backend = await initBackend(cfg.backend, log);
@@ -64,7 +70,7 @@ export async function runServiceProcess(spec: ServiceSpec, cfg: ServiceProcessCo
     handlers.restore = async (cmd) => {
       const reply = await restore(cmd);
       server.setServing(true); // gRPC health: SERVING once there is a model behind it
-      return reply;
+      return { ...reply, backend: backendReport(backend) };
     };
   }
   host.start(handlers);

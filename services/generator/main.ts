@@ -3,9 +3,13 @@
 // the scheduler's NATS commands:
 //   restore     build G from the seeded init or the checkpoint the scheduler names
 //   g-step      (2) Update G: fake' = G(z'); {L_G, dL_G/dfake'} = D.GeneratorGrad(fake') over gRPC,
-//               D held fixed; back-propagate the upstream gradient through G and apply Adam
+//               D held fixed; back-propagate the upstream gradient through G and apply Adam.
+//               G(z') is usually ready: computed ahead while D ran its last D-step (lookahead.ts)
 //   checkpoint  write generator.safetensors + generator.optim.safetensors into the staging dir
 //   sample      write the fixed-z 8x8 grid to samples/iter-XXXXXX.png
+//   eval        score G after iteration N with the run's classifier (evalSamples images, z from the
+//               run seed), exactly as the in-process trainer's periodic evaluator does; scores
+//               null when no classifier can be loaded (logged once here; training goes on)
 import path from 'node:path';
 import { tf } from '../core/tf.ts';
 import { GeneratorNode } from '../core/gan/generator-node.ts';
@@ -24,35 +28,51 @@ import { sampleGrid } from '../train/gan-trainer.ts';
 import { SAMPLE_GRID_SHAPE } from '../train/sample-grid.ts';
 import { DiscriminatorClient, type GeneratorGradResult } from '../discriminator/grpc-service.ts';
 import type { GeneratorConfig } from './config.ts';
+import { Evaluation } from './evaluation.ts';
 import { GeneratorGrpcService } from './grpc-service.ts';
+import { Lookahead } from './lookahead.ts';
 
 export async function runGenerator(cfg: GeneratorConfig, log: Logger, signal: AbortSignal): Promise<void> {
   const slot = new NodeSlot<GeneratorNode>('generator');
+  const evaluation = new Evaluation(log);
+  const lookahead = new Lookahead(() => slot.current);
   let discriminator: DiscriminatorClient | undefined;
   await runServiceProcess({
     role: 'generator',
-    addGrpc: (server, ctx) => new GeneratorGrpcService(slot.view, { runId: cfg.runId, metrics: ctx.metrics }).addToServer(server),
+    addGrpc: (server, ctx) => new GeneratorGrpcService(lookahead.wrap(slot.view), { runId: cfg.runId, metrics: ctx.metrics }).addToServer(server),
     handlers: (ctx) => {
       discriminator = new DiscriminatorClient(cfg.discriminatorAddr, { deadlineMs: cfg.rpcTimeoutMs, metrics: ctx.metrics });
-      return generatorHandlers(cfg, slot, discriminator, ctx);
+      return generatorHandlers(cfg, { slot, lookahead, evaluation }, discriminator, ctx);
     },
     lastIteration: () => slot.current?.lastAppliedIteration,
     close: () => {
+      lookahead.clear();
+      evaluation.dispose();
       discriminator?.close();
       slot.dispose();
     },
   }, cfg, log, signal);
 }
 
-function generatorHandlers(cfg: GeneratorConfig, slot: NodeSlot<GeneratorNode>, d: DiscriminatorClient, ctx: ServiceContext): CommandHandlers {
+/** What the handlers share: the served node, G(z') computed ahead, the periodic evaluator. */
+interface GeneratorState {
+  slot: NodeSlot<GeneratorNode>;
+  lookahead: Lookahead;
+  evaluation: Evaluation;
+}
+
+function generatorHandlers(cfg: GeneratorConfig, state: GeneratorState, d: DiscriminatorClient, ctx: ServiceContext): CommandHandlers {
+  const { slot, lookahead, evaluation } = state;
   const inRunDir = (p: string): string => path.join(cfg.runDir, p);
   return {
     restore: async (cmd) => {
       const node = await restoredGenerator(cmd, inRunDir);
+      lookahead.clear();
       slot.replace(node);
+      evaluation.configure(parseTrainConfig(cmd.config, 'restore.config'), cmd.configHash);
       return { iteration: cmd.iteration };
     },
-    'g-step': (cmd) => gStep(cmd, slot.get(), d, cfg.runId, ctx),
+    'g-step': (cmd) => gStep(cmd, slot.get(), lookahead, d, cfg.runId, ctx),
     checkpoint: async (cmd) => {
       const node = slot.get();
       if (node.lastAppliedIteration !== cmd.iteration - 1) {
@@ -67,6 +87,7 @@ function generatorHandlers(cfg: GeneratorConfig, slot: NodeSlot<GeneratorNode>, 
       await writeGrid(inRunDir(cmd.path), sampleGrid(slot.get()), SAMPLE_GRID_SHAPE);
       return { path: cmd.path };
     },
+    eval: (cmd) => evaluation.evaluate(cmd.iteration, slot.get()),
   };
 }
 
@@ -92,12 +113,14 @@ export async function restoredGenerator(cmd: CommandOf<'restore'>, inRunDir: (p:
 }
 
 /** (2) Update G for iteration t. The z' is derived from (seed, t), so a re-run computes the same G(z'). */
-async function gStep(cmd: CommandOf<'g-step'>, node: GeneratorNode, d: DiscriminatorClient, runId: string, ctx: ServiceContext): Promise<ReplyBody<'g-step'>> {
+async function gStep(
+  cmd: CommandOf<'g-step'>, node: GeneratorNode, lookahead: Lookahead, d: DiscriminatorClient, runId: string, ctx: ServiceContext,
+): Promise<ReplyBody<'g-step'>> {
   const k = node.cfg.dSteps;
   if (cmd.step !== k) throw new ServiceError('bad-request', `step: a G-step is step k = ${k}, found ${cmd.step}`, { field: 'step' });
   const t = cmd.iteration;
   const end = ctx.metrics.stepDuration.startTimer({ phase: 'g_step' });
-  const fake = node.generate(t, k); // (B, 28, 28, 1), batch-norm statistics untouched
+  const fake = lookahead.take(node, t); // G(z'), (B, 28, 28, 1), batch-norm statistics untouched
   let upstream: GeneratorGradResult;
   try {
     upstream = await d.generatorGrad({ runId, iteration: t, step: k }, fake.dataSync() as Float32Array);

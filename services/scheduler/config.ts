@@ -15,6 +15,10 @@ export const schedulerConfigSchema = z.strictObject({
   /** A role whose latest heartbeat is older than this is presumed dead. Heartbeats pause while a
    *  service computes a step, so this must exceed the longest step. */
   livenessMs: ms(100, 600_000).default(5_000),
+  /** Deadline and liveness window of one 'eval' command: scoring evalSamples images is one
+   *  synchronous computation on the generator (tens of seconds with a 1024-feature classifier,
+   *  more on the first one, which loads the classifier and may compute its reference statistics). */
+  evalTimeoutMs: ms(100, 3_600_000).default(600_000),
   /** How long to wait for a dead role's replacement before the run fails. */
   recoveryTimeoutMs: ms(100, 3_600_000).default(300_000),
   /** Re-sends of a timed-out command to a service that still heartbeats (commands are idempotent). */
@@ -31,6 +35,7 @@ export const schedulerBindings: readonly Binding[] = [
   { key: 'trainConfig', env: 'GANTRY_TRAIN_CONFIG', flag: 'train-config', kind: 'string' },
   { key: 'commandTimeoutMs', env: 'GANTRY_COMMAND_TIMEOUT_MS', flag: 'command-timeout-ms', kind: 'int' },
   { key: 'livenessMs', env: 'GANTRY_LIVENESS_MS', flag: 'liveness-ms', kind: 'int' },
+  { key: 'evalTimeoutMs', env: 'GANTRY_EVAL_TIMEOUT_MS', flag: 'eval-timeout-ms', kind: 'int' },
   { key: 'recoveryTimeoutMs', env: 'GANTRY_RECOVERY_TIMEOUT_MS', flag: 'recovery-timeout-ms', kind: 'int' },
   { key: 'retries', env: 'GANTRY_COMMAND_RETRIES', flag: 'retries', kind: 'int' },
   { key: 'maxRecoveries', env: 'GANTRY_MAX_RECOVERIES', flag: 'max-recoveries', kind: 'int' },

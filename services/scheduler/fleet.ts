@@ -12,7 +12,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { CommandClient } from '../control/commands.ts';
 import { CommandFailed, RoleUnavailable } from '../control/errors.ts';
 import { Membership } from '../control/heartbeat.ts';
-import type { CheckpointRef, CommandOf, CommandType, OkReply } from '../control/messages.ts';
+import type { BackendReport, CheckpointRef, CommandOf, CommandType, OkReply } from '../control/messages.ts';
 import { type RunSubjects, SERVICE_ROLES, type ServiceRole } from '../control/subjects.ts';
 import type { Logger } from '../telemetry/log.ts';
 
@@ -42,6 +42,14 @@ export class RecoveryTimeout extends Error {
   override readonly name = 'RecoveryTimeout';
 }
 
+export type ServiceBackends = Record<ServiceRole, BackendReport | undefined>;
+
+/** Per-command overrides of FleetOptions.commandTimeoutMs and livenessMs. */
+export interface CallLimits {
+  timeoutMs?: number;
+  livenessMs?: number;
+}
+
 type StepBody<T extends CommandType> = Omit<CommandOf<T>, 'type' | 'run' | 'generation'>;
 
 export class Fleet {
@@ -60,14 +68,20 @@ export class Fleet {
     this.client = new CommandClient(nc, subjects);
   }
 
-  async call<T extends Exclude<CommandType, 'ping'>>(role: ServiceRole, type: T, body: StepBody<T>): Promise<OkReply<T>> {
+  /**
+   * Sends a command (with the retry policy). `limits` widen the deadline and the liveness window
+   * for a command known to be long, such as 'eval' (heartbeats pause while it computes).
+   */
+  async call<T extends Exclude<CommandType, 'ping'>>(role: ServiceRole, type: T, body: StepBody<T>, limits: CallLimits = {}): Promise<OkReply<T>> {
     const cmd = { type, run: this.subjects.run, generation: this.generation, ...body } as unknown as CommandOf<T>;
+    const timeoutMs = limits.timeoutMs ?? this.opts.commandTimeoutMs;
+    const livenessMs = limits.livenessMs ?? this.opts.livenessMs;
     for (let attempt = 0; ; attempt++) {
       const target = this.members.get(role)?.hb.instance; // the instance this attempt goes to
       try {
-        return await this.whileAlive(role, target, type, this.client.send(role, cmd, this.opts.commandTimeoutMs));
+        return await this.whileAlive(role, target, type, livenessMs, this.client.send(role, cmd, timeoutMs));
       } catch (err) {
-        if (this.retryable(err, role, attempt)) {
+        if (this.retryable(err, role, attempt, livenessMs)) {
           this.log.warn('command timed out but the service still heartbeats; re-sending', { role, command: type, attempt: attempt + 1 });
           continue;
         }
@@ -80,8 +94,7 @@ export class Fleet {
    * The reply, unless the service's heartbeats stop first: a process killed mid-command is
    * noticed after the liveness window instead of the (much longer) command deadline.
    */
-  private whileAlive<R>(role: ServiceRole, instance: string | undefined, type: string, reply: Promise<R>): Promise<R> {
-    const { livenessMs } = this.opts;
+  private whileAlive<R>(role: ServiceRole, instance: string | undefined, type: string, livenessMs: number, reply: Promise<R>): Promise<R> {
     let timer: NodeJS.Timeout | undefined;
     const silent = new Promise<never>((_resolve, reject) => {
       timer = setInterval(() => {
@@ -97,9 +110,9 @@ export class Fleet {
     return Promise.race([reply, silent]).finally(() => clearInterval(timer));
   }
 
-  private retryable(err: unknown, role: ServiceRole, attempt: number): boolean {
+  private retryable(err: unknown, role: ServiceRole, attempt: number, livenessMs: number): boolean {
     return err instanceof RoleUnavailable && err.reason === 'timeout' && attempt < this.opts.retries &&
-      this.members.isFresh(role, this.opts.livenessMs);
+      this.members.isFresh(role, livenessMs);
   }
 
   private asLost(err: unknown, role: ServiceRole, target: string | undefined): unknown {
@@ -135,13 +148,18 @@ export class Fleet {
     if (!ok) throw new RecoveryTimeout(`no ready ${missing().join(' and ')} within ${recoveryTimeoutMs} ms; the run cannot continue`);
   }
 
-  /** Restores every service into `generation` from `checkpoint` (null: the seeded initial weights). */
-  async restoreAll(config: Record<string, unknown>, configHash: string, checkpoint: CheckpointRef | null): Promise<void> {
+  /**
+   * Restores every service into `generation` from `checkpoint` (null: the seeded initial weights);
+   * returns the backend each one reported computing on.
+   */
+  async restoreAll(config: Record<string, unknown>, configHash: string, checkpoint: CheckpointRef | null): Promise<ServiceBackends> {
     const iteration = checkpoint?.iteration ?? 0;
     const results = await Promise.allSettled(SERVICE_ROLES.map((role) =>
       this.call(role, 'restore', { iteration, config, configHash, checkpoint })));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
+    const [generator, discriminator] = results.map((r) => (r as PromiseFulfilledResult<OkReply<'restore'>>).value.backend);
+    return { generator, discriminator };
   }
 
   stop(): void {

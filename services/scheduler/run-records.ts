@@ -1,14 +1,19 @@
-// What the scheduler writes about its run: the run directory (config.json, run.json),
-// metrics.jsonl (rundir.md schema), the progress display, and progress events on
-// <prefix>.<run>.progress for whoever draws the bar (the local launcher).
+// What the scheduler writes about its run: the run directory (config.json, run.json with the
+// backend the services report, report.html at the end), metrics.jsonl (rundir.md schema), the
+// progress display, and progress events on <prefix>.<run>.progress for whoever draws the bar
+// (the local launcher).
 import type { NatsConnection } from '@nats-io/transport-node';
 import { encodeMessage, type ProgressEvent } from '../control/messages.ts';
 import type { RunSubjects } from '../control/subjects.ts';
+import type { EvalResult } from '../eval/evaluate.ts';
+import { evalRecord } from '../eval/periodic.ts';
+import { writeReport } from '../report/report.ts';
 import { MetricsLog, readMetrics } from '../run/metrics-log.ts';
 import { createProgress, type Progress } from '../run/progress.ts';
-import { createRunDir, type RunDir, updateRunInfo, writeConfig, writeRunInfo } from '../run/run-dir.ts';
+import { createRunDir, type RunDir, type RunInfo, updateRunInfo, writeConfig, writeRunInfo } from '../run/run-dir.ts';
 import type { Logger } from '../telemetry/log.ts';
 import type { GanTrainConfig } from '../train/config.ts';
+import type { ServiceBackends } from './fleet.ts';
 
 export interface IterationResult {
   lossD: number;
@@ -28,6 +33,8 @@ export class RunRecords {
    *  the same values, so its records would only be duplicates. */
   private recordedUpTo: number;
   private sampledUpTo: number;
+  private evaluatedUpTo: number;
+  private backendJson = '';
 
   private constructor(
     readonly run: RunDir,
@@ -36,10 +43,11 @@ export class RunRecords {
     private readonly events: { nc: NatsConnection; subjects: RunSubjects },
     private readonly log: Logger,
     private readonly drawProgress: boolean,
-    recorded: { train: number; sample: number },
+    recorded: Recorded,
   ) {
     this.recordedUpTo = recorded.train;
     this.sampledUpTo = recorded.sample;
+    this.evaluatedUpTo = recorded.eval;
   }
 
   /** A fresh run directory (refused when not empty), or the existing one of a resumed run. */
@@ -51,13 +59,13 @@ export class RunRecords {
     if (!resume) {
       await writeConfig(run, train);
       await writeRunInfo(run, {
-        kind: 'gan', backend: { name: train.backend, device: 'distributed: see the generator and discriminator logs' },
+        kind: 'gan', backend: { name: train.backend, device: 'not reported yet by the generator and discriminator' },
         startedAt: new Date().toISOString(), status: 'running', timings: {}, distributed: true,
       });
     } else {
       await updateRunInfo(run, { status: 'running' }).catch(() => undefined); // run.json may predate this scheduler
     }
-    const recorded = resume ? await lastRecorded(run.metrics) : { train: 0, sample: 0 };
+    const recorded = resume ? await lastRecorded(run.metrics) : { train: 0, sample: 0, eval: 0 };
     return new RunRecords(run, await MetricsLog.open(run.metrics), train, events, log, drawProgress, recorded);
   }
 
@@ -91,6 +99,30 @@ export class RunRecords {
     this.sampledUpTo = iteration;
   }
 
+  /** True when metrics.jsonl already holds the evaluation of `iteration` (a re-run after a recovery). */
+  hasEvalRecord(iteration: number): boolean {
+    return iteration <= this.evaluatedUpTo;
+  }
+
+  evalRecord(iteration: number, result: EvalResult): void {
+    if (iteration <= this.evaluatedUpTo) return;
+    this.metrics.append(evalRecord(iteration, result));
+    this.evaluatedUpTo = iteration;
+  }
+
+  /** run.json's backend: what the services reported at their restore (rewritten only when it changes). */
+  async backends(b: ServiceBackends): Promise<void> {
+    const backend = runBackend(b, this.train.backend);
+    const json = JSON.stringify(backend);
+    if (json === this.backendJson) return;
+    try {
+      await updateRunInfo(this.run, { backend });
+      this.backendJson = json;
+    } catch (err) {
+      this.log.warn('could not record the backend in run.json', { path: this.run.runInfo, error: err }); // a resumed run's may predate it
+    }
+  }
+
   checkpointRecord(iteration: number, dir: string, seconds: number): void {
     this.metrics.append({ kind: 'checkpoint', iteration, path: dir, seconds });
   }
@@ -104,6 +136,7 @@ export class RunRecords {
     this.close();
     this.publish({ iteration, status });
     await updateRunInfo(this.run, { status, finishedAt: new Date().toISOString(), timings: { trainingSeconds: (performance.now() - this.began) / 1000 } });
+    await this.report();
   }
 
   async fail(message: string, iteration: number): Promise<void> {
@@ -111,6 +144,16 @@ export class RunRecords {
     this.close();
     this.publish({ iteration, status: 'failed', message });
     await updateRunInfo(this.run, { status: 'failed', finishedAt: new Date().toISOString(), error: message }).catch(() => undefined);
+    await this.report();
+  }
+
+  /** report.html, best effort: a run is not failed (or failed again) because its report could not be written. */
+  private async report(): Promise<void> {
+    try {
+      this.log.info('report written', { path: await writeReport(this.run.root) });
+    } catch (err) {
+      this.log.warn('could not write the run report', { path: this.run.report, error: err });
+    }
   }
 
   close(): void {
@@ -126,10 +169,23 @@ export class RunRecords {
   }
 }
 
-/** The highest iteration of the train and sample records already in metrics.jsonl. */
-async function lastRecorded(file: string): Promise<{ train: number; sample: number }> {
+interface Recorded { train: number; sample: number; eval: number }
+
+/** The highest iteration of the train, sample and eval records already in metrics.jsonl. */
+async function lastRecorded(file: string): Promise<Recorded> {
   const records = await readMetrics(file).catch(() => []);
   const last = (kind: string): number =>
     Math.max(0, ...records.filter((r) => r.kind === kind && typeof r.iteration === 'number').map((r) => r.iteration as number));
-  return { train: last('train'), sample: last('sample') };
+  return { train: last('train'), sample: last('sample'), eval: last('eval') };
+}
+
+/**
+ * run.json's backend of a distributed run: the generator's and the discriminator's, which are
+ * one and the same in a run configured for bit-equal results; both are kept under `services`.
+ */
+export function runBackend(b: ServiceBackends, requested: string): RunInfo['backend'] {
+  const { generator: g, discriminator: d } = b;
+  if (!g || !d) return { name: requested, device: 'not reported by the generator and discriminator', services: b };
+  if (g.name === d.name && g.device === d.device) return { ...g, services: b };
+  return { name: `${g.name} (generator), ${d.name} (discriminator)`, device: `${g.device} (generator), ${d.device} (discriminator)`, services: b };
 }

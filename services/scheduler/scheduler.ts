@@ -13,8 +13,9 @@
 //  c) Form a generation. generation += 1 in KV; send `restore` {generation, config, configHash,
 //     checkpoint} to both: each rebuilds its model from the last complete checkpoint recorded
 //     in KV (never a .partial one; the services' loader refuses those) or from the seeded
-//     initial weights. The run continues at the checkpoint's iteration. Services execute only
-//     commands stamped with the generation they were restored into.
+//     initial weights, and answers with the backend it computes on (into run.json). The run
+//     continues at the checkpoint's iteration. Services execute only commands stamped with the
+//     generation they were restored into.
 //  d) Train, iteration t = start .. iterations-1 (Goodfellow et al. 2014, Algorithm 1):
 //     for s in 0..k-1: `d-step` (t, s) to the discriminator (it fetches G(z) over gRPC);
 //     then `g-step` (t, k) to the generator (it fetches dL_G/dG(z') over gRPC). Then append the
@@ -22,6 +23,8 @@
 //     generator. Every checkpointEvery: `checkpoint` {iteration, stagingDir} to both, each
 //     writes its files into checkpoints/iter-N.partial and answers its manifest entry; the
 //     scheduler commits the manifest (rename to iter-N), records it in KV, prunes old ones.
+//     Every evalEvery: `eval` {iteration} to the generator (its own deadline and liveness
+//     window, evalTimeoutMs), which scores G; the scores go to metrics.jsonl and /metrics.
 //     Between iterations: `pause` / `resume` / `stop` from the control subject, and SIGTERM.
 //  e) Loss. A command that times out (after retries while heartbeats continue), finds no
 //     responders, or reports an unreachable peer or a restarted service: log which role is
@@ -30,6 +33,7 @@
 //     the quantity and iteration in KV, run.json and metrics.jsonl; the last good checkpoint
 //     stays as it is.
 //  g) End. A final checkpoint at the last iteration, status 'completed' (or 'stopped').
+//     report.html is written at the end of every run that gets to f) or g) (best effort).
 import path from 'node:path';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { CommandFailed, type RemoteErrorDetails, RunStateConflict } from '../control/errors.ts';
@@ -44,6 +48,7 @@ import type { Metrics } from '../telemetry/metrics.ts';
 import { ConfigError, type GanTrainConfig, resumeKey } from '../train/config.ts';
 import { Checkpointer } from './checkpointer.ts';
 import type { SchedulerConfig } from './config.ts';
+import { RunEvaluation } from './evaluation.ts';
 import { Fleet, RecoveryTimeout, ServiceLost } from './fleet.ts';
 import { RunLedger } from './ledger.ts';
 import { type IterationResult, RunRecords } from './run-records.ts';
@@ -64,6 +69,7 @@ export class Scheduler {
   private ledger!: RunLedger;
   private records!: RunRecords;
   private checkpointer!: Checkpointer;
+  private evaluation!: RunEvaluation;
   private control: Subscription | undefined;
   private paused = false;
   private stopRequested = false;
@@ -112,6 +118,7 @@ export class Scheduler {
     }
     this.ledger = prev ? await this.takeOver(store, prev) : await this.create(store);
     this.checkpointer = new Checkpointer(this.fleet, this.ledger, this.records, this.train, this.cfg.runDir, this.metrics, this.log);
+    this.evaluation = new RunEvaluation(this.fleet, this.records, this.train, this.cfg.evalTimeoutMs, this.metrics, this.log);
     return undefined;
   }
 
@@ -192,7 +199,7 @@ export class Scheduler {
       generation, from: checkpoint?.path ?? 'initial weights', iteration: checkpoint?.iteration ?? 0,
       members: this.fleet.members.all().map((m) => `${m.hb.role}:${m.hb.instance}`),
     });
-    await this.fleet.restoreAll(this.train, this.hash, checkpoint);
+    await this.records.backends(await this.fleet.restoreAll(this.train, this.hash, checkpoint));
     const start = checkpoint?.iteration ?? 0;
     await this.ledger.patch({ status: 'running', iteration: start });
     this.records.begin(start);
@@ -213,6 +220,7 @@ export class Scheduler {
       progressed();
       if (done % sampleEvery === 0 || done === iterations) await this.checkpointer.sample(done);
       if (done % checkpointEvery === 0) await this.checkpointer.checkpoint(done);
+      await this.evaluation.maybeEvaluate(done);
     }
     return t;
   }

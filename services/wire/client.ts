@@ -49,6 +49,9 @@ export function channelOptions(opts: ClientOptions = {}): grpc.ChannelOptions {
     'grpc.keepalive_time_ms': opts.keepaliveTimeMs ?? 30_000,
     'grpc.keepalive_timeout_ms': opts.keepaliveTimeoutMs ?? 120_000,
     'grpc.keepalive_permit_without_calls': 1,
+    // HTTP/2's default 64 KiB receive window makes a larger response (a (64, 28, 28, 1) batch is
+    // 200 KB) wait for window updates, which a peer busy in a synchronous tfjs step sends late.
+    'grpc-node.flow_control_window': max,
   };
 }
 
