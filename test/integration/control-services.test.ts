@@ -194,11 +194,16 @@ describe('a distributed run, controlled and taken over', () => {
     const before = (await store.get(RUN))!.state;
     const first = scheduler();
     await waitFor(async () => ((await store.get(RUN))?.state.iteration ?? 0) >= Math.max(12, before.iteration + 3), 'the first scheduler to advance', 20_000, 5);
+    // Park the first scheduler between iterations, so the second surely takes over before the
+    // first could finish the run on its own (on a loaded machine it otherwise might).
+    await gantry('run', 'pause', '--nats', nats.url, '--run', RUN);
     const taken = (await store.get(RUN))!.state;
-    const second = scheduler();
-    const [a, b] = await Promise.all([first, second]);
-    assert.equal(a.status, 'superseded');
+    const b = await scheduler();
     assert.equal(b.status, 'completed');
+    // Woken up, the first finds itself fenced out: it must not advance the run again.
+    nc.publish(runSubjects(RUN).control, encodeMessage({ type: 'resume', run: RUN }));
+    const a = await first;
+    assert.equal(a.status, 'superseded');
     const end = (await store.get(RUN))!.state;
     assert.equal(end.status, 'completed');
     assert.equal(end.iteration, 30);
