@@ -55,7 +55,9 @@ export class ManagedChild {
 
   private forward(stream: NodeJS.ReadableStream): void {
     const lines = readline.createInterface({ input: stream, crlfDelay: Infinity });
-    lines.on('line', (line) => this.output.write(`[${this.spec.role}] ${line}\n`));
+    // Pretty log lines already start with "[role] "; JSON lines and anything else get the prefix.
+    const prefix = `[${this.spec.role}] `;
+    lines.on('line', (line) => this.output.write(line.startsWith(prefix) ? `${line}\n` : `${prefix}${line}\n`));
   }
 
   /** Signals the child's process group (kill -9 in tests, SIGTERM to stop). */
