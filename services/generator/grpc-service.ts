@@ -14,9 +14,9 @@ import { GENERATOR_SERVICE } from '../wire/proto.ts';
 import { clientStream, serverStream, unary, type GantryServer } from '../wire/server.ts';
 import { RpcClient, type CallOptions, type ClientOptions } from '../wire/client.ts';
 import { decodeTensor, encodeTensor, type WireDType } from '../wire/tensor-codec.ts';
-import { checkResponseDType, checkStepId, type StepId } from '../wire/step-id.ts';
+import { checkResponseDType, checkStepId, toWireId, type StepId } from '../wire/step-id.ts';
 import { RequestValidationError } from '../wire/errors.ts';
-import { chunksToSnapshot, snapshotToChunks, WEIGHTS_CHUNK_BYTES } from '../wire/weights-stream.ts';
+import { chunksToSnapshot, loadSummary, snapshotToChunks, WEIGHTS_CHUNK_BYTES } from '../wire/weights-stream.ts';
 import type { ModelSnapshot } from '../run/model-snapshot.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 
@@ -92,8 +92,7 @@ export class GeneratorGrpcService {
   private async loadWeights(chunks: AsyncIterable<WeightsChunk__Output>): Promise<LoadWeightsResponse> {
     const { snapshot, lastApplied } = await chunksToSnapshot(chunks, 'generator');
     this.node.restore(snapshot, lastApplied.iteration);
-    const all = [...snapshot.tensors, ...snapshot.optimizer.slots];
-    return { tensorCount: all.length, totalBytes: all.reduce((n, t) => n + t.data.byteLength, 0) };
+    return loadSummary(snapshot);
   }
 }
 
@@ -103,8 +102,6 @@ export interface GeneratorClientOptions extends ClientOptions {
   /** Image shape without the batch dimension; default [28, 28, 1]. */
   imageShape?: readonly number[];
 }
-
-const toWireId = (id: StepId) => ({ runId: id.runId, iteration: id.iteration, step: id.step });
 
 /** Typed calls to a GeneratorService; every call has a deadline (ClientOptions, or per call). */
 export class GeneratorClient {

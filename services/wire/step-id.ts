@@ -42,3 +42,6 @@ export function checkResponseDType(value: unknown): WireDType {
   }
   return value as WireDType;
 }
+
+/** A StepId as the generated request types want it. */
+export const toWireId = (id: StepId): StepId => ({ runId: id.runId, iteration: id.iteration, step: id.step });

@@ -187,3 +187,9 @@ export async function chunksToSnapshot(
   if (!reader) throw new RequestValidationError('chunk[0]', 'a header chunk', 'an empty stream');
   return reader.result();
 }
+
+/** The LoadWeights reply for a received snapshot: how many tensors and bytes it held. */
+export function loadSummary(s: ModelSnapshot): { tensorCount: number; totalBytes: number } {
+  const all = [...s.tensors, ...s.optimizer.slots];
+  return { tensorCount: all.length, totalBytes: all.reduce((n, t) => n + t.data.byteLength, 0) };
+}
