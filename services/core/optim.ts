@@ -4,6 +4,7 @@
 import { tf } from './tf.ts';
 import type { NamedVariable } from './model.ts';
 import { SnapshotMismatchError } from './errors.ts';
+import { ADAM_KERNEL, type AdamKernelAttrs } from './backend/wasm-fast-kernels/adam.ts';
 
 export interface AdamHyper {
   lr: number;
@@ -49,9 +50,19 @@ export class Adam {
     const { beta1, beta2, epsilon } = this.hyper;
     // Bias corrections folded into the step size, computed in float64.
     const alpha = (this.learningRate() * Math.sqrt(1 - Math.pow(beta2, t))) / (1 - Math.pow(beta1, t));
+    // The fused kernel (wasm fast kernels) computes exactly what the op-by-op form below does.
+    const fused = tf.getKernel(ADAM_KERNEL, tf.getBackend()) !== undefined;
     tf.tidy(() => {
       this.slots.forEach((s, i) => {
         const g = grads[i];
+        if (fused) {
+          const attrs: AdamKernelAttrs = { beta1, beta2, alpha, epsilon };
+          const [p, m, v] = tf.engine().runKernel(ADAM_KERNEL, { param: s.param, m: s.m, v: s.v, g }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+          s.m.assign(m);
+          s.v.assign(v);
+          s.param.assign(p);
+          return;
+        }
         const m = tf.add(tf.mul(s.m, beta1), tf.mul(g, 1 - beta1));
         const v = tf.add(tf.mul(s.v, beta2), tf.mul(tf.square(g), 1 - beta2));
         s.m.assign(m);

@@ -18,6 +18,7 @@ import { sumKernel } from './sum.ts';
 import { meanKernel } from './mean.ts';
 import { identityKernel } from './identity.ts';
 import { castKernel } from './cast.ts';
+import { adamKernel } from './adam.ts';
 
 const FAST_KERNELS: readonly FastKernel[] = [
   batchMatMulKernel,
@@ -27,6 +28,7 @@ const FAST_KERNELS: readonly FastKernel[] = [
   meanKernel,
   identityKernel,
   castKernel,
+  adamKernel,
 ];
 
 export const FAST_KERNEL_NAMES: readonly string[] = FAST_KERNELS.map((k) => k.kernelName);
