@@ -14,7 +14,7 @@
 //           processes that run side by side.
 //   --target: the quality target, dcgan (half width) x nonsaturating for 5500
 //           iterations (about 30 minutes here) with a 5x faster generator (lr G 1e-3, D 2e-4,
-//           the two-time-scale setting of TF-GAN's MNIST example), scored every 1000 iterations on 2000 samples
+//           a two-time-scale setting as in Heusel et al. 2017; measured better here), scored every 1000 iterations on 2000 samples
 //           and at the end on 10000; reports the first iteration and minute at which the MNIST
 //           score reached 9.0 with all 10 digits covered.
 //   --quick: preset mlp x every loss, 40 iterations, 500 samples; without --classifier a
