@@ -2,6 +2,9 @@
 //   nats-server -a 127.0.0.1 -p PORT -js -sd STORE_DIR
 // and waits for its "Server is ready" line. The child is its own process group, so a Ctrl-C on
 // the terminal reaches only the launcher, which stops the services first and the server last.
+// nats-server cannot watch its parent, so it runs under a small sh watchdog in the same group:
+// when the launcher dies without stopping it (SIGKILL, OOM), the watchdog stops the server
+// within a second instead of leaving it orphaned on its port.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { freePort } from './ports.ts';
 
@@ -17,6 +20,7 @@ export interface NatsServerOptions {
 export interface NatsServerProcess {
   readonly url: string;
   readonly port: number;
+  /** The process group leader: the watchdog shell around nats-server (signal the group). */
   readonly pid: number;
   readonly storeDir: string;
   /** Resolves with the exit code (null when killed by a signal). */
@@ -43,10 +47,24 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<NatsServ
   throw lastErr;
 }
 
+// $1 is the launcher's pid, the rest the server's command line. The script's exit status is the
+// server's (127 when the binary is missing).
+const WATCHDOG = [
+  'parent=$1; shift',
+  '"$@" & srv=$!',
+  `trap 'kill -TERM "$srv" 2>/dev/null' TERM INT`,
+  'while kill -0 "$srv" 2>/dev/null; do',
+  '  if ! kill -0 "$parent" 2>/dev/null; then kill -TERM "$srv"; break; fi',
+  '  sleep 1',
+  'done',
+  'wait "$srv"',
+].join('\n');
+
 function spawnServer(port: number, opts: NatsServerOptions): Promise<NatsServerProcess> {
   const binary = opts.binary ?? 'nats-server';
   const args = ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', opts.storeDir];
-  const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  const child = spawn('sh', ['-c', WATCHDOG, 'sh', String(process.pid), binary, ...args],
+    { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const tail: string[] = [];
   return new Promise((resolve, reject) => {
@@ -60,7 +78,9 @@ function spawnServer(port: number, opts: NatsServerOptions): Promise<NatsServerP
       reject(new NatsServerError(`${binary} ${args.join(' ')}: ${why}${tail.length ? `; last output:\n${tail.join('\n')}` : ''}`));
     };
     child.once('error', (err) => fail(`cannot start (${err.message}); is nats-server installed?`));
-    void exited.then((code) => fail(`exited with code ${code} before it was ready`));
+    void exited.then((code) => fail(code === 127
+      ? `cannot start (command not found); is nats-server installed?`
+      : `exited with code ${code} before it was ready`));
     let buffered = '';
     child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
       buffered += chunk;
