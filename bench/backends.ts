@@ -1,13 +1,14 @@
 // ms per training step of every preset on each backend gantry can fall back to: tfjs 'cpu',
-// 'wasm' with its stock kernels (plus the cpu-delegated gradient kernels it lacks) and 'wasm'
-// with gantry's fast kernels; and PyTorch on the same architectures and step as a yardstick
+// 'wasm' with its stock kernels (plus the cpu-delegated gradient kernels it lacks), 'wasm' with
+// gantry's fast kernels on one thread ('fast') and on two ('fast2': main + one worker running the
+// split kernels, wasm-parallel/); and PyTorch on the same architectures and step as a yardstick
 // (bench/torch_reference.py, when python3 can import torch).
 // A step is one D update + one G update (GANs, ganIteration with k = 1) or one classifier update,
 // batch 64, synthetic data, median of N after warm-up.
 // The slow cases are capped: cpu and stock wasm run the conv presets at --slow-batch (default 2)
 // for one step and the figure is scaled linearly to batch 64 (marked "extrapolated"); their time
 // is dominated by per-sample kernels (the cpu Conv2DBackpropFilter takes seconds per sample).
-// Usage: node --import tsx bench/backends.ts [--presets mlp,dcgan] [--modes cpu,stock,fast,torch]
+// Usage: node --import tsx bench/backends.ts [--presets mlp,dcgan] [--modes cpu,stock,fast,fast2,torch]
 //          [--n 7] [--batch 64] [--slow-batch 2]
 // Prints a table on stderr and one JSON object as the last stdout line.
 import { spawnSync } from 'node:child_process';
@@ -16,8 +17,9 @@ import { initBackend } from '../services/core/backend/select.ts';
 import { presetStep, PRESETS, type PresetName } from '../services/core/backend/preset-steps.ts';
 import { describeMachine, parseArgs, round, timeRuns, type Timing } from '../services/core/backend/timing.ts';
 
-type Mode = 'cpu' | 'stock' | 'fast';
-const MODES = ['cpu', 'stock', 'fast', 'torch'] as const;
+type Mode = 'cpu' | 'stock' | 'fast' | 'fast2';
+const MODES = ['cpu', 'stock', 'fast', 'fast2', 'torch'] as const;
+const FAST_MODES: readonly Mode[] = ['fast', 'fast2'];
 
 interface Figure extends Timing {
   batch: number;
@@ -35,12 +37,14 @@ function list<T extends string>(value: string | undefined, allowed: readonly T[]
 
 async function measure(mode: Mode, preset: PresetName, batch: number, slowBatch: number, n: number): Promise<Figure> {
   if (mode === 'cpu') await initBackend('cpu');
-  else await initBackend('wasm', undefined, { wasmKernels: mode });
-  const slow = mode !== 'fast' && preset !== 'mlp';
+  else if (mode === 'fast2') await initBackend('wasm', undefined, { wasmKernels: 'fast', wasmThreads: 2 });
+  else await initBackend('wasm', undefined, { wasmKernels: mode, wasmThreads: 1 });
+  const fast = FAST_MODES.includes(mode);
+  const slow = !fast && preset !== 'mlp';
   const b = slow ? slowBatch : batch;
   const step = presetStep(preset, b);
   try {
-    const t = timeRuns(() => step.run(), slow ? { n: 1, warmup: 0 } : { n: mode === 'fast' ? n : 3, warmup: mode === 'fast' ? 2 : 1 });
+    const t = timeRuns(() => step.run(), slow ? { n: 1, warmup: 0 } : { n: fast ? n : 3, warmup: fast ? 2 : 1 });
     return b === batch ? { ...t, batch: b } : { ...t, batch: b, extrapolatedMs: round((t.ms * batch) / b, 0) };
   } finally {
     step.dispose();
@@ -93,17 +97,20 @@ async function main(): Promise<void> {
     }
   }
   for (const preset of presets) {
-    const fast = results[preset].fast as Figure | undefined;
     const torch2 = results[preset].torch2;
-    if (fast && typeof torch2 === 'number') results[preset].fastOverTorch2 = round(fast.ms / torch2, 2);
+    for (const mode of FAST_MODES) {
+      const f = results[preset][mode] as Figure | undefined;
+      if (f && typeof torch2 === 'number') results[preset][`${mode}OverTorch2`] = round(f.ms / torch2, 2);
+    }
   }
   process.stderr.write(`\n${machine.date} ${machine.cpu}, ${machine.cores} cores, load ${machine.load1} (at start), batch ${batch}\n`);
-  process.stderr.write('preset    cpu                 wasm stock          wasm fast   torch 1t  torch 2t  fast/torch2\n');
+  process.stderr.write('preset    cpu                 wasm stock          wasm fast   fast 2t     torch 1t  torch 2t  fast/torch2  fast2/torch2\n');
   for (const p of presets) {
     const r = results[p];
     const cell = (v: unknown): string => (typeof v === 'number' ? String(v) : v == null ? '-' : 'n/a');
     process.stderr.write(`${p.padEnd(9)} ${shown(r.cpu as Figure).padEnd(19)} ${shown(r.stock as Figure).padEnd(19)} ` +
-      `${shown(r.fast as Figure).padEnd(11)} ${cell(r.torch1).padEnd(9)} ${cell(r.torch2).padEnd(9)} ${cell(r.fastOverTorch2)}\n`);
+      `${shown(r.fast as Figure).padEnd(11)} ${shown(r.fast2 as Figure).padEnd(11)} ${cell(r.torch1).padEnd(9)} ${cell(r.torch2).padEnd(9)} ` +
+      `${cell(r.fastOverTorch2).padEnd(12)} ${cell(r.fast2OverTorch2)}\n`);
   }
   console.log(JSON.stringify({ bench: 'backends', machine, loadAtEnd: round((await import('node:os')).loadavg()[0]), batch, results }));
   tf.disposeVariables();

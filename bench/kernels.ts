@@ -1,6 +1,7 @@
 // gantry's fast wasm kernels against the stock ones, one kernel call at a time on the shapes the
 // presets produce at batch 64, then the per-kernel profile of one training step of each preset
-// on wasm + fast kernels (where the rest of the time goes).
+// on wasm + fast kernels (where the rest of the time goes), all on one thread: the split
+// kernels of wasm-parallel/ are measured by the backends bench (mode fast2).
 // Inputs are fresh tensors for every call (a weight changes after every update, so XNNPACK's
 // per-buffer operator cache never helps the first use of a new value). The stock
 // Conv2DBackpropFilter is the cpu delegate: it is timed once at batch 1 and scaled to batch 64.
@@ -89,7 +90,7 @@ async function kernelTable(batch: number, n: number): Promise<Record<string, unk
     const t = timeCase(withBatch(c, c.stockBatch), 1);
     return { ...t, measuredAtBatch: c.stockBatch, ms: round((t.ms * batch) / c.stockBatch, 1) };
   });
-  await initBackend('wasm', undefined, { wasmKernels: 'fast' });
+  await initBackend('wasm', undefined, { wasmKernels: 'fast', wasmThreads: 1 });
   list.forEach((c, i) => {
     const fast = timeCase(c, n);
     const row = { kernel: c.kernel, shape: c.label, stockMs: stock[i].ms, fastMs: fast.ms, speedup: round(stock[i].ms / fast.ms, 1),
@@ -101,7 +102,7 @@ async function kernelTable(batch: number, n: number): Promise<Record<string, unk
 }
 
 async function profiles(batch: number): Promise<Record<string, unknown>> {
-  await initBackend('wasm', undefined, { wasmKernels: 'fast' });
+  await initBackend('wasm', undefined, { wasmKernels: 'fast', wasmThreads: 1 });
   const out: Record<string, unknown> = {};
   for (const preset of PRESETS) {
     const step = presetStep(preset, batch);

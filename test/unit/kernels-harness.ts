@@ -1,15 +1,20 @@
 // Shared by the kernels-*.test.ts files: running the same computation on cpu and on wasm from
 // identical inputs, the relative error the brief defines, and a float64 reference for
 // Conv2DBackpropFilter that is fast enough to back whole-step comparisons (the cpu backend's
-// own kernel takes seconds per call at the presets' 64 -> 128 channel shapes).
+// own kernel takes seconds per call at the presets' 64 -> 128 channel shapes), and one D + G
+// step (or classifier step) of a preset graph on a given backend.
 import { tf } from '../../services/core/tf.ts';
 import { initBackend } from '../../services/core/backend/select.ts';
+import { buildGraph, disposeParams, initParams, type GraphName } from '../../services/core/backend/graphs.ts';
+import { classifierGrads, ganDGrads, ganGGrads, stepInputs, type GraphLoss, type StepResult } from '../../services/core/backend/graph-steps.ts';
 
-export type Mode = 'cpu' | 'stock' | 'fast';
+/** 'fast' and 'stock' run on one thread (what the kernel tests are about); 'fast2' adds one worker. */
+export type Mode = 'cpu' | 'stock' | 'fast' | 'fast2';
 
 export async function use(mode: Mode): Promise<void> {
   if (mode === 'cpu') await initBackend('cpu');
-  else await initBackend('wasm', undefined, { wasmKernels: mode });
+  else if (mode === 'fast2') await initBackend('wasm', undefined, { wasmKernels: 'fast', wasmThreads: 2 });
+  else await initBackend('wasm', undefined, { wasmKernels: mode, wasmThreads: 1 });
 }
 
 /** max|a - b| / max(max|b|, 1e-12): b is the reference. */
@@ -96,4 +101,40 @@ export function values(shape: readonly number[], seed: number): Float32Array {
     out[i] = s / 2 ** 31 - 1;
   }
   return out;
+}
+
+export interface StepValues { losses: number[]; nets: Record<string, Float32Array[]> }
+
+export function readGrads(r: StepResult): Float32Array[] {
+  const out = Object.values(r.grads).map((g) => g.dataSync() as Float32Array);
+  tf.dispose([r.loss, ...Object.values(r.grads)]);
+  return out;
+}
+
+/** One D step and one G step (or one classifier step) from fixed parameters and inputs. */
+export async function graphStep(mode: Mode, name: GraphName, loss: GraphLoss, batch: number): Promise<StepValues> {
+  await use(mode);
+  const graph = buildGraph(name);
+  const { real, z, labels } = stepInputs(batch, graph.kind === 'gan' ? graph.zDim : 1, 5);
+  try {
+    if (graph.kind === 'classifier') {
+      const p = initParams(graph.net.params, 3);
+      const r = classifierGrads(graph, p, real, labels);
+      const l = r.loss.dataSync()[0];
+      const grads = readGrads(r);
+      disposeParams(p);
+      return { losses: [l], nets: { classifier: grads } };
+    }
+    const gp = initParams(graph.g.params, 1);
+    const dp = initParams(graph.d.params, 2);
+    const d = ganDGrads(graph, gp, dp, real, z, loss);
+    const g = ganGGrads(graph, gp, dp, z, loss);
+    const losses = [d.loss.dataSync()[0], g.loss.dataSync()[0]];
+    const nets = { D: readGrads(d), G: readGrads(g) };
+    disposeParams(gp);
+    disposeParams(dp);
+    return { losses, nets };
+  } finally {
+    tf.dispose([real, z, labels]);
+  }
 }

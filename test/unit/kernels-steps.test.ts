@@ -12,49 +12,13 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf } from '../../services/core/tf.ts';
 import { buildGraph, disposeParams, initParams, type GraphName } from '../../services/core/backend/graphs.ts';
-import { classifierGrads, ganDGrads, ganGGrads, stepInputs, type GraphLoss, type StepResult } from '../../services/core/backend/graph-steps.ts';
-import { backendDataIds, relErrAll, use, useReferenceFilterGrad, type Mode } from './kernels-harness.ts';
-
-interface StepValues { losses: number[]; nets: Record<string, Float32Array[]> }
-
-function read(r: StepResult): Float32Array[] {
-  const out = Object.values(r.grads).map((g) => g.dataSync() as Float32Array);
-  tf.dispose([r.loss, ...Object.values(r.grads)]);
-  return out;
-}
-
-/** One D step and one G step (or one classifier step) from fixed parameters and inputs. */
-async function step(mode: Mode, name: GraphName, loss: GraphLoss, batch: number): Promise<StepValues> {
-  await use(mode);
-  const graph = buildGraph(name);
-  const { real, z, labels } = stepInputs(batch, graph.kind === 'gan' ? graph.zDim : 1, 5);
-  try {
-    if (graph.kind === 'classifier') {
-      const p = initParams(graph.net.params, 3);
-      const r = classifierGrads(graph, p, real, labels);
-      const l = r.loss.dataSync()[0];
-      const grads = read(r);
-      disposeParams(p);
-      return { losses: [l], nets: { classifier: grads } };
-    }
-    const gp = initParams(graph.g.params, 1);
-    const dp = initParams(graph.d.params, 2);
-    const d = ganDGrads(graph, gp, dp, real, z, loss);
-    const g = ganGGrads(graph, gp, dp, z, loss);
-    const losses = [d.loss.dataSync()[0], g.loss.dataSync()[0]];
-    const nets = { D: read(d), G: read(g) };
-    disposeParams(gp);
-    disposeParams(dp);
-    return { losses, nets };
-  } finally {
-    tf.dispose([real, z, labels]);
-  }
-}
+import { ganDGrads, ganGGrads, stepInputs, type GraphLoss } from '../../services/core/backend/graph-steps.ts';
+import { backendDataIds, graphStep, readGrads, relErrAll, use, useReferenceFilterGrad, type Mode } from './kernels-harness.ts';
 
 async function check(name: GraphName, loss: GraphLoss, batch: number, modes: { mode: Mode; tol: number }[]): Promise<void> {
-  const ref = await step('cpu', name, loss, batch);
+  const ref = await graphStep('cpu', name, loss, batch);
   for (const { mode, tol } of modes) {
-    const got = await step(mode, name, loss, batch);
+    const got = await graphStep(mode, name, loss, batch);
     ref.losses.forEach((l, i) => {
       const err = Math.abs(got.losses[i] - l) / Math.max(Math.abs(l), 1);
       assert.ok(err <= tol, `${name} ${loss} ${mode}: loss ${i} ${got.losses[i]} vs ${l}`);
@@ -102,8 +66,8 @@ test('repeated steps on fast wasm keep tensors and wasm buffers flat', async () 
   const { real, z } = stepInputs(2, graph.zDim, 9);
   const counts: [number, number][] = [];
   for (let i = 0; i < 3; i++) {
-    read(ganDGrads(graph, gp, dp, real, z, 'wgan-gp'));
-    read(ganGGrads(graph, gp, dp, z, 'nsgan'));
+    readGrads(ganDGrads(graph, gp, dp, real, z, 'wgan-gp'));
+    readGrads(ganGGrads(graph, gp, dp, z, 'nsgan'));
     counts.push([tf.memory().numTensors, backendDataIds()]);
   }
   assert.deepEqual(counts[2], counts[1]);

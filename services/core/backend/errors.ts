@@ -22,3 +22,24 @@ export class WasmKernelSettingError extends Error {
 export class UnknownBackendError extends Error {
   override name = 'UnknownBackendError';
 }
+
+/** GANTRY_WASM_THREADS (or InitBackendOptions.wasmThreads) is not an integer in the allowed range. */
+export class WasmThreadsSettingError extends Error {
+  override name = 'WasmThreadsSettingError';
+}
+
+/**
+ * A wasm worker thread (wasm-parallel/) failed a split kernel: it threw, stopped, or did not answer.
+ * `kernel` is the tfjs kernel whose share it was running ('' for start-up and control jobs).
+ */
+export class WasmWorkerError extends Error {
+  override name = 'WasmWorkerError';
+  constructor(
+    readonly kernel: string,
+    readonly worker: number,
+    reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`wasm worker ${worker}${kernel ? ` running its share of ${kernel}` : ''}: ${reason}`, options);
+  }
+}

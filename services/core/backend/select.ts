@@ -1,6 +1,7 @@
 // Choosing the TensorFlow.js backend a process trains on, and saying what it really runs on.
 // 'auto' tries, in order: @tensorflow/tfjs-node-gpu (libtensorflow with CUDA), @tensorflow/tfjs-node
-// (libtensorflow on the CPU), wasm (XNNPACK, one thread under Node) and the plain-JS cpu backend.
+// (libtensorflow on the CPU), wasm (XNNPACK; one thread under Node, plus worker threads for the big
+// kernels: wasm-parallel/) and the plain-JS cpu backend.
 // The two native packages are optionalDependencies that fail to install without internet, so
 // they are imported dynamically. tfjs-node-gpu without CUDA 11.2 / cuDNN 8.1 either fails to load
 // or silently computes on the CPU; the second case is detected and reported in `device`.
@@ -11,6 +12,7 @@ import { BackendUnavailableError, UnknownBackendError } from './errors.ts';
 import { registerComparisonGradients } from './gradients.ts';
 import { registerWasmGradKernels } from './wasm-grad-kernels.ts';
 import { applyWasmKernels, parseWasmKernelSetting, type WasmKernelSetting } from './wasm-fast-kernels/index.ts';
+import { installSplitKernels, parseWasmThreads, removeSplitKernels, startWasmThreads, stopWasmThreads } from './wasm-parallel/index.ts';
 
 import { BACKEND_CHOICES, type BackendChoice } from '../catalog.ts';
 
@@ -28,7 +30,7 @@ export interface BackendInfo {
   name: 'tensorflow' | 'wasm' | 'cpu';
   /** The npm package that provided the backend. */
   package: string;
-  /** What the math really runs on, e.g. 'GPU: NVIDIA H200' or 'CPU (wasm SIMD, 1 thread)'. */
+  /** What the math really runs on, e.g. 'GPU: NVIDIA H200' or 'CPU (wasm SIMD, 2 threads)'. */
   device: string;
   /** Whether gantry's fast wasm kernels are registered ('n/a' off wasm). */
   kernels: 'fast' | 'stock' | 'n/a';
@@ -36,11 +38,18 @@ export interface BackendInfo {
   fastKernels: string[];
   /** The backends 'auto' tried before this one, and why each failed. */
   tried: BackendAttempt[];
+  /** wasm only: threads computing (the main thread + workers running the split kernels). */
+  wasmThreads?: number;
 }
 
 export interface InitBackendOptions {
   /** 'fast' (default), 'stock', or a comma list of fast kernels to disable; see wasm-fast-kernels/. */
   wasmKernels?: string;
+  /**
+   * Threads the wasm backend computes on, 1..16 (default GANTRY_WASM_THREADS, else
+   * min(2, os.availableParallelism())); 1 = no workers. Ignored (1) with 'stock' kernels.
+   */
+  wasmThreads?: number;
   /** How a native package is imported; a seam for tests. */
   importModule?: (specifier: string) => Promise<unknown>;
 }
@@ -112,27 +121,63 @@ async function activateNative(backend: 'tensorflow-gpu' | 'tensorflow', importMo
   return { name: 'tensorflow', package: pkg, device, kernels: 'n/a', fastKernels: [], warning };
 }
 
-async function activateWasm(setting: WasmKernelSetting): Promise<Activated> {
+/** The setting as the workers get it: their kernels must be the main thread's. */
+function kernelSettingText(setting: WasmKernelSetting): string {
+  return setting.disabled.size === 0 ? 'fast' : [...setting.disabled].sort().join(',');
+}
+
+/** Starts the workers; a failure with the default thread count falls back to one thread. */
+async function startThreads(threads: WasmThreads, setting: WasmKernelSetting): Promise<{ used: number; warning?: string }> {
+  try {
+    return { used: await startWasmThreads(threads.count, kernelSettingText(setting)) };
+  } catch (e) {
+    stopWasmThreads();
+    if (threads.explicit) throw new BackendUnavailableError('wasm', BACKEND_PACKAGES.wasm, `${threads.count} threads: ${reason(e)}`, { cause: e });
+    return { used: 1, warning: `wasm worker threads did not start, computing on one thread: ${reason(e)}` };
+  }
+}
+
+async function activateWasm(setting: WasmKernelSetting, threads: WasmThreads): Promise<Activated> {
+  removeSplitKernels();
   registerWasmGradKernels();
   const fastKernels = applyWasmKernels(setting);
   await switchTo('wasm', 'wasm');
   const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
-  const threads = (tf.backend() as unknown as { wasm: { tfjs: { getThreadsCount(): number } } }).wasm.tfjs.getThreadsCount();
-  const device = `CPU (wasm${simd ? ' SIMD' : ''}, ${threads} thread${threads === 1 ? '' : 's'})`;
-  return { name: 'wasm', package: BACKEND_PACKAGES.wasm, device, kernels: fastKernels.length > 0 ? 'fast' : 'stock', fastKernels };
+  const perModule = (tf.backend() as unknown as { wasm: { tfjs: { getThreadsCount(): number } } }).wasm.tfjs.getThreadsCount();
+  // 'stock' means tfjs' own kernels only, so no split kernels and no workers either.
+  const { used, warning } = await startThreads({ ...threads, count: fastKernels.length > 0 ? threads.count : 1 }, setting);
+  if (used > 1) installSplitKernels(setting.disabled);
+  const total = perModule * used;
+  const device = `CPU (wasm${simd ? ' SIMD' : ''}, ${total} thread${total === 1 ? '' : 's'})`;
+  return {
+    name: 'wasm', package: BACKEND_PACKAGES.wasm, device, kernels: fastKernels.length > 0 ? 'fast' : 'stock', fastKernels,
+    wasmThreads: total, warning,
+  };
 }
 
-async function activate(backend: ConcreteBackend, setting: WasmKernelSetting, opts: InitBackendOptions): Promise<Activated> {
+interface WasmThreads {
+  count: number;
+  /** Asked for (option or GANTRY_WASM_THREADS) rather than the default. */
+  explicit: boolean;
+}
+
+async function activate(backend: ConcreteBackend, setting: WasmKernelSetting, threads: WasmThreads, opts: InitBackendOptions): Promise<Activated> {
   switch (backend) {
     case 'tensorflow-gpu':
     case 'tensorflow':
       return activateNative(backend, opts.importModule ?? ((s) => import(s)));
     case 'wasm':
-      return activateWasm(setting);
+      return activateWasm(setting, threads);
     case 'cpu':
       await switchTo('cpu', 'cpu');
       return { name: 'cpu', package: BACKEND_PACKAGES.cpu, device: 'CPU (JS)', kernels: 'n/a', fastKernels: [] };
   }
+}
+
+function threadSetting(opts: InitBackendOptions): WasmThreads {
+  if (opts.wasmThreads !== undefined) return { count: parseWasmThreads(opts.wasmThreads, 'InitBackendOptions.wasmThreads'), explicit: true };
+  const env = process.env.GANTRY_WASM_THREADS;
+  return { count: parseWasmThreads(env, 'GANTRY_WASM_THREADS'), explicit: (env ?? '').trim() !== '' };
 }
 
 /**
@@ -145,11 +190,13 @@ export async function initBackend(choice: BackendChoice, log?: Logger, opts: Ini
     throw new UnknownBackendError(`initBackend: backend must be one of ${BACKEND_CHOICES.join(', ')}; got '${String(choice)}'`);
   }
   const setting = parseWasmKernelSetting(opts.wasmKernels ?? process.env.GANTRY_WASM_KERNELS);
+  const threads = threadSetting(opts);
   registerComparisonGradients();
   const tried: BackendAttempt[] = [];
   for (const backend of choice === 'auto' ? AUTO_ORDER : [choice]) {
     try {
-      const { warning, ...active } = await activate(backend, setting, opts);
+      const { warning, ...active } = await activate(backend, setting, threads, opts);
+      if (active.name !== 'wasm') stopWasmThreads();
       const info: BackendInfo = { requested: choice, ...active, tried };
       if (warning) log?.warn(warning, { backend: info.name, package: info.package });
       log?.info('tfjs backend selected', { ...info });
