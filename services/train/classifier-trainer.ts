@@ -13,10 +13,10 @@ import { BatchSampler, splitTrainValidation } from '../data/sampler.ts';
 import { imageBatch, labelBatch } from '../data/tensors.ts';
 import type { ImageSet } from '../data/imageset.ts';
 import { createProgress } from '../run/progress.ts';
-import type { ModelSnapshot } from '../run/model-snapshot.ts';
 import type { Logger } from '../telemetry/log.ts';
 import type { ClassifierTrainConfig } from './config.ts';
 import { openRun } from './session.ts';
+import { EarlyStopping } from './early-stopping.ts';
 
 export interface ClassifierTrainResult {
   runDir: string;
@@ -40,9 +40,15 @@ function* batchesOf(set: ImageSet, indices: Uint32Array): Generator<{ x: tf.Tens
 
 const range = (n: number): Uint32Array => Uint32Array.from({ length: n }, (_, i) => i);
 
-export async function trainClassifier(cfg: ClassifierTrainConfig, log: Logger): Promise<ClassifierTrainResult> {
+export interface TrainOptions {
+  /** abort() stops the run after the current step, as Ctrl-C does (final checkpoint, resumable). */
+  signal?: AbortSignal;
+}
+
+export async function trainClassifier(cfg: ClassifierTrainConfig, log: Logger, opts: TrainOptions = {}): Promise<ClassifierTrainResult> {
   // -- run directory, backend, data, validation split ---------------------------------------
   const session = await openRun('classifier', cfg, log);
+  session.watch(opts.signal);
   const train = await loadImageSet({ dir: cfg.data, split: 'train' });
   const test = await loadImageSet({ dir: cfg.data, split: 'test' });
   const split = splitTrainValidation(train.count, cfg.validationSize, cfg.seed);
@@ -60,12 +66,15 @@ export async function trainClassifier(cfg: ClassifierTrainConfig, log: Logger): 
     lr: cfg.lr, beta1: cfg.beta1, beta2: cfg.beta2, epsilon: 1e-8,
     decayRate: cfg.lrDecay ? WORKSHOP_DECAY.decayRate : 0, decaySteps: WORKSHOP_DECAY.decaySteps,
   });
-  const start = await session.restore((snaps) => restoreModel(model, optimizer, snaps.get('classifier')!));
+  const current = () => snapshotModel(model, optimizer);
+  const early = new EarlyStopping(cfg.patience);
+  const start = await session.restore(async (snaps, iteration, extra) => {
+    restoreModel(model, optimizer, snaps.get('classifier')!);
+    await early.restore(session, extra, iteration, current, log);
+  });
   const validate = () => evaluateClassifier(model, batchesOf(train, split.validation));
 
   // -- the loop: steps, periodic validation, early stopping ----------------------------------
-  let best: { loss: number; snapshot: ModelSnapshot; step: number } | undefined;
-  let sinceBest = 0;
   let stoppedEarly = false;
   const progress = createProgress({ total: totalSteps, label: `classifier ${cfg.preset}`, initial: start, logger: log });
   let step = start;
@@ -90,11 +99,8 @@ export async function trainClassifier(cfg: ClassifierTrainConfig, log: Logger): 
         const v = validate();
         session.metrics.append({ kind: 'validation', step: done, epoch, loss: v.loss, accuracy: v.accuracy });
         log.info('validation', { step: done, loss: v.loss, accuracy: v.accuracy });
-        if (!best || v.loss < best.loss) {
-          best = { loss: v.loss, snapshot: snapshotModel(model, optimizer), step: done };
-          sinceBest = 0;
-        } else if (++sinceBest >= cfg.patience) {
-          log.info('early stopping: validation loss did not improve', { patience: cfg.patience, bestStep: best.step });
+        if (early.observe(v.loss, done, current)) {
+          log.info('early stopping: validation loss did not improve', { patience: cfg.patience, bestStep: early.best?.step });
           stoppedEarly = true;
         }
         if (cfg.stopBelowValLoss !== undefined && v.loss < cfg.stopBelowValLoss) {
@@ -102,9 +108,9 @@ export async function trainClassifier(cfg: ClassifierTrainConfig, log: Logger): 
           stoppedEarly = true;
         }
       }
-      // The last step's checkpoint is written after the loop: it holds the best weights.
+      // The last step's checkpoint is written after the loop.
       const last = done === totalSteps || stoppedEarly || session.stopRequested;
-      if (done % cfg.checkpointEvery === 0 && !last) await session.checkpoint(done, [snapshotModel(model, optimizer)]);
+      if (done % cfg.checkpointEvery === 0 && !last) await session.checkpoint(done, [current()], await early.checkpointExtra(session, done));
     }
   } catch (err) {
     progress.stop();
@@ -114,13 +120,20 @@ export async function trainClassifier(cfg: ClassifierTrainConfig, log: Logger): 
     progress.stop();
   }
 
-  // -- test accuracy of the best weights; the final checkpoint holds them --------------------
+  // -- the end ---------------------------------------------------------------------------------
+  // A finished run's final checkpoint holds the best weights (what `gantry eval` judges with); an
+  // interrupted one's holds the current weights and the early-stopping state, so that --resume
+  // continues bit for bit.
+  const finished = step >= totalSteps || stoppedEarly;
+  let lastCheckpoint: string | undefined;
+  if (!finished) lastCheckpoint = await session.finalCheckpoint(step, () => [current()], await early.checkpointExtra(session, step));
+  const best = early.best;
   if (best && best.step !== step) restoreModel(model, optimizer, best.snapshot);
   const t = evaluateClassifier(model, batchesOf(test, range(test.count)));
   session.metrics.append({ kind: 'test', step, loss: t.loss, accuracy: t.accuracy });
   log.info('test', { loss: t.loss, accuracy: t.accuracy, bestStep: best?.step ?? step });
-  const lastCheckpoint = await session.finalCheckpoint(step, () => [snapshotModel(model, optimizer)]);
-  await session.finish(step >= totalSteps || stoppedEarly ? 'completed' : 'stopped');
+  if (finished) lastCheckpoint = await session.finalCheckpoint(step, () => [current()]);
+  await session.finish(finished ? 'completed' : 'stopped');
   model.dispose();
   optimizer.dispose();
   return {

@@ -23,9 +23,22 @@ export class RunSession {
   private readonly started = performance.now();
   private readonly onSignal = (): void => {
     if (this.stopRequested) process.exit(130);
-    this.stopRequested = true;
-    this.log.warn('interrupt: stopping after this iteration and writing a checkpoint (press Ctrl-C again to abort)');
+    this.requestStop('interrupt');
   };
+
+  /** Stops the run after the current iteration, with a final checkpoint (Ctrl-C, an AbortSignal). */
+  requestStop(why: string): void {
+    if (this.stopRequested) return;
+    this.stopRequested = true;
+    this.log.warn(`${why}: stopping after this iteration and writing a checkpoint (press Ctrl-C again to abort)`);
+  }
+
+  /** Ties the run to an AbortSignal: abort() stops it as Ctrl-C does. */
+  watch(signal: AbortSignal | undefined): void {
+    if (!signal) return;
+    if (signal.aborted) this.requestStop('aborted');
+    else signal.addEventListener('abort', () => this.requestStop('aborted'), { once: true });
+  }
 
   constructor(
     readonly run: RunDir,
@@ -39,7 +52,9 @@ export class RunSession {
   }
 
   /** Loads the latest checkpoint when resuming; returns the iteration (or step) to start from. */
-  async restore(apply: (models: Map<ModelRole, ModelSnapshot>, iteration: number) => void): Promise<number> {
+  async restore(
+    apply: (models: Map<ModelRole, ModelSnapshot>, iteration: number, extra: Record<string, unknown> | undefined) => void | Promise<void>,
+  ): Promise<number> {
     if (!this.config.resume) return 0;
     const dir = await resolveCheckpoint(this.run.root, { onWarning: (w) => this.log.warn(w) });
     const ckpt = await readCheckpoint(dir);
@@ -49,7 +64,7 @@ export class RunSession {
           `out, backend and resume may change)`,
       );
     }
-    apply(ckpt.models, ckpt.manifest.iteration);
+    await apply(ckpt.models, ckpt.manifest.iteration, ckpt.manifest.extra);
     this.lastCheckpoint = dir;
     this.lastCheckpointIteration = ckpt.manifest.iteration;
     await updateRunInfo(this.run, { status: 'running', resumedFrom: dir });
@@ -63,11 +78,12 @@ export class RunSession {
     this.metrics.append({ kind: 'sample', iteration, path: file });
   }
 
-  async checkpoint(iteration: number, snapshots: ModelSnapshot[]): Promise<string> {
+  /** `extra` is merged into the manifest's extra (trainer bookkeeping a resume needs). */
+  async checkpoint(iteration: number, snapshots: ModelSnapshot[], extra: Record<string, unknown> = {}): Promise<string> {
     const t0 = performance.now();
     const dir = await writeCheckpoint(this.run.checkpoints, {
       kind: this.run.kind, iteration, config: this.config as Record<string, unknown>, snapshots,
-      extra: { backend: this.backend.name },
+      extra: { backend: this.backend.name, ...extra },
     });
     const seconds = (performance.now() - t0) / 1000;
     this.metrics.append({ kind: 'checkpoint', iteration, path: dir, seconds });
@@ -78,9 +94,9 @@ export class RunSession {
   }
 
   /** The end of a run: a checkpoint of `iteration` unless the last one already is. */
-  async finalCheckpoint(iteration: number, snapshots: () => ModelSnapshot[]): Promise<string> {
+  async finalCheckpoint(iteration: number, snapshots: () => ModelSnapshot[], extra: Record<string, unknown> = {}): Promise<string> {
     if (this.lastCheckpoint && this.lastCheckpointIteration === iteration) return this.lastCheckpoint;
-    return this.checkpoint(iteration, snapshots());
+    return this.checkpoint(iteration, snapshots(), extra);
   }
 
   async fail(err: unknown, iteration: number): Promise<void> {

@@ -72,6 +72,46 @@ test('classifier: validation and test records, early stopping bookkeeping, a loa
   assert.ok(ckpt.models.get('classifier'));
 });
 
+test('classifier: a run stopped after its best validation and resumed ends bit for bit as a straight run', async () => {
+  // A high learning rate makes the validation loss noisy, so the best weights of an interrupted
+  // run are older than its last checkpoint: the case that needs checkpoints/best/.
+  const cfg = (out: string, over: Record<string, unknown> = {}) => parseConfig(classifierTrainSchema, {
+    preset: 'quick', width: 8, denseUnits: 32, batchSize: 32, maxSteps: 80, evalEvery: 10, checkpointEvery: 10,
+    patience: 3, lr: 0.02, validationSize: 300, backend: 'wasm', out, ...over,
+  }, 'test');
+  const [a, b] = [await tmp(), await tmp()];
+  const straight = await trainClassifier(cfg(a), quiet);
+  const records = (await readFile(path.join(a, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+  const validations = records.filter((x) => x.kind === 'validation') as { step: number; loss: number }[];
+  // The first validation step after which the best so far is older than the step itself.
+  let best = validations[0];
+  const stopAt = validations.find((v) => {
+    if (v.loss < best.loss) best = v;
+    return best.step < v.step && v.step < straight.steps;
+  })?.step;
+  assert.ok(stopAt !== undefined, `the setting must give a best older than a checkpoint: ${JSON.stringify(validations)}`);
+  // Interrupt run b right after the validation at stopAt, as Ctrl-C would.
+  const stop = new AbortController();
+  const watcher = createLogger({ component: 'test', stream: new Writable({ write: (chunk, _e, cb) => {
+    for (const line of String(chunk).split('\n').filter((l) => l.startsWith('{'))) {
+      const rec = JSON.parse(line) as { msg?: string; step?: number };
+      if (rec.msg === 'validation' && rec.step === stopAt) stop.abort();
+    }
+    cb();
+  } }) });
+  const interrupted = await trainClassifier(cfg(b), watcher, { signal: stop.signal });
+  assert.equal(interrupted.steps, stopAt, 'the run stopped at the validation step');
+  assert.ok((await readdir(path.join(b, 'checkpoints', 'best'))).length === 1, 'the older best weights were kept aside');
+  const resumed = await trainClassifier(cfg(b, { resume: true }), quiet);
+  assert.equal(resumed.steps, straight.steps);
+  assert.equal(resumed.stoppedEarly, straight.stoppedEarly);
+  assert.equal(resumed.testAccuracy, straight.testAccuracy);
+  assert.equal(resumed.bestValidationLoss, straight.bestValidationLoss);
+  const [ca, cb] = [await readCheckpoint(straight.lastCheckpoint!), await readCheckpoint(resumed.lastCheckpoint!)];
+  const [sa, sb] = [ca.models.get('classifier')!, cb.models.get('classifier')!];
+  assert.deepEqual(sb.tensors.map((t) => Array.from(t.data)), sa.tensors.map((t) => Array.from(t.data)));
+});
+
 const cli = (args: string[]) => run(process.execPath, ['bin/gantry.js', ...args], { cwd: process.cwd() }).then(
   (r) => ({ code: 0, ...r }),
   (e: { code: number; stdout: string; stderr: string }) => e,
