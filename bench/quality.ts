@@ -26,7 +26,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { GAN_PRESETS, type GanPreset } from '../services/core/presets.ts';
 import { GAN_LOSSES, type GanLossName } from '../services/core/losses.ts';
-import { BACKEND_CHOICES, type BackendChoice } from '../services/core/backend/select.ts';
+import { BACKEND_CHOICES, initBackend, type BackendChoice } from '../services/core/backend/select.ts';
 import { classifierTrainSchema, ganTrainSchema, parseConfig } from '../services/train/config.ts';
 import { trainGanInProcess } from '../services/train/gan-trainer.ts';
 import { trainClassifier } from '../services/train/classifier-trainer.ts';
@@ -184,6 +184,8 @@ async function main(): Promise<void> {
   const keep = flag('--out');
   const out = keep ? path.resolve(keep) : await fsp.mkdtemp(path.join(os.tmpdir(), 'gantry-quality-'));
   const began = performance.now();
+  // The trainers initialise the backend themselves; scoring the real images comes first.
+  await initBackend(backend, log);
   const classifierDir = await ensureClassifier(out, budget, backend);
   const session = await openEvalSession({ classifierDir, log });
   const rows: Row[] = [];
@@ -216,7 +218,7 @@ async function main(): Promise<void> {
 main().then(
   () => process.exit(0),
   (err: unknown) => {
-    process.stderr.write(`[quality] failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`[quality] failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exit(1);
   },
 );
