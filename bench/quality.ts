@@ -3,7 +3,9 @@
 // logits, class coverage) and prints the rows next to the real test images' row. Prints one line
 // per run on stderr, then a JSON summary as the last stdout line.
 // Usage: node --import tsx bench/quality.ts [--quick | --target] [--presets a,b] [--losses a,b]
-//          [--classifier DIR] [--out DIR] [--backend B]
+//          [--iterations N] [--width W] [--classifier DIR] [--out DIR] [--backend B]
+// --iterations and --width override the budget's for every preset (W: generator and
+// discriminator width, as --g-width/--d-width); the JSON records what was used.
 //
 // Budgets (documented so numbers from different machines can be compared; batch 64, k = 1,
 // seed 1, Adam 2e-4 / beta1 0.5 and the presets' defaults otherwise):
@@ -157,6 +159,14 @@ async function trainAndScore(out: string, preset: GanPreset, loss: GanLossName, 
   return row;
 }
 
+function intFlag(name: string): number | undefined {
+  const v = flag(name);
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name}: expected a positive integer, found '${v}'`);
+  return n;
+}
+
 function listFlag<T extends string>(name: string, allowed: readonly T[], fallback: readonly T[]): readonly T[] {
   const v = flag(name);
   if (v === undefined) return fallback;
@@ -176,8 +186,12 @@ async function main(): Promise<void> {
   const target = process.argv.includes('--target');
   if (quick && target) throw new Error('--quick and --target exclude each other');
   const base = BUDGETS[quick ? 'quick' : target ? 'target' : 'full'];
+  const iterations = intFlag('--iterations');
+  const width = intFlag('--width');
   const budget: Budget = {
     ...base, presets: listFlag('--presets', GAN_PRESETS, base.presets), losses: listFlag('--losses', GAN_LOSSES, base.losses),
+    ...(iterations === undefined ? {} : { iterations: { mlp: iterations, dcgan: iterations, infogan: iterations } }),
+    ...(width === undefined ? {} : { width: { mlp: width, dcgan: width, infogan: width } }),
   };
   const backend = (flag('--backend') ?? 'auto') as BackendChoice;
   if (!BACKEND_CHOICES.includes(backend)) throw new Error(`--backend must be one of ${BACKEND_CHOICES.join(', ')}`);
@@ -210,6 +224,7 @@ async function main(): Promise<void> {
   }
   process.stdout.write(JSON.stringify({
     bench: 'quality', budget: budget.name, quick, seed: SEED, samples: budget.samples, classifier: classifierDir,
+    iterations: budget.iterations, width: budget.width, lr: budget.lr ?? null,
     seconds: (performance.now() - began) / 1000, real: session.real, runs: rows,
   }) + '\n');
 }
