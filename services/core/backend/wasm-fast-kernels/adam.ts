@@ -7,10 +7,13 @@
 // of +, -, ·, / or sqrt of float32 operands, rounded once to float32, is the correctly rounded
 // float32 result), and the constants are the float32 scalars tfjs would make, so the outputs are
 // bit-identical to the op-by-op form on the wasm backend (a test checks this).
+// The loop runs as wasm SIMD (../wasm-simd/loops.wat, the same float32 operations four at a time)
+// where the backend's heap is reachable, else in JavaScript below.
 // This is gantry's own kernel name: it exists only where a fast kernel module registers it, and
 // optim.ts falls back to the op-by-op form everywhere else.
 import type { tf } from '../../tf.ts';
 import { allocate, heapF32, type WasmBackend } from '../wasm-backend.ts';
+import { simdLoops } from '../wasm-simd/loops.ts';
 import type { FastKernel } from './kernel.ts';
 
 export const ADAM_KERNEL = 'GantryAdam';
@@ -38,14 +41,20 @@ function adam({ inputs, backend, attrs }: Parameters<tf.KernelFunc>[0]): tf.Tens
   const wasm = backend as WasmBackend;
   // Allocate every output first: a later allocation may grow the heap and detach earlier views.
   const outs = [allocate(wasm, [...param.shape]).info, allocate(wasm, [...param.shape]).info, allocate(wasm, [...param.shape]).info];
-  const [po, mo, vo] = outs.map((t) => heapF32(wasm, t));
-  const [pi, mi, vi, gi] = [param, m, v, g].map((t) => heapF32(wasm, t));
   const b1 = f32(a.beta1);
   const c1 = f32(1 - a.beta1);
   const b2 = f32(a.beta2);
   const c2 = f32(1 - a.beta2);
   const alpha = f32(a.alpha);
   const eps = f32(a.epsilon);
+  const [po, mo, vo] = outs.map((t) => heapF32(wasm, t));
+  const [pi, mi, vi, gi] = [param, m, v, g].map((t) => heapF32(wasm, t));
+  const simd = simdLoops(wasm);
+  if (simd != null) {
+    simd.adam(n, pi.byteOffset, mi.byteOffset, vi.byteOffset, gi.byteOffset, po.byteOffset, mo.byteOffset, vo.byteOffset,
+      b1, c1, b2, c2, alpha, eps);
+    return outs;
+  }
   for (let i = 0; i < n; i++) {
     const gv = gi[i];
     const mn = f32(f32(mi[i] * b1) + f32(gv * c1));
