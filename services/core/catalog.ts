@@ -11,3 +11,7 @@ export type GanLossName = (typeof GAN_LOSSES)[number];
 
 export const BACKEND_CHOICES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
+
+/** Which weights of a generator to load: the moving average when the run kept one (gEma > 0), or the raw ones. */
+export const GENERATOR_WEIGHTS = ['average', 'raw'] as const;
+export type GeneratorWeights = (typeof GENERATOR_WEIGHTS)[number];

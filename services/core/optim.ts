@@ -1,6 +1,11 @@
 // Adam (Kingma & Ba 2015) over a model's named variables, with its state as plain named slots so
 // checkpoints hold exactly what the next update needs. Optional learning-rate decay is the
 // workshop's continuous exponential schedule: lr_t = lr * rate^(t / steps) (0.75 and 1100 there).
+// Optionally (emaDecay > 0) it also keeps an exponential moving average of every parameter, as
+// Keras' `use_ema` and TF-Addons' MovingAverage do: slots "<param>/ema", updated after each step
+// with TensorFlow's ExponentialMovingAverage warm-up, decay_t = min(decay, (1 + t) / (10 + t)), so
+// that early averages are not dominated by the initial weights. A GAN samples from the averaged
+// generator (Yazıcı et al. 2019, "The Unusual Effectiveness of Averaging in GAN Training").
 import { tf } from './tf.ts';
 import type { NamedVariable } from './model.ts';
 import { SnapshotMismatchError } from './errors.ts';
@@ -14,11 +19,18 @@ export interface AdamHyper {
   /** 0 disables decay. */
   decayRate: number;
   decaySteps: number;
+  /** Decay of the parameters' moving average; absent or 0: no average is kept. */
+  emaDecay?: number;
+}
+
+/** The moving average's decay at update t (1-based): TensorFlow's num_updates warm-up. */
+export function emaDecayAt(decay: number, t: number): number {
+  return Math.min(decay, (1 + t) / (10 + t));
 }
 
 export const WORKSHOP_DECAY = { decayRate: 0.75, decaySteps: 1100 } as const;
 
-interface Slot { name: string; param: tf.Variable; m: tf.Variable; v: tf.Variable }
+interface Slot { name: string; param: tf.Variable; m: tf.Variable; v: tf.Variable; ema?: tf.Variable }
 
 export class Adam {
   /** Number of updates applied so far. */
@@ -32,7 +44,19 @@ export class Adam {
       param: variable,
       m: tf.variable(tf.zerosLike(variable), false),
       v: tf.variable(tf.zerosLike(variable), false),
+      // The average starts at the initial weights (a restore overwrites it).
+      ema: (hyper.emaDecay ?? 0) > 0 ? tf.variable(variable.clone(), false) : undefined,
     })));
+  }
+
+  /** Whether a moving average of the parameters is kept (emaDecay > 0). */
+  get averaging(): boolean {
+    return (this.hyper.emaDecay ?? 0) > 0;
+  }
+
+  /** The parameters' moving averages, named like the parameters, in parameter order; [] when not averaging. */
+  averages(): { name: string; variable: tf.Variable }[] {
+    return this.slots.flatMap((s) => (s.ema ? [{ name: s.name, variable: s.ema }] : []));
   }
 
   /** The learning rate the next update uses. */
@@ -69,23 +93,37 @@ export class Adam {
         s.v.assign(v);
         s.param.assign(tf.sub(s.param, tf.div(tf.mul(m, alpha), tf.add(tf.sqrt(v), epsilon))));
       });
+      if (this.averaging) {
+        const d = emaDecayAt(this.hyper.emaDecay!, t);
+        for (const s of this.slots) s.ema!.assign(tf.add(tf.mul(s.ema!, d), tf.mul(s.param, 1 - d)));
+      }
     });
     this.step = t;
   }
 
-  /** Slots named "<param>/m" and "<param>/v", in parameter order. */
+  /** Slots named "<param>/m", "<param>/v" (and "<param>/ema" when averaging), in parameter order. */
   slotTensors(): { name: string; variable: tf.Variable }[] {
     return this.slots.flatMap((s) => [
       { name: `${s.name}/m`, variable: s.m },
       { name: `${s.name}/v`, variable: s.v },
+      ...(s.ema ? [{ name: `${s.name}/ema`, variable: s.ema }] : []),
     ]);
   }
 
   loadSlots(step: number, values: ReadonlyMap<string, { shape: readonly number[]; data: Float32Array }>): void {
     for (const { name, variable } of this.slotTensors()) {
       const found = values.get(name);
-      if (!found) throw new SnapshotMismatchError(`optimizer slot ${name} is missing`);
+      if (!found) {
+        const why = name.endsWith('/ema') ? ' (the checkpoint was written without a moving average of the weights)' : '';
+        throw new SnapshotMismatchError(`optimizer slot ${name} is missing${why}`);
+      }
       assignChecked(name, variable, found);
+    }
+    const known = new Set(this.slotTensors().map((s) => s.name));
+    const extra = [...values.keys()].filter((n) => !known.has(n));
+    if (extra.length > 0) {
+      throw new SnapshotMismatchError(`optimizer slots ${extra.slice(0, 3).join(', ')} are not this optimizer's` +
+        (extra.some((n) => n.endsWith('/ema')) ? ' (the checkpoint holds a moving average of the weights; this run keeps none)' : ''));
     }
     this.step = step;
   }
@@ -94,6 +132,7 @@ export class Adam {
     for (const s of this.slots) {
       s.m.dispose();
       s.v.dispose();
+      s.ema?.dispose();
     }
   }
 }

@@ -5,7 +5,7 @@ import { INFER, type Model } from '../core/model.ts';
 import { initBackend, type BackendChoice } from '../core/backend/select.ts';
 import { createLogger } from '../telemetry/log.ts';
 import type { EvalResult, ImageSampler } from './evaluate.ts';
-import { loadGenerator } from './models.ts';
+import { loadGenerator, type GeneratorWeights } from './models.ts';
 import { openEvalSession } from './session.ts';
 import { NoClassifierError, WrongCheckpointError } from './errors.ts';
 import { RunFileError } from '../run/errors.ts';
@@ -18,6 +18,7 @@ export interface EvalFlags {
   batchSize: number;
   seed?: number;
   backend: BackendChoice;
+  weights: GeneratorWeights;
   json?: boolean;
 }
 
@@ -46,7 +47,7 @@ export function formatEvalTable(rows: { label: string; r: EvalResult }[]): strin
 export async function runEval(o: EvalFlags): Promise<void> {
   const log = createLogger({ component: 'eval', format: process.stderr.isTTY ? 'pretty' : 'json', level: o.json ? 'warn' : 'info' });
   const backend = await initBackend(o.backend, log);
-  const gen = await loadGenerator(o.checkpoint).catch((err: unknown) => {
+  const gen = await loadGenerator(o.checkpoint, o.weights).catch((err: unknown) => {
     if (err instanceof RunFileError || err instanceof WrongCheckpointError) throw new UsageError(`--checkpoint ${o.checkpoint}: ${(err as Error).message}`, { cause: err });
     throw err;
   });
@@ -63,14 +64,14 @@ export async function runEval(o: EvalFlags): Promise<void> {
       const iteration = gen.manifest.iteration;
       if (o.json) {
         process.stdout.write(JSON.stringify({
-          checkpoint: gen.checkpointDir, iteration, classifier: session.classifier.checkpointDir,
+          checkpoint: gen.checkpointDir, iteration, weights: gen.averaged ? 'average' : 'raw', classifier: session.classifier.checkpointDir,
           referenceStats: session.referenceFile, seed, batchSize: o.batchSize, backend: backend.name, seconds,
           generator: generated, real: session.real,
         }) + '\n');
         return;
       }
       process.stdout.write(formatEvalTable([
-        { label: `generator (iteration ${iteration})`, r: generated },
+        { label: `generator (iteration ${iteration}${gen.averaged ? ', averaged weights' : ''})`, r: generated },
         { label: 'real test images', r: session.real },
       ]));
       process.stdout.write(`checkpoint ${gen.checkpointDir}\nclassifier ${session.classifier.checkpointDir}\n`);

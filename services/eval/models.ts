@@ -1,10 +1,16 @@
 // Loading the two models evaluation needs from checkpoints: the MNIST classifier (given, or the
 // newest classifier run under ./runs) and a GAN's generator. Both are rebuilt from the arch in
-// the checkpoint and restored with the core's restoreModel, so names and shapes are checked.
+// the checkpoint and restored with the core's restoreModel, so names and shapes are checked. A
+// generator trained with gEma > 0 is loaded with the moving average of its weights (what the run's
+// sample grids and evaluations used) unless the raw weights are asked for.
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { buildModelFromArch } from '../core/presets.ts';
 import { restoreModel } from '../core/snapshot.ts';
+import { assignChecked } from '../core/optim.ts';
+import { GENERATOR_WEIGHTS, type GeneratorWeights } from '../core/catalog.ts';
+import { SnapshotMismatchError } from '../core/errors.ts';
+import type { ModelSnapshot } from '../run/model-snapshot.ts';
 import type { ClassifierModel, Model } from '../core/model.ts';
 import { readCheckpoint } from '../run/checkpoint.ts';
 import { resolveCheckpoint } from '../run/checkpoint-list.ts';
@@ -19,6 +25,22 @@ export interface LoadedModel<M extends Model> {
   manifest: Manifest;
   /** sha256 of the model's weights file, from the (verified) manifest. */
   sha256: string;
+  /** The weights are the moving average the run kept (generator, weights 'average'). */
+  averaged: boolean;
+}
+
+export { GENERATOR_WEIGHTS, type GeneratorWeights };
+
+/** Overwrites the model's parameters with the "<param>/ema" slots; false when the snapshot has none. */
+function loadAverages(model: Model, snap: ModelSnapshot): boolean {
+  const averages = new Map(snap.optimizer.slots.filter((s) => s.name.endsWith('/ema')).map((s) => [s.name.slice(0, -'/ema'.length), s]));
+  if (averages.size === 0) return false;
+  for (const { name, variable } of model.params) {
+    const found = averages.get(name);
+    if (!found) throw new SnapshotMismatchError(`${model.role} moving average of ${name} is missing from the snapshot`);
+    assignChecked(`${model.role}/${name}/ema`, variable, found);
+  }
+  return true;
 }
 
 const HOW_TO_TRAIN = 'train one first with `gantry train classifier`';
@@ -62,7 +84,7 @@ export async function findClassifierRun(runsDir = DEFAULT_RUNS_DIR, onWarning?: 
   throw new NoClassifierError(`no trained classifier under ${path.resolve(runsDir)}${seen}; ${HOW_TO_TRAIN}, or pass --classifier DIR`);
 }
 
-async function loadRole<M extends Model>(dirOrRun: string, role: 'classifier' | 'generator'): Promise<LoadedModel<M>> {
+async function loadRole<M extends Model>(dirOrRun: string, role: 'classifier' | 'generator', weights: GeneratorWeights = 'raw'): Promise<LoadedModel<M>> {
   const checkpointDir = await resolveCheckpoint(dirOrRun);
   const ckpt = await readCheckpoint(checkpointDir);
   const snap = ckpt.models.get(role);
@@ -74,13 +96,15 @@ async function loadRole<M extends Model>(dirOrRun: string, role: 'classifier' | 
     throw new WrongCheckpointError(`${message}; pass a GAN run directory or checkpoint`);
   }
   const model = buildModelFromArch(role, snap.arch) as M;
+  let averaged = false;
   try {
     restoreModel(model, undefined, snap);
+    if (weights === 'average') averaged = loadAverages(model, snap);
   } catch (err) {
     model.dispose();
     throw err;
   }
-  return { model, checkpointDir, manifest: ckpt.manifest, sha256: entry.sha256 };
+  return { model, checkpointDir, manifest: ckpt.manifest, sha256: entry.sha256, averaged };
 }
 
 /** The classifier of a classifier checkpoint or run directory (its latest complete checkpoint). */
@@ -97,7 +121,10 @@ export async function loadDefaultClassifier(
   return loadClassifier(dir ?? (await findClassifierRun(runsDir, onWarning)));
 }
 
-/** The generator of a GAN checkpoint or run directory (its latest complete checkpoint). */
-export async function loadGenerator(dirOrRun: string): Promise<LoadedModel<Model>> {
-  return loadRole<Model>(dirOrRun, 'generator');
+/**
+ * The generator of a GAN checkpoint or run directory (its latest complete checkpoint), by default
+ * with the moving average of its weights when the run kept one.
+ */
+export async function loadGenerator(dirOrRun: string, weights: GeneratorWeights = 'average'): Promise<LoadedModel<Model>> {
+  return loadRole<Model>(dirOrRun, 'generator', weights);
 }

@@ -1,7 +1,7 @@
 // A model's state as plain arrays: weights (params + batch-norm state) and Adam state. This is
 // what a checkpoint stores per role; the lead converts tfjs models and optimizers to and from it.
 // On disk: <role>.safetensors holds `tensors`; <role>.optim.safetensors holds `optimizer.slots`
-// ("<param>/m", "<param>/v") with kind, step and hyper-parameters in its header metadata.
+// ("<param>/m", "<param>/v", and "<param>/ema" for a moving average) with kind, step and hyper-parameters in its header metadata.
 import { CheckpointError } from './errors.ts';
 import type { ModelRole } from './manifest.ts';
 import { checkTensorEntries, type TensorEntry } from './tensor-entry.ts';
@@ -29,7 +29,7 @@ export function modelFileNames(role: ModelRole): { file: string; optimizerFile: 
   return { file: `${role}.safetensors`, optimizerFile: `${role}.optim.safetensors` };
 }
 
-const SLOT_RE = /^(.*)\/(m|v)$/;
+const SLOT_RE = /^(.*)\/(m|v|ema)$/;
 
 /** Returns the first problem of a snapshot (shapes, slot names, step, hyper), or undefined. */
 export function checkSnapshot(s: ModelSnapshot): string | undefined {
@@ -47,7 +47,7 @@ export function checkSnapshot(s: ModelSnapshot): string | undefined {
   for (const slot of s.optimizer.slots) {
     const m = SLOT_RE.exec(slot.name);
     const shape = m ? params.get(m[1]) : undefined;
-    if (!m || !shape) return `${where}: optimizer slot "${slot.name}" is not "<param>/m" or "<param>/v" of a tensor of the model`;
+    if (!m || !shape) return `${where}: optimizer slot "${slot.name}" is not "<param>/m", "<param>/v" or "<param>/ema" of a tensor of the model`;
     if (shape.join(',') !== slot.shape.join(',')) {
       return `${where}: optimizer slot "${slot.name}" has shape [${slot.shape.join(', ')}]; param has [${shape.join(', ')}]`;
     }

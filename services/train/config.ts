@@ -36,6 +36,8 @@ export const ganTrainSchema = z.strictObject({
   lrD: rate.default(2e-4),
   beta1: z.number().min(0).lt(1).default(0.5),
   gpLambda: z.number().min(0).max(1e4).default(10),
+  /** Decay of the generator weights' moving average (samples and evaluations use it); 0: off. */
+  gEma: z.number().min(0).lt(1).default(0),
   zDim: int(1, 1024).optional(),
   gWidth: int(1, 1024).optional(),
   dWidth: int(1, 1024).optional(),
@@ -114,6 +116,7 @@ export function toGanMathConfig(cfg: GanTrainConfig): GanMathConfig {
     beta2: cfg.beta2,
     lrDecay: cfg.lrDecay,
     gpLambda: cfg.gpLambda,
+    gEma: cfg.gEma,
   };
 }
 

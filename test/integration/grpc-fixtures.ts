@@ -18,7 +18,7 @@ export const RUN = 'run-test';
 
 export const ganConfig = (over: Partial<GanMathConfig> = {}): GanMathConfig => ({
   arch: ganArch('mlp', { zDim: 8, gWidth: 16, dWidth: 16 }), loss: 'nonsaturating', batchSize: 4, dSteps: 2,
-  seed: 11, lrG: 1e-3, lrD: 1e-3, beta1: 0.5, beta2: 0.999, lrDecay: false, gpLambda: 10, ...over,
+  seed: 11, lrG: 1e-3, lrD: 1e-3, beta1: 0.5, beta2: 0.999, lrDecay: false, gpLambda: 10, gEma: 0, ...over,
 });
 
 let data: ImageSet | undefined;

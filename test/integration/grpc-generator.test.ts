@@ -12,7 +12,8 @@ import { GENERATOR_SERVICE } from '../../services/wire/proto.ts';
 import { bits, GeneratorNode, ganConfig, RUN, serveGenerator, setUp, stateBits, type Served } from './grpc-fixtures.ts';
 import type { GeneratorClient } from '../../services/generator/grpc-service.ts';
 
-const cfg = ganConfig();
+// With a moving average of G's weights, so that its slots travel in the weight streams too.
+const cfg = ganConfig({ gEma: 0.9 });
 const B = cfg.batchSize;
 let remote: GeneratorNode;
 let local: GeneratorNode;
@@ -114,6 +115,7 @@ test('a call for another run is FAILED_PRECONDITION', async () => {
 test('StreamWeights returns the snapshot; LoadWeights into a fresh node makes it identical', async () => {
   const streamed = await served.client.streamWeights();
   assert.deepEqual(streamed.snapshot, remote.snapshot());
+  assert.ok(streamed.snapshot.optimizer.slots.some((s) => s.name.endsWith('/ema')), 'the moving average streams with the slots');
   assert.equal(streamed.lastAppliedIteration, remote.lastAppliedIteration);
   // Same config (z depends on the run seed), but still at its initial weights: remote has trained.
   const fresh = new GeneratorNode(cfg);

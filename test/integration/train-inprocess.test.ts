@@ -12,6 +12,7 @@ import { ganTrainSchema, classifierTrainSchema, parseConfig } from '../../servic
 import { trainGanInProcess } from '../../services/train/gan-trainer.ts';
 import { trainClassifier } from '../../services/train/classifier-trainer.ts';
 import { readCheckpoint } from '../../services/run/checkpoint.ts';
+import { loadGenerator } from '../../services/eval/models.ts';
 import { createLogger } from '../../services/telemetry/log.ts';
 
 const run = promisify(execFile);
@@ -46,6 +47,38 @@ test('GAN: a run stopped at iteration 3 and resumed ends bit for bit where a str
   const config = JSON.parse(await readFile(path.join(a, 'config.json'), 'utf8'));
   assert.equal(config.preset, 'mlp');
   assert.equal(JSON.parse(await readFile(path.join(a, 'run.json'), 'utf8')).status, 'completed');
+});
+
+test("GAN with a moving average of G's weights: resume is bit for bit, grids and loadGenerator use the average", async () => {
+  const [a, b] = [await tmp(), await tmp()];
+  const straight = await trainGanInProcess(ganCfg(a, { gEma: 0.9 }), quiet);
+  await trainGanInProcess(ganCfg(b, { gEma: 0.9, iterations: 3 }), quiet);
+  const resumed = await trainGanInProcess(ganCfg(b, { gEma: 0.9, resume: true }), quiet);
+  const [ca, cb] = [await readCheckpoint(straight.lastCheckpoint!), await readCheckpoint(resumed.lastCheckpoint!)];
+  const [ga, gb] = [ca.models.get('generator')!, cb.models.get('generator')!];
+  assert.deepEqual(gb.optimizer.slots.map((t) => [t.name, Array.from(t.data)]), ga.optimizer.slots.map((t) => [t.name, Array.from(t.data)]));
+  assert.deepEqual(gb.tensors.map((t) => Array.from(t.data)), ga.tensors.map((t) => Array.from(t.data)));
+  const averages = ga.optimizer.slots.filter((s) => s.name.endsWith('/ema'));
+  const params = ga.tensors.filter((t) => !t.name.includes('moving'));
+  assert.deepEqual(averages.map((s) => s.name), params.map((t) => `${t.name}/ema`));
+  assert.ok(averages.some((s, i) => s.data.some((v, j) => v !== params[i].data[j])), 'the average differs from the weights');
+  assert.equal(ca.models.get('discriminator')!.optimizer.slots.some((s) => s.name.endsWith('/ema')), false, 'D keeps no average');
+  // loadGenerator gives the average by default, the raw weights on request.
+  const avg = await loadGenerator(straight.lastCheckpoint!);
+  const raw = await loadGenerator(straight.lastCheckpoint!, 'raw');
+  try {
+    assert.equal(avg.averaged, true);
+    assert.equal(raw.averaged, false);
+    assert.deepEqual(avg.model.params.map((p) => Array.from(p.variable.dataSync())), averages.map((s) => Array.from(s.data)));
+    assert.deepEqual(raw.model.params.map((p) => Array.from(p.variable.dataSync())), params.map((t) => Array.from(t.data)));
+  } finally {
+    avg.model.dispose();
+    raw.model.dispose();
+  }
+  // A run without the average cannot be resumed with one (the slots are missing), and says why.
+  const c = await tmp();
+  await trainGanInProcess(ganCfg(c, { iterations: 3 }), quiet);
+  await assert.rejects(trainGanInProcess(ganCfg(c, { gEma: 0.9, resume: true }), quiet), /configuration differs|moving average/);
 });
 
 test('GAN: resuming with a different architecture is refused', async () => {

@@ -20,7 +20,7 @@ before(async () => {
 
 const cfg = (over: Partial<GanMathConfig> = {}): GanMathConfig => ({
   arch: ganArch('mlp', { zDim: 8, gWidth: 16, dWidth: 16 }), loss: 'nonsaturating', batchSize: 8, dSteps: 1,
-  seed: 3, lrG: 1e-3, lrD: 1e-3, beta1: 0.5, beta2: 0.999, lrDecay: false, gpLambda: 10, ...over,
+  seed: 3, lrG: 1e-3, lrD: 1e-3, beta1: 0.5, beta2: 0.999, lrDecay: false, gpLambda: 10, gEma: 0, ...over,
 });
 
 const weights = (n: GeneratorNode | DiscriminatorNode) => n.snapshot().tensors.map((t) => Array.from(t.data));

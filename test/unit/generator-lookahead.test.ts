@@ -12,7 +12,7 @@ import { Lookahead } from '../../services/generator/lookahead.ts';
 
 const cfg: GanMathConfig = {
   arch: ganArch('mlp', { zDim: 8, gWidth: 16, dWidth: 16 }), loss: 'nonsaturating', batchSize: 4, dSteps: 2,
-  seed: 5, lrG: 1e-3, lrD: 1e-3, beta1: 0.5, beta2: 0.999, lrDecay: false, gpLambda: 10,
+  seed: 5, lrG: 1e-3, lrD: 1e-3, beta1: 0.5, beta2: 0.999, lrDecay: false, gpLambda: 10, gEma: 0,
 };
 let node: GeneratorNode;
 let current: GeneratorNode | undefined;

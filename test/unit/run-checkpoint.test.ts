@@ -85,11 +85,11 @@ test('commit validates the manifest: roles of the kind, staging name, iteration'
   await assert.rejects(commitCheckpoint(staging, { kind: 'gan', iteration: 5, config: {}, models: [g] }), /expected a staging directory named iter-000005\.partial/);
 });
 
-test('writeModelFiles rejects optimizer slots that are not <param>/m|v of a model tensor', async () => {
+test('writeModelFiles rejects optimizer slots that are not <param>/m|v|ema of a model tensor', async () => {
   const dir = await tempDir();
   const s = makeSnapshot('generator', 1);
   s.optimizer.slots[0] = { ...s.optimizer.slots[0], name: 'nope/m' };
-  await assert.rejects(writeModelFiles(dir, s), /slot "nope\/m" is not "<param>\/m" or "<param>\/v"/);
+  await assert.rejects(writeModelFiles(dir, s), /slot "nope\/m" is not "<param>\/m", "<param>\/v" or "<param>\/ema"/);
   const t = makeSnapshot('generator', 1);
   t.optimizer.hyper.learningRate = Number.NaN;
   await assert.rejects(writeModelFiles(dir, t), /learningRate = NaN; expected a finite number/);

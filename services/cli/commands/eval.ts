@@ -1,12 +1,12 @@
 // `gantry eval --checkpoint DIR`: scores a GAN generator's samples with the MNIST classifier and
 // prints them next to the same scores for the real test images.
 //   gantry eval --checkpoint runs/gan-.../ [--samples 10000] [--classifier DIR] [--batch-size 250]
-//               [--seed S] [--backend B] [--json]
+//               [--seed S] [--backend B] [--weights average|raw] [--json]
 // DIR is a GAN checkpoint or a run directory (its latest complete checkpoint). Samples come from
 // the generator in inference mode; batch i draws z from deriveSeed(seed, 'eval', i), the seed
 // defaulting to the GAN run's own.
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { BACKEND_CHOICES } from '../../core/catalog.ts';
+import { BACKEND_CHOICES, GENERATOR_WEIGHTS } from '../../core/catalog.ts';
 import type { EvalFlags } from '../../eval/command.ts';
 
 /** Images per classifier batch (services/eval/evaluate.ts DEFAULT_EVAL_BATCH; kept here so --help needs no tfjs). */
@@ -33,6 +33,8 @@ export function register(program: Command): void {
     .addOption(new Option('--batch-size <n>', 'images per classifier batch').argParser(intFlag('--batch-size', 1, 65536)).default(DEFAULT_EVAL_BATCH))
     .addOption(new Option('--seed <n>', "seed of the latent draws (default: the GAN run's seed)").argParser(intFlag('--seed', 0, 2 ** 32 - 1)))
     .addOption(new Option('--backend <name>', 'math backend').choices(BACKEND_CHOICES).default('auto'))
+    .addOption(new Option('--weights <which>', "'average': the generator's moving average of weights when the run kept one (--g-ema); 'raw': its trained weights")
+      .choices(GENERATOR_WEIGHTS).default('average'))
     .option('--json', 'print one JSON object instead of the table')
     .action(async (opts: EvalFlags) => (await import('../../eval/command.ts')).runEval(opts));
 }

@@ -1,7 +1,8 @@
-// `gantry sample --checkpoint DIR --out FILE.png [--n 64] [--cols 8] [--seed S]`: draws a grid
-// from a GAN checkpoint's generator in inference mode (batch-norm moving averages).
+// `gantry sample --checkpoint DIR --out FILE.png [--n 64] [--cols 8] [--seed S] [--weights W]`: draws
+// a grid from a GAN checkpoint's generator in inference mode (batch-norm moving averages), with the
+// moving average of its weights when the run kept one (--g-ema) unless --weights raw.
 import type { Command } from 'commander';
-import { BACKEND_CHOICES, type BackendChoice } from '../../core/catalog.ts';
+import { BACKEND_CHOICES, GENERATOR_WEIGHTS, type BackendChoice, type GeneratorWeights } from '../../core/catalog.ts';
 import { addFlags, type FlagSpec } from '../flags.ts';
 import { UsageError } from '../errors.ts';
 
@@ -10,9 +11,12 @@ const FLAGS: FlagSpec[] = [
   { flag: 'cols', key: 'cols', kind: 'int', description: 'images per row (default 8)' },
   { flag: 'seed', key: 'seed', kind: 'int', description: "z seed (default: the run's fixed sample seed)" },
   { flag: 'backend', key: 'backend', kind: 'string', choices: BACKEND_CHOICES, description: 'math backend (default auto)' },
+  { flag: 'weights', key: 'weights', kind: 'string', choices: GENERATOR_WEIGHTS, description: "'average' (the weights' moving average when the run kept one; default) or 'raw'" },
 ];
 
-interface SampleOptions { checkpoint: string; out: string; n?: number; cols?: number; seed?: number; backend?: BackendChoice }
+interface SampleOptions {
+  checkpoint: string; out: string; n?: number; cols?: number; seed?: number; backend?: BackendChoice; weights?: GeneratorWeights;
+}
 
 async function sample(o: SampleOptions): Promise<void> {
   const n = o.n ?? 64;
@@ -23,20 +27,17 @@ async function sample(o: SampleOptions): Promise<void> {
   const { tf } = await import('../../core/tf.ts');
   const { initBackend } = await import('../../core/backend/select.ts');
   const { INFER } = await import('../../core/model.ts');
-  const { buildModelFromArch } = await import('../../core/presets.ts');
-  const { restoreModel } = await import('../../core/snapshot.ts');
   const { deriveSeed } = await import('../../core/seed.ts');
-  const { readCheckpoint } = await import('../../run/checkpoint.ts');
-  const { resolveCheckpoint } = await import('../../run/checkpoint-list.ts');
+  const { loadGenerator } = await import('../../eval/models.ts');
+  const { WrongCheckpointError } = await import('../../eval/errors.ts');
   const { writeGrid } = await import('../../run/png-grid.ts');
   await initBackend(o.backend ?? 'auto');
-  const dir = await resolveCheckpoint(o.checkpoint);
-  const ckpt = await readCheckpoint(dir);
-  const snap = ckpt.models.get('generator');
-  if (!snap) throw new UsageError(`${dir} holds no generator (it is a ${ckpt.manifest.kind} checkpoint)`);
-  const g = buildModelFromArch('generator', snap.arch);
-  restoreModel(g, undefined, snap);
-  const runSeed = Number((ckpt.manifest.config as { seed?: number }).seed ?? 0);
+  const loaded = await loadGenerator(o.checkpoint, o.weights ?? 'average').catch((err: unknown) => {
+    if (err instanceof WrongCheckpointError) throw new UsageError(err.message, { cause: err });
+    throw err;
+  });
+  const { model: g, checkpointDir: dir, manifest } = loaded;
+  const runSeed = Number((manifest.config as { seed?: number }).seed ?? 0);
   const seed = o.seed ?? deriveSeed(runSeed, 'samples', 0);
   const images = tf.tidy(() => {
     const z = tf.randomNormal([n, g.inputShape[0]], 0, 1, 'float32', seed);
@@ -44,7 +45,8 @@ async function sample(o: SampleOptions): Promise<void> {
   });
   g.dispose();
   await writeGrid(o.out, images, { n, height: 28, width: 28, cols });
-  process.stdout.write(`${n} samples from ${dir} (iteration ${ckpt.manifest.iteration}) -> ${o.out}\n`);
+  const which = loaded.averaged ? ', averaged weights' : '';
+  process.stdout.write(`${n} samples from ${dir} (iteration ${manifest.iteration}${which}) -> ${o.out}\n`);
 }
 
 export function register(program: Command): void {

@@ -35,7 +35,7 @@ function syntheticImages(count: number, seed: number): ImageSet {
 function ganStep(preset: 'mlp' | 'dcgan' | 'infogan', batch: number, loss: GanLossName): PresetStep {
   const cfg: GanMathConfig = {
     arch: ganArch(preset), loss, batchSize: batch, dSteps: 1, seed: 1234,
-    lrG: 2e-4, lrD: 2e-4, beta1: 0.5, beta2: 0.999, lrDecay: false, gpLambda: 10,
+    lrG: 2e-4, lrD: 2e-4, beta1: 0.5, beta2: 0.999, lrDecay: false, gpLambda: 10, gEma: 0,
   };
   const g = new GeneratorNode(cfg);
   const d = new DiscriminatorNode(cfg, syntheticImages(4 * batch, 7));

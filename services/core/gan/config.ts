@@ -21,11 +21,14 @@ export interface GanMathConfig {
   lrDecay: boolean;
   /** WGAN-GP's lambda; used only by the wgan-gp loss. */
   gpLambda: number;
+  /** Decay of the generator weights' moving average, which samples and evaluations use; 0: none. */
+  gEma: number;
 }
 
-export function adamHyper(cfg: GanMathConfig, lr: number): AdamHyper {
+export function adamHyper(cfg: GanMathConfig, lr: number, emaDecay = 0): AdamHyper {
   return {
     lr,
+    emaDecay,
     beta1: cfg.beta1,
     beta2: cfg.beta2,
     epsilon: 1e-8,

@@ -4,6 +4,10 @@
 // gradient dL_G/dG(z') (B, 28, 28, 1) and back-propagates it through G: the gradient of
 // sum(G(z') * upstream) w.r.t. G's variables is exactly the vector-Jacobian product. The tape is
 // synchronous, so G(z') is recomputed under it with the same z' (a pure function of the seed).
+//
+// With gEma > 0 the optimizer also keeps a moving average of G's weights; samples (grids,
+// evaluations) then come from a twin network holding that average and G's batch-norm moving
+// statistics, while training itself only ever uses G.
 import { tf } from '../tf.ts';
 import { TRAIN, TRAIN_NO_STATS, INFER, type Model } from '../model.ts';
 import { buildGenerator } from '../presets.ts';
@@ -22,10 +26,12 @@ export class GeneratorNode {
   /** The last iteration whose G-step was applied; -1 before any. */
   lastAppliedIteration = -1;
   private lastResult: UpstreamResult = { applied: false, gradNorm: 0 };
+  /** The twin that holds the weights' moving average for sampling (gEma > 0), built on first use. */
+  private averaged: Model | undefined;
 
   constructor(readonly cfg: GanMathConfig) {
     this.model = buildGenerator(cfg.arch, generatorInitSeed(cfg));
-    this.optimizer = new Adam(this.model.params, adamHyper(cfg, cfg.lrG));
+    this.optimizer = new Adam(this.model.params, adamHyper(cfg, cfg.lrG, cfg.gEma));
   }
 
   /** z for D-step (t, s) when s < k; for s === k, the z' of G-step t. (B, zDim) */
@@ -66,12 +72,26 @@ export class GeneratorNode {
     return this.lastResult;
   }
 
-  /** n images from a fixed seed in inference mode (moving averages): the sample grids. */
+  /**
+   * n images from a fixed seed in inference mode (batch-norm moving statistics): the sample grids
+   * and evaluations. From the moving average of the weights when one is kept.
+   */
   sample(n: number, seed: number): tf.Tensor4D {
+    const model = this.samplingModel();
     return tf.tidy(() => {
       const z = tf.randomNormal([n, this.cfg.arch.zDim], 0, 1, 'float32', seed);
-      return this.model.apply(z, INFER) as tf.Tensor4D;
+      return model.apply(z, INFER) as tf.Tensor4D;
     });
+  }
+
+  /** G itself, or (gEma > 0) the twin loaded with the weights' moving average and G's statistics. */
+  samplingModel(): Model {
+    if (!this.optimizer.averaging) return this.model;
+    this.averaged ??= buildGenerator(this.cfg.arch, generatorInitSeed(this.cfg));
+    const averages = this.optimizer.averages();
+    this.averaged.params.forEach((p, i) => p.variable.assign(averages[i].variable));
+    this.averaged.state.forEach((s, i) => s.variable.assign(this.model.state[i].variable));
+    return this.averaged;
   }
 
   snapshot(): ModelSnapshot {
@@ -86,6 +106,7 @@ export class GeneratorNode {
 
   dispose(): void {
     this.model.dispose();
+    this.averaged?.dispose();
     this.optimizer.dispose();
   }
 
