@@ -170,7 +170,12 @@ async function activate(backend: ConcreteBackend, setting: WasmKernelSetting, th
       return activateWasm(setting, threads);
     case 'cpu':
       await switchTo('cpu', 'cpu');
-      return { name: 'cpu', package: BACKEND_PACKAGES.cpu, device: 'CPU (JS)', kernels: 'n/a', fastKernels: [] };
+      // tfjs prints its own "install tfjs-node" banner on first use; the warning below says it in the log.
+      (tf.engine().findBackend('cpu') as unknown as { firstUse?: boolean }).firstUse = false;
+      return {
+        name: 'cpu', package: BACKEND_PACKAGES.cpu, device: 'CPU (JS)', kernels: 'n/a', fastKernels: [],
+        warning: "the plain-JavaScript 'cpu' backend is 5-1000x slower than 'wasm' (the exact reference the tests compare against); use --backend wasm or auto to train",
+      };
   }
 }
 
