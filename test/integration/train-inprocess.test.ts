@@ -174,4 +174,6 @@ test('CLI: an unknown flag, a bad value and an unknown config key are rejected b
   assert.match(key.stderr, /unknown key\(s\) "learningRate"/);
   const bound = await cli(['train', 'gan', '--in-process', '--batch-size', '0', '--backend', 'cpu']);
   assert.match(bound.stderr, /batchSize: Too small: expected number to be >=1/);
+  const ema = await cli(['train', 'gan', '--in-process', '--g-ema', '1', '--backend', 'cpu']);
+  assert.match(ema.stderr, /gEma: Too big: expected number to be <1/);
 });
