@@ -40,6 +40,9 @@ test('gantry eval: no classifier yet -> exit 2 telling the user to train one; ba
   const missing = await gantry('eval', '--checkpoint', path.join(cwd, 'nowhere'), '--backend', 'cpu');
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /--checkpoint .*nowhere/);
+  const weights = await gantry('eval', '--checkpoint', gan.runDir, '--weights', 'best');
+  assert.notEqual(weights.code, 0);
+  assert.match(weights.stderr, /--weights.*Allowed choices are average, raw/);
 });
 
 test('gantry eval --json: generator and real rows; the table prints both; then gantry report', async () => {
@@ -52,6 +55,7 @@ test('gantry eval --json: generator and real rows; the table prints both; then g
   const out = JSON.parse(json.stdout) as Record<string, any>;
   assert.equal(out.iteration, 20);
   assert.equal(out.seed, 3, "the GAN run's seed by default");
+  assert.equal(out.weights, 'raw', 'a run without --g-ema has no average to load');
   assert.equal(out.generator.samples, 30);
   assert.equal(out.real.samples, 40);
   assert.ok(Number.isFinite(out.generator.fdFeatures) && Number.isFinite(out.generator.fdLogits));
