@@ -80,7 +80,9 @@ export async function trainClassifier(cfg: ClassifierTrainConfig, log: Logger, o
   let step = start;
   const began = performance.now();
   try {
-    for (; step < totalSteps && !session.stopRequested && !stoppedEarly; step++) {
+    for (; step < totalSteps && !stoppedEarly; step++) {
+      await session.yieldToEventLoop();
+      if (session.stopRequested) break;
       const idx = sampler.indices(step).map((i) => split.train[i]);
       const x = imageBatch(train, idx);
       const labels = labelBatch(train, idx);

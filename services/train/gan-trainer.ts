@@ -96,7 +96,9 @@ export async function trainGanInProcess(cfg: GanTrainConfig, log: Logger): Promi
   let t = start;
   try {
     const began = performance.now();
-    for (; t < cfg.iterations && !session.stopRequested; t++) {
+    for (; t < cfg.iterations; t++) {
+      await session.yieldToEventLoop();
+      if (session.stopRequested) break;
       const m = ganIteration(g, d, t);
       const done = t + 1;
       const elapsed = (performance.now() - began) / 1000;

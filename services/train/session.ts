@@ -33,6 +33,15 @@ export class RunSession {
     this.log.warn(`${why}: stopping after this iteration and writing a checkpoint (press Ctrl-C again to abort)`);
   }
 
+  /**
+   * Lets the event loop turn once. A training loop is synchronous compute between awaits that
+   * mostly resolve at once, and Node runs signal handlers (Ctrl-C) and timers only when the loop
+   * turns: without this a stop would wait for the next sample grid or checkpoint write.
+   */
+  async yieldToEventLoop(): Promise<void> {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+
   /** Ties the run to an AbortSignal: abort() stops it as Ctrl-C does. */
   watch(signal: AbortSignal | undefined): void {
     if (!signal) return;

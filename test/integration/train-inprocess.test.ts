@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Writable } from 'node:stream';
 import os from 'node:os';
@@ -157,6 +157,37 @@ test('CLI: a smoke run of the real entry point writes a run directory', async ()
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /completed: 2 iterations/);
   assert.ok((await readdir(path.join(out, 'checkpoints'))).includes('iter-000002'));
+});
+
+test('CLI: Ctrl-C stops an in-process GAN run at once, not at its next sample grid, after a final checkpoint', async () => {
+  const out = await tmp();
+  // Nothing is written between iterations (sample grids and checkpoints every 10^6), so only the
+  // trainer's own yield to the event loop lets the SIGINT handler run.
+  const child = spawn(process.execPath, ['bin/gantry.js', 'train', 'gan', '--in-process', '--preset', 'mlp', '--z-dim', '8',
+    '--g-width', '8', '--d-width', '8', '--batch-size', '4', '--iterations', '1000000', '--sample-every', '1000000',
+    '--checkpoint-every', '1000000', '--backend', 'cpu', '--out', out], { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
+  child.stderr.resume();
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  try {
+    const trained = async (): Promise<number> =>
+      (await readFile(path.join(out, 'metrics.jsonl'), 'utf8').catch(() => '')).split('\n').filter((l) => l.includes('"kind":"train"')).length;
+    for (let i = 0; i < 600 && (await trained()) < 5; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.ok((await trained()) >= 5, 'the run trained a few iterations');
+    child.kill('SIGINT');
+    const code = await Promise.race([exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 30_000))]);
+    assert.notEqual(code, 'hung', 'the run did not stop within 30 s of SIGINT');
+    assert.equal(code, 0);
+    assert.match(stdout, /stopped: \d+ iterations/);
+    const status = JSON.parse(await readFile(path.join(out, 'run.json'), 'utf8')).status;
+    assert.equal(status, 'stopped');
+    const checkpoints = await readdir(path.join(out, 'checkpoints'));
+    assert.equal(checkpoints.length, 1);
+    assert.ok(Number(checkpoints[0].slice('iter-'.length)) >= 5, `final checkpoint ${checkpoints[0]}`);
+  } finally {
+    child.kill('SIGKILL');
+  }
 });
 
 test('CLI: an unknown flag, a bad value and an unknown config key are rejected by name', async () => {
