@@ -5,8 +5,12 @@
 // Inputs are fresh tensors for every call (a weight changes after every update, so XNNPACK's
 // per-buffer operator cache never helps the first use of a new value). The stock
 // Conv2DBackpropFilter is the cpu delegate: it is timed once at batch 1 and scaled to batch 64.
-// Usage: node --import tsx bench/kernels.ts [--n 7] [--batch 64] [--no-profile] [--profile-only]
+// Last, the per-preset step table of bench/backends.ts (cpu, stock wasm, fast, fast2, PyTorch),
+// under "steps" in the JSON (--no-steps skips it).
+// Usage: node --import tsx bench/kernels.ts [--n 7] [--batch 64] [--no-profile] [--profile-only] [--no-steps]
 // Prints lines on stderr and one JSON object as the last stdout line.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { tf } from '../services/core/tf.ts';
 import { initBackend } from '../services/core/backend/select.ts';
 import { presetStep, PRESETS } from '../services/core/backend/preset-steps.ts';
@@ -117,14 +121,31 @@ async function profiles(batch: number): Promise<Record<string, unknown>> {
   return out;
 }
 
+/**
+ * ms per training step of every preset on cpu, stock wasm, wasm + fast kernels (1 and 2 threads)
+ * and PyTorch: bench/backends.ts, run as its own process (a fresh backend) and embedded here.
+ */
+function stepTable(batch: number, n: number): unknown {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./backends.ts', import.meta.url)),
+    '--modes', 'cpu,stock,fast,fast2,torch', '--batch', String(batch), '--n', String(n)],
+  { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20 });
+  const last = (r.stdout ?? '').trim().split('\n').pop() ?? '';
+  try {
+    return (JSON.parse(last) as { results: unknown }).results;
+  } catch {
+    return { error: `bench/backends.ts failed (status ${r.status})` };
+  }
+}
+
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2), { n: 'value', batch: 'value', 'no-profile': 'flag', 'profile-only': 'flag' });
+  const args = parseArgs(process.argv.slice(2), { n: 'value', batch: 'value', 'no-profile': 'flag', 'profile-only': 'flag', 'no-steps': 'flag' });
   const n = Number(args.get('n') ?? 7);
   const batch = Number(args.get('batch') ?? 64);
   const machine = describeMachine();
   const kernels = args.has('profile-only') ? [] : await kernelTable(batch, n);
   const profile = args.has('no-profile') ? {} : await profiles(batch);
-  console.log(JSON.stringify({ bench: 'kernels', machine, batch, n, kernels, profiles: profile }));
+  const steps = args.has('no-steps') || args.has('profile-only') ? {} : stepTable(batch, n);
+  console.log(JSON.stringify({ bench: 'kernels', machine, batch, n, kernels, profiles: profile, steps }));
 }
 
 main().catch((e: unknown) => {
