@@ -14,4 +14,4 @@ export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 
 /** Which weights of a generator to load: the moving average when the run kept one (gEma > 0), or the raw ones. */
 export const GENERATOR_WEIGHTS = ['average', 'raw'] as const;
-export type GeneratorWeights = (typeof GENERATOR_WEIGHTS)[number];
+export type GeneratorWeightChoice = (typeof GENERATOR_WEIGHTS)[number];

@@ -5,7 +5,8 @@ import { INFER, type Model } from '../core/model.ts';
 import { initBackend, type BackendChoice } from '../core/backend/select.ts';
 import { createLogger } from '../telemetry/log.ts';
 import type { EvalResult, ImageSampler } from './evaluate.ts';
-import { loadGenerator, type GeneratorWeights } from './models.ts';
+import { loadGenerator } from './models.ts';
+import type { GeneratorWeightChoice } from '../core/catalog.ts';
 import { openEvalSession } from './session.ts';
 import { NoClassifierError, WrongCheckpointError } from './errors.ts';
 import { RunFileError } from '../run/errors.ts';
@@ -18,7 +19,7 @@ export interface EvalFlags {
   batchSize: number;
   seed?: number;
   backend: BackendChoice;
-  weights: GeneratorWeights;
+  weights: GeneratorWeightChoice;
   json?: boolean;
 }
 

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { buildModelFromArch } from '../core/presets.ts';
 import { restoreModel } from '../core/snapshot.ts';
 import { assignChecked } from '../core/optim.ts';
-import { GENERATOR_WEIGHTS, type GeneratorWeights } from '../core/catalog.ts';
+import type { GeneratorWeightChoice } from '../core/catalog.ts';
 import { SnapshotMismatchError } from '../core/errors.ts';
 import type { ModelSnapshot } from '../run/model-snapshot.ts';
 import type { ClassifierModel, Model } from '../core/model.ts';
@@ -28,8 +28,6 @@ export interface LoadedModel<M extends Model> {
   /** The weights are the moving average the run kept (generator, weights 'average'). */
   averaged: boolean;
 }
-
-export { GENERATOR_WEIGHTS, type GeneratorWeights };
 
 /** Overwrites the model's parameters with the "<param>/ema" slots; false when the snapshot has none. */
 function loadAverages(model: Model, snap: ModelSnapshot): boolean {
@@ -84,7 +82,7 @@ export async function findClassifierRun(runsDir = DEFAULT_RUNS_DIR, onWarning?: 
   throw new NoClassifierError(`no trained classifier under ${path.resolve(runsDir)}${seen}; ${HOW_TO_TRAIN}, or pass --classifier DIR`);
 }
 
-async function loadRole<M extends Model>(dirOrRun: string, role: 'classifier' | 'generator', weights: GeneratorWeights = 'raw'): Promise<LoadedModel<M>> {
+async function loadRole<M extends Model>(dirOrRun: string, role: 'classifier' | 'generator', weights: GeneratorWeightChoice = 'raw'): Promise<LoadedModel<M>> {
   const checkpointDir = await resolveCheckpoint(dirOrRun);
   const ckpt = await readCheckpoint(checkpointDir);
   const snap = ckpt.models.get(role);
@@ -125,6 +123,6 @@ export async function loadDefaultClassifier(
  * The generator of a GAN checkpoint or run directory (its latest complete checkpoint), by default
  * with the moving average of its weights when the run kept one.
  */
-export async function loadGenerator(dirOrRun: string, weights: GeneratorWeights = 'average'): Promise<LoadedModel<Model>> {
+export async function loadGenerator(dirOrRun: string, weights: GeneratorWeightChoice = 'average'): Promise<LoadedModel<Model>> {
   return loadRole<Model>(dirOrRun, 'generator', weights);
 }

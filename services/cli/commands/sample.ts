@@ -2,7 +2,7 @@
 // a grid from a GAN checkpoint's generator in inference mode (batch-norm moving averages), with the
 // moving average of its weights when the run kept one (--g-ema) unless --weights raw.
 import type { Command } from 'commander';
-import { BACKEND_CHOICES, GENERATOR_WEIGHTS, type BackendChoice, type GeneratorWeights } from '../../core/catalog.ts';
+import { BACKEND_CHOICES, GENERATOR_WEIGHTS, type BackendChoice, type GeneratorWeightChoice } from '../../core/catalog.ts';
 import { addFlags, type FlagSpec } from '../flags.ts';
 import { UsageError } from '../errors.ts';
 
@@ -15,7 +15,7 @@ const FLAGS: FlagSpec[] = [
 ];
 
 interface SampleOptions {
-  checkpoint: string; out: string; n?: number; cols?: number; seed?: number; backend?: BackendChoice; weights?: GeneratorWeights;
+  checkpoint: string; out: string; n?: number; cols?: number; seed?: number; backend?: BackendChoice; weights?: GeneratorWeightChoice;
 }
 
 async function sample(o: SampleOptions): Promise<void> {
