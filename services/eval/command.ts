@@ -1,10 +1,8 @@
 // The work of `gantry eval` (services/cli/commands/eval.ts parses the flags and loads this module
 // only when the command runs, so other commands do not pay for TensorFlow.js).
-import { tf } from '../core/tf.ts';
-import { INFER, type Model } from '../core/model.ts';
 import { initBackend, type BackendChoice } from '../core/backend/select.ts';
 import { createLogger } from '../telemetry/log.ts';
-import type { EvalResult, ImageSampler } from './evaluate.ts';
+import { generatorSampler, type EvalResult } from './evaluate.ts';
 import { loadGenerator } from './models.ts';
 import type { GeneratorWeightChoice } from '../core/catalog.ts';
 import { openEvalSession } from './session.ts';
@@ -21,15 +19,6 @@ export interface EvalFlags {
   backend: BackendChoice;
   weights: GeneratorWeightChoice;
   json?: boolean;
-}
-
-/** The generator as an ImageSampler: z ~ N(0, 1) of (n, zDim) from `seed`, G(z) in inference mode. */
-function modelSampler(model: Model): ImageSampler {
-  const zDim = model.inputShape[0];
-  return {
-    sample: (n, seed) =>
-      tf.tidy(() => model.apply(tf.randomNormal([n, zDim], 0, 1, 'float32', seed), INFER) as tf.Tensor4D),
-  };
 }
 
 const fmt = (v: number | undefined, digits: number): string => (v === undefined ? '-' : v.toFixed(digits));
@@ -60,7 +49,7 @@ export async function runEval(o: EvalFlags): Promise<void> {
     });
     try {
       const t0 = performance.now();
-      const generated = session.scoreSampler(modelSampler(gen.model), o.samples, seed);
+      const generated = session.scoreSampler(generatorSampler(gen.model), o.samples, seed);
       const seconds = (performance.now() - t0) / 1000;
       const iteration = gen.manifest.iteration;
       if (o.json) {

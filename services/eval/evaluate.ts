@@ -3,7 +3,7 @@
 // real test images' statistics. Images go through the classifier in inference mode, one batch per
 // tf.tidy, and only float32 copies of the features and logits leave the backend.
 import { tf } from '../core/tf.ts';
-import { INFER, type ClassifierModel } from '../core/model.ts';
+import { INFER, type ClassifierModel, type Model } from '../core/model.ts';
 import { deriveSeed } from '../core/seed.ts';
 import type { ImageSet } from '../data/imageset.ts';
 import { imageBatch } from '../data/tensors.ts';
@@ -42,6 +42,15 @@ export type ImageBatchSource = (batch: BatchSpan) => tf.Tensor4D;
 /** Anything that draws n images from a seed in inference mode (GeneratorNode does). */
 export interface ImageSampler {
   sample(n: number, seed: number): tf.Tensor4D;
+}
+
+/** A loaded generator as an ImageSampler: z ~ N(0, 1) of (n, zDim) from `seed`, G(z) in inference mode. */
+export function generatorSampler(model: Model): ImageSampler {
+  const zDim = model.inputShape[0];
+  return {
+    sample: (n, seed) =>
+      tf.tidy(() => model.apply(tf.randomNormal([n, zDim], 0, 1, 'float32', seed), INFER) as tf.Tensor4D),
+  };
 }
 
 export interface EvaluateOptions {
