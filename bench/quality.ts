@@ -3,9 +3,11 @@
 // logits, class coverage) and prints the rows next to the real test images' row. Prints one line
 // per run on stderr, then a JSON summary as the last stdout line.
 // Usage: node --import tsx bench/quality.ts [--quick | --target] [--presets a,b] [--losses a,b]
-//          [--iterations N] [--width W] [--g-ema D] [--classifier DIR] [--out DIR] [--backend B]
+//          [--iterations N] [--width W] [--d-layers L] [--batch B] [--g-ema D] [--classifier DIR]
+//          [--out DIR] [--backend B]
 // --iterations and --width override the budget's for every preset (W: generator and
-// discriminator width, as --g-width/--d-width), --g-ema the decay of the moving average of G's
+// discriminator width, as --g-width/--d-width), --d-layers the conv layers of the convolutional
+// discriminators (2 or 3, as gantry train's --d-layers), --batch the batch size, --g-ema the decay of the moving average of G's
 // weights that the scores use (0: the raw weights); the JSON records what was used.
 //
 // Budgets (documented so numbers from different machines can be compared; batch 64, k = 1,
@@ -36,9 +38,8 @@ import { trainGanInProcess } from '../services/train/gan-trainer.ts';
 import { trainClassifier } from '../services/train/classifier-trainer.ts';
 import { loadGenerator } from '../services/eval/models.ts';
 import { openEvalSession } from '../services/eval/session.ts';
-import type { EvalResult, ImageSampler } from '../services/eval/evaluate.ts';
-import { tf } from '../services/core/tf.ts';
-import { INFER, type Model } from '../services/core/model.ts';
+import { generatorSampler, type EvalResult } from '../services/eval/evaluate.ts';
+import type { Model } from '../services/core/model.ts';
 import { createLogger } from '../services/telemetry/log.ts';
 
 interface Budget {
@@ -48,6 +49,10 @@ interface Budget {
   iterations: Record<GanPreset, number>;
   /** Generator and discriminator width per preset; absent: the preset's own. */
   width: Partial<Record<GanPreset, number>>;
+  /** Stride-2 conv layers of the convolutional discriminators (--d-layers); 2: the presets' own. */
+  dLayers: number;
+  /** Images per D-step and per G-step. */
+  batchSize: number;
   samples: number;
   /** Adam learning rates; absent: the trainer's defaults (2e-4 for both). */
   lr?: { g: number; d: number };
@@ -62,14 +67,14 @@ const WORKSHOP_1_EPOCH = { preset: 'workshop', epochs: 1, maxSteps: 0 } as const
 const BUDGETS: Record<Budget['name'], Budget> = {
   full: {
     name: 'full', presets: GAN_PRESETS, losses: GAN_LOSSES, iterations: { mlp: 2000, dcgan: 1000, infogan: 600 },
-    width: { dcgan: 32, infogan: 32 }, samples: 5000, gEma: 0, classifier: WORKSHOP_1_EPOCH,
+    width: { dcgan: 32, infogan: 32 }, dLayers: 2, batchSize: 64, samples: 5000, gEma: 0, classifier: WORKSHOP_1_EPOCH,
   },
   target: {
     name: 'target', presets: ['dcgan'], losses: ['nonsaturating'], iterations: { mlp: 5500, dcgan: 5500, infogan: 5500 },
-    width: { dcgan: 32 }, lr: { g: 1e-3, d: 2e-4 }, gEma: 0.999, samples: 10000, periodic: { every: 1000, samples: 2000 }, classifier: WORKSHOP_1_EPOCH,
+    width: { dcgan: 32 }, dLayers: 2, batchSize: 64, lr: { g: 1e-3, d: 2e-4 }, gEma: 0.999, samples: 10000, periodic: { every: 1000, samples: 2000 }, classifier: WORKSHOP_1_EPOCH,
   },
   quick: {
-    name: 'quick', presets: ['mlp'], losses: GAN_LOSSES, iterations: { mlp: 40, dcgan: 40, infogan: 40 }, width: {},
+    name: 'quick', presets: ['mlp'], losses: GAN_LOSSES, iterations: { mlp: 40, dcgan: 40, infogan: 40 }, width: {}, dLayers: 2, batchSize: 64,
     samples: 500, gEma: 0, classifier: { preset: 'quick', epochs: 1, maxSteps: 100 },
   },
 };
@@ -88,11 +93,6 @@ function flag(name: string): string | undefined {
 const SEED = 1;
 const log = createLogger({ component: 'bench', format: 'pretty', level: 'warn' });
 const say = (line: string): void => void process.stderr.write(`[quality] ${line}\n`);
-
-function sampler(model: Model): ImageSampler {
-  const zDim = model.inputShape[0];
-  return { sample: (n, seed) => tf.tidy(() => model.apply(tf.randomNormal([n, zDim], 0, 1, 'float32', seed), INFER) as tf.Tensor4D) };
-}
 
 async function ensureClassifier(out: string, budget: Budget, backend: BackendChoice): Promise<string> {
   const given = flag('--classifier');
@@ -139,6 +139,8 @@ async function trainAndScore(out: string, preset: GanPreset, loss: GanLossName, 
     preset, loss, iterations, seed: SEED, backend, out: path.join(out, `gan-${preset}-${loss}`),
     sampleEvery: budget.periodic ? 500 : iterations, checkpointEvery: budget.periodic ? 500 : iterations,
     ...(width === undefined ? {} : { gWidth: width, dWidth: width }),
+    ...(preset === 'mlp' ? {} : { dLayers: budget.dLayers }),
+    batchSize: budget.batchSize,
     ...(budget.lr ? { lrG: budget.lr.g, lrD: budget.lr.d } : {}),
     gEma: budget.gEma,
     ...(budget.periodic ? { evalEvery: budget.periodic.every, evalSamples: budget.periodic.samples, classifier: classifierDir } : {}),
@@ -193,6 +195,8 @@ async function main(): Promise<void> {
   const base = BUDGETS[quick ? 'quick' : target ? 'target' : 'full'];
   const iterations = intFlag('--iterations');
   const width = intFlag('--width');
+  const dLayers = intFlag('--d-layers');
+  const batchSize = intFlag('--batch');
   const gEmaFlag = flag('--g-ema');
   const gEma = gEmaFlag === undefined ? base.gEma : Number(gEmaFlag);
   if (!(gEma >= 0 && gEma < 1)) throw new Error(`--g-ema: expected a decay in [0, 1), found '${gEmaFlag}'`);
@@ -200,6 +204,8 @@ async function main(): Promise<void> {
     ...base, presets: listFlag('--presets', GAN_PRESETS, base.presets), losses: listFlag('--losses', GAN_LOSSES, base.losses),
     ...(iterations === undefined ? {} : { iterations: { mlp: iterations, dcgan: iterations, infogan: iterations } }),
     ...(width === undefined ? {} : { width: { mlp: width, dcgan: width, infogan: width } }),
+    ...(dLayers === undefined ? {} : { dLayers }),
+    ...(batchSize === undefined ? {} : { batchSize }),
     gEma,
   };
   const backend = (flag('--backend') ?? 'auto') as BackendChoice;
@@ -217,7 +223,7 @@ async function main(): Promise<void> {
     for (const preset of budget.presets) {
       for (const loss of budget.losses) {
         const row = await trainAndScore(out, preset, loss, budget, backend, classifierDir,
-          (m) => session.scoreSampler(sampler(m), budget.samples, SEED));
+          (m) => session.scoreSampler(generatorSampler(m), budget.samples, SEED));
         rows.push(row);
         say(`${line(`${preset} ${loss}`, row.scores)}  (${row.iterations} it, ${row.trainSeconds.toFixed(1)} s)`);
         if (row.targetReached !== undefined) {
@@ -233,7 +239,8 @@ async function main(): Promise<void> {
   }
   process.stdout.write(JSON.stringify({
     bench: 'quality', budget: budget.name, quick, seed: SEED, samples: budget.samples, classifier: classifierDir,
-    iterations: budget.iterations, width: budget.width, lr: budget.lr ?? null, gEma: budget.gEma,
+    iterations: budget.iterations, width: budget.width, dLayers: budget.dLayers, batchSize: budget.batchSize,
+    lr: budget.lr ?? null, gEma: budget.gEma,
     seconds: (performance.now() - began) / 1000, real: session.real, runs: rows,
   }) + '\n');
 }

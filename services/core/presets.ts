@@ -20,7 +20,12 @@ export const ganArchSchema = z.strictObject({
   zDim: size(1024),
   gWidth: size(1024),
   dWidth: size(1024),
+  /** Stride-2 conv layers of the convolutional discriminator: 2 (the workshop's) or 3 (a third,
+   * 7x7 -> 4x4, whose units see the whole digit). Absent in checkpoints written before it: 2. */
+  dLayers: z.number().int().min(2).max(3).default(2),
   imageShape,
+}).refine((a) => a.preset !== 'mlp' || a.dLayers === 2, {
+  path: ['dLayers'], message: 'a third discriminator conv layer needs a convolutional preset (dcgan, infogan); mlp has none',
 });
 export type GanArch = z.infer<typeof ganArchSchema>;
 
@@ -45,7 +50,9 @@ const CLASSIFIER_DEFAULTS: Record<ClassifierPreset, Pick<ClassifierArch, 'width'
   quick: { width: 32, denseUnits: 128 },
 };
 
-export function ganArch(preset: GanPreset, overrides: Partial<Pick<GanArch, 'zDim' | 'gWidth' | 'dWidth'>> = {}): GanArch {
+export type GanArchOverrides = Partial<Pick<GanArch, 'zDim' | 'gWidth' | 'dWidth' | 'dLayers'>>;
+
+export function ganArch(preset: GanPreset, overrides: GanArchOverrides = {}): GanArch {
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
   return ganArchSchema.parse({ family: 'gan', preset, ...GAN_DEFAULTS[preset], ...defined, imageShape: [28, 28, 1] });
 }
@@ -63,7 +70,7 @@ export function classifierArch(
 function convSizes(arch: GanArch) {
   const extra = arch.preset === 'infogan';
   return {
-    zDim: arch.zDim, gWidth: arch.gWidth, dWidth: arch.dWidth, imageShape: arch.imageShape,
+    zDim: arch.zDim, gWidth: arch.gWidth, dWidth: arch.dWidth, dLayers: arch.dLayers, imageShape: arch.imageShape,
     gDense: extra ? 16 * arch.gWidth : 0, dDense: extra ? 16 * arch.dWidth : 0,
   };
 }

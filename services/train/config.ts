@@ -41,10 +41,14 @@ export const ganTrainSchema = z.strictObject({
   zDim: int(1, 1024).optional(),
   gWidth: int(1, 1024).optional(),
   dWidth: int(1, 1024).optional(),
+  /** Stride-2 conv layers of the convolutional discriminator (2, or 3 for one that sees the whole digit). */
+  dLayers: int(2, 3).optional(),
   sampleEvery: int(1, 1e9).default(100),
   evalEvery: int(0, 1e9).default(0),
   evalSamples: int(100, 100000).default(1000),
   classifier: z.string().min(1).optional(),
+}).refine((c) => c.preset !== 'mlp' || c.dLayers === undefined || c.dLayers === 2, {
+  path: ['dLayers'], message: 'dLayers 3 needs a convolutional preset (dcgan, infogan): mlp has no conv layers',
 });
 export type GanTrainConfig = z.infer<typeof ganTrainSchema>;
 
@@ -105,7 +109,7 @@ export async function loadConfig<S extends z.ZodType>(
 
 export function toGanMathConfig(cfg: GanTrainConfig): GanMathConfig {
   return {
-    arch: ganArch(cfg.preset, { zDim: cfg.zDim, gWidth: cfg.gWidth, dWidth: cfg.dWidth }),
+    arch: ganArch(cfg.preset, { zDim: cfg.zDim, gWidth: cfg.gWidth, dWidth: cfg.dWidth, dLayers: cfg.dLayers }),
     loss: cfg.loss,
     batchSize: cfg.batchSize,
     dSteps: cfg.dSteps,

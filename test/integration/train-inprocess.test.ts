@@ -87,6 +87,19 @@ test('GAN: resuming with a different architecture is refused', async () => {
   await assert.rejects(trainGanInProcess(ganCfg(dir, { resume: true, gWidth: 32 }), quiet), /configuration differs/);
 });
 
+test('GAN: a dcgan with a three-layer discriminator trains, checkpoints its arch and resumes only as itself', async () => {
+  const dir = await tmp();
+  const cfg = { preset: 'dcgan', zDim: 8, gWidth: 4, dWidth: 4, dLayers: 3, iterations: 2, sampleEvery: 2, checkpointEvery: 2 };
+  const r = await trainGanInProcess(ganCfg(dir, cfg), quiet);
+  assert.equal(r.status, 'completed');
+  const d = (await readCheckpoint(r.lastCheckpoint!)).models.get('discriminator')!;
+  assert.equal(d.arch.dLayers, 3);
+  assert.deepEqual(d.tensors.filter((t) => t.name.startsWith('conv2b/')).map((t) => t.name), ['conv2b/kernel', 'conv2b/bias']);
+  await assert.rejects(trainGanInProcess(ganCfg(dir, { ...cfg, iterations: 4, dLayers: 2, resume: true }), quiet), /configuration differs/);
+  const resumed = await trainGanInProcess(ganCfg(dir, { ...cfg, iterations: 4, resume: true }), quiet);
+  assert.equal(resumed.status, 'completed');
+});
+
 test('classifier: validation and test records, early stopping bookkeeping, a loadable checkpoint', async () => {
   const out = await tmp();
   const cfg = parseConfig(classifierTrainSchema, {
@@ -207,4 +220,9 @@ test('CLI: an unknown flag, a bad value and an unknown config key are rejected b
   assert.match(bound.stderr, /batchSize: Too small: expected number to be >=1/);
   const ema = await cli(['train', 'gan', '--in-process', '--g-ema', '1', '--backend', 'cpu']);
   assert.match(ema.stderr, /gEma: Too big: expected number to be <1/);
+  const layers = await cli(['train', 'gan', '--in-process', '--d-layers', '4', '--backend', 'cpu']);
+  assert.match(layers.stderr, /dLayers: Too big: expected number to be <=3/);
+  const mlp = await cli(['train', 'gan', '--in-process', '--preset', 'mlp', '--d-layers', '3', '--backend', 'cpu']);
+  assert.equal(mlp.code, 1);
+  assert.match(mlp.stderr, /dLayers 3 needs a convolutional preset \(dcgan, infogan\): mlp has no conv layers/);
 });

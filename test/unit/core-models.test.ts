@@ -69,6 +69,29 @@ test('initialisation is a pure function of the seed; weights ~ N(0, 0.02) trunca
   [a, b, c].forEach((m) => m.dispose());
 });
 
+test('dLayers 3 gives D a third conv (2w -> 4w, k3 s2, 7x7 -> 4x4) before its output; 2 is the default', () => {
+  const arch = ganArch('dcgan', { gWidth: 8, dWidth: 8, dLayers: 3 });
+  const d = buildDiscriminator(arch, 2);
+  const shapes = Object.fromEntries(d.params.map((p) => [p.name, p.variable.shape]));
+  assert.deepEqual(shapes['conv2b/kernel'], [3, 3, 16, 32]);
+  assert.deepEqual(shapes['out/kernel'], [4 * 4 * 32, 1]);
+  assert.deepEqual(d.state.map((s) => s.name).filter((n) => n.startsWith('bn2b/')), ['bn2b/moving_mean', 'bn2b/moving_variance']);
+  tf.tidy(() => assert.deepEqual(d.apply(tf.zeros([3, 28, 28, 1]), TRAIN).shape, [3, 1]));
+  d.dispose();
+  const infogan = buildDiscriminator(ganArch('infogan', { dWidth: 8, dLayers: 3 }), 2);
+  const names = infogan.params.map((p) => p.name);
+  assert.ok(names.includes('conv2b/kernel') && names.includes('fc3/kernel'));
+  assert.deepEqual(infogan.params.find((p) => p.name === 'fc3/kernel')?.variable.shape, [4 * 4 * 32, 16 * 8]);
+  infogan.dispose();
+  // A checkpoint written before dLayers existed has no such key: it is the two-layer D.
+  const { dLayers: _omit, ...old } = ganArch('dcgan', { dWidth: 8 });
+  const rebuilt = buildModelFromArch('discriminator', old);
+  assert.ok(!rebuilt.params.some((p) => p.name.startsWith('conv2b')));
+  rebuilt.dispose();
+  assert.throws(() => ganArch('mlp', { dLayers: 3 }), /dLayers/);
+  assert.throws(() => buildModelFromArch('discriminator', { ...old, dLayers: 4 }), /dLayers/);
+});
+
 test('buildModelFromArch rebuilds the same architecture and rejects a bad arch', () => {
   const arch = ganArch('dcgan', { gWidth: 8 });
   const g = buildModelFromArch('generator', arch);

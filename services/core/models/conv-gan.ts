@@ -5,7 +5,8 @@
 //               -> deconv w k4 s2, batch norm, ReLU              -> (B, 14, 14, w)
 //               -> deconv 1 k4 s2, tanh                          -> (B, 28, 28, 1)
 // With w = 64 the infogan generator is the workshop's z(62) -> 1024 -> 7*7*128 -> 64 -> 1.
-// Discriminator: the classifier body (conv-body.ts) with one raw output.
+// Discriminator: the classifier body (conv-body.ts) with one raw output; optionally (dLayers 3) a
+// third conv layer, 7x7 -> 4x4, whose units each see the whole digit.
 import { tf } from '../tf.ts';
 import { ParamStore, batchNorm, batchNormParams, deconv, deconvParams, dense, denseParams } from '../layers.ts';
 import type { ForwardMode, Model } from '../model.ts';
@@ -15,6 +16,8 @@ export interface ConvGanSizes {
   zDim: number;
   gWidth: number;
   dWidth: number;
+  /** Stride-2 conv layers of D: 2, or 3 (a third conv 4w k3 s2 to 4x4, batch norm, leaky). */
+  dLayers: number;
   /** Units of the extra dense layer in G and D (infogan: 16 * width); 0 for the small DCGAN. */
   gDense: number;
   dDense: number;
@@ -49,7 +52,7 @@ export function convGenerator(s: ConvGanSizes, arch: Record<string, unknown>, se
 }
 
 export function convDiscriminator(s: ConvGanSizes, arch: Record<string, unknown>, seed: number): Model {
-  const body = convBody({ imageShape: s.imageShape, width: s.dWidth, denseUnits: s.dDense, outputs: 1 }, seed);
+  const body = convBody({ imageShape: s.imageShape, width: s.dWidth, convLayers: s.dLayers, denseUnits: s.dDense, outputs: 1 }, seed);
   return {
     role: 'discriminator', arch, inputShape: s.imageShape, outputShape: [1],
     params: body.params, state: body.state,
