@@ -1,17 +1,22 @@
 // The work of `gantry eval` (services/cli/commands/eval.ts parses the flags and loads this module
 // only when the command runs, so other commands do not pay for TensorFlow.js).
 import { initBackend, type BackendChoice } from '../core/backend/select.ts';
-import { createLogger } from '../telemetry/log.ts';
+import path from 'node:path';
+import { createLogger, type Logger } from '../telemetry/log.ts';
 import { generatorSampler, type EvalResult } from './evaluate.ts';
 import { loadGenerator } from './models.ts';
 import type { GeneratorWeightChoice } from '../core/catalog.ts';
-import { openEvalSession } from './session.ts';
+import { openEvalSession, type EvalSession } from './session.ts';
+import { readImagesFile } from './images-file.ts';
 import { NoClassifierError, WrongCheckpointError } from './errors.ts';
 import { RunFileError } from '../run/errors.ts';
 import { UsageError } from '../cli/errors.ts';
 
 export interface EvalFlags {
-  checkpoint: string;
+  /** A GAN checkpoint or run directory; exactly one of checkpoint and images. */
+  checkpoint?: string;
+  /** A .npy file of images from any source (services/eval/images-file.ts). */
+  images?: string;
   samples: number;
   classifier?: string;
   batchSize: number;
@@ -34,19 +39,53 @@ export function formatEvalTable(rows: { label: string; r: EvalResult }[]): strin
   return line(head) + body.map(line).join('');
 }
 
+async function openSession(o: EvalFlags, log: Logger): Promise<EvalSession> {
+  return openEvalSession({ classifierDir: o.classifier, batchSize: o.batchSize, log }).catch((err: unknown) => {
+    if (err instanceof NoClassifierError || err instanceof RunFileError) throw new UsageError((err as Error).message, { cause: err });
+    throw err;
+  });
+}
+
+/** `gantry eval --images FILE.npy`: the file's images scored next to the real test images. */
+async function evalImagesFile(o: EvalFlags & { images: string }, log: Logger, backendName: string): Promise<void> {
+  const images = await readImagesFile(o.images);
+  const session = await openSession(o, log);
+  try {
+    const t0 = performance.now();
+    const scored = session.scoreImages(images);
+    const seconds = (performance.now() - t0) / 1000;
+    if (o.json) {
+      process.stdout.write(JSON.stringify({
+        images: path.resolve(o.images), classifier: session.classifier.checkpointDir, referenceStats: session.referenceFile,
+        batchSize: o.batchSize, backend: backendName, seconds, generator: scored, real: session.real,
+      }) + '\n');
+      return;
+    }
+    process.stdout.write(formatEvalTable([
+      { label: `images ${path.basename(o.images)}`, r: scored },
+      { label: 'real test images', r: session.real },
+    ]));
+    process.stdout.write(`images ${path.resolve(o.images)}\nclassifier ${session.classifier.checkpointDir}\n`);
+  } finally {
+    session.dispose();
+  }
+}
+
 export async function runEval(o: EvalFlags): Promise<void> {
+  if ((o.checkpoint === undefined) === (o.images === undefined)) {
+    throw new UsageError('gantry eval needs exactly one of --checkpoint DIR (a GAN to sample) and --images FILE.npy (images to score)');
+  }
   const log = createLogger({ component: 'eval', format: process.stderr.isTTY ? 'pretty' : 'json', level: o.json ? 'warn' : 'info' });
   const backend = await initBackend(o.backend, log);
-  const gen = await loadGenerator(o.checkpoint, o.weights).catch((err: unknown) => {
-    if (err instanceof RunFileError || err instanceof WrongCheckpointError) throw new UsageError(`--checkpoint ${o.checkpoint}: ${(err as Error).message}`, { cause: err });
+  if (o.images !== undefined) return evalImagesFile({ ...o, images: o.images }, log, backend.name);
+  const checkpoint = o.checkpoint as string;
+  const gen = await loadGenerator(checkpoint, o.weights).catch((err: unknown) => {
+    if (err instanceof RunFileError || err instanceof WrongCheckpointError) throw new UsageError(`--checkpoint ${checkpoint}: ${(err as Error).message}`, { cause: err });
     throw err;
   });
   const seed = o.seed ?? (typeof gen.manifest.config.seed === 'number' ? gen.manifest.config.seed : 1);
   try {
-    const session = await openEvalSession({ classifierDir: o.classifier, batchSize: o.batchSize, log }).catch((err: unknown) => {
-      if (err instanceof NoClassifierError || err instanceof RunFileError) throw new UsageError((err as Error).message, { cause: err });
-      throw err;
-    });
+    const session = await openSession(o, log);
     try {
       const t0 = performance.now();
       const generated = session.scoreSampler(generatorSampler(gen.model), o.samples, seed);

@@ -6,6 +6,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
+import { dump } from 'npyjs';
 import { tf } from '../../services/core/tf.ts';
 import { tempDir, writeClassifierRun, writeGanRun, writeTestSplit } from './eval-fixtures.ts';
 
@@ -71,4 +72,46 @@ test('gantry eval --json: generator and real rows; the table prints both; then g
   const report = await gantry('report', path.join(cwd, 'runs', 'classifier-1'));
   assert.equal(report.code, 0, report.stderr);
   assert.equal(report.stdout.trim(), path.join(cwd, 'runs', 'classifier-1', 'report.html'));
+});
+
+test('gantry eval --images: an .npy of the real test images scores exactly as the real row; bad arrays are named', async () => {
+  // Runs after the --json test, which wrote runs/classifier-1 and its 40-image test split.
+  const idx = await fsp.readFile(path.join(cwd, 'data', 't10k-images-idx3-ubyte'));
+  const pixels = new Uint8Array(idx.subarray(16));
+  assert.equal(pixels.length, 40 * 784);
+  const write = async (name: string, data: Uint8Array | Float32Array, shape: number[]): Promise<string> => {
+    const file = path.join(cwd, name);
+    await fsp.writeFile(file, new Uint8Array(dump(data, shape)));
+    return file;
+  };
+  const asBytes = await write('real-u8.npy', pixels, [40, 28, 28]);
+  const asFloats = await write('real-f32.npy', Float32Array.from(pixels, (v) => v / 127.5 - 1), [40, 784]);
+  for (const file of [asBytes, asFloats]) {
+    const r = await gantry('eval', '--images', file, '--backend', 'cpu', '--batch-size', '16', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as Record<string, any>;
+    assert.equal(out.generator.samples, 40);
+    assert.equal(out.generator.mnistScore, out.real.mnistScore, `${path.basename(file)}: same images, same score`);
+    assert.deepEqual(out.generator.histogram, out.real.histogram);
+    assert.ok(Math.abs(out.generator.fdFeatures) < 1e-3, `FD of the reference set to itself: ${out.generator.fdFeatures}`);
+  }
+  const table = await gantry('eval', '--images', asBytes, '--backend', 'cpu');
+  assert.equal(table.code, 0, table.stderr);
+  assert.match(table.stdout, /images real-u8\.npy\s+40\s/);
+
+  const shape = await gantry('eval', '--images', await write('bad-shape.npy', new Float32Array(3 * 27 * 28), [3, 27, 28]), '--backend', 'cpu');
+  assert.equal(shape.code, 1);
+  assert.match(shape.stderr, /bad-shape\.npy: shape \(3, 27, 28\): expected \(N, 28, 28\), \(N, 28, 28, 1\) or \(N, 784\)/);
+  const range = new Float32Array(2 * 784);
+  range[784 + 5] = 1.5;
+  const value = await gantry('eval', '--images', await write('bad-range.npy', range, [2, 28, 28, 1]), '--backend', 'cpu');
+  assert.equal(value.code, 1);
+  assert.match(value.stderr, /image 1, pixel 5 is 1\.5: expected a value in \[-1, 1\]/);
+  const junk = path.join(cwd, 'junk.npy');
+  await fsp.writeFile(junk, 'not numpy');
+  assert.match((await gantry('eval', '--images', junk, '--backend', 'cpu')).stderr, /junk\.npy: not a readable \.npy file/);
+  const both = await gantry('eval', '--images', asBytes, '--checkpoint', path.join(cwd, 'runs', 'gan-1'));
+  assert.equal(both.code, 2);
+  assert.match(both.stderr, /exactly one of --checkpoint DIR .* and --images FILE\.npy/);
+  assert.equal((await gantry('eval')).code, 2);
 });

@@ -2,6 +2,7 @@
 // prints them next to the same scores for the real test images.
 //   gantry eval --checkpoint runs/gan-.../ [--samples 10000] [--classifier DIR] [--batch-size 250]
 //               [--seed S] [--backend B] [--weights average|raw] [--json]
+//   gantry eval --images samples.npy [--classifier DIR] ...   (images from any source, same scores)
 // DIR is a GAN checkpoint or a run directory (its latest complete checkpoint). Samples come from
 // the generator in inference mode; batch i draws z from deriveSeed(seed, 'eval', i), the seed
 // defaulting to the GAN run's own.
@@ -27,7 +28,8 @@ export function register(program: Command): void {
   program
     .command('eval')
     .description("score a GAN's samples with the MNIST classifier (MNIST score, Fréchet distances, class coverage)")
-    .requiredOption('--checkpoint <dir>', 'GAN checkpoint, or a run directory (its latest complete checkpoint)')
+    .option('--checkpoint <dir>', 'GAN checkpoint, or a run directory (its latest complete checkpoint)')
+    .option('--images <file.npy>', 'score these images instead of a GAN\'s samples: a .npy array (N, 28, 28[, 1]) or (N, 784), float in [-1, 1] or uint8')
     .addOption(new Option('--samples <n>', 'generated images to score').argParser(intFlag('--samples', 2, 1_000_000)).default(10000))
     .option('--classifier <dir>', 'classifier run or checkpoint (default: the newest classifier run under ./runs)')
     .addOption(new Option('--batch-size <n>', 'images per classifier batch').argParser(intFlag('--batch-size', 1, 65536)).default(DEFAULT_EVAL_BATCH))

