@@ -43,12 +43,16 @@ export const ganTrainSchema = z.strictObject({
   dWidth: int(1, 1024).optional(),
   /** Stride-2 conv layers of the convolutional discriminator (2, or 3 for one that sees the whole digit). */
   dLayers: int(2, 3).optional(),
+  /** Conv layers of the convolutional generator (2, or 3 for a 5x5 conv at 7x7 before the deconvs). */
+  gLayers: int(2, 3).optional(),
   sampleEvery: int(1, 1e9).default(100),
   evalEvery: int(0, 1e9).default(0),
   evalSamples: int(100, 100000).default(1000),
   classifier: z.string().min(1).optional(),
 }).refine((c) => c.preset !== 'mlp' || c.dLayers === undefined || c.dLayers === 2, {
   path: ['dLayers'], message: 'dLayers 3 needs a convolutional preset (dcgan, infogan): mlp has no conv layers',
+}).refine((c) => c.preset !== 'mlp' || c.gLayers === undefined || c.gLayers === 2, {
+  path: ['gLayers'], message: 'gLayers 3 needs a convolutional preset (dcgan, infogan): mlp has no conv layers',
 });
 export type GanTrainConfig = z.infer<typeof ganTrainSchema>;
 
@@ -109,7 +113,7 @@ export async function loadConfig<S extends z.ZodType>(
 
 export function toGanMathConfig(cfg: GanTrainConfig): GanMathConfig {
   return {
-    arch: ganArch(cfg.preset, { zDim: cfg.zDim, gWidth: cfg.gWidth, dWidth: cfg.dWidth, dLayers: cfg.dLayers }),
+    arch: ganArch(cfg.preset, { zDim: cfg.zDim, gWidth: cfg.gWidth, dWidth: cfg.dWidth, dLayers: cfg.dLayers, gLayers: cfg.gLayers }),
     loss: cfg.loss,
     batchSize: cfg.batchSize,
     dSteps: cfg.dSteps,

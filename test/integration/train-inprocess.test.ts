@@ -87,14 +87,17 @@ test('GAN: resuming with a different architecture is refused', async () => {
   await assert.rejects(trainGanInProcess(ganCfg(dir, { resume: true, gWidth: 32 }), quiet), /configuration differs/);
 });
 
-test('GAN: a dcgan with a three-layer discriminator trains, checkpoints its arch and resumes only as itself', async () => {
+test('GAN: a dcgan with three-layer G and D trains, checkpoints its arch and resumes only as itself', async () => {
   const dir = await tmp();
-  const cfg = { preset: 'dcgan', zDim: 8, gWidth: 4, dWidth: 4, dLayers: 3, iterations: 2, sampleEvery: 2, checkpointEvery: 2 };
+  const cfg = { preset: 'dcgan', zDim: 8, gWidth: 4, dWidth: 4, dLayers: 3, gLayers: 3, iterations: 2, sampleEvery: 2, checkpointEvery: 2 };
   const r = await trainGanInProcess(ganCfg(dir, cfg), quiet);
   assert.equal(r.status, 'completed');
   const d = (await readCheckpoint(r.lastCheckpoint!)).models.get('discriminator')!;
   assert.equal(d.arch.dLayers, 3);
   assert.deepEqual(d.tensors.filter((t) => t.name.startsWith('conv2b/')).map((t) => t.name), ['conv2b/kernel', 'conv2b/bias']);
+  const g = (await readCheckpoint(r.lastCheckpoint!)).models.get('generator')!;
+  assert.equal(g.arch.gLayers, 3);
+  assert.ok(g.tensors.some((t) => t.name === 'conv2b/kernel'), "G's 7x7 conv is in the checkpoint");
   await assert.rejects(trainGanInProcess(ganCfg(dir, { ...cfg, iterations: 4, dLayers: 2, resume: true }), quiet), /configuration differs/);
   const resumed = await trainGanInProcess(ganCfg(dir, { ...cfg, iterations: 4, resume: true }), quiet);
   assert.equal(resumed.status, 'completed');
@@ -225,4 +228,6 @@ test('CLI: an unknown flag, a bad value and an unknown config key are rejected b
   const mlp = await cli(['train', 'gan', '--in-process', '--preset', 'mlp', '--d-layers', '3', '--backend', 'cpu']);
   assert.equal(mlp.code, 1);
   assert.match(mlp.stderr, /dLayers 3 needs a convolutional preset \(dcgan, infogan\): mlp has no conv layers/);
+  const g = await cli(['train', 'gan', '--in-process', '--preset', 'mlp', '--g-layers', '3', '--backend', 'cpu']);
+  assert.match(g.stderr, /gLayers 3 needs a convolutional preset/);
 });

@@ -92,6 +92,22 @@ test('dLayers 3 gives D a third conv (2w -> 4w, k3 s2, 7x7 -> 4x4) before its ou
   assert.throws(() => buildModelFromArch('discriminator', { ...old, dLayers: 4 }), /dLayers/);
 });
 
+test('gLayers 3 gives G a 5x5 stride-1 conv (2w -> 2w) with batch norm at 7x7 before its deconvs', () => {
+  const arch = ganArch('dcgan', { zDim: 4, gWidth: 8, gLayers: 3 });
+  const g = buildGenerator(arch, 1);
+  const shapes = Object.fromEntries(g.params.map((p) => [p.name, p.variable.shape]));
+  assert.deepEqual(shapes['conv2b/kernel'], [5, 5, 16, 16]);
+  assert.deepEqual(shapes['bn2b/gamma'], [16]);
+  assert.deepEqual(shapes['deconv3/kernel'], [4, 4, 8, 16]);
+  tf.tidy(() => assert.deepEqual(g.apply(tf.randomNormal([3, 4], 0, 1, 'float32', 1), TRAIN).shape, [3, 28, 28, 1]));
+  g.dispose();
+  const { gLayers: _omit, ...old } = ganArch('dcgan', { gWidth: 8 });
+  const rebuilt = buildModelFromArch('generator', old);
+  assert.ok(!rebuilt.params.some((p) => p.name.startsWith('conv2b')), 'an arch without gLayers is the two-layer G');
+  rebuilt.dispose();
+  assert.throws(() => ganArch('mlp', { gLayers: 3 }), /gLayers/);
+});
+
 test('buildModelFromArch rebuilds the same architecture and rejects a bad arch', () => {
   const arch = ganArch('dcgan', { gWidth: 8 });
   const g = buildModelFromArch('generator', arch);

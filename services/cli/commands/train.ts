@@ -35,6 +35,7 @@ const GAN_FLAGS: FlagSpec[] = [
   { flag: 'z-dim', key: 'zDim', kind: 'int', description: 'latent size (preset default)' },
   { flag: 'g-width', key: 'gWidth', kind: 'int', description: 'generator width (preset default)' },
   { flag: 'd-width', key: 'dWidth', kind: 'int', description: 'discriminator width (preset default)' },
+  { flag: 'g-layers', key: 'gLayers', kind: 'int', description: 'conv layers of the generator: 2, or 3 for a 5x5 conv at 7x7 before the deconvs (default 2; dcgan, infogan)' },
   { flag: 'd-layers', key: 'dLayers', kind: 'int', description: 'stride-2 conv layers of the discriminator: 2, or 3 for a 4x4 layer that sees the whole digit (default 2; dcgan, infogan)' },
   { flag: 'sample-every', key: 'sampleEvery', kind: 'int', description: 'write an 8x8 sample grid every N iterations (default 100)' },
   { flag: 'eval-every', key: 'evalEvery', kind: 'int', description: 'score samples with the classifier every N iterations (0: off)' },

@@ -2,13 +2,14 @@
 // Generator (dcgan: no fc1; infogan, the workshop's: with fc1):
 //   z (B, zDim) -> [dense 16w, batch norm, ReLU]                 -> (B, 16w)      infogan only
 //               -> dense 7*7*2w, batch norm, ReLU, reshape        -> (B, 7, 7, 2w)
+//               -> [conv 2w k5 s1, batch norm, ReLU]              -> (B, 7, 7, 2w)  gLayers 3 only
 //               -> deconv w k4 s2, batch norm, ReLU              -> (B, 14, 14, w)
 //               -> deconv 1 k4 s2, tanh                          -> (B, 28, 28, 1)
 // With w = 64 the infogan generator is the workshop's z(62) -> 1024 -> 7*7*128 -> 64 -> 1.
 // Discriminator: the classifier body (conv-body.ts) with one raw output; optionally (dLayers 3) a
 // third conv layer, 7x7 -> 4x4, whose units each see the whole digit.
 import { tf } from '../tf.ts';
-import { ParamStore, batchNorm, batchNormParams, deconv, deconvParams, dense, denseParams } from '../layers.ts';
+import { ParamStore, batchNorm, batchNormParams, conv, convParams, deconv, deconvParams, dense, denseParams } from '../layers.ts';
 import type { ForwardMode, Model } from '../model.ts';
 import { convBody } from './conv-body.ts';
 
@@ -18,6 +19,8 @@ export interface ConvGanSizes {
   dWidth: number;
   /** Stride-2 conv layers of D: 2, or 3 (a third conv 4w k3 s2 to 4x4, batch norm, leaky). */
   dLayers: number;
+  /** Conv layers of G: 2, or 3 (first a conv 2w k5 s1 at 7x7, batch norm, ReLU). */
+  gLayers: number;
   /** Units of the extra dense layer in G and D (infogan: 16 * width); 0 for the small DCGAN. */
   gDense: number;
   dDense: number;
@@ -33,6 +36,8 @@ export function convGenerator(s: ConvGanSizes, arch: Record<string, unknown>, se
   const bn1 = s.gDense > 0 ? batchNormParams(p, 'bn1', s.gDense) : undefined;
   const fc2 = denseParams(p, 'fc2', s.gDense > 0 ? s.gDense : s.zDim, h4 * w4 * 2 * s.gWidth);
   const bn2 = batchNormParams(p, 'bn2', h4 * w4 * 2 * s.gWidth);
+  const c2b = s.gLayers === 3 ? convParams(p, 'conv2b', 5, 2 * s.gWidth, 2 * s.gWidth, 1) : undefined;
+  const bn2b = s.gLayers === 3 ? batchNormParams(p, 'bn2b', 2 * s.gWidth) : undefined;
   const dc3 = deconvParams(p, 'deconv3', 4, 2 * s.gWidth, s.gWidth, 2);
   const bn3 = batchNormParams(p, 'bn3', s.gWidth);
   const dc4 = deconvParams(p, 'deconv4', 4, s.gWidth, c, 2);
@@ -43,7 +48,8 @@ export function convGenerator(s: ConvGanSizes, arch: Record<string, unknown>, se
       let x: tf.Tensor = z; // (B, zDim)
       if (fc1 && bn1) x = tf.relu(batchNorm(dense(x, fc1), bn1, mode)); // (B, 16w)
       x = tf.relu(batchNorm(dense(x, fc2), bn2, mode)); // (B, 7*7*2w)
-      const x4 = tf.reshape(x, [z.shape[0], h4, w4, 2 * s.gWidth]) as tf.Tensor4D; // (B, 7, 7, 2w)
+      let x4 = tf.reshape(x, [z.shape[0], h4, w4, 2 * s.gWidth]) as tf.Tensor4D; // (B, 7, 7, 2w)
+      if (c2b && bn2b) x4 = tf.relu(batchNorm(conv(x4, c2b), bn2b, mode)) as tf.Tensor4D; // (B, 7, 7, 2w)
       const x3 = tf.relu(batchNorm(deconv(x4, dc3), bn3, mode)) as tf.Tensor4D; // (B, 14, 14, w)
       return tf.tanh(deconv(x3, dc4)); // (B, 28, 28, 1)
     }),
