@@ -14,8 +14,8 @@ classifier and code:
 
 Variants: --g-width/--d-width, --d-layers 3 (gantry's --d-layers), --batch, --lr-g/--lr-d,
 --no-d-bn (no batch norm in D), --spectral-norm (on D's layers), --r1 GAMMA (R1 penalty on real
-images, Mescheder et al. 2018), --g-conv7 (an extra 5x5 conv at 7x7 in G), --d-dense N (a hidden
-dense layer in D). One JSON line per eval point: iteration, training seconds (eval excluded), losses.
+images, Mescheder et al. 2018), --g-layers 3 (a 5x5 conv at 7x7 in G, gantry's --g-layers), --d-dense
+N (a hidden dense layer in D). One JSON line per eval point: iteration, training seconds (eval excluded), losses.
 """
 import argparse
 import copy
@@ -41,7 +41,7 @@ ap.add_argument('--r1', type=float, default=0.0)
 ap.add_argument('--spectral-norm', action='store_true')
 ap.add_argument('--no-d-bn', action='store_true')
 ap.add_argument('--d-dense', type=int, default=0)
-ap.add_argument('--g-conv7', action='store_true')
+ap.add_argument('--g-layers', type=int, choices=(2, 3), default=2)
 ap.add_argument('--ema', type=float, default=0.999)
 ap.add_argument('--eval', default='1000,2000')
 ap.add_argument('--samples', type=int, default=2000)
@@ -72,7 +72,7 @@ def leaky():
 sn = nn.utils.spectral_norm if a.spectral_norm else (lambda m: m)
 w, v = a.g_width, a.d_width
 g = [nn.Linear(100, 7 * 7 * 2 * w), nn.BatchNorm1d(7 * 7 * 2 * w), nn.ReLU(), nn.Unflatten(1, (2 * w, 7, 7))]
-if a.g_conv7:
+if a.g_layers == 3:
     g += [nn.Conv2d(2 * w, 2 * w, 5, 1, 2), nn.BatchNorm2d(2 * w), nn.ReLU()]
 g += [nn.ConvTranspose2d(2 * w, w, 4, 2, 1), nn.BatchNorm2d(w), nn.ReLU(), nn.ConvTranspose2d(w, 1, 4, 2, 1), nn.Tanh()]
 bn = (lambda c: []) if a.no_d_bn else (lambda c: [nn.BatchNorm2d(c)])
