@@ -14,8 +14,12 @@ classifier and code:
 
 Variants: --g-width/--d-width, --d-layers 3 (gantry's --d-layers), --batch, --lr-g/--lr-d,
 --no-d-bn (no batch norm in D), --spectral-norm (on D's layers), --r1 GAMMA (R1 penalty on real
-images, Mescheder et al. 2018), --g-layers 3 (a 5x5 conv at 7x7 in G, gantry's --g-layers), --d-dense
-N (a hidden dense layer in D). One JSON line per eval point: iteration, training seconds (eval excluded), losses.
+images, Mescheder et al. 2018), --g-layers 3 (a 5x5 conv at 7x7 in G, gantry's --g-layers; --g-conv-k 3
+makes it 3x3), --d-dense N (a hidden dense layer in D), --beta2 (Adam's, gantry's --beta2), --lr-decay
+(the workshop's lr * 0.75^(t/1100), gantry's --lr-decay), --label-smooth P (one-sided: real targets P,
+Salimans et al. 2016), --mbstd (a minibatch standard deviation feature before D's dense layer, Karras
+et al. 2018), --g-upsample (nearest upsampling + 5x5 conv instead of G's deconvs). One JSON line per
+eval point: iteration, training seconds (eval excluded), losses.
 """
 import argparse
 import copy
@@ -43,6 +47,12 @@ ap.add_argument('--no-d-bn', action='store_true')
 ap.add_argument('--d-dense', type=int, default=0)
 ap.add_argument('--g-layers', type=int, choices=(2, 3), default=2)
 ap.add_argument('--ema', type=float, default=0.999)
+ap.add_argument('--beta2', type=float, default=0.999)
+ap.add_argument('--label-smooth', type=float, default=1.0)
+ap.add_argument('--mbstd', action='store_true')
+ap.add_argument('--g-conv-k', type=int, choices=(3, 5), default=5)
+ap.add_argument('--lr-decay', action='store_true')
+ap.add_argument('--g-upsample', action='store_true')
 ap.add_argument('--eval', default='1000,2000')
 ap.add_argument('--samples', type=int, default=2000)
 ap.add_argument('--seed', type=int, default=1)
@@ -73,14 +83,27 @@ sn = nn.utils.spectral_norm if a.spectral_norm else (lambda m: m)
 w, v = a.g_width, a.d_width
 g = [nn.Linear(100, 7 * 7 * 2 * w), nn.BatchNorm1d(7 * 7 * 2 * w), nn.ReLU(), nn.Unflatten(1, (2 * w, 7, 7))]
 if a.g_layers == 3:
-    g += [nn.Conv2d(2 * w, 2 * w, 5, 1, 2), nn.BatchNorm2d(2 * w), nn.ReLU()]
-g += [nn.ConvTranspose2d(2 * w, w, 4, 2, 1), nn.BatchNorm2d(w), nn.ReLU(), nn.ConvTranspose2d(w, 1, 4, 2, 1), nn.Tanh()]
+    g += [nn.Conv2d(2 * w, 2 * w, a.g_conv_k, 1, a.g_conv_k // 2), nn.BatchNorm2d(2 * w), nn.ReLU()]
+if a.g_upsample:
+    g += [nn.Upsample(scale_factor=2), nn.Conv2d(2 * w, w, 5, 1, 2), nn.BatchNorm2d(w), nn.ReLU(),
+          nn.Upsample(scale_factor=2), nn.Conv2d(w, 1, 5, 1, 2), nn.Tanh()]
+else:
+    g += [nn.ConvTranspose2d(2 * w, w, 4, 2, 1), nn.BatchNorm2d(w), nn.ReLU(), nn.ConvTranspose2d(w, 1, 4, 2, 1), nn.Tanh()]
 bn = (lambda c: []) if a.no_d_bn else (lambda c: [nn.BatchNorm2d(c)])
 d = [sn(nn.Conv2d(1, v, 4, 2, 1)), leaky(), sn(nn.Conv2d(v, 2 * v, 4, 2, 1)), *bn(2 * v), leaky()]
 flat = 7 * 7 * 2 * v
 if a.d_layers == 3:
     d += [sn(nn.Conv2d(2 * v, 4 * v, 3, 2, 1)), *bn(4 * v), leaky()]
     flat = 4 * 4 * 4 * v
+class MbStd(nn.Module):
+    def forward(self, x):
+        s = x.std(dim=0).mean().expand(x.shape[0], 1, x.shape[2], x.shape[3])
+        return torch.cat([x, s], 1)
+
+
+if a.mbstd:
+    d += [MbStd()]
+    flat += flat // (4 * v if a.d_layers == 3 else 2 * v)
 d += [nn.Flatten()]
 if a.d_dense:
     d += [sn(nn.Linear(flat, a.d_dense)), *([] if a.no_d_bn else [nn.BatchNorm1d(a.d_dense)]), leaky()]
@@ -90,14 +113,18 @@ G, D = nn.Sequential(*g), nn.Sequential(*d)
 G.apply(init)
 D.apply(init)
 G_avg = copy.deepcopy(G)
-opt_g = torch.optim.Adam(G.parameters(), a.lr_g, betas=(0.5, 0.999), eps=1e-8)
-opt_d = torch.optim.Adam(D.parameters(), a.lr_d, betas=(0.5, 0.999), eps=1e-8)
+opt_g = torch.optim.Adam(G.parameters(), a.lr_g, betas=(0.5, a.beta2), eps=1e-8)
+opt_d = torch.optim.Adam(D.parameters(), a.lr_d, betas=(0.5, a.beta2), eps=1e-8)
 evals = {int(s) for s in a.eval.split(',') if s}
 perm, pos = torch.randperm(X.shape[0]), 0
 t0, eval_seconds = time.time(), 0.0
 for it in range(1, a.iters + 1):
     if pos + a.batch > X.shape[0]:
         perm, pos = torch.randperm(X.shape[0]), 0
+    if a.lr_decay:
+        for o, lr in ((opt_g, a.lr_g), (opt_d, a.lr_d)):
+            for grp in o.param_groups:
+                grp['lr'] = lr * 0.75 ** ((it - 1) / 1100)
     real = X[perm[pos:pos + a.batch]]
     pos += a.batch
     with torch.no_grad():
@@ -105,7 +132,7 @@ for it in range(1, a.iters + 1):
     if a.r1 > 0:
         real.requires_grad_(True)
     d_real, d_fake = D(real), D(fake)
-    loss_d = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+    loss_d = (a.label_smooth * F.softplus(-d_real) + (1 - a.label_smooth) * F.softplus(d_real)).mean() + F.softplus(d_fake).mean()
     if a.r1 > 0:
         grad, = torch.autograd.grad(d_real.sum(), real, create_graph=True)
         loss_d = loss_d + 0.5 * a.r1 * grad.pow(2).sum(dim=[1, 2, 3]).mean()
