@@ -20,17 +20,23 @@ export const ganArchSchema = z.strictObject({
   zDim: size(1024),
   gWidth: size(1024),
   dWidth: size(1024),
-  /** Stride-2 conv layers of the convolutional discriminator: 2 (the workshop's) or 3 (a third,
-   * 7x7 -> 4x4, whose units see the whole digit). Absent in checkpoints written before it: 2. */
-  dLayers: z.number().int().min(2).max(3).default(2),
+  /** Conv layers of the convolutional discriminator: 2 (the workshop's), 3 (a third, 7x7 -> 4x4,
+   * whose units see the whole digit), 4 or 5 (then 1-2 stride-1 3x3 convs at 4x4). Absent in
+   * checkpoints written before it: 2. */
+  dLayers: z.number().int().min(2).max(5).default(2),
   /** Conv layers of the convolutional generator: 2 (the workshop's two deconvs) or 3 (first a
    * stride-1 5x5 conv at 7x7, 2w -> 2w, batch norm, ReLU). Absent in older checkpoints: 2. */
   gLayers: z.number().int().min(2).max(3).default(2),
+  /** Kernel size of that 7x7 conv (gLayers 3): 5, or 3 (a third of the cost). Absent in older
+   * checkpoints: 5. */
+  gKernel: z.union([z.literal(3), z.literal(5)]).default(5),
   imageShape,
 }).refine((a) => a.preset !== 'mlp' || a.dLayers === 2, {
-  path: ['dLayers'], message: 'a third discriminator conv layer needs a convolutional preset (dcgan, infogan); mlp has none',
+  path: ['dLayers'], message: 'more than two discriminator conv layers need a convolutional preset (dcgan, infogan); mlp has none',
 }).refine((a) => a.preset !== 'mlp' || a.gLayers === 2, {
   path: ['gLayers'], message: 'a third generator conv layer needs a convolutional preset (dcgan, infogan); mlp has none',
+}).refine((a) => a.gKernel === 5 || a.gLayers === 3, {
+  path: ['gKernel'], message: 'gKernel sizes the third generator conv layer: it needs gLayers 3',
 });
 export type GanArch = z.infer<typeof ganArchSchema>;
 
@@ -55,7 +61,7 @@ const CLASSIFIER_DEFAULTS: Record<ClassifierPreset, Pick<ClassifierArch, 'width'
   quick: { width: 32, denseUnits: 128 },
 };
 
-export type GanArchOverrides = Partial<Pick<GanArch, 'zDim' | 'gWidth' | 'dWidth' | 'dLayers' | 'gLayers'>>;
+export type GanArchOverrides = Partial<Pick<GanArch, 'zDim' | 'gWidth' | 'dWidth' | 'dLayers' | 'gLayers' | 'gKernel'>>;
 
 export function ganArch(preset: GanPreset, overrides: GanArchOverrides = {}): GanArch {
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
@@ -75,7 +81,7 @@ export function classifierArch(
 function convSizes(arch: GanArch) {
   const extra = arch.preset === 'infogan';
   return {
-    zDim: arch.zDim, gWidth: arch.gWidth, dWidth: arch.dWidth, dLayers: arch.dLayers, gLayers: arch.gLayers, imageShape: arch.imageShape,
+    zDim: arch.zDim, gWidth: arch.gWidth, dWidth: arch.dWidth, dLayers: arch.dLayers, gLayers: arch.gLayers, gKernel: arch.gKernel, imageShape: arch.imageShape,
     gDense: extra ? 16 * arch.gWidth : 0, dDense: extra ? 16 * arch.dWidth : 0,
   };
 }

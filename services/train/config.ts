@@ -41,18 +41,22 @@ export const ganTrainSchema = z.strictObject({
   zDim: int(1, 1024).optional(),
   gWidth: int(1, 1024).optional(),
   dWidth: int(1, 1024).optional(),
-  /** Stride-2 conv layers of the convolutional discriminator (2, or 3 for one that sees the whole digit). */
-  dLayers: int(2, 3).optional(),
+  /** Conv layers of the convolutional discriminator (2; 3 for one that sees the whole digit; 4-5 add stride-1 convs at 4x4). */
+  dLayers: int(2, 5).optional(),
   /** Conv layers of the convolutional generator (2, or 3 for a 5x5 conv at 7x7 before the deconvs). */
   gLayers: int(2, 3).optional(),
+  /** Kernel size of that 7x7 conv (5, or 3 for a third of the cost; needs gLayers 3). */
+  gKernel: z.union([z.literal(3), z.literal(5)]).optional(),
   sampleEvery: int(1, 1e9).default(100),
   evalEvery: int(0, 1e9).default(0),
   evalSamples: int(100, 100000).default(1000),
   classifier: z.string().min(1).optional(),
 }).refine((c) => c.preset !== 'mlp' || c.dLayers === undefined || c.dLayers === 2, {
-  path: ['dLayers'], message: 'dLayers 3 needs a convolutional preset (dcgan, infogan): mlp has no conv layers',
+  path: ['dLayers'], message: 'dLayers above 2 needs a convolutional preset (dcgan, infogan): mlp has no conv layers',
 }).refine((c) => c.preset !== 'mlp' || c.gLayers === undefined || c.gLayers === 2, {
   path: ['gLayers'], message: 'gLayers 3 needs a convolutional preset (dcgan, infogan): mlp has no conv layers',
+}).refine((c) => c.gKernel === undefined || c.gKernel === 5 || c.gLayers === 3, {
+  path: ['gKernel'], message: 'gKernel sizes the third generator conv layer: it needs gLayers 3',
 });
 export type GanTrainConfig = z.infer<typeof ganTrainSchema>;
 
@@ -113,7 +117,7 @@ export async function loadConfig<S extends z.ZodType>(
 
 export function toGanMathConfig(cfg: GanTrainConfig): GanMathConfig {
   return {
-    arch: ganArch(cfg.preset, { zDim: cfg.zDim, gWidth: cfg.gWidth, dWidth: cfg.dWidth, dLayers: cfg.dLayers, gLayers: cfg.gLayers }),
+    arch: ganArch(cfg.preset, { zDim: cfg.zDim, gWidth: cfg.gWidth, dWidth: cfg.dWidth, dLayers: cfg.dLayers, gLayers: cfg.gLayers, gKernel: cfg.gKernel }),
     loss: cfg.loss,
     batchSize: cfg.batchSize,
     dSteps: cfg.dSteps,

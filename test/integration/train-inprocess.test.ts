@@ -223,11 +223,13 @@ test('CLI: an unknown flag, a bad value and an unknown config key are rejected b
   assert.match(bound.stderr, /batchSize: Too small: expected number to be >=1/);
   const ema = await cli(['train', 'gan', '--in-process', '--g-ema', '1', '--backend', 'cpu']);
   assert.match(ema.stderr, /gEma: Too big: expected number to be <1/);
-  const layers = await cli(['train', 'gan', '--in-process', '--d-layers', '4', '--backend', 'cpu']);
-  assert.match(layers.stderr, /dLayers: Too big: expected number to be <=3/);
+  const layers = await cli(['train', 'gan', '--in-process', '--d-layers', '6', '--backend', 'cpu']);
+  assert.match(layers.stderr, /dLayers: Too big: expected number to be <=5/);
   const mlp = await cli(['train', 'gan', '--in-process', '--preset', 'mlp', '--d-layers', '3', '--backend', 'cpu']);
   assert.equal(mlp.code, 1);
-  assert.match(mlp.stderr, /dLayers 3 needs a convolutional preset \(dcgan, infogan\): mlp has no conv layers/);
+  assert.match(mlp.stderr, /dLayers above 2 needs a convolutional preset \(dcgan, infogan\): mlp has no conv layers/);
   const g = await cli(['train', 'gan', '--in-process', '--preset', 'mlp', '--g-layers', '3', '--backend', 'cpu']);
   assert.match(g.stderr, /gLayers 3 needs a convolutional preset/);
+  const k = await cli(['train', 'gan', '--in-process', '--g-kernel', '3', '--backend', 'cpu']);
+  assert.match(k.stderr, /gKernel: gKernel sizes the third generator conv layer: it needs gLayers 3/);
 });

@@ -89,7 +89,20 @@ test('dLayers 3 gives D a third conv (2w -> 4w, k3 s2, 7x7 -> 4x4) before its ou
   assert.ok(!rebuilt.params.some((p) => p.name.startsWith('conv2b')));
   rebuilt.dispose();
   assert.throws(() => ganArch('mlp', { dLayers: 3 }), /dLayers/);
-  assert.throws(() => buildModelFromArch('discriminator', { ...old, dLayers: 4 }), /dLayers/);
+  assert.throws(() => buildModelFromArch('discriminator', { ...old, dLayers: 6 }), /dLayers/);
+});
+
+test('dLayers 4 and 5 add one and two stride-1 3x3 convs (4w -> 4w) with batch norm at 4x4 after the third', () => {
+  for (const [dLayers, extra] of [[3, 0], [4, 1], [5, 2]] as const) {
+    const d = buildDiscriminator(ganArch('dcgan', { dWidth: 8, dLayers }), 2);
+    const kernels = d.params.filter((p) => p.name.startsWith('conv2c')).map((p) => [p.name, p.variable.shape]);
+    assert.deepEqual(kernels.filter(([n]) => String(n).endsWith('/kernel')),
+      Array.from({ length: extra }, (_, i) => [`conv2c${i}/kernel`, [3, 3, 32, 32]]));
+    assert.equal(d.state.filter((s) => s.name.startsWith('bn2c')).length, 2 * extra);
+    assert.deepEqual(d.params.find((p) => p.name === 'out/kernel')?.variable.shape, [4 * 4 * 32, 1]);
+    tf.tidy(() => assert.deepEqual(d.apply(tf.randomNormal([3, 28, 28, 1], 0, 1, 'float32', 5), TRAIN).shape, [3, 1]));
+    d.dispose();
+  }
 });
 
 test('gLayers 3 gives G a 5x5 stride-1 conv (2w -> 2w) with batch norm at 7x7 before its deconvs', () => {
@@ -106,6 +119,19 @@ test('gLayers 3 gives G a 5x5 stride-1 conv (2w -> 2w) with batch norm at 7x7 be
   assert.ok(!rebuilt.params.some((p) => p.name.startsWith('conv2b')), 'an arch without gLayers is the two-layer G');
   rebuilt.dispose();
   assert.throws(() => ganArch('mlp', { gLayers: 3 }), /gLayers/);
+});
+
+test('gKernel 3 makes that 7x7 conv 3x3; an arch without gKernel (older checkpoints) keeps 5x5; it needs gLayers 3', () => {
+  const g = buildGenerator(ganArch('dcgan', { zDim: 4, gWidth: 8, gLayers: 3, gKernel: 3 }), 1);
+  assert.deepEqual(g.params.find((p) => p.name === 'conv2b/kernel')?.variable.shape, [3, 3, 16, 16]);
+  tf.tidy(() => assert.deepEqual(g.apply(tf.randomNormal([2, 4], 0, 1, 'float32', 1), TRAIN).shape, [2, 28, 28, 1]));
+  g.dispose();
+  const { gKernel: _omit, ...old } = ganArch('dcgan', { zDim: 4, gWidth: 8, gLayers: 3 });
+  const rebuilt = buildModelFromArch('generator', old);
+  assert.deepEqual(rebuilt.params.find((p) => p.name === 'conv2b/kernel')?.variable.shape, [5, 5, 16, 16]);
+  rebuilt.dispose();
+  assert.throws(() => ganArch('dcgan', { gKernel: 3 }), /gKernel sizes the third generator conv layer: it needs gLayers 3/);
+  assert.throws(() => ganArch('dcgan', { gLayers: 3, gKernel: 4 as 3 }), /gKernel/);
 });
 
 test('buildModelFromArch rebuilds the same architecture and rejects a bad arch', () => {

@@ -100,6 +100,7 @@ const PRESET_CONVS: ConvCase[] = [
   { label: 'quick conv 1->32', input: [2, 28, 28, 1], filter: [4, 4, 1, 32], strides: 2, pad: 'same' },
   { label: "D's third conv 64->128 k3, 7x7 -> 4x4 (--d-layers 3, half width)", input: [2, 7, 7, 64], filter: [3, 3, 64, 128], strides: 2, pad: 'same' },
   { label: "G's 7x7 conv 64->64 k5 s1 (--g-layers 3, half width)", input: [2, 7, 7, 64], filter: [5, 5, 64, 64], strides: 1, pad: 'same' },
+  { label: "D's 4x4 conv 128->128 k3 s1 (--d-layers 4-5, half width)", input: [2, 4, 4, 128], filter: [3, 3, 128, 128], strides: 1, pad: 'same' },
 ];
 
 const ODD_CONVS: ConvCase[] = [

@@ -1,7 +1,8 @@
 // The workshop classifier's body, also the convolutional discriminator:
 //   (B, 28, 28, 1) -> conv w k4 s2, leaky             -> (B, 14, 14, w)
 //                  -> conv 2w k4 s2, batch norm, leaky -> (B, 7, 7, 2w)
-//                  -> [conv 4w k3 s2, batch norm, leaky] -> (B, 4, 4, 4w)   (convLayers 3 only)
+//                  -> [conv 4w k3 s2, batch norm, leaky] -> (B, 4, 4, 4w)   (convLayers >= 3)
+//                  -> [conv 4w k3 s1, batch norm, leaky] x (convLayers - 3) -> (B, 4, 4, 4w)
 //                  -> flatten (B, 49*2w) -> [dense u, batch norm, leaky] -> dense `outputs`
 // The dense-u block is optional (the small DCGAN discriminator has none).
 import { tf } from '../tf.ts';
@@ -11,7 +12,8 @@ import type { ForwardMode, NamedVariable } from '../model.ts';
 export interface ConvBodySizes {
   imageShape: readonly [number, number, number];
   width: number;
-  /** Stride-2 conv layers: 2 (the workshop's) or 3; default 2. */
+  /** Conv layers: 2 (the workshop's), 3 (a third, stride 2, to 4x4), or 4-5 (then 1-2 stride-1
+   * 3x3 convs at 4x4); default 2. */
   convLayers?: number;
   /** Units of the penultimate dense layer, or 0 for none. */
   denseUnits: number;
@@ -32,9 +34,14 @@ export function convBody(s: ConvBodySizes, seed: number): ConvBody {
   const c1 = convParams(p, 'conv1', 4, c, s.width, 2);
   const c2 = convParams(p, 'conv2', 4, s.width, 2 * s.width, 2);
   const bn2 = batchNormParams(p, 'bn2', 2 * s.width);
-  const third = (s.convLayers ?? 2) === 3;
+  const layers = s.convLayers ?? 2;
+  const third = layers >= 3;
   const c2b = third ? convParams(p, 'conv2b', 3, 2 * s.width, 4 * s.width, 2) : undefined;
   const bn2b = third ? batchNormParams(p, 'bn2b', 4 * s.width) : undefined;
+  const deep = Array.from({ length: Math.max(0, layers - 3) }, (_, i) => ({
+    conv: convParams(p, `conv2c${i}`, 3, 4 * s.width, 4 * s.width, 1),
+    bn: batchNormParams(p, `bn2c${i}`, 4 * s.width),
+  }));
   const flat = third
     ? Math.ceil(h / 8) * Math.ceil(w / 8) * 4 * s.width
     : Math.ceil(h / 4) * Math.ceil(w / 4) * 2 * s.width;
@@ -48,6 +55,7 @@ export function convBody(s: ConvBodySizes, seed: number): ConvBody {
       const h1 = leaky(conv(x, c1)); // (B, 14, 14, w)
       let h2 = leaky(batchNorm(conv(h1, c2), bn2, mode)); // (B, 7, 7, 2w)
       if (c2b && bn2b) h2 = leaky(batchNorm(conv(h2, c2b), bn2b, mode)); // (B, 4, 4, 4w)
+      for (const l of deep) h2 = leaky(batchNorm(conv(h2, l.conv), l.bn, mode)); // (B, 4, 4, 4w)
       let features = tf.reshape(h2, [x.shape[0], flat]) as tf.Tensor2D; // (B, 49*2w) or (B, 16*4w)
       if (fc && bn3) features = leaky(batchNorm(dense(features, fc), bn3, mode)) as tf.Tensor2D; // (B, u)
       return { features, out: dense(features, out) };

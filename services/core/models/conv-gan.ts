@@ -2,12 +2,13 @@
 // Generator (dcgan: no fc1; infogan, the workshop's: with fc1):
 //   z (B, zDim) -> [dense 16w, batch norm, ReLU]                 -> (B, 16w)      infogan only
 //               -> dense 7*7*2w, batch norm, ReLU, reshape        -> (B, 7, 7, 2w)
-//               -> [conv 2w k5 s1, batch norm, ReLU]              -> (B, 7, 7, 2w)  gLayers 3 only
+//               -> [conv 2w k5 (or k3) s1, batch norm, ReLU]      -> (B, 7, 7, 2w)  gLayers 3 only
 //               -> deconv w k4 s2, batch norm, ReLU              -> (B, 14, 14, w)
 //               -> deconv 1 k4 s2, tanh                          -> (B, 28, 28, 1)
 // With w = 64 the infogan generator is the workshop's z(62) -> 1024 -> 7*7*128 -> 64 -> 1.
 // Discriminator: the classifier body (conv-body.ts) with one raw output; optionally (dLayers 3) a
-// third conv layer, 7x7 -> 4x4, whose units each see the whole digit.
+// third conv layer, 7x7 -> 4x4, whose units each see the whole digit, and (dLayers 4, 5) one or two
+// stride-1 3x3 convs after it at 4x4.
 import { tf } from '../tf.ts';
 import { ParamStore, batchNorm, batchNormParams, conv, convParams, deconv, deconvParams, dense, denseParams } from '../layers.ts';
 import type { ForwardMode, Model } from '../model.ts';
@@ -17,10 +18,13 @@ export interface ConvGanSizes {
   zDim: number;
   gWidth: number;
   dWidth: number;
-  /** Stride-2 conv layers of D: 2, or 3 (a third conv 4w k3 s2 to 4x4, batch norm, leaky). */
+  /** Conv layers of D: 2; 3 (a third conv 4w k3 s2 to 4x4, batch norm, leaky); 4-5 (then 1-2 convs
+   * 4w k3 s1 at 4x4, batch norm, leaky). */
   dLayers: number;
   /** Conv layers of G: 2, or 3 (first a conv 2w k5 s1 at 7x7, batch norm, ReLU). */
   gLayers: number;
+  /** Kernel size of G's 7x7 conv (gLayers 3): 5 or 3. */
+  gKernel: number;
   /** Units of the extra dense layer in G and D (infogan: 16 * width); 0 for the small DCGAN. */
   gDense: number;
   dDense: number;
@@ -36,7 +40,7 @@ export function convGenerator(s: ConvGanSizes, arch: Record<string, unknown>, se
   const bn1 = s.gDense > 0 ? batchNormParams(p, 'bn1', s.gDense) : undefined;
   const fc2 = denseParams(p, 'fc2', s.gDense > 0 ? s.gDense : s.zDim, h4 * w4 * 2 * s.gWidth);
   const bn2 = batchNormParams(p, 'bn2', h4 * w4 * 2 * s.gWidth);
-  const c2b = s.gLayers === 3 ? convParams(p, 'conv2b', 5, 2 * s.gWidth, 2 * s.gWidth, 1) : undefined;
+  const c2b = s.gLayers === 3 ? convParams(p, 'conv2b', s.gKernel, 2 * s.gWidth, 2 * s.gWidth, 1) : undefined;
   const bn2b = s.gLayers === 3 ? batchNormParams(p, 'bn2b', 2 * s.gWidth) : undefined;
   const dc3 = deconvParams(p, 'deconv3', 4, 2 * s.gWidth, s.gWidth, 2);
   const bn3 = batchNormParams(p, 'bn3', s.gWidth);
