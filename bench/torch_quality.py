@@ -15,11 +15,14 @@ classifier and code:
 Variants: --g-width/--d-width, --d-layers 3 (gantry's --d-layers), --batch, --lr-g/--lr-d,
 --no-d-bn (no batch norm in D), --spectral-norm (on D's layers), --r1 GAMMA (R1 penalty on real
 images, Mescheder et al. 2018), --g-layers 3 (a 5x5 conv at 7x7 in G, gantry's --g-layers; --g-conv-k 3
-makes it 3x3), --d-dense N (a hidden dense layer in D), --beta2 (Adam's, gantry's --beta2), --lr-decay
+makes it 3x3, gantry's --g-kernel 3; --g-layers 4: two of them), --d-dense N (a hidden dense layer in D), --beta2 (Adam's, gantry's --beta2), --lr-decay
 (the workshop's lr * 0.75^(t/1100), gantry's --lr-decay), --label-smooth P (one-sided: real targets P,
 Salimans et al. 2016), --mbstd (a minibatch standard deviation feature before D's dense layer, Karras
-et al. 2018), --g-upsample (nearest upsampling + 5x5 conv instead of G's deconvs). One JSON line per
-eval point: iteration, training seconds (eval excluded), losses.
+et al. 2018), --g-upsample (nearest upsampling + 5x5 conv instead of G's deconvs), --d-layers 4-7
+(1-4 stride-1 3x3 convs at 4x4 after the third, gantry's --d-layers 4-5), --z-dim (gantry's), --beta1,
+--d-dropout P (dropout after each of D's leaky ReLUs), --topk NU (G's loss on the top k of its batch by
+D's output, k annealed from the batch to NU of it over 1,000 iterations, Sinha et al. 2020). One JSON
+line per eval point: iteration, training seconds (eval excluded), losses.
 """
 import argparse
 import copy
@@ -36,7 +39,7 @@ ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
 ap.add_argument('--out', required=True)
 ap.add_argument('--g-width', type=int, default=32)
 ap.add_argument('--d-width', type=int, default=32)
-ap.add_argument('--d-layers', type=int, choices=(2, 3), default=2)
+ap.add_argument('--d-layers', type=int, choices=range(2, 8), default=2)
 ap.add_argument('--iters', type=int, default=2000)
 ap.add_argument('--batch', type=int, default=64)
 ap.add_argument('--lr-g', type=float, default=1e-3)
@@ -45,7 +48,11 @@ ap.add_argument('--r1', type=float, default=0.0)
 ap.add_argument('--spectral-norm', action='store_true')
 ap.add_argument('--no-d-bn', action='store_true')
 ap.add_argument('--d-dense', type=int, default=0)
-ap.add_argument('--g-layers', type=int, choices=(2, 3), default=2)
+ap.add_argument('--g-layers', type=int, choices=(2, 3, 4), default=2)
+ap.add_argument('--z-dim', type=int, default=100)
+ap.add_argument('--beta1', type=float, default=0.5)
+ap.add_argument('--d-dropout', type=float, default=0.0)
+ap.add_argument('--topk', type=float, default=1.0)
 ap.add_argument('--ema', type=float, default=0.999)
 ap.add_argument('--beta2', type=float, default=0.999)
 ap.add_argument('--label-smooth', type=float, default=1.0)
@@ -76,13 +83,13 @@ def init(m):
 
 
 def leaky():
-    return nn.LeakyReLU(0.2)
+    return nn.Sequential(nn.LeakyReLU(0.2), nn.Dropout(a.d_dropout)) if a.d_dropout > 0 else nn.LeakyReLU(0.2)
 
 
 sn = nn.utils.spectral_norm if a.spectral_norm else (lambda m: m)
 w, v = a.g_width, a.d_width
-g = [nn.Linear(100, 7 * 7 * 2 * w), nn.BatchNorm1d(7 * 7 * 2 * w), nn.ReLU(), nn.Unflatten(1, (2 * w, 7, 7))]
-if a.g_layers == 3:
+g = [nn.Linear(a.z_dim, 7 * 7 * 2 * w), nn.BatchNorm1d(7 * 7 * 2 * w), nn.ReLU(), nn.Unflatten(1, (2 * w, 7, 7))]
+for _ in range(a.g_layers - 2):
     g += [nn.Conv2d(2 * w, 2 * w, a.g_conv_k, 1, a.g_conv_k // 2), nn.BatchNorm2d(2 * w), nn.ReLU()]
 if a.g_upsample:
     g += [nn.Upsample(scale_factor=2), nn.Conv2d(2 * w, w, 5, 1, 2), nn.BatchNorm2d(w), nn.ReLU(),
@@ -92,9 +99,11 @@ else:
 bn = (lambda c: []) if a.no_d_bn else (lambda c: [nn.BatchNorm2d(c)])
 d = [sn(nn.Conv2d(1, v, 4, 2, 1)), leaky(), sn(nn.Conv2d(v, 2 * v, 4, 2, 1)), *bn(2 * v), leaky()]
 flat = 7 * 7 * 2 * v
-if a.d_layers == 3:
+if a.d_layers >= 3:
     d += [sn(nn.Conv2d(2 * v, 4 * v, 3, 2, 1)), *bn(4 * v), leaky()]
     flat = 4 * 4 * 4 * v
+for _ in range(a.d_layers - 3):
+    d += [sn(nn.Conv2d(4 * v, 4 * v, 3, 1, 1)), *bn(4 * v), leaky()]
 class MbStd(nn.Module):
     def forward(self, x):
         s = x.std(dim=0).mean().expand(x.shape[0], 1, x.shape[2], x.shape[3])
@@ -103,7 +112,7 @@ class MbStd(nn.Module):
 
 if a.mbstd:
     d += [MbStd()]
-    flat += flat // (4 * v if a.d_layers == 3 else 2 * v)
+    flat += flat // (4 * v if a.d_layers >= 3 else 2 * v)
 d += [nn.Flatten()]
 if a.d_dense:
     d += [sn(nn.Linear(flat, a.d_dense)), *([] if a.no_d_bn else [nn.BatchNorm1d(a.d_dense)]), leaky()]
@@ -113,8 +122,8 @@ G, D = nn.Sequential(*g), nn.Sequential(*d)
 G.apply(init)
 D.apply(init)
 G_avg = copy.deepcopy(G)
-opt_g = torch.optim.Adam(G.parameters(), a.lr_g, betas=(0.5, a.beta2), eps=1e-8)
-opt_d = torch.optim.Adam(D.parameters(), a.lr_d, betas=(0.5, a.beta2), eps=1e-8)
+opt_g = torch.optim.Adam(G.parameters(), a.lr_g, betas=(a.beta1, a.beta2), eps=1e-8)
+opt_d = torch.optim.Adam(D.parameters(), a.lr_d, betas=(a.beta1, a.beta2), eps=1e-8)
 evals = {int(s) for s in a.eval.split(',') if s}
 perm, pos = torch.randperm(X.shape[0]), 0
 t0, eval_seconds = time.time(), 0.0
@@ -128,7 +137,7 @@ for it in range(1, a.iters + 1):
     real = X[perm[pos:pos + a.batch]]
     pos += a.batch
     with torch.no_grad():
-        fake = G(torch.randn(a.batch, 100))
+        fake = G(torch.randn(a.batch, a.z_dim))
     if a.r1 > 0:
         real.requires_grad_(True)
     d_real, d_fake = D(real), D(fake)
@@ -139,7 +148,11 @@ for it in range(1, a.iters + 1):
     opt_d.zero_grad()
     loss_d.backward()
     opt_d.step()
-    loss_g = F.softplus(-D(G(torch.randn(a.batch, 100)))).mean()
+    d_out = D(G(torch.randn(a.batch, a.z_dim))).flatten()
+    if a.topk < 1:
+        keep = max(1, round(a.batch * max(a.topk, 1 - (1 - a.topk) * it / 1000)))
+        d_out = torch.topk(d_out, keep).values
+    loss_g = F.softplus(-d_out).mean()
     opt_g.zero_grad()
     loss_g.backward()
     opt_g.step()
@@ -155,7 +168,7 @@ for it in range(1, a.iters + 1):
             for name, model in (('average', G_avg), ('raw', G)):
                 model.eval()
                 torch.manual_seed(1000 + it)
-                images = model(torch.randn(a.samples, 100)).reshape(-1, 28, 28).numpy().astype(np.float32)
+                images = model(torch.randn(a.samples, a.z_dim)).reshape(-1, 28, 28).numpy().astype(np.float32)
                 np.save(os.path.join(a.out, f'{name}-{it}.npy'), images)
                 model.train()
         eval_seconds += time.time() - e0
