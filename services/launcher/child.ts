@@ -17,9 +17,13 @@ export interface ChildExit {
   signal: NodeJS.Signals | null;
 }
 
+/** Lines of its output each child keeps, to say why it exited. */
+const TAIL_LINES = 40;
+
 export class ManagedChild {
   private proc: ChildProcess | undefined;
   private exited: Promise<ChildExit> | undefined;
+  private readonly tail: string[] = [];
 
   constructor(
     readonly spec: ChildSpec,
@@ -37,6 +41,7 @@ export class ManagedChild {
 
   /** Spawns the child; returns its pid. */
   start(): number {
+    this.tail.length = 0;
     const proc = spawn(this.spec.command, this.spec.args, { env: this.spec.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     this.proc = proc;
     this.forward(proc.stdout!);
@@ -57,7 +62,22 @@ export class ManagedChild {
     const lines = readline.createInterface({ input: stream, crlfDelay: Infinity });
     // Pretty log lines already start with "[role] "; JSON lines and anything else get the prefix.
     const prefix = `[${this.spec.role}] `;
-    lines.on('line', (line) => this.output.write(line.startsWith(prefix) ? `${line}\n` : `${prefix}${line}\n`));
+    lines.on('line', (line) => {
+      this.tail.push(line);
+      if (this.tail.length > TAIL_LINES) this.tail.shift();
+      this.output.write(line.startsWith(prefix) ? `${line}\n` : `${prefix}${line}\n`);
+    });
+  }
+
+  /**
+   * Why the last instance exited, from its own output: the CLI's closing `gantry: ...` line, else
+   * the message of its last error log line, else its last line; undefined when it printed nothing.
+   */
+  lastWords(): string | undefined {
+    const last = [...this.tail].reverse();
+    const cli = last.find((l) => l.startsWith('gantry: '));
+    if (cli) return cli.slice('gantry: '.length);
+    return last.map(errorMessage).find((m) => m !== undefined) ?? last[0];
   }
 
   /** Signals the child's process group (kill -9 in tests, SIGTERM to stop). */
@@ -78,5 +98,17 @@ export class ManagedChild {
     } catch {
       // no such group: nothing left
     }
+  }
+}
+
+/** The message of a JSON log line at level error or fatal. */
+function errorMessage(line: string): string | undefined {
+  const at = line.indexOf('{');
+  if (at < 0) return undefined;
+  try {
+    const rec = JSON.parse(line.slice(at)) as { level?: unknown; msg?: unknown };
+    return (rec.level === 'error' || rec.level === 'fatal') && typeof rec.msg === 'string' ? rec.msg : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -4,9 +4,11 @@
 // the one progress bar from the scheduler's progress events, and supervises:
 //   - a dead generator or discriminator is restarted (same ports: peers find it by config); the
 //     scheduler notices, waits for the new instance and resumes from the last checkpoint;
-//   - a scheduler that exits 0 ends the run (completed or stopped); one that exits 1 failed the
-//     run (status 'failed' in KV): everything is stopped and the error is thrown; one that
-//     crashed is restarted and resumes from the run state in KV;
+//   - a scheduler that exits 0 ends the run (completed or stopped); one that exits 1 having failed
+//     the run (status 'failed' in KV): everything is stopped and the error is thrown; one that
+//     crashed (a signal, or exit 1 with the run not failed) is restarted and resumes from the run
+//     state in KV;
+//   - an exit or a give-up names what the child last said (its `gantry: ...` line or last error);
 //   - Ctrl-C (SIGINT/SIGTERM) asks the scheduler to stop after the current iteration with a
 //     checkpoint; a second one, or a stop that takes too long, kills everything.
 // On every way out all children's process groups and nats-server are stopped: no orphans. The
@@ -175,25 +177,30 @@ class LocalCluster {
   private onChildExit(role: MemberRole, exit: ChildExit, pid: number): void {
     this.opts.onEvent?.({ type: 'exit', role, pid, code: exit.code, signal: exit.signal });
     if (this.stopping) return;
-    const how = exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`;
+    const said = this.children.get(role)?.lastWords();
+    const how = (exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`) + (said ? `: ${said}` : '');
     if (role === 'scheduler' && exit.code === 0) {
       void this.finishFromKv();
       return;
     }
     if (role === 'scheduler' && exit.code === 1) {
-      void this.failFromKv(how);
+      void this.failOrRestart(how);
       return;
     }
     if (exit.code === 2) {
-      this.fail(new ClusterFailed(`the ${role} rejected its configuration (exit code 2); its log above says why`));
+      this.fail(new ClusterFailed(`the ${role} rejected its configuration (exit code 2${said ? `: ${said}` : ''})`));
       return;
     }
+    this.restart(role, how);
+  }
+
+  private restart(role: MemberRole, how: string): void {
     if (this.restarts[role] >= (this.opts.maxRestarts ?? 5)) {
       this.fail(new ClusterFailed(`the ${role} died ${this.restarts[role] + 1} times (last: ${how}); giving up`));
       return;
     }
     this.restarts[role]++;
-    this.log.warn(`the ${role} exited (${how}); restarting it`, { role, pid, restart: this.restarts[role] });
+    this.log.warn(`the ${role} exited (${how}); restarting it`, { role, pid: this.children.get(role)?.pid, restart: this.restarts[role] });
     const child = this.children.get(role)!;
     setTimeout(() => {
       if (this.stopping) return;
@@ -223,10 +230,19 @@ class LocalCluster {
     }
   }
 
-  private async failFromKv(how: string): Promise<void> {
+  /**
+   * A scheduler that exits 1 after marking the run failed in KV ends the run with that error. One
+   * that exits 1 without (it threw before or outside the run: a port taken, NATS refused) crashed,
+   * and is restarted like any crash; a fault that persists gives up after maxRestarts.
+   */
+  private async failOrRestart(how: string): Promise<void> {
     const s = await this.runState().catch(() => undefined);
-    const message = s?.error?.message ?? `the scheduler exited with ${how} (its log above says why)`;
-    this.fail(new ClusterFailed(`run ${this.runId} failed: ${message}`, s?.error));
+    if (this.stopping) return;
+    if (s?.status === 'failed') {
+      this.fail(new ClusterFailed(`run ${this.runId} failed: ${s.error?.message ?? `the scheduler exited with ${how}`}`, s.error));
+      return;
+    }
+    this.restart('scheduler', how);
   }
 
   private fail(err: Error): void {

@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { runLocalCluster } from '../../services/launcher/local-cluster.ts';
 import type { GanTrainConfig } from '../../services/train/config.ts';
-import { GANTRY_BIN, LineSink, quietLog, tinyGanConfig, trainReference } from '../harness/cluster.ts';
+import { echoOnFailure, GANTRY_BIN, LineSink, quietLog, tinyGanConfig, trainReference } from '../harness/cluster.ts';
 import { startTestNats, tempDir, type TestNats } from '../harness/nats.ts';
 
 const run = promisify(execFile);
@@ -47,7 +47,7 @@ describe('distributed equivalence', { concurrency: CASES.length }, () => {
     it(`distributed = in-process after 20 iterations (${c.name})`, async () => {
       const cfg = tinyGanConfig({ out: path.join(root, `dist-${c.name}`), iterations: 20, checkpointEvery: 10, sampleEvery: 10, ...c.overrides });
       const output = new LineSink();
-      const summary = await runLocalCluster(cfg, { natsUrl: nats.url, log: quietLog, output, progress: false, handleSignals: false });
+      const summary = await echoOnFailure(output, runLocalCluster(cfg, { natsUrl: nats.url, log: quietLog, output, progress: false, handleSignals: false }));
       assert.equal(summary.status, 'completed', output.lines.slice(-20).join('\n'));
       assert.equal(summary.iterations, 20);
       const reference = await referenceRun(cfg, path.join(root, `ref-${c.name}`));

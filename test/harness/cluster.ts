@@ -70,6 +70,16 @@ export class LineSink extends Writable {
   }
 }
 
+/** `run`, and when it rejects, the cluster's last output lines on stderr first: a CI failure explains itself. */
+export async function echoOnFailure<T>(output: LineSink, run: Promise<T>, lines = 80): Promise<T> {
+  try {
+    return await run;
+  } catch (err) {
+    process.stderr.write(`--- the cluster's last ${lines} output lines ---\n${output.lines.slice(-lines).join('\n')}\n---\n`);
+    throw err;
+  }
+}
+
 export interface Services {
   generator: ManagedChild;
   discriminator: ManagedChild;

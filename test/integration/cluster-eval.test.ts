@@ -16,7 +16,7 @@ import { type ClusterEvent, runLocalCluster } from '../../services/launcher/loca
 import { freePorts } from '../../services/launcher/ports.ts';
 import { readMetrics } from '../../services/run/metrics-log.ts';
 import { readRunInfo, runDirPaths } from '../../services/run/run-dir.ts';
-import { LineSink, quietLog, tinyGanConfig, trainReference } from '../harness/cluster.ts';
+import { echoOnFailure, LineSink, quietLog, tinyGanConfig, trainReference } from '../harness/cluster.ts';
 import { startTestNats, tempDir, type TestNats } from '../harness/nats.ts';
 import { writeClassifierRun, writeTestSplit } from '../unit/eval-fixtures.ts';
 
@@ -73,10 +73,10 @@ describe('distributed evaluation and report', { concurrency: 2 }, () => {
     const [metricsPort] = await freePorts(1);
     const scrape = scrapeWhilePaused(runId, metricsPort, 5);
     const output = new LineSink();
-    const summary = await runLocalCluster(cfg, {
+    const summary = await echoOnFailure(output, runLocalCluster(cfg, {
       natsUrl: nats.url, runId, log: quietLog, output, progress: false, handleSignals: false, onEvent: scrape.onEvent,
       env: { scheduler: { GANTRY_METRICS_PORT: String(metricsPort) } },
-    });
+    }));
     assert.equal(summary.status, 'completed', output.lines.slice(-20).join('\n'));
     const reference = await trainReference(cfg, path.join(root, 'ref'));
 
@@ -108,7 +108,7 @@ describe('distributed evaluation and report', { concurrency: 2 }, () => {
   it('without a usable classifier: one warning, no eval records, the run completes with its report', async () => {
     const cfg = tinyGanConfig({ out: path.join(root, 'no-classifier'), iterations: 6, evalEvery: 2, evalSamples: 100, classifier: path.join(root, 'missing') });
     const output = new LineSink();
-    const summary = await runLocalCluster(cfg, { natsUrl: nats.url, log: quietLog, output, progress: false, handleSignals: false });
+    const summary = await echoOnFailure(output, runLocalCluster(cfg, { natsUrl: nats.url, log: quietLog, output, progress: false, handleSignals: false }));
     assert.equal(summary.status, 'completed', output.lines.slice(-20).join('\n'));
     const records = await readMetrics(path.join(summary.runDir, 'metrics.jsonl'));
     assert.equal(records.filter((r) => r.kind === 'eval').length, 0);

@@ -3,8 +3,11 @@
 // iter-000010.partial that is never loaded: the run resumes from iter-000005, and the re-written
 // iter-000010 equals the in-process trainer's. Then a NaN loss at iteration 12 (test hook) stops
 // the run with an error naming the quantity and the iteration, keeping iter-000010.
+// And a scheduler that exits 1 without failing the run (its metrics port taken when it starts)
+// crashed: it is restarted, says why, and the run completes.
 import assert from 'node:assert/strict';
 import { promises as fsp } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { after, before, it } from 'node:test';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -15,7 +18,9 @@ import { listCheckpoints } from '../../services/run/checkpoint-list.ts';
 import { diffCheckpoints } from '../../services/run/diff.ts';
 import { readMetrics } from '../../services/run/metrics-log.ts';
 import { readRunInfo, runDirPaths } from '../../services/run/run-dir.ts';
-import { LineSink, quietLog, tinyGanConfig, trainReference } from '../harness/cluster.ts';
+import { freePorts } from '../../services/launcher/ports.ts';
+import { createLogger } from '../../services/telemetry/log.ts';
+import { echoOnFailure, LineSink, quietLog, tinyGanConfig, trainReference } from '../harness/cluster.ts';
 import { isAlive, startTestNats, tempDir, type TestNats } from '../harness/nats.ts';
 
 let nats: TestNats;
@@ -80,4 +85,30 @@ it('never loads a half-written checkpoint, and stops on NaN keeping the last goo
   assert.equal(records.at(-1)?.kind, 'error');
   assert.equal(records.filter((r) => r.kind === 'train').length, 12, 'iterations 1..12 completed, t = 12 failed');
   assert.deepEqual(pids.filter(isAlive), []);
+});
+
+it('a scheduler that exits 1 without failing the run is restarted, and the launcher says why', async () => {
+  const cfg = tinyGanConfig({ out: path.join(root, 'port-taken'), iterations: 6, checkpointEvery: 3 });
+  const [metricsPort] = await freePorts(1);
+  const squatter = net.createServer();
+  await new Promise<void>((resolve) => squatter.listen(metricsPort, '127.0.0.1', resolve));
+  const launcherLog = new LineSink();
+  const output = new LineSink();
+  const exits: { code: number | null }[] = [];
+  const summary = await echoOnFailure(output, runLocalCluster(cfg, {
+    natsUrl: nats.url, runId: 'port-taken', log: createLogger({ component: 'launcher', format: 'json', stream: launcherLog }),
+    output, progress: false, handleSignals: false,
+    onEvent: (e: ClusterEvent) => {
+      if (e.type !== 'exit' || e.role !== 'scheduler') return;
+      exits.push({ code: e.code });
+      if (squatter.listening) squatter.close(); // the next instance finds the port free
+    },
+    env: { scheduler: { GANTRY_METRICS_PORT: String(metricsPort) } },
+  }));
+  assert.equal(summary.status, 'completed');
+  assert.equal(summary.iterations, 6);
+  assert.deepEqual(summary.restarts, { generator: 0, discriminator: 0, scheduler: 1 });
+  assert.deepEqual(exits, [{ code: 1 }, { code: 0 }]);
+  const warning = launcherLog.find(/the scheduler exited \(code 1: .*cannot listen on 127\.0\.0\.1:\d+.*EADDRINUSE.*\); restarting it/);
+  assert.ok(warning, `the restart names the cause: ${launcherLog.lines.join('\n')}`);
 });

@@ -11,7 +11,7 @@ import { type ClusterEvent, runLocalCluster } from '../../services/launcher/loca
 import type { MemberRole } from '../../services/control/subjects.ts';
 import { diffCheckpoints } from '../../services/run/diff.ts';
 import { readMetrics } from '../../services/run/metrics-log.ts';
-import { LineSink, quietLog, tinyGanConfig, trainReference } from '../harness/cluster.ts';
+import { echoOnFailure, LineSink, quietLog, tinyGanConfig, trainReference } from '../harness/cluster.ts';
 import { isAlive, tempDir } from '../harness/nats.ts';
 
 const COMMAND_TIMEOUT_MS = 5_000;
@@ -46,13 +46,13 @@ it('recovers from kill -9 of the discriminator, the generator and the scheduler,
     }
   };
   const common = { GANTRY_HEARTBEAT_MS: '200', GANTRY_LOG_FORMAT: 'json' };
-  const summary = await runLocalCluster(cfg, {
+  const summary = await echoOnFailure(output, runLocalCluster(cfg, {
     log: quietLog, output, progress: false, handleSignals: false, onEvent,
     env: {
       generator: common, discriminator: common,
       scheduler: { ...common, GANTRY_COMMAND_TIMEOUT_MS: String(COMMAND_TIMEOUT_MS), GANTRY_LIVENESS_MS: '2000', GANTRY_RECOVERY_TIMEOUT_MS: '30000' },
     },
-  });
+  }));
 
   assert.deepEqual(kills.map((k) => k.role), ['discriminator', 'generator', 'scheduler'], 'every planned kill happened mid-run');
   assert.equal(summary.status, 'completed');
