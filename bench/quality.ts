@@ -4,14 +4,16 @@
 // per run on stderr, then a JSON summary as the last stdout line.
 // Usage: node --import tsx bench/quality.ts [--quick | --target] [--presets a,b] [--losses a,b]
 //          [--iterations N] [--width W] [--z-dim Z] [--d-layers L] [--g-layers L] [--g-kernel K] [--batch B] [--lr-g LR] [--lr-d LR]
-//          [--g-ema D] [--classifier DIR]
+//          [--g-ema D] [--standing-stats N] [--classifier DIR]
 //          [--out DIR] [--backend B]
 // --iterations and --width override the budget's for every preset (W: generator and
 // discriminator width, as --g-width/--d-width), --z-dim the latent size, --d-layers the conv layers of the
 // convolutional discriminators (2-5, as gantry train's --d-layers), --g-layers the generators' (--g-kernel: the kernel
 // of G's 7x7 conv, 5 or 3), --batch the batch size,
 // --lr-g/--lr-d the Adam learning rates (both networks' default 2e-4 outside --target), --g-ema the decay of the moving average of G's
-// weights that the scores use (0: the raw weights); the JSON records what was used.
+// weights that the scores use (0: the raw weights), --standing-stats the batches over which G's batch-norm
+// statistics are re-estimated for the sampling weights before each score (0: as trained); the JSON
+// records what was used.
 //
 // Budgets (documented so numbers from different machines can be compared; batch 64, k = 1,
 // seed 1, Adam 2e-4 / beta1 0.5 and the presets' defaults otherwise):
@@ -25,7 +27,8 @@
 //           three conv layers in G (--g-layers 3) and five in D (--d-layers 5: two stride-1 3x3
 //           convs after the third, at 4x4), a 5x faster generator (lr G 2e-3, D 4e-4, a two-time-scale
 //           setting as in Heusel et al. 2017; measured better here) and the scores taken on a
-//           moving average of G's weights (decay 0.999, --g-ema); scored every 1000 iterations
+//           moving average of G's weights (decay 0.999, --g-ema) with standing statistics over 50
+//           batches (--standing-stats 50, BigGAN's); scored every 1000 iterations
 //           on 2000 samples and at the end on 10000; reports the first iteration and minute at
 //           which the MNIST score reached 9.0 with all 10 digits covered.
 //   --quick: preset mlp x every loss, 40 iterations, 500 samples; without --classifier a
@@ -69,6 +72,8 @@ interface Budget {
   lr?: { g?: number; d?: number };
   /** Decay of the moving average of G's weights that the scores use (--g-ema); 0: none. */
   gEma: number;
+  /** Batches of standing statistics before each score (--standing-stats); 0: G's moving statistics. */
+  standingStats: number;
   /** Periodic scoring during training (target mode): every N iterations on M samples. */
   periodic?: { every: number; samples: number };
   classifier: { preset: 'workshop' | 'quick'; epochs: number; maxSteps: number };
@@ -78,15 +83,15 @@ const WORKSHOP_1_EPOCH = { preset: 'workshop', epochs: 1, maxSteps: 0 } as const
 const BUDGETS: Record<Budget['name'], Budget> = {
   full: {
     name: 'full', presets: GAN_PRESETS, losses: GAN_LOSSES, iterations: { mlp: 2000, dcgan: 1000, infogan: 600 },
-    width: { dcgan: 32, infogan: 32 }, dLayers: 2, gLayers: 2, batchSize: 64, samples: 5000, gEma: 0, classifier: WORKSHOP_1_EPOCH,
+    width: { dcgan: 32, infogan: 32 }, dLayers: 2, gLayers: 2, batchSize: 64, samples: 5000, gEma: 0, standingStats: 0, classifier: WORKSHOP_1_EPOCH,
   },
   target: {
     name: 'target', presets: ['dcgan'], losses: ['nonsaturating'], iterations: { mlp: 3300, dcgan: 3300, infogan: 3300 },
-    width: { dcgan: 32 }, zDim: 16, dLayers: 5, gLayers: 3, batchSize: 32, lr: { g: 2e-3, d: 4e-4 }, gEma: 0.999, samples: 10000, periodic: { every: 1000, samples: 2000 }, classifier: WORKSHOP_1_EPOCH,
+    width: { dcgan: 32 }, zDim: 16, dLayers: 5, gLayers: 3, batchSize: 32, lr: { g: 2e-3, d: 4e-4 }, gEma: 0.999, standingStats: 50, samples: 10000, periodic: { every: 1000, samples: 2000 }, classifier: WORKSHOP_1_EPOCH,
   },
   quick: {
     name: 'quick', presets: ['mlp'], losses: GAN_LOSSES, iterations: { mlp: 40, dcgan: 40, infogan: 40 }, width: {}, dLayers: 2, gLayers: 2, batchSize: 64,
-    samples: 500, gEma: 0, classifier: { preset: 'quick', epochs: 1, maxSteps: 100 },
+    samples: 500, gEma: 0, standingStats: 0, classifier: { preset: 'quick', epochs: 1, maxSteps: 100 },
   },
 };
 
@@ -156,6 +161,7 @@ async function trainAndScore(out: string, preset: GanPreset, loss: GanLossName, 
     ...(budget.lr?.g === undefined ? {} : { lrG: budget.lr.g }),
     ...(budget.lr?.d === undefined ? {} : { lrD: budget.lr.d }),
     gEma: budget.gEma,
+    standingStats: budget.standingStats,
     ...(budget.periodic ? { evalEvery: budget.periodic.every, evalSamples: budget.periodic.samples, classifier: classifierDir } : {}),
   }, 'bench/quality.ts');
   const startedAt = Date.now();
@@ -227,6 +233,11 @@ async function main(): Promise<void> {
   const gEmaFlag = flag('--g-ema');
   const gEma = gEmaFlag === undefined ? base.gEma : Number(gEmaFlag);
   if (!(gEma >= 0 && gEma < 1)) throw new Error(`--g-ema: expected a decay in [0, 1), found '${gEmaFlag}'`);
+  const standingFlag = flag('--standing-stats');
+  const standingStats = standingFlag === undefined ? base.standingStats : Number(standingFlag);
+  if (!Number.isInteger(standingStats) || standingStats < 0 || standingStats > 10000) {
+    throw new Error(`--standing-stats: expected an integer in 0..10000, found '${standingFlag}'`);
+  }
   const budget: Budget = {
     ...base, presets: listFlag('--presets', GAN_PRESETS, base.presets), losses: listFlag('--losses', GAN_LOSSES, base.losses),
     ...(iterations === undefined ? {} : { iterations: { mlp: iterations, dcgan: iterations, infogan: iterations } }),
@@ -238,6 +249,7 @@ async function main(): Promise<void> {
     ...(batchSize === undefined ? {} : { batchSize }),
     lr: { ...base.lr, ...(lrG === undefined ? {} : { g: lrG }), ...(lrD === undefined ? {} : { d: lrD }) },
     gEma,
+    standingStats,
   };
   const backend = (flag('--backend') ?? 'auto') as BackendChoice;
   if (!BACKEND_CHOICES.includes(backend)) throw new Error(`--backend must be one of ${BACKEND_CHOICES.join(', ')}`);
@@ -271,7 +283,7 @@ async function main(): Promise<void> {
   process.stdout.write(JSON.stringify({
     bench: 'quality', budget: budget.name, quick, seed: SEED, samples: budget.samples, classifier: classifierDir,
     iterations: budget.iterations, width: budget.width, zDim: budget.zDim ?? null, dLayers: budget.dLayers, gLayers: budget.gLayers, gKernel: budget.gKernel ?? 5, batchSize: budget.batchSize,
-    lr: budget.lr ?? null, gEma: budget.gEma,
+    lr: budget.lr ?? null, gEma: budget.gEma, standingStats: budget.standingStats,
     seconds: (performance.now() - began) / 1000, real: session.real, runs: rows,
   }) + '\n');
 }

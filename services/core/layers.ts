@@ -101,6 +101,7 @@ export function batchNorm<T extends tf.Tensor>(x: T, bn: BatchNorm, mode: Forwar
   if (mode.training) {
     ({ mean, variance } = tf.moments(x, axes));
     if (mode.updateStats) updateMovingStats(bn, mean, variance);
+    mode.observeStats?.({ mean: bn.movingMean, variance: bn.movingVar }, mean, variance);
   } else {
     mean = bn.movingMean;
     variance = bn.movingVar;

@@ -12,6 +12,9 @@ export interface ForwardMode {
   training: boolean;
   /** Fold the batch statistics into the moving averages (only meaningful when training). */
   updateStats: boolean;
+  /** Handed each batch norm's batch statistics, next to the moving averages they belong to
+   *  (only when training): standing-stats.ts re-estimates the averages with it. */
+  observeStats?: (moving: { mean: tf.Variable; variance: tf.Variable }, mean: tf.Tensor, variance: tf.Tensor) => void;
 }
 
 export const TRAIN: ForwardMode = { training: true, updateStats: true };

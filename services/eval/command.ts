@@ -23,6 +23,8 @@ export interface EvalFlags {
   seed?: number;
   backend: BackendChoice;
   weights: GeneratorWeightChoice;
+  /** Batches of standing statistics; default: the run's standingStats. */
+  standingStats?: number;
   json?: boolean;
 }
 
@@ -79,7 +81,7 @@ export async function runEval(o: EvalFlags): Promise<void> {
   const backend = await initBackend(o.backend, log);
   if (o.images !== undefined) return evalImagesFile({ ...o, images: o.images }, log, backend.name);
   const checkpoint = o.checkpoint as string;
-  const gen = await loadGenerator(checkpoint, o.weights).catch((err: unknown) => {
+  const gen = await loadGenerator(checkpoint, o.weights, o.standingStats).catch((err: unknown) => {
     if (err instanceof RunFileError || err instanceof WrongCheckpointError) throw new UsageError(`--checkpoint ${checkpoint}: ${(err as Error).message}`, { cause: err });
     throw err;
   });
@@ -93,14 +95,14 @@ export async function runEval(o: EvalFlags): Promise<void> {
       const iteration = gen.manifest.iteration;
       if (o.json) {
         process.stdout.write(JSON.stringify({
-          checkpoint: gen.checkpointDir, iteration, weights: gen.averaged ? 'average' : 'raw', classifier: session.classifier.checkpointDir,
+          checkpoint: gen.checkpointDir, iteration, weights: gen.averaged ? 'average' : 'raw', standingStats: gen.standingStats, classifier: session.classifier.checkpointDir,
           referenceStats: session.referenceFile, seed, batchSize: o.batchSize, backend: backend.name, seconds,
           generator: generated, real: session.real,
         }) + '\n');
         return;
       }
       process.stdout.write(formatEvalTable([
-        { label: `generator (iteration ${iteration}${gen.averaged ? ', averaged weights' : ''})`, r: generated },
+        { label: `generator (iteration ${iteration}${gen.averaged ? ', averaged weights' : ''}${gen.standingStats > 0 ? `, standing statistics over ${gen.standingStats} batches` : ''})`, r: generated },
         { label: 'real test images', r: session.real },
       ]));
       process.stdout.write(`checkpoint ${gen.checkpointDir}\nclassifier ${session.classifier.checkpointDir}\n`);

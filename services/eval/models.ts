@@ -2,11 +2,13 @@
 // newest classifier run under ./runs) and a GAN's generator. Both are rebuilt from the arch in
 // the checkpoint and restored with the core's restoreModel, so names and shapes are checked. A
 // generator trained with gEma > 0 is loaded with the moving average of its weights (what the run's
-// sample grids and evaluations used) unless the raw weights are asked for.
+// sample grids and evaluations used) unless the raw weights are asked for, and with its batch
+// norms' statistics re-estimated for those weights when the run sampled with standing statistics.
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { buildModelFromArch } from '../core/presets.ts';
 import { restoreModel } from '../core/snapshot.ts';
+import { standingStatistics } from '../core/standing-stats.ts';
 import { assignChecked } from '../core/optim.ts';
 import type { GeneratorWeightChoice } from '../core/catalog.ts';
 import { SnapshotMismatchError } from '../core/errors.ts';
@@ -27,6 +29,8 @@ export interface LoadedModel<M extends Model> {
   sha256: string;
   /** The weights are the moving average the run kept (generator, weights 'average'). */
   averaged: boolean;
+  /** Batches of standing statistics the batch norms were re-estimated over; 0: as checkpointed. */
+  standingStats: number;
 }
 
 /** Overwrites the model's parameters with the "<param>/ema" slots; false when the snapshot has none. */
@@ -82,7 +86,9 @@ export async function findClassifierRun(runsDir = DEFAULT_RUNS_DIR, onWarning?: 
   throw new NoClassifierError(`no trained classifier under ${path.resolve(runsDir)}${seen}; ${HOW_TO_TRAIN}, or pass --classifier DIR`);
 }
 
-async function loadRole<M extends Model>(dirOrRun: string, role: 'classifier' | 'generator', weights: GeneratorWeightChoice = 'raw'): Promise<LoadedModel<M>> {
+async function loadRole<M extends Model>(
+  dirOrRun: string, role: 'classifier' | 'generator', weights: GeneratorWeightChoice = 'raw', standing?: number,
+): Promise<LoadedModel<M>> {
   const checkpointDir = await resolveCheckpoint(dirOrRun);
   const ckpt = await readCheckpoint(checkpointDir);
   const snap = ckpt.models.get(role);
@@ -95,14 +101,22 @@ async function loadRole<M extends Model>(dirOrRun: string, role: 'classifier' | 
   }
   const model = buildModelFromArch(role, snap.arch) as M;
   let averaged = false;
+  const { config } = ckpt.manifest;
+  const standingStats = role === 'generator' ? standing ?? (typeof config.standingStats === 'number' ? config.standingStats : 0) : 0;
   try {
     restoreModel(model, undefined, snap);
     if (weights === 'average') averaged = loadAverages(model, snap);
+    if (standingStats > 0) {
+      if (typeof config.batchSize !== 'number' || typeof config.seed !== 'number') {
+        throw new WrongCheckpointError(`${checkpointDir}: standing statistics need the run's batchSize and seed, and its manifest config has none`);
+      }
+      standingStatistics(model, { batches: standingStats, batchSize: config.batchSize, seed: config.seed });
+    }
   } catch (err) {
     model.dispose();
     throw err;
   }
-  return { model, checkpointDir, manifest: ckpt.manifest, sha256: entry.sha256, averaged };
+  return { model, checkpointDir, manifest: ckpt.manifest, sha256: entry.sha256, averaged, standingStats };
 }
 
 /** The classifier of a classifier checkpoint or run directory (its latest complete checkpoint). */
@@ -121,8 +135,9 @@ export async function loadDefaultClassifier(
 
 /**
  * The generator of a GAN checkpoint or run directory (its latest complete checkpoint), by default
- * with the moving average of its weights when the run kept one.
+ * with the moving average of its weights when the run kept one, and standing statistics over the
+ * run's standingStats batches (`standing` overrides it; 0: the checkpointed statistics).
  */
-export async function loadGenerator(dirOrRun: string, weights: GeneratorWeightChoice = 'average'): Promise<LoadedModel<Model>> {
-  return loadRole<Model>(dirOrRun, 'generator', weights);
+export async function loadGenerator(dirOrRun: string, weights: GeneratorWeightChoice = 'average', standing?: number): Promise<LoadedModel<Model>> {
+  return loadRole<Model>(dirOrRun, 'generator', weights, standing);
 }

@@ -38,6 +38,9 @@ export const ganTrainSchema = z.strictObject({
   gpLambda: z.number().min(0).max(1e4).default(10),
   /** Decay of the generator weights' moving average (samples and evaluations use it); 0: off. */
   gEma: z.number().min(0).lt(1).default(0),
+  /** Batches over which samples and evaluations re-estimate G's batch-norm statistics for the
+   *  sampling weights (BigGAN's standing statistics); 0: G's moving averages as trained. */
+  standingStats: int(0, 10000).default(0),
   zDim: int(1, 1024).optional(),
   gWidth: int(1, 1024).optional(),
   dWidth: int(1, 1024).optional(),
@@ -129,6 +132,7 @@ export function toGanMathConfig(cfg: GanTrainConfig): GanMathConfig {
     lrDecay: cfg.lrDecay,
     gpLambda: cfg.gpLambda,
     gEma: cfg.gEma,
+    standingStats: cfg.standingStats,
   };
 }
 
@@ -136,6 +140,7 @@ export function toGanMathConfig(cfg: GanTrainConfig): GanMathConfig {
 export function resumeKey(cfg: GanTrainConfig | ClassifierTrainConfig): string {
   const { out: _o, resume: _r, backend: _b, ...rest } = cfg as Record<string, unknown>;
   delete rest.iterations;
+  delete rest.standingStats; // how samples are drawn, not what is trained
   delete rest.epochs;
   delete rest.maxSteps;
   return JSON.stringify(rest, Object.keys(rest).sort());

@@ -49,6 +49,28 @@ test('GAN: a run stopped at iteration 3 and resumed ends bit for bit where a str
   assert.equal(JSON.parse(await readFile(path.join(a, 'run.json'), 'utf8')).status, 'completed');
 });
 
+test('GAN with standing statistics: loadGenerator re-estimates them with the run\'s batch size and seed; 0 keeps the checkpoint\'s', async () => {
+  const dir = await tmp();
+  const cfg = ganCfg(dir, { preset: 'dcgan', gWidth: 4, dWidth: 4, iterations: 3, gEma: 0.9, standingStats: 2 });
+  const r = await trainGanInProcess(cfg, quiet);
+  assert.equal(JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8')).standingStats, 2);
+  const stored = (await readCheckpoint(r.lastCheckpoint!)).models.get('generator')!.tensors.filter((t) => t.name.includes('moving'));
+  const standing = await loadGenerator(r.lastCheckpoint!);
+  const asStored = await loadGenerator(r.lastCheckpoint!, 'average', 0);
+  try {
+    assert.equal(standing.standingStats, 2);
+    assert.equal(asStored.standingStats, 0);
+    assert.deepEqual(asStored.model.state.map((s) => Array.from(s.variable.dataSync())), stored.map((t) => Array.from(t.data)));
+    assert.notDeepEqual(standing.model.state.map((s) => Array.from(s.variable.dataSync())), stored.map((t) => Array.from(t.data)));
+  } finally {
+    standing.model.dispose();
+    asStored.model.dispose();
+  }
+  // Changing it does not stop a resume: it is how samples are drawn, not what is trained.
+  const resumed = await trainGanInProcess(ganCfg(dir, { preset: 'dcgan', gWidth: 4, dWidth: 4, iterations: 4, gEma: 0.9, standingStats: 5, resume: true }), quiet);
+  assert.equal(resumed.iterations, 4);
+});
+
 test("GAN with a moving average of G's weights: resume is bit for bit, grids and loadGenerator use the average", async () => {
   const [a, b] = [await tmp(), await tmp()];
   const straight = await trainGanInProcess(ganCfg(a, { gEma: 0.9 }), quiet);

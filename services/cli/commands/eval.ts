@@ -1,7 +1,7 @@
 // `gantry eval --checkpoint DIR`: scores a GAN generator's samples with the MNIST classifier and
 // prints them next to the same scores for the real test images.
 //   gantry eval --checkpoint runs/gan-.../ [--samples 10000] [--classifier DIR] [--batch-size 250]
-//               [--seed S] [--backend B] [--weights average|raw] [--json]
+//               [--seed S] [--backend B] [--weights average|raw] [--standing-stats N] [--json]
 //   gantry eval --images samples.npy [--classifier DIR] ...   (images from any source, same scores)
 // DIR is a GAN checkpoint or a run directory (its latest complete checkpoint). Samples come from
 // the generator in inference mode; batch i draws z from deriveSeed(seed, 'eval', i), the seed
@@ -37,6 +37,8 @@ export function register(program: Command): void {
     .addOption(new Option('--backend <name>', 'math backend').choices(BACKEND_CHOICES).default('auto'))
     .addOption(new Option('--weights <which>', "'average': the generator's moving average of weights when the run kept one (--g-ema); 'raw': its trained weights")
       .choices(GENERATOR_WEIGHTS).default('average'))
+    .addOption(new Option('--standing-stats <n>', "re-estimate the generator's batch-norm statistics for its weights over N batches first (0: as checkpointed; default: the run's --standing-stats)")
+      .argParser(intFlag('--standing-stats', 0, 10000)))
     .option('--json', 'print one JSON object instead of the table')
     .action(async (opts: EvalFlags) => (await import('../../eval/command.ts')).runEval(opts));
 }

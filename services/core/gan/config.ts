@@ -23,6 +23,8 @@ export interface GanMathConfig {
   gpLambda: number;
   /** Decay of the generator weights' moving average, which samples and evaluations use; 0: none. */
   gEma: number;
+  /** Batches of standing statistics for sampling (standing-stats.ts); 0: G's moving averages. Absent in older configs. */
+  standingStats?: number;
 }
 
 export function adamHyper(cfg: GanMathConfig, lr: number, emaDecay = 0): AdamHyper {

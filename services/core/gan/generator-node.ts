@@ -7,7 +7,9 @@
 //
 // With gEma > 0 the optimizer also keeps a moving average of G's weights; samples (grids,
 // evaluations) then come from a twin network holding that average and G's batch-norm moving
-// statistics, while training itself only ever uses G.
+// statistics, while training itself only ever uses G. With standingStats > 0 the twin (holding
+// the average, or G's own weights) re-estimates those statistics for its weights first
+// (standing-stats.ts), once per applied G-step.
 import { tf } from '../tf.ts';
 import { TRAIN, TRAIN_NO_STATS, INFER, type Model } from '../model.ts';
 import { buildGenerator } from '../presets.ts';
@@ -15,6 +17,7 @@ import { Adam } from '../optim.ts';
 import { deriveSeed } from '../seed.ts';
 import { NonFiniteError, ShapeError } from '../errors.ts';
 import { restoreModel, snapshotModel } from '../snapshot.ts';
+import { standingStatistics } from '../standing-stats.ts';
 import type { ModelSnapshot } from '../../run/model-snapshot.ts';
 import { adamHyper, generatorInitSeed, type GanMathConfig } from './config.ts';
 
@@ -26,8 +29,10 @@ export class GeneratorNode {
   /** The last iteration whose G-step was applied; -1 before any. */
   lastAppliedIteration = -1;
   private lastResult: UpstreamResult = { applied: false, gradNorm: 0 };
-  /** The twin that holds the weights' moving average for sampling (gEma > 0), built on first use. */
-  private averaged: Model | undefined;
+  /** The twin that samples (gEma > 0 or standingStats > 0), built on first use. */
+  private twin: Model | undefined;
+  /** lastAppliedIteration when the twin was last loaded; undefined: never, or since a restore. */
+  private twinAt: number | undefined;
 
   constructor(readonly cfg: GanMathConfig) {
     this.model = buildGenerator(cfg.arch, generatorInitSeed(cfg));
@@ -84,14 +89,24 @@ export class GeneratorNode {
     });
   }
 
-  /** G itself, or (gEma > 0) the twin loaded with the weights' moving average and G's statistics. */
+  /**
+   * G itself, or the twin: loaded with the weights' moving average (gEma > 0) or G's weights, and
+   * G's statistics, or (standingStats > 0) statistics re-estimated for those weights.
+   */
   samplingModel(): Model {
-    if (!this.optimizer.averaging) return this.model;
-    this.averaged ??= buildGenerator(this.cfg.arch, generatorInitSeed(this.cfg));
-    const averages = this.optimizer.averages();
-    this.averaged.params.forEach((p, i) => p.variable.assign(averages[i].variable));
-    this.averaged.state.forEach((s, i) => s.variable.assign(this.model.state[i].variable));
-    return this.averaged;
+    const standing = this.cfg.standingStats ?? 0;
+    if (!this.optimizer.averaging && standing === 0) return this.model;
+    this.twin ??= buildGenerator(this.cfg.arch, generatorInitSeed(this.cfg));
+    if (this.twinAt === this.lastAppliedIteration) return this.twin;
+    const weights = this.optimizer.averaging ? this.optimizer.averages() : this.model.params;
+    this.twin.params.forEach((p, i) => p.variable.assign(weights[i].variable));
+    if (standing > 0) {
+      standingStatistics(this.twin, { batches: standing, batchSize: this.cfg.batchSize, seed: this.cfg.seed });
+    } else {
+      this.twin.state.forEach((s, i) => s.variable.assign(this.model.state[i].variable));
+    }
+    this.twinAt = this.lastAppliedIteration;
+    return this.twin;
   }
 
   snapshot(): ModelSnapshot {
@@ -101,12 +116,13 @@ export class GeneratorNode {
   restore(s: ModelSnapshot, lastAppliedIteration: number): void {
     restoreModel(this.model, this.optimizer, s);
     this.lastAppliedIteration = lastAppliedIteration;
+    this.twinAt = undefined;
     this.lastResult = { applied: false, gradNorm: 0 };
   }
 
   dispose(): void {
     this.model.dispose();
-    this.averaged?.dispose();
+    this.twin?.dispose();
     this.optimizer.dispose();
   }
 
