@@ -20,7 +20,9 @@ makes it 3x3, gantry's --g-kernel 3; --g-layers 4: two of them), --d-dense N (a 
 Salimans et al. 2016), --mbstd (a minibatch standard deviation feature before D's dense layer, Karras
 et al. 2018), --g-upsample (nearest upsampling + 5x5 conv instead of G's deconvs), --d-layers 4-7
 (1-4 stride-1 3x3 convs at 4x4 after the third, gantry's --d-layers 4-5), --z-dim (gantry's), --beta1,
---d-dropout P (dropout after each of D's leaky ReLUs), --topk NU (G's loss on the top k of its batch by
+--d-dropout P (dropout after each of D's leaky ReLUs), --standing N (also writes standing[D]-IT.npy: each
+average's batch-norm statistics re-estimated over N batches of its own, BigGAN's standing statistics), --emas D1,D2 (more moving averages of G's weights beside --ema's,
+warmed up as a running mean instead of TensorFlow's (1 + t) / (10 + t); written as averageD-IT.npy), --topk NU (G's loss on the top k of its batch by
 D's output, k annealed from the batch to NU of it over 1,000 iterations, Sinha et al. 2020). One JSON
 line per eval point: iteration, training seconds (eval excluded), losses.
 """
@@ -60,6 +62,8 @@ ap.add_argument('--mbstd', action='store_true')
 ap.add_argument('--g-conv-k', type=int, choices=(3, 5), default=5)
 ap.add_argument('--lr-decay', action='store_true')
 ap.add_argument('--g-upsample', action='store_true')
+ap.add_argument('--standing', type=int, default=0)
+ap.add_argument('--emas', default='')
 ap.add_argument('--eval', default='1000,2000')
 ap.add_argument('--samples', type=int, default=2000)
 ap.add_argument('--seed', type=int, default=1)
@@ -122,6 +126,7 @@ G, D = nn.Sequential(*g), nn.Sequential(*d)
 G.apply(init)
 D.apply(init)
 G_avg = copy.deepcopy(G)
+extra = {float(e): copy.deepcopy(G) for e in a.emas.split(',') if e}
 opt_g = torch.optim.Adam(G.parameters(), a.lr_g, betas=(a.beta1, a.beta2), eps=1e-8)
 opt_d = torch.optim.Adam(D.parameters(), a.lr_d, betas=(a.beta1, a.beta2), eps=1e-8)
 evals = {int(s) for s in a.eval.split(',') if s}
@@ -157,15 +162,31 @@ for it in range(1, a.iters + 1):
     loss_g.backward()
     opt_g.step()
     with torch.no_grad():
-        decay = min(a.ema, (1 + it) / (10 + it))
-        for pa, p in zip(G_avg.parameters(), G.parameters()):
-            pa.mul_(decay).add_(p, alpha=1 - decay)
-        for ba, b in zip(G_avg.buffers(), G.buffers()):
-            ba.copy_(b)
+        for ema, avg in ((a.ema, G_avg), *extra.items()):
+            # --ema: TensorFlow's warm-up, min(decay, (1 + t) / (10 + t)): a window of ~t/9 until
+            # t ~ 9/(1 - decay). --emas: min(decay, t / (t + 1)), the mean of all iterates until the
+            # window reaches 1/(1 - decay).
+            decay = min(ema, (1 + it) / (10 + it)) if avg is G_avg else min(ema, it / (it + 1))
+            for pa, p in zip(avg.parameters(), G.parameters()):
+                pa.mul_(decay).add_(p, alpha=1 - decay)
+            for ba, b in zip(avg.buffers(), G.buffers()):
+                ba.copy_(b)
     if it in evals:
         e0 = time.time()
         with torch.no_grad():
-            for name, model in (('average', G_avg), ('raw', G)):
+            models = [('average', G_avg), ('raw', G), *((f'average{e}', m) for e, m in extra.items())]
+            if a.standing:
+                for name, avg in [m for m in models if m[0] != 'raw']:
+                    standing = copy.deepcopy(avg)
+                    for m in standing.modules():
+                        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                            m.reset_running_stats()
+                            m.momentum = None  # cumulative average over the standing batches
+                    torch.manual_seed(5000 + it)
+                    for _ in range(a.standing):
+                        standing(torch.randn(a.batch, a.z_dim))
+                    models.append((name.replace('average', 'standing'), standing))
+            for name, model in models:
                 model.eval()
                 torch.manual_seed(1000 + it)
                 images = model(torch.randn(a.samples, a.z_dim)).reshape(-1, 28, 28).numpy().astype(np.float32)
