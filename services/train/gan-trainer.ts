@@ -72,9 +72,15 @@ export function sampleGrid(g: GeneratorNode): Float32Array {
   }
 }
 
-export async function trainGanInProcess(cfg: GanTrainConfig, log: Logger): Promise<GanTrainResult> {
+export interface GanTrainOptions {
+  /** Stops the run after the current iteration, with a final checkpoint, as Ctrl-C does (a time budget: AbortSignal.timeout). */
+  signal?: AbortSignal;
+}
+
+export async function trainGanInProcess(cfg: GanTrainConfig, log: Logger, opts: GanTrainOptions = {}): Promise<GanTrainResult> {
   // -- the run directory, backend and data --------------------------------------------------
   const session = await openRun('gan', cfg, log);
+  session.watch(opts.signal);
   const data = await loadImageSet({ dir: cfg.data, split: 'train' });
   log.info('data loaded', { source: data.source, count: data.count });
 

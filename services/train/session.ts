@@ -45,8 +45,9 @@ export class RunSession {
   /** Ties the run to an AbortSignal: abort() stops it as Ctrl-C does. */
   watch(signal: AbortSignal | undefined): void {
     if (!signal) return;
-    if (signal.aborted) this.requestStop('aborted');
-    else signal.addEventListener('abort', () => this.requestStop('aborted'), { once: true });
+    const why = (): string => ((signal.reason as Error | undefined)?.name === 'TimeoutError' ? 'time limit reached' : 'aborted');
+    if (signal.aborted) this.requestStop(why());
+    else signal.addEventListener('abort', () => this.requestStop(why()), { once: true });
   }
 
   constructor(

@@ -49,6 +49,21 @@ test('GAN: a run stopped at iteration 3 and resumed ends bit for bit where a str
   assert.equal(JSON.parse(await readFile(path.join(a, 'run.json'), 'utf8')).status, 'completed');
 });
 
+test('GAN with a time budget (an AbortSignal): stops after the iteration that crosses it, with a final checkpoint, and resumes', async () => {
+  const dir = await tmp();
+  const warnings: string[] = [];
+  const log = createLogger({ component: 'test', format: 'json', stream: new Writable({ write: (c, _e, cb) => { warnings.push(String(c)); cb(); } }) });
+  const r = await trainGanInProcess(ganCfg(dir, { iterations: 1_000_000, checkpointEvery: 1_000_000 }), log, { signal: AbortSignal.timeout(1_500) });
+  assert.equal(r.status, 'stopped');
+  assert.ok(r.iterations > 0 && r.iterations < 1_000_000, `stopped at ${r.iterations}`);
+  assert.equal(path.basename(r.lastCheckpoint!), `iter-${String(r.iterations).padStart(6, '0')}`);
+  assert.ok(warnings.some((l) => l.includes('time limit reached: stopping after this iteration')), 'the log says why it stopped');
+  assert.equal(JSON.parse(await readFile(path.join(dir, 'run.json'), 'utf8')).status, 'stopped');
+  const resumed = await trainGanInProcess(ganCfg(dir, { iterations: r.iterations + 2, checkpointEvery: 1_000_000, resume: true }), quiet);
+  assert.equal(resumed.status, 'completed');
+  assert.equal(resumed.iterations, r.iterations + 2);
+});
+
 test('GAN with standing statistics: loadGenerator re-estimates them with the run\'s batch size and seed; 0 keeps the checkpoint\'s', async () => {
   const dir = await tmp();
   const cfg = ganCfg(dir, { preset: 'dcgan', gWidth: 4, dWidth: 4, iterations: 3, gEma: 0.9, standingStats: 2 });
