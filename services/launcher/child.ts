@@ -71,13 +71,14 @@ export class ManagedChild {
 
   /**
    * Why the last instance exited, from its own output: the CLI's closing `gantry: ...` line, else
-   * the message of its last error log line, else its last line; undefined when it printed nothing.
+   * the message of its last error log line, else its last line that is not a log record (a crash's
+   * stack trace); undefined when there is none (a kill -9 in the middle of routine logging).
    */
   lastWords(): string | undefined {
     const last = [...this.tail].reverse();
     const cli = last.find((l) => l.startsWith('gantry: '));
     if (cli) return cli.slice('gantry: '.length);
-    return last.map(errorMessage).find((m) => m !== undefined) ?? last[0];
+    return last.map(errorMessage).find((m) => m !== undefined) ?? last.find((l) => logRecord(l) === undefined);
   }
 
   /** Signals the child's process group (kill -9 in tests, SIGTERM to stop). */
@@ -101,14 +102,20 @@ export class ManagedChild {
   }
 }
 
-/** The message of a JSON log line at level error or fatal. */
-function errorMessage(line: string): string | undefined {
+/** A JSON log line's record (services/telemetry/log.ts), or undefined for any other line. */
+function logRecord(line: string): { level?: unknown; msg?: unknown } | undefined {
   const at = line.indexOf('{');
   if (at < 0) return undefined;
   try {
-    const rec = JSON.parse(line.slice(at)) as { level?: unknown; msg?: unknown };
-    return (rec.level === 'error' || rec.level === 'fatal') && typeof rec.msg === 'string' ? rec.msg : undefined;
+    const rec = JSON.parse(line.slice(at)) as unknown;
+    return rec !== null && typeof rec === 'object' && 'msg' in rec ? (rec as { level?: unknown; msg?: unknown }) : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** The message of a JSON log line at level error or fatal. */
+function errorMessage(line: string): string | undefined {
+  const rec = logRecord(line);
+  return rec && (rec.level === 'error' || rec.level === 'fatal') && typeof rec.msg === 'string' ? rec.msg : undefined;
 }
