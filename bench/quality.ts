@@ -4,7 +4,7 @@
 // per run on stderr, then a JSON summary as the last stdout line.
 // Usage: node --import tsx bench/quality.ts [--quick | --target] [--presets a,b] [--losses a,b]
 //          [--iterations N] [--width W] [--z-dim Z] [--d-layers L] [--g-layers L] [--g-kernel K] [--batch B] [--lr-g LR] [--lr-d LR]
-//          [--g-ema D] [--standing-stats N] [--minutes M] [--classifier DIR]
+//          [--g-ema D] [--standing-stats N] [--truncation T] [--minutes M] [--classifier DIR]
 //          [--out DIR] [--backend B]
 // --iterations and --width override the budget's for every preset (W: generator and
 // discriminator width, as --g-width/--d-width), --z-dim the latent size, --d-layers the conv layers of the
@@ -12,7 +12,9 @@
 // of G's 7x7 conv, 5 or 3), --batch the batch size,
 // --lr-g/--lr-d the Adam learning rates (both networks' default 2e-4 outside --target), --g-ema the decay of the moving average of G's
 // weights that the scores use (0: the raw weights), --standing-stats the batches over which G's batch-norm
-// statistics are re-estimated for the sampling weights before each score (0: as trained), --minutes a
+// statistics are re-estimated for the sampling weights before each score (0: as trained), --truncation
+// the threshold of the truncated normal the scores draw z from (BigGAN's truncation trick; 0: N(0, 1);
+// with it the final generator is also scored untruncated, as scoresUntruncated), --minutes a
 // wall-clock budget per training run (it stops after the iteration that crosses it, with a final
 // checkpoint; the iterations are then a cap; 0: none); the JSON records what was used.
 //
@@ -43,6 +45,7 @@ import path from 'node:path';
 import { GAN_PRESETS, type GanPreset } from '../services/core/presets.ts';
 import { GAN_LOSSES, type GanLossName } from '../services/core/losses.ts';
 import { BACKEND_CHOICES, initBackend, type BackendChoice } from '../services/core/backend/select.ts';
+import { isTruncation, TRUNCATION_EXPECTED } from '../services/core/catalog.ts';
 import { classifierTrainSchema, ganTrainSchema, parseConfig } from '../services/train/config.ts';
 import { trainGanInProcess } from '../services/train/gan-trainer.ts';
 import { trainClassifier } from '../services/train/classifier-trainer.ts';
@@ -76,6 +79,8 @@ interface Budget {
   gEma: number;
   /** Batches of standing statistics before each score (--standing-stats); 0: G's moving statistics. */
   standingStats: number;
+  /** Truncation threshold of the latents the scores sample (--truncation); 0: N(0, 1). */
+  truncation: number;
   /** Periodic scoring during training (target mode): every N iterations on M samples. */
   periodic?: { every: number; samples: number };
   /** A wall-clock budget for each training run (--minutes): it stops after the iteration that
@@ -88,15 +93,15 @@ const WORKSHOP_1_EPOCH = { preset: 'workshop', epochs: 1, maxSteps: 0 } as const
 const BUDGETS: Record<Budget['name'], Budget> = {
   full: {
     name: 'full', presets: GAN_PRESETS, losses: GAN_LOSSES, iterations: { mlp: 2000, dcgan: 1000, infogan: 600 },
-    width: { dcgan: 32, infogan: 32 }, dLayers: 2, gLayers: 2, batchSize: 64, samples: 5000, gEma: 0, standingStats: 0, classifier: WORKSHOP_1_EPOCH,
+    width: { dcgan: 32, infogan: 32 }, dLayers: 2, gLayers: 2, batchSize: 64, samples: 5000, gEma: 0, standingStats: 0, truncation: 0, classifier: WORKSHOP_1_EPOCH,
   },
   target: {
     name: 'target', presets: ['dcgan'], losses: ['nonsaturating'], iterations: { mlp: 20000, dcgan: 20000, infogan: 20000 }, minutes: 28.5,
-    width: { dcgan: 32 }, zDim: 16, dLayers: 5, gLayers: 3, batchSize: 32, lr: { g: 2e-3, d: 4e-4 }, gEma: 0.999, standingStats: 50, samples: 10000, periodic: { every: 1000, samples: 2000 }, classifier: WORKSHOP_1_EPOCH,
+    width: { dcgan: 32 }, zDim: 16, dLayers: 5, gLayers: 3, batchSize: 32, lr: { g: 2e-3, d: 4e-4 }, gEma: 0.999, standingStats: 50, truncation: 0, samples: 10000, periodic: { every: 1000, samples: 2000 }, classifier: WORKSHOP_1_EPOCH,
   },
   quick: {
     name: 'quick', presets: ['mlp'], losses: GAN_LOSSES, iterations: { mlp: 40, dcgan: 40, infogan: 40 }, width: {}, dLayers: 2, gLayers: 2, batchSize: 64,
-    samples: 500, gEma: 0, standingStats: 0, classifier: { preset: 'quick', epochs: 1, maxSteps: 100 },
+    samples: 500, gEma: 0, standingStats: 0, truncation: 0, classifier: { preset: 'quick', epochs: 1, maxSteps: 100 },
   },
 };
 
@@ -133,6 +138,8 @@ interface TargetReached { iteration: number; minutes: number; mnistScore: number
 
 interface Row {
   preset: GanPreset; loss: GanLossName; iterations: number; width?: number; trainSeconds: number; scores: EvalResult;
+  /** With --truncation: the same generator scored on untruncated latents, for comparison. */
+  scoresUntruncated?: EvalResult;
   /** Periodic scores during training (target mode). */
   curve?: { iteration: number; minutes: number; mnistScore: number; fdFeatures: number | null; classesCovered: number }[];
   /** The first periodic evaluation that met TARGET (target mode); null when none did. */
@@ -153,7 +160,7 @@ const meetsTarget = (r: { mnistScore: number; classesCovered: number }): boolean
   r.mnistScore >= TARGET.mnistScore && r.classesCovered >= TARGET.classesCovered;
 
 async function trainAndScore(out: string, preset: GanPreset, loss: GanLossName, budget: Budget, backend: BackendChoice,
-  classifierDir: string, score: (m: Model) => EvalResult): Promise<Row> {
+  classifierDir: string, score: (m: Model, truncation: number) => EvalResult): Promise<Row> {
   const iterations = budget.iterations[preset];
   const width = budget.width[preset];
   const cfg = parseConfig(ganTrainSchema, {
@@ -167,6 +174,7 @@ async function trainAndScore(out: string, preset: GanPreset, loss: GanLossName, 
     ...(budget.lr?.d === undefined ? {} : { lrD: budget.lr.d }),
     gEma: budget.gEma,
     standingStats: budget.standingStats,
+    truncation: budget.truncation,
     ...(budget.periodic ? { evalEvery: budget.periodic.every, evalSamples: budget.periodic.samples, classifier: classifierDir } : {}),
   }, 'bench/quality.ts');
   const startedAt = Date.now();
@@ -175,12 +183,17 @@ async function trainAndScore(out: string, preset: GanPreset, loss: GanLossName, 
   const trainSeconds = (performance.now() - t0) / 1000;
   const gen = await loadGenerator(r.runDir);
   let scores: EvalResult;
+  let scoresUntruncated: EvalResult | undefined;
   try {
-    scores = score(gen.model);
+    scores = score(gen.model, budget.truncation);
+    if (budget.truncation > 0) scoresUntruncated = score(gen.model, 0);
   } finally {
     gen.model.dispose();
   }
-  const row: Row = { preset, loss, iterations: r.iterations, ...(width === undefined ? {} : { width }), trainSeconds, scores };
+  const row: Row = {
+    preset, loss, iterations: r.iterations, ...(width === undefined ? {} : { width }), trainSeconds, scores,
+    ...(scoresUntruncated ? { scoresUntruncated } : {}),
+  };
   if (budget.periodic) {
     const curve = await readCurve(r.runDir, startedAt);
     const hit = curve.find(meetsTarget);
@@ -243,6 +256,9 @@ async function main(): Promise<void> {
   if (!Number.isInteger(standingStats) || standingStats < 0 || standingStats > 10000) {
     throw new Error(`--standing-stats: expected an integer in 0..10000, found '${standingFlag}'`);
   }
+  const truncationFlag = flag('--truncation');
+  const truncation = truncationFlag === undefined ? base.truncation : Number(truncationFlag);
+  if (!isTruncation(truncation)) throw new Error(`--truncation: expected ${TRUNCATION_EXPECTED}, found '${truncationFlag}'`);
   const minutesFlag = flag('--minutes');
   const minutes = minutesFlag === undefined ? base.minutes : Number(minutesFlag);
   if (minutes !== undefined && !(minutes >= 0 && minutes <= 24 * 60)) throw new Error(`--minutes: expected minutes in 0..1440 (0: no limit), found '${minutesFlag}'`);
@@ -258,6 +274,7 @@ async function main(): Promise<void> {
     lr: { ...base.lr, ...(lrG === undefined ? {} : { g: lrG }), ...(lrD === undefined ? {} : { d: lrD }) },
     gEma,
     standingStats,
+    truncation,
     minutes: minutes === 0 ? undefined : minutes,
   };
   const backend = (flag('--backend') ?? 'auto') as BackendChoice;
@@ -275,9 +292,11 @@ async function main(): Promise<void> {
     for (const preset of budget.presets) {
       for (const loss of budget.losses) {
         const row = await trainAndScore(out, preset, loss, budget, backend, classifierDir,
-          (m) => session.scoreSampler(generatorSampler(m), budget.samples, SEED));
+          (m, t) => session.scoreSampler(generatorSampler(m, t), budget.samples, SEED));
         rows.push(row);
-        say(`${line(`${preset} ${loss}`, row.scores)}  (${row.iterations} it, ${row.trainSeconds.toFixed(1)} s)`);
+        const truncated = budget.truncation > 0 ? `, z truncated to ±${budget.truncation}` : '';
+        say(`${line(`${preset} ${loss}`, row.scores)}  (${row.iterations} it, ${row.trainSeconds.toFixed(1)} s${truncated})`);
+        if (row.scoresUntruncated) say(line(`${preset} ${loss} untruncated`, row.scoresUntruncated));
         if (row.targetReached !== undefined) {
           say(row.targetReached
             ? `target (score >= ${TARGET.mnistScore}, ${TARGET.classesCovered} classes) reached at iteration ${row.targetReached.iteration}, ${row.targetReached.minutes.toFixed(1)} min`
@@ -292,7 +311,7 @@ async function main(): Promise<void> {
   process.stdout.write(JSON.stringify({
     bench: 'quality', budget: budget.name, quick, seed: SEED, samples: budget.samples, classifier: classifierDir,
     iterations: budget.iterations, width: budget.width, zDim: budget.zDim ?? null, dLayers: budget.dLayers, gLayers: budget.gLayers, gKernel: budget.gKernel ?? 5, batchSize: budget.batchSize,
-    lr: budget.lr ?? null, gEma: budget.gEma, standingStats: budget.standingStats, minutes: budget.minutes ?? null,
+    lr: budget.lr ?? null, gEma: budget.gEma, standingStats: budget.standingStats, truncation: budget.truncation, minutes: budget.minutes ?? null,
     seconds: (performance.now() - began) / 1000, real: session.real, runs: rows,
   }) + '\n');
 }

@@ -13,10 +13,11 @@ export type SeedPurpose =
   | 'split'
   | 'samples'
   | 'eval'
-  | 'standing';
+  | 'standing'
+  | 'truncation';
 
 const PURPOSE_CODE: Record<SeedPurpose, number> = {
-  init: 1, 'z-d': 2, 'z-g': 3, gp: 4, data: 5, split: 6, samples: 7, eval: 8, standing: 9,
+  init: 1, 'z-d': 2, 'z-g': 3, gp: 4, data: 5, split: 6, samples: 7, eval: 8, standing: 9, truncation: 10,
 };
 
 /** murmur3's 32-bit finalizer: a bijective avalanche mix. */

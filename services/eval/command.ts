@@ -25,6 +25,8 @@ export interface EvalFlags {
   weights: GeneratorWeightChoice;
   /** Batches of standing statistics; default: the run's standingStats. */
   standingStats?: number;
+  /** Truncation threshold of the latents; default: the run's truncation. */
+  truncation?: number;
   json?: boolean;
 }
 
@@ -86,23 +88,24 @@ export async function runEval(o: EvalFlags): Promise<void> {
     throw err;
   });
   const seed = o.seed ?? (typeof gen.manifest.config.seed === 'number' ? gen.manifest.config.seed : 1);
+  const truncation = o.truncation ?? gen.truncation;
   try {
     const session = await openSession(o, log);
     try {
       const t0 = performance.now();
-      const generated = session.scoreSampler(generatorSampler(gen.model), o.samples, seed);
+      const generated = session.scoreSampler(generatorSampler(gen.model, truncation), o.samples, seed);
       const seconds = (performance.now() - t0) / 1000;
       const iteration = gen.manifest.iteration;
       if (o.json) {
         process.stdout.write(JSON.stringify({
-          checkpoint: gen.checkpointDir, iteration, weights: gen.averaged ? 'average' : 'raw', standingStats: gen.standingStats, classifier: session.classifier.checkpointDir,
+          checkpoint: gen.checkpointDir, iteration, weights: gen.averaged ? 'average' : 'raw', standingStats: gen.standingStats, truncation, classifier: session.classifier.checkpointDir,
           referenceStats: session.referenceFile, seed, batchSize: o.batchSize, backend: backend.name, seconds,
           generator: generated, real: session.real,
         }) + '\n');
         return;
       }
       process.stdout.write(formatEvalTable([
-        { label: `generator (iteration ${iteration}${gen.averaged ? ', averaged weights' : ''}${gen.standingStats > 0 ? `, standing statistics over ${gen.standingStats} batches` : ''})`, r: generated },
+        { label: `generator (iteration ${iteration}${gen.averaged ? ', averaged weights' : ''}${gen.standingStats > 0 ? `, standing statistics over ${gen.standingStats} batches` : ''}${truncation > 0 ? `, z truncated to ±${truncation}` : ''})`, r: generated },
         { label: 'real test images', r: session.real },
       ]));
       process.stdout.write(`checkpoint ${gen.checkpointDir}\nclassifier ${session.classifier.checkpointDir}\n`);

@@ -5,6 +5,7 @@
 import { tf } from '../core/tf.ts';
 import { INFER, type ClassifierModel, type Model } from '../core/model.ts';
 import { deriveSeed } from '../core/seed.ts';
+import { sampleLatents } from '../core/latents.ts';
 import type { ImageSet } from '../data/imageset.ts';
 import { imageBatch } from '../data/tensors.ts';
 import { EvalInputError } from './errors.ts';
@@ -44,12 +45,15 @@ export interface ImageSampler {
   sample(n: number, seed: number): tf.Tensor4D;
 }
 
-/** A loaded generator as an ImageSampler: z ~ N(0, 1) of (n, zDim) from `seed`, G(z) in inference mode. */
-export function generatorSampler(model: Model): ImageSampler {
+/**
+ * A loaded generator as an ImageSampler: z of (n, zDim) from `seed`, N(0, 1) or truncated to
+ * [-truncation, truncation] (latents.ts), and G(z) in inference mode.
+ */
+export function generatorSampler(model: Model, truncation = 0): ImageSampler {
   const zDim = model.inputShape[0];
   return {
     sample: (n, seed) =>
-      tf.tidy(() => model.apply(tf.randomNormal([n, zDim], 0, 1, 'float32', seed), INFER) as tf.Tensor4D),
+      tf.tidy(() => model.apply(sampleLatents(n, zDim, seed, truncation), INFER) as tf.Tensor4D),
   };
 }
 

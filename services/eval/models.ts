@@ -31,6 +31,8 @@ export interface LoadedModel<M extends Model> {
   averaged: boolean;
   /** Batches of standing statistics the batch norms were re-estimated over; 0: as checkpointed. */
   standingStats: number;
+  /** The run's truncation of the sampling latents (generator; 0: none, and for a classifier). */
+  truncation: number;
 }
 
 /** Overwrites the model's parameters with the "<param>/ema" slots; false when the snapshot has none. */
@@ -116,7 +118,8 @@ async function loadRole<M extends Model>(
     model.dispose();
     throw err;
   }
-  return { model, checkpointDir, manifest: ckpt.manifest, sha256: entry.sha256, averaged, standingStats };
+  const truncation = role === 'generator' && typeof config.truncation === 'number' ? config.truncation : 0;
+  return { model, checkpointDir, manifest: ckpt.manifest, sha256: entry.sha256, averaged, standingStats, truncation };
 }
 
 /** The classifier of a classifier checkpoint or run directory (its latest complete checkpoint). */

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { GAN_PRESETS, CLASSIFIER_PRESETS, ganArch } from '../core/presets.ts';
 import { GAN_LOSSES } from '../core/losses.ts';
 import type { GanMathConfig } from '../core/gan/config.ts';
-import { BACKEND_CHOICES, type BackendChoice } from '../core/catalog.ts';
+import { BACKEND_CHOICES, isTruncation, TRUNCATION_EXPECTED, type BackendChoice } from '../core/catalog.ts';
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 const rate = z.number().gt(0).max(1);
@@ -41,6 +41,9 @@ export const ganTrainSchema = z.strictObject({
   /** Batches over which samples and evaluations re-estimate G's batch-norm statistics for the
    *  sampling weights (BigGAN's standing statistics); 0: G's moving averages as trained. */
   standingStats: int(0, 10000).default(0),
+  /** Samples and evaluations draw z from N(0, 1) truncated to [-t, t] (BigGAN's truncation
+   *  trick: fewer rare, malformed images, less variety); 0: untruncated. Training never truncates. */
+  truncation: z.number().refine(isTruncation, { message: `expected ${TRUNCATION_EXPECTED}` }).default(0),
   zDim: int(1, 1024).optional(),
   gWidth: int(1, 1024).optional(),
   dWidth: int(1, 1024).optional(),
@@ -133,6 +136,7 @@ export function toGanMathConfig(cfg: GanTrainConfig): GanMathConfig {
     gpLambda: cfg.gpLambda,
     gEma: cfg.gEma,
     standingStats: cfg.standingStats,
+    truncation: cfg.truncation,
   };
 }
 
@@ -141,6 +145,7 @@ export function resumeKey(cfg: GanTrainConfig | ClassifierTrainConfig): string {
   const { out: _o, resume: _r, backend: _b, ...rest } = cfg as Record<string, unknown>;
   delete rest.iterations;
   delete rest.standingStats; // how samples are drawn, not what is trained
+  delete rest.truncation;
   delete rest.epochs;
   delete rest.maxSteps;
   return JSON.stringify(rest, Object.keys(rest).sort());

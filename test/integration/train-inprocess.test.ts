@@ -64,25 +64,28 @@ test('GAN with a time budget (an AbortSignal): stops after the iteration that cr
   assert.equal(resumed.iterations, r.iterations + 2);
 });
 
-test('GAN with standing statistics: loadGenerator re-estimates them with the run\'s batch size and seed; 0 keeps the checkpoint\'s', async () => {
+test('GAN with standing statistics and truncation: loadGenerator re-estimates them with the run\'s batch size and seed (0 keeps the checkpoint\'s) and reports the truncation', async () => {
   const dir = await tmp();
-  const cfg = ganCfg(dir, { preset: 'dcgan', gWidth: 4, dWidth: 4, iterations: 3, gEma: 0.9, standingStats: 2 });
+  const cfg = ganCfg(dir, { preset: 'dcgan', gWidth: 4, dWidth: 4, iterations: 3, gEma: 0.9, standingStats: 2, truncation: 0.5 });
   const r = await trainGanInProcess(cfg, quiet);
-  assert.equal(JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8')).standingStats, 2);
+  const written = JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8'));
+  assert.equal(written.standingStats, 2);
+  assert.equal(written.truncation, 0.5);
   const stored = (await readCheckpoint(r.lastCheckpoint!)).models.get('generator')!.tensors.filter((t) => t.name.includes('moving'));
   const standing = await loadGenerator(r.lastCheckpoint!);
   const asStored = await loadGenerator(r.lastCheckpoint!, 'average', 0);
   try {
     assert.equal(standing.standingStats, 2);
     assert.equal(asStored.standingStats, 0);
+    assert.equal(standing.truncation, 0.5);
     assert.deepEqual(asStored.model.state.map((s) => Array.from(s.variable.dataSync())), stored.map((t) => Array.from(t.data)));
     assert.notDeepEqual(standing.model.state.map((s) => Array.from(s.variable.dataSync())), stored.map((t) => Array.from(t.data)));
   } finally {
     standing.model.dispose();
     asStored.model.dispose();
   }
-  // Changing it does not stop a resume: it is how samples are drawn, not what is trained.
-  const resumed = await trainGanInProcess(ganCfg(dir, { preset: 'dcgan', gWidth: 4, dWidth: 4, iterations: 4, gEma: 0.9, standingStats: 5, resume: true }), quiet);
+  // Changing them does not stop a resume: they are how samples are drawn, not what is trained.
+  const resumed = await trainGanInProcess(ganCfg(dir, { preset: 'dcgan', gWidth: 4, dWidth: 4, iterations: 4, gEma: 0.9, standingStats: 5, truncation: 0, resume: true }), quiet);
   assert.equal(resumed.iterations, 4);
 });
 

@@ -74,6 +74,24 @@ test('gantry eval --json: generator and real rows; the table prints both; then g
   assert.equal(report.stdout.trim(), path.join(cwd, 'runs', 'classifier-1', 'report.html'));
 });
 
+test('gantry eval --truncation T: samples truncated latents and says so; a threshold out of bounds is refused', async () => {
+  // Runs after the --json test, which wrote runs/classifier-1.
+  const gan = path.join(cwd, 'runs', 'gan-1');
+  const args = ['eval', '--checkpoint', gan, '--backend', 'cpu', '--samples', '30', '--batch-size', '16', '--json'];
+  const [plain, cut] = [await gantry(...args), await gantry(...args, '--truncation', '0.5')];
+  assert.equal(cut.code, 0, cut.stderr);
+  const [a, b] = [JSON.parse(plain.stdout), JSON.parse(cut.stdout)] as Record<string, any>[];
+  assert.equal(a.truncation, 0, 'the run did not truncate: none by default');
+  assert.equal(b.truncation, 0.5);
+  assert.notEqual(b.generator.fdFeatures, a.generator.fdFeatures, 'other latents, other images');
+  assert.deepEqual(b.real, a.real);
+  const table = await gantry(...args.slice(0, -1), '--truncation', '0.5');
+  assert.match(table.stdout, /generator \(iteration 20, z truncated to ±0\.5\)/);
+  const bad = await gantry(...args, '--truncation', '0.1');
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /--truncation expects 0 \(no truncation\) or a threshold in 0\.25\.\.5 standard deviations, got "0\.1"/);
+});
+
 test('gantry eval --images: an .npy of the real test images scores exactly as the real row; bad arrays are named', async () => {
   // Runs after the --json test, which wrote runs/classifier-1 and its 40-image test split.
   const idx = await fsp.readFile(path.join(cwd, 'data', 't10k-images-idx3-ubyte'));

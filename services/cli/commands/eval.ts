@@ -1,13 +1,14 @@
 // `gantry eval --checkpoint DIR`: scores a GAN generator's samples with the MNIST classifier and
 // prints them next to the same scores for the real test images.
 //   gantry eval --checkpoint runs/gan-.../ [--samples 10000] [--classifier DIR] [--batch-size 250]
-//               [--seed S] [--backend B] [--weights average|raw] [--standing-stats N] [--json]
+//               [--seed S] [--backend B] [--weights average|raw] [--standing-stats N]
+//               [--truncation T] [--json]
 //   gantry eval --images samples.npy [--classifier DIR] ...   (images from any source, same scores)
 // DIR is a GAN checkpoint or a run directory (its latest complete checkpoint). Samples come from
 // the generator in inference mode; batch i draws z from deriveSeed(seed, 'eval', i), the seed
 // defaulting to the GAN run's own.
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { BACKEND_CHOICES, GENERATOR_WEIGHTS } from '../../core/catalog.ts';
+import { BACKEND_CHOICES, GENERATOR_WEIGHTS, isTruncation, TRUNCATION_EXPECTED } from '../../core/catalog.ts';
 import type { EvalFlags } from '../../eval/command.ts';
 
 /** Images per classifier batch (services/eval/evaluate.ts DEFAULT_EVAL_BATCH; kept here so --help needs no tfjs). */
@@ -23,6 +24,11 @@ function intFlag(flag: string, min: number, max: number): (v: string) => number 
   };
 }
 
+function truncationFlag(v: string): number {
+  const t = Number(v);
+  if (v.trim() === '' || !isTruncation(t)) throw new InvalidArgumentError(`--truncation expects ${TRUNCATION_EXPECTED}, got "${v}"`);
+  return t;
+}
 
 export function register(program: Command): void {
   program
@@ -39,6 +45,8 @@ export function register(program: Command): void {
       .choices(GENERATOR_WEIGHTS).default('average'))
     .addOption(new Option('--standing-stats <n>', "re-estimate the generator's batch-norm statistics for its weights over N batches first (0: as checkpointed; default: the run's --standing-stats)")
       .argParser(intFlag('--standing-stats', 0, 10000)))
+    .addOption(new Option('--truncation <t>', `draw z from N(0, 1) truncated to [-t, t] (BigGAN's truncation trick): ${TRUNCATION_EXPECTED}; default: the run's --truncation`)
+      .argParser(truncationFlag))
     .option('--json', 'print one JSON object instead of the table')
     .action(async (opts: EvalFlags) => (await import('../../eval/command.ts')).runEval(opts));
 }

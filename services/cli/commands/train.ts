@@ -33,6 +33,7 @@ const GAN_FLAGS: FlagSpec[] = [
   { flag: 'gp-lambda', key: 'gpLambda', kind: 'number', description: 'WGAN-GP penalty weight (default 10)' },
   { flag: 'g-ema', key: 'gEma', kind: 'number', description: "decay of the moving average of G's weights that samples and evaluations use, e.g. 0.999 (default 0: off)" },
   { flag: 'standing-stats', key: 'standingStats', kind: 'int', description: "samples and evaluations first re-estimate G's batch-norm statistics for the sampling weights over N batches (BigGAN's standing statistics; default 0: off)" },
+  { flag: 'truncation', key: 'truncation', kind: 'number', description: "samples and evaluations draw z from N(0, 1) truncated to [-t, t] (BigGAN's truncation trick: fewer malformed images, less variety; training never truncates; default 0: off)" },
   { flag: 'z-dim', key: 'zDim', kind: 'int', description: 'latent size (preset default)' },
   { flag: 'g-width', key: 'gWidth', kind: 'int', description: 'generator width (preset default)' },
   { flag: 'd-width', key: 'dWidth', kind: 'int', description: 'discriminator width (preset default)' },

@@ -25,6 +25,8 @@ export interface GanMathConfig {
   gEma: number;
   /** Batches of standing statistics for sampling (standing-stats.ts); 0: G's moving averages. Absent in older configs. */
   standingStats?: number;
+  /** Truncation threshold of the sampling latents (latents.ts); 0 or absent: N(0, 1). */
+  truncation?: number;
 }
 
 export function adamHyper(cfg: GanMathConfig, lr: number, emaDecay = 0): AdamHyper {

@@ -18,6 +18,7 @@ import { deriveSeed } from '../seed.ts';
 import { NonFiniteError, ShapeError } from '../errors.ts';
 import { restoreModel, snapshotModel } from '../snapshot.ts';
 import { standingStatistics } from '../standing-stats.ts';
+import { sampleLatents } from '../latents.ts';
 import type { ModelSnapshot } from '../../run/model-snapshot.ts';
 import { adamHyper, generatorInitSeed, type GanMathConfig } from './config.ts';
 
@@ -79,12 +80,13 @@ export class GeneratorNode {
 
   /**
    * n images from a fixed seed in inference mode (batch-norm moving statistics): the sample grids
-   * and evaluations. From the moving average of the weights when one is kept.
+   * and evaluations. From the moving average of the weights when one is kept, and from truncated
+   * latents when cfg.truncation > 0.
    */
   sample(n: number, seed: number): tf.Tensor4D {
     const model = this.samplingModel();
     return tf.tidy(() => {
-      const z = tf.randomNormal([n, this.cfg.arch.zDim], 0, 1, 'float32', seed);
+      const z = sampleLatents(n, this.cfg.arch.zDim, seed, this.cfg.truncation ?? 0);
       return model.apply(z, INFER) as tf.Tensor4D;
     });
   }
