@@ -22,7 +22,8 @@ et al. 2018), --g-upsample (nearest upsampling + 5x5 conv instead of G's deconvs
 (1-4 stride-1 3x3 convs at 4x4 after the third, gantry's --d-layers 4-5), --z-dim (gantry's), --beta1,
 --d-dropout P (dropout after each of D's leaky ReLUs), --standing N (also writes standing[D]-IT.npy: each
 average's batch-norm statistics re-estimated over N batches of its own, BigGAN's standing statistics), --emas D1,D2 (more moving averages of G's weights beside --ema's,
-warmed up as a running mean instead of TensorFlow's (1 + t) / (10 + t); written as averageD-IT.npy), --topk NU (G's loss on the top k of its batch by
+warmed up as a running mean instead of TensorFlow's (1 + t) / (10 + t); written as averageD-IT.npy), --g14 K (a stride-1 KxK conv at 14x14 in G, between its deconvs), --d14 K (one in D after its first conv),
+--topk NU (G's loss on the top k of its batch by
 D's output, k annealed from the batch to NU of it over 1,000 iterations, Sinha et al. 2020). One JSON
 line per eval point: iteration, training seconds (eval excluded), losses.
 """
@@ -63,6 +64,8 @@ ap.add_argument('--g-conv-k', type=int, choices=(3, 5), default=5)
 ap.add_argument('--lr-decay', action='store_true')
 ap.add_argument('--g-upsample', action='store_true')
 ap.add_argument('--standing', type=int, default=0)
+ap.add_argument('--g14', type=int, choices=(0, 3, 5), default=0)
+ap.add_argument('--d14', type=int, choices=(0, 3, 5), default=0)
 ap.add_argument('--emas', default='')
 ap.add_argument('--eval', default='1000,2000')
 ap.add_argument('--samples', type=int, default=2000)
@@ -99,9 +102,15 @@ if a.g_upsample:
     g += [nn.Upsample(scale_factor=2), nn.Conv2d(2 * w, w, 5, 1, 2), nn.BatchNorm2d(w), nn.ReLU(),
           nn.Upsample(scale_factor=2), nn.Conv2d(w, 1, 5, 1, 2), nn.Tanh()]
 else:
-    g += [nn.ConvTranspose2d(2 * w, w, 4, 2, 1), nn.BatchNorm2d(w), nn.ReLU(), nn.ConvTranspose2d(w, 1, 4, 2, 1), nn.Tanh()]
+    g += [nn.ConvTranspose2d(2 * w, w, 4, 2, 1), nn.BatchNorm2d(w), nn.ReLU()]
+    if a.g14:
+        g += [nn.Conv2d(w, w, a.g14, 1, a.g14 // 2), nn.BatchNorm2d(w), nn.ReLU()]
+    g += [nn.ConvTranspose2d(w, 1, 4, 2, 1), nn.Tanh()]
 bn = (lambda c: []) if a.no_d_bn else (lambda c: [nn.BatchNorm2d(c)])
-d = [sn(nn.Conv2d(1, v, 4, 2, 1)), leaky(), sn(nn.Conv2d(v, 2 * v, 4, 2, 1)), *bn(2 * v), leaky()]
+d = [sn(nn.Conv2d(1, v, 4, 2, 1)), leaky()]
+if a.d14:
+    d += [sn(nn.Conv2d(v, v, a.d14, 1, a.d14 // 2)), *bn(v), leaky()]
+d += [sn(nn.Conv2d(v, 2 * v, 4, 2, 1)), *bn(2 * v), leaky()]
 flat = 7 * 7 * 2 * v
 if a.d_layers >= 3:
     d += [sn(nn.Conv2d(2 * v, 4 * v, 3, 2, 1)), *bn(4 * v), leaky()]

@@ -24,9 +24,10 @@ export const ganArchSchema = z.strictObject({
    * whose units see the whole digit), 4 or 5 (then 1-2 stride-1 3x3 convs at 4x4). Absent in
    * checkpoints written before it: 2. */
   dLayers: z.number().int().min(2).max(5).default(2),
-  /** Conv layers of the convolutional generator: 2 (the workshop's two deconvs) or 3 (first a
-   * stride-1 5x5 conv at 7x7, 2w -> 2w, batch norm, ReLU). Absent in older checkpoints: 2. */
-  gLayers: z.number().int().min(2).max(3).default(2),
+  /** Conv layers of the convolutional generator: 2 (the workshop's two deconvs), 3 (first a
+   * stride-1 5x5 conv at 7x7, 2w -> 2w, batch norm, ReLU) or 4 (and a stride-1 3x3 conv at 14x14,
+   * w -> w, batch norm, ReLU, between the deconvs). Absent in older checkpoints: 2. */
+  gLayers: z.number().int().min(2).max(4).default(2),
   /** Kernel size of that 7x7 conv (gLayers 3): 5, or 3 (a third of the cost). Absent in older
    * checkpoints: 5. */
   gKernel: z.union([z.literal(3), z.literal(5)]).default(5),
@@ -34,9 +35,9 @@ export const ganArchSchema = z.strictObject({
 }).refine((a) => a.preset !== 'mlp' || a.dLayers === 2, {
   path: ['dLayers'], message: 'more than two discriminator conv layers need a convolutional preset (dcgan, infogan); mlp has none',
 }).refine((a) => a.preset !== 'mlp' || a.gLayers === 2, {
-  path: ['gLayers'], message: 'a third generator conv layer needs a convolutional preset (dcgan, infogan); mlp has none',
-}).refine((a) => a.gKernel === 5 || a.gLayers === 3, {
-  path: ['gKernel'], message: 'gKernel sizes the third generator conv layer: it needs gLayers 3',
+  path: ['gLayers'], message: 'more than two generator conv layers need a convolutional preset (dcgan, infogan); mlp has none',
+}).refine((a) => a.gKernel === 5 || a.gLayers >= 3, {
+  path: ['gKernel'], message: 'gKernel sizes the third generator conv layer: it needs gLayers 3 or 4',
 });
 export type GanArch = z.infer<typeof ganArchSchema>;
 

@@ -121,6 +121,23 @@ test('gLayers 3 gives G a 5x5 stride-1 conv (2w -> 2w) with batch norm at 7x7 be
   assert.throws(() => ganArch('mlp', { gLayers: 3 }), /gLayers/);
 });
 
+test('gLayers 4 adds a 3x3 stride-1 conv (w -> w) with batch norm at 14x14 between the deconvs; gLayers 3 has none', () => {
+  const g = buildGenerator(ganArch('dcgan', { zDim: 4, gWidth: 8, gLayers: 4 }), 1);
+  const shapes = Object.fromEntries(g.params.map((p) => [p.name, p.variable.shape]));
+  assert.deepEqual(shapes['conv2b/kernel'], [5, 5, 16, 16], 'the 7x7 conv of gLayers 3 as well');
+  assert.deepEqual(shapes['conv3b/kernel'], [3, 3, 8, 8]);
+  assert.deepEqual(shapes['bn3b/gamma'], [8]);
+  assert.deepEqual(shapes['deconv4/kernel'], [4, 4, 1, 8]);
+  assert.equal(g.state.filter((s) => s.name.startsWith('bn3b/')).length, 2, 'moving mean and variance');
+  tf.tidy(() => assert.deepEqual(g.apply(tf.randomNormal([3, 4], 0, 1, 'float32', 1), TRAIN).shape, [3, 28, 28, 1]));
+  g.dispose();
+  const three = buildGenerator(ganArch('dcgan', { zDim: 4, gWidth: 8, gLayers: 3 }), 1);
+  assert.ok(!three.params.some((p) => p.name.startsWith('conv3b')));
+  three.dispose();
+  assert.throws(() => ganArch('dcgan', { gLayers: 5 }), /gLayers/);
+  assert.throws(() => ganArch('mlp', { gLayers: 4 }), /gLayers/);
+});
+
 test('gKernel 3 makes that 7x7 conv 3x3; an arch without gKernel (older checkpoints) keeps 5x5; it needs gLayers 3', () => {
   const g = buildGenerator(ganArch('dcgan', { zDim: 4, gWidth: 8, gLayers: 3, gKernel: 3 }), 1);
   assert.deepEqual(g.params.find((p) => p.name === 'conv2b/kernel')?.variable.shape, [3, 3, 16, 16]);

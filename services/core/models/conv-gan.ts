@@ -2,8 +2,9 @@
 // Generator (dcgan: no fc1; infogan, the workshop's: with fc1):
 //   z (B, zDim) -> [dense 16w, batch norm, ReLU]                 -> (B, 16w)      infogan only
 //               -> dense 7*7*2w, batch norm, ReLU, reshape        -> (B, 7, 7, 2w)
-//               -> [conv 2w k5 (or k3) s1, batch norm, ReLU]      -> (B, 7, 7, 2w)  gLayers 3 only
+//               -> [conv 2w k5 (or k3) s1, batch norm, ReLU]      -> (B, 7, 7, 2w)  gLayers 3, 4
 //               -> deconv w k4 s2, batch norm, ReLU              -> (B, 14, 14, w)
+//               -> [conv w k3 s1, batch norm, ReLU]              -> (B, 14, 14, w)    gLayers 4 only
 //               -> deconv 1 k4 s2, tanh                          -> (B, 28, 28, 1)
 // With w = 64 the infogan generator is the workshop's z(62) -> 1024 -> 7*7*128 -> 64 -> 1.
 // Discriminator: the classifier body (conv-body.ts) with one raw output; optionally (dLayers 3) a
@@ -21,7 +22,8 @@ export interface ConvGanSizes {
   /** Conv layers of D: 2; 3 (a third conv 4w k3 s2 to 4x4, batch norm, leaky); 4-5 (then 1-2 convs
    * 4w k3 s1 at 4x4, batch norm, leaky). */
   dLayers: number;
-  /** Conv layers of G: 2, or 3 (first a conv 2w k5 s1 at 7x7, batch norm, ReLU). */
+  /** Conv layers of G: 2; 3 (first a conv 2w k5 s1 at 7x7, batch norm, ReLU); 4 (and a conv w k3 s1
+   * at 14x14, batch norm, ReLU, between the deconvs). */
   gLayers: number;
   /** Kernel size of G's 7x7 conv (gLayers 3): 5 or 3. */
   gKernel: number;
@@ -40,10 +42,12 @@ export function convGenerator(s: ConvGanSizes, arch: Record<string, unknown>, se
   const bn1 = s.gDense > 0 ? batchNormParams(p, 'bn1', s.gDense) : undefined;
   const fc2 = denseParams(p, 'fc2', s.gDense > 0 ? s.gDense : s.zDim, h4 * w4 * 2 * s.gWidth);
   const bn2 = batchNormParams(p, 'bn2', h4 * w4 * 2 * s.gWidth);
-  const c2b = s.gLayers === 3 ? convParams(p, 'conv2b', s.gKernel, 2 * s.gWidth, 2 * s.gWidth, 1) : undefined;
-  const bn2b = s.gLayers === 3 ? batchNormParams(p, 'bn2b', 2 * s.gWidth) : undefined;
+  const c2b = s.gLayers >= 3 ? convParams(p, 'conv2b', s.gKernel, 2 * s.gWidth, 2 * s.gWidth, 1) : undefined;
+  const bn2b = s.gLayers >= 3 ? batchNormParams(p, 'bn2b', 2 * s.gWidth) : undefined;
   const dc3 = deconvParams(p, 'deconv3', 4, 2 * s.gWidth, s.gWidth, 2);
   const bn3 = batchNormParams(p, 'bn3', s.gWidth);
+  const c3b = s.gLayers === 4 ? convParams(p, 'conv3b', 3, s.gWidth, s.gWidth, 1) : undefined;
+  const bn3b = s.gLayers === 4 ? batchNormParams(p, 'bn3b', s.gWidth) : undefined;
   const dc4 = deconvParams(p, 'deconv4', 4, s.gWidth, c, 2);
   return {
     role: 'generator', arch, inputShape: [s.zDim], outputShape: s.imageShape,
@@ -54,7 +58,8 @@ export function convGenerator(s: ConvGanSizes, arch: Record<string, unknown>, se
       x = tf.relu(batchNorm(dense(x, fc2), bn2, mode)); // (B, 7*7*2w)
       let x4 = tf.reshape(x, [z.shape[0], h4, w4, 2 * s.gWidth]) as tf.Tensor4D; // (B, 7, 7, 2w)
       if (c2b && bn2b) x4 = tf.relu(batchNorm(conv(x4, c2b), bn2b, mode)) as tf.Tensor4D; // (B, 7, 7, 2w)
-      const x3 = tf.relu(batchNorm(deconv(x4, dc3), bn3, mode)) as tf.Tensor4D; // (B, 14, 14, w)
+      let x3 = tf.relu(batchNorm(deconv(x4, dc3), bn3, mode)) as tf.Tensor4D; // (B, 14, 14, w)
+      if (c3b && bn3b) x3 = tf.relu(batchNorm(conv(x3, c3b), bn3b, mode)) as tf.Tensor4D; // (B, 14, 14, w)
       return tf.tanh(deconv(x3, dc4)); // (B, 28, 28, 1)
     }),
     dispose: () => p.dispose(),
