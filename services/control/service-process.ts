@@ -74,6 +74,9 @@ export async function runServiceProcess(spec: ServiceSpec, cfg: ServiceProcessCo
     };
   }
   host.start(handlers);
+  // 'ready' promises that commands are answered: the server must hold the subscription first
+  // (subscribe only queues it on this connection).
+  await nc.flush();
   log.info('ready', { grpcPort, metricsPort: metricsServer.port, run: cfg.runId, backend: backend.name });
   try {
     await Promise.race([untilAborted(signal), nc.closed()]);

@@ -102,7 +102,8 @@ export class Fleet {
         if (now !== instance) {
           reject(new RoleUnavailable(role, 'silent', `${role}: instance ${instance} was replaced by ${now} while waiting for '${type}'`));
         } else if (!this.members.isFresh(role, livenessMs)) {
-          reject(new RoleUnavailable(role, 'silent', `${role}: no heartbeat for ${livenessMs} ms while waiting for '${type}'`));
+          reject(new RoleUnavailable(role, 'silent', `${role}: no heartbeat for ${livenessMs} ms while waiting for '${type}' ` +
+            `(dead, or computing one step for longer than that, which pauses its heartbeats: raise --liveness-ms / GANTRY_LIVENESS_MS)`));
         }
       }, Math.min(250, livenessMs / 4));
     });
