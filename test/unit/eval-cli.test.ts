@@ -92,6 +92,24 @@ test('gantry eval --truncation T: samples truncated latents and says so; a thres
   assert.match(bad.stderr, /--truncation expects 0 \(no truncation\) or a threshold in 0\.25\.\.5 standard deviations, got "0\.1"/);
 });
 
+test('gantry sample: a PNG grid from the run; --truncation draws other images and says so; a bad threshold is refused', async () => {
+  // Runs after the --json test, which wrote runs/gan-1.
+  const gan = path.join(cwd, 'runs', 'gan-1');
+  const [plainPng, cutPng] = [path.join(cwd, 'plain.png'), path.join(cwd, 'cut.png')];
+  const plain = await gantry('sample', '--checkpoint', gan, '--out', plainPng, '--n', '4', '--cols', '2', '--backend', 'cpu');
+  assert.equal(plain.code, 0, plain.stderr);
+  assert.match(plain.stdout, /4 samples from .*\(iteration 20\) -> /);
+  const cut = await gantry('sample', '--checkpoint', gan, '--out', cutPng, '--n', '4', '--cols', '2', '--backend', 'cpu', '--truncation', '0.5');
+  assert.equal(cut.code, 0, cut.stderr);
+  assert.match(cut.stdout, /\(iteration 20, z truncated to ±0\.5\)/);
+  const [a, b] = [await fsp.readFile(plainPng), await fsp.readFile(cutPng)];
+  assert.deepEqual([...a.subarray(1, 4)], [...Buffer.from('PNG')]);
+  assert.notDeepEqual(a, b, 'other latents, other images');
+  const bad = await gantry('sample', '--checkpoint', gan, '--out', cutPng, '--truncation', '0.1');
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /--truncation must be 0 \(no truncation\) or a threshold in 0\.25\.\.5 standard deviations, got 0\.1/);
+});
+
 test('gantry eval --images: an .npy of the real test images scores exactly as the real row; bad arrays are named', async () => {
   // Runs after the --json test, which wrote runs/classifier-1 and its 40-image test split.
   const idx = await fsp.readFile(path.join(cwd, 'data', 't10k-images-idx3-ubyte'));

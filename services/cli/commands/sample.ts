@@ -29,8 +29,7 @@ async function sample(o: SampleOptions): Promise<void> {
   // Heavy modules load only when the command runs.
   const { tf } = await import('../../core/tf.ts');
   const { initBackend } = await import('../../core/backend/select.ts');
-  const { INFER } = await import('../../core/model.ts');
-  const { sampleLatents } = await import('../../core/latents.ts');
+  const { generatorSampler } = await import('../../eval/evaluate.ts');
   const { deriveSeed } = await import('../../core/seed.ts');
   const { loadGenerator } = await import('../../eval/models.ts');
   const { WrongCheckpointError } = await import('../../eval/errors.ts');
@@ -44,10 +43,7 @@ async function sample(o: SampleOptions): Promise<void> {
   const runSeed = Number((manifest.config as { seed?: number }).seed ?? 0);
   const seed = o.seed ?? deriveSeed(runSeed, 'samples', 0);
   const truncation = o.truncation ?? loaded.truncation;
-  const images = tf.tidy(() => {
-    const z = sampleLatents(n, g.inputShape[0], seed, truncation);
-    return Float32Array.from(g.apply(z, INFER).dataSync() as Float32Array); // (n, 28, 28, 1)
-  });
+  const images = tf.tidy(() => Float32Array.from(generatorSampler(g, truncation).sample(n, seed).dataSync() as Float32Array)); // (n, 28, 28, 1)
   g.dispose();
   await writeGrid(o.out, images, { n, height: 28, width: 28, cols });
   const which = `${loaded.averaged ? ', averaged weights' : ''}${truncation > 0 ? `, z truncated to ±${truncation}` : ''}`;
