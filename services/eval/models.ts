@@ -10,7 +10,7 @@ import { buildModelFromArch } from '../core/presets.ts';
 import { restoreModel } from '../core/snapshot.ts';
 import { standingStatistics } from '../core/standing-stats.ts';
 import { assignChecked } from '../core/optim.ts';
-import type { GeneratorWeightChoice } from '../core/catalog.ts';
+import { TRUNCATION_EXPECTED, isTruncation, type GeneratorWeightChoice } from '../core/catalog.ts';
 import { SnapshotMismatchError } from '../core/errors.ts';
 import type { ModelSnapshot } from '../run/model-snapshot.ts';
 import type { ClassifierModel, Model } from '../core/model.ts';
@@ -101,9 +101,10 @@ async function loadRole<M extends Model>(
     if (role === 'classifier') throw new NoClassifierError(`${message}; ${HOW_TO_TRAIN}`);
     throw new WrongCheckpointError(`${message}; pass a GAN run directory or checkpoint`);
   }
+  const { config } = ckpt.manifest;
+  const truncation = role === 'generator' ? manifestTruncation(checkpointDir, config.truncation) : 0;
   const model = buildModelFromArch(role, snap.arch) as M;
   let averaged = false;
-  const { config } = ckpt.manifest;
   const standingStats = role === 'generator' ? standing ?? (typeof config.standingStats === 'number' ? config.standingStats : 0) : 0;
   try {
     restoreModel(model, undefined, snap);
@@ -118,8 +119,14 @@ async function loadRole<M extends Model>(
     model.dispose();
     throw err;
   }
-  const truncation = role === 'generator' && typeof config.truncation === 'number' ? config.truncation : 0;
   return { model, checkpointDir, manifest: ckpt.manifest, sha256: entry.sha256, averaged, standingStats, truncation };
+}
+
+/** The run's truncation from a manifest config: absent is 0 (runs before --truncation); anything else must be in bounds. */
+function manifestTruncation(checkpointDir: string, value: unknown): number {
+  if (value === undefined) return 0;
+  if (typeof value === 'number' && isTruncation(value)) return value;
+  throw new WrongCheckpointError(`${checkpointDir}: the manifest's config.truncation must be ${TRUNCATION_EXPECTED}, found ${JSON.stringify(value)}`);
 }
 
 /** The classifier of a classifier checkpoint or run directory (its latest complete checkpoint). */

@@ -90,6 +90,11 @@ test('gantry eval --truncation T: samples truncated latents and says so; a thres
   const bad = await gantry(...args, '--truncation', '0.1');
   assert.notEqual(bad.code, 0);
   assert.match(bad.stderr, /--truncation expects 0 \(no truncation\) or a threshold in 0\.25\.\.5 standard deviations, got "0\.1"/);
+  // A run whose manifest holds a threshold out of bounds (hand-edited) is refused at load, by field.
+  const edited = await writeGanRun(path.join(cwd, 'runs'), 'gan-edited', 20, 3, { truncation: 99 });
+  const refused = await gantry('eval', '--checkpoint', edited.runDir, '--backend', 'cpu', '--samples', '30');
+  assert.equal(refused.code, 2, refused.stderr);
+  assert.match(refused.stderr, /config\.truncation must be 0 \(no truncation\) or a threshold in 0\.25\.\.5 standard deviations, found 99/);
 });
 
 test('gantry sample: a PNG grid from the run; --truncation draws other images and says so; a bad threshold is refused', async () => {

@@ -74,7 +74,7 @@ export async function writeClassifierRun(
 }
 
 /** A GAN run with an MLP generator (gWidth 8) and its discriminator, checkpointed at `iteration`. */
-export async function writeGanRun(runsDir: string, name: string, iteration = 20, seed = 3): Promise<{ runDir: string; checkpointDir: string }> {
+export async function writeGanRun(runsDir: string, name: string, iteration = 20, seed = 3, config: Record<string, unknown> = {}): Promise<{ runDir: string; checkpointDir: string }> {
   const runDir = path.join(runsDir, name);
   await writeRunJson(runDir, 'gan', '2026-01-01T00:00:00.000Z');
   const arch = ganArch('mlp', { gWidth: 8, dWidth: 8 });
@@ -82,7 +82,7 @@ export async function writeGanRun(runsDir: string, name: string, iteration = 20,
   const d = buildDiscriminator(arch, seed + 1);
   try {
     const checkpointDir = await writeCheckpoint(path.join(runDir, 'checkpoints'), {
-      kind: 'gan', iteration, config: { seed, preset: 'mlp' }, snapshots: [snapshotOf(g), snapshotOf(d)],
+      kind: 'gan', iteration, config: { seed, preset: 'mlp', ...config }, snapshots: [snapshotOf(g), snapshotOf(d)],
     });
     return { runDir, checkpointDir };
   } finally {
