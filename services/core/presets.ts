@@ -25,9 +25,11 @@ export const ganArchSchema = z.strictObject({
    * checkpoints written before it: 2. */
   dLayers: z.number().int().min(2).max(5).default(2),
   /** Conv layers of the convolutional generator: 2 (the workshop's two deconvs), 3 (first a
-   * stride-1 5x5 conv at 7x7, 2w -> 2w, batch norm, ReLU) or 4 (and a stride-1 3x3 conv at 14x14,
-   * w -> w, batch norm, ReLU, between the deconvs). Absent in older checkpoints: 2. */
-  gLayers: z.number().int().min(2).max(4).default(2),
+   * stride-1 5x5 conv at 7x7, 2w -> 2w, batch norm, ReLU), 4 (and a stride-1 3x3 conv at 14x14,
+   * w -> w, batch norm, ReLU, between the deconvs), 5 (two of those at 14x14) or 6 (and the last
+   * deconv makes w/2 maps at 28x28, batch norm, ReLU, then a stride-1 3x3 conv makes the image).
+   * Absent in older checkpoints: 2. */
+  gLayers: z.number().int().min(2).max(6).default(2),
   /** Kernel size of that 7x7 conv (gLayers 3): 5, or 3 (a third of the cost). Absent in older
    * checkpoints: 5. */
   gKernel: z.union([z.literal(3), z.literal(5)]).default(5),
@@ -37,7 +39,7 @@ export const ganArchSchema = z.strictObject({
 }).refine((a) => a.preset !== 'mlp' || a.gLayers === 2, {
   path: ['gLayers'], message: 'more than two generator conv layers need a convolutional preset (dcgan, infogan); mlp has none',
 }).refine((a) => a.gKernel === 5 || a.gLayers >= 3, {
-  path: ['gKernel'], message: 'gKernel sizes the third generator conv layer: it needs gLayers 3 or 4',
+  path: ['gKernel'], message: 'gKernel sizes the third generator conv layer: it needs gLayers 3 or more',
 });
 export type GanArch = z.infer<typeof ganArchSchema>;
 

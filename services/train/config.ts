@@ -49,9 +49,11 @@ export const ganTrainSchema = z.strictObject({
   dWidth: int(1, 1024).optional(),
   /** Conv layers of the convolutional discriminator (2; 3 for one that sees the whole digit; 4-5 add stride-1 convs at 4x4). */
   dLayers: int(2, 5).optional(),
-  /** Conv layers of the convolutional generator (2, or 3 for a 5x5 conv at 7x7 before the deconvs). */
-  gLayers: int(2, 4).optional(),
-  /** Kernel size of that 7x7 conv (5, or 3 for a third of the cost; needs gLayers 3 or 4). */
+  /** Conv layers of the convolutional generator (2; 3 for a 5x5 conv at 7x7 before the deconvs;
+   *  4 and 5 add one or two 3x3 convs at 14x14 between them; 6 a 3x3 conv at 28x28 that makes the
+   *  image from w/2 maps of the last deconv). */
+  gLayers: int(2, 6).optional(),
+  /** Kernel size of that 7x7 conv (5, or 3 for a third of the cost; needs gLayers 3 or more). */
   gKernel: z.union([z.literal(3), z.literal(5)]).optional(),
   sampleEvery: int(1, 1e9).default(100),
   evalEvery: int(0, 1e9).default(0),
@@ -60,9 +62,9 @@ export const ganTrainSchema = z.strictObject({
 }).refine((c) => c.preset !== 'mlp' || c.dLayers === undefined || c.dLayers === 2, {
   path: ['dLayers'], message: 'dLayers above 2 needs a convolutional preset (dcgan, infogan): mlp has no conv layers',
 }).refine((c) => c.preset !== 'mlp' || c.gLayers === undefined || c.gLayers === 2, {
-  path: ['gLayers'], message: 'gLayers 3 or 4 needs a convolutional preset (dcgan, infogan): mlp has no conv layers',
+  path: ['gLayers'], message: 'gLayers above 2 needs a convolutional preset (dcgan, infogan): mlp has no conv layers',
 }).refine((c) => c.gKernel === undefined || c.gKernel === 5 || (c.gLayers ?? 2) >= 3, {
-  path: ['gKernel'], message: 'gKernel sizes the third generator conv layer: it needs gLayers 3 or 4',
+  path: ['gKernel'], message: 'gKernel sizes the third generator conv layer: it needs gLayers 3 or more',
 });
 export type GanTrainConfig = z.infer<typeof ganTrainSchema>;
 

@@ -134,8 +134,42 @@ test('gLayers 4 adds a 3x3 stride-1 conv (w -> w) with batch norm at 14x14 betwe
   const three = buildGenerator(ganArch('dcgan', { zDim: 4, gWidth: 8, gLayers: 3 }), 1);
   assert.ok(!three.params.some((p) => p.name.startsWith('conv3b')));
   three.dispose();
-  assert.throws(() => ganArch('dcgan', { gLayers: 5 }), /gLayers/);
+  assert.ok(!g.params.some((p) => p.name.startsWith('conv3c')), 'one conv at 14x14 with gLayers 4');
   assert.throws(() => ganArch('mlp', { gLayers: 4 }), /gLayers/);
+});
+
+test('gLayers 5 has two 3x3 convs at 14x14 (conv3b, conv3c); gLayers 4 G keeps its weights and order; 6 is refused', () => {
+  const five = buildGenerator(ganArch('dcgan', { zDim: 4, gWidth: 8, gLayers: 5 }), 1);
+  const four = buildGenerator(ganArch('dcgan', { zDim: 4, gWidth: 8, gLayers: 4 }), 1);
+  const shapes = Object.fromEntries(five.params.map((p) => [p.name, p.variable.shape]));
+  assert.deepEqual(shapes['conv3b/kernel'], [3, 3, 8, 8]);
+  assert.deepEqual(shapes['conv3c/kernel'], [3, 3, 8, 8]);
+  assert.deepEqual(shapes['bn3c/beta'], [8]);
+  assert.equal(five.params.length, four.params.length + 4, 'a kernel, a bias, gamma and beta more');
+  assert.equal(five.state.length, four.state.length + 2);
+  // Checkpoints of gLayers 4 runs name and initialise the same parameters as before conv3c existed.
+  const names4 = four.params.map((p) => p.name);
+  assert.deepEqual(names4.slice(0, names4.indexOf('bn3b/beta') + 1), five.params.map((p) => p.name).slice(0, names4.indexOf('bn3b/beta') + 1));
+  assert.deepEqual(Array.from(four.params[0].variable.dataSync()), Array.from(five.params[0].variable.dataSync()));
+  tf.tidy(() => assert.deepEqual(five.apply(tf.randomNormal([2, 4], 0, 1, 'float32', 1), TRAIN).shape, [2, 28, 28, 1]));
+  five.dispose();
+  four.dispose();
+});
+
+test('gLayers 6: the last deconv makes w/2 maps at 28x28 (batch norm) and a 3x3 conv the image; 7 is refused', () => {
+  const six = buildGenerator(ganArch('dcgan', { zDim: 4, gWidth: 8, gLayers: 6 }), 1);
+  const shapes = Object.fromEntries(six.params.map((p) => [p.name, p.variable.shape]));
+  assert.deepEqual(shapes['conv3c/kernel'], [3, 3, 8, 8], 'both 14x14 convs of gLayers 5');
+  assert.deepEqual(shapes['deconv4/kernel'], [4, 4, 4, 8], 'w/2 output maps');
+  assert.deepEqual(shapes['bn4/gamma'], [4]);
+  assert.deepEqual(shapes['conv5/kernel'], [3, 3, 4, 1]);
+  const x = tf.tidy(() => six.apply(tf.randomNormal([2, 4], 0, 1, 'float32', 1), TRAIN));
+  assert.deepEqual(x.shape, [2, 28, 28, 1]);
+  const v = x.dataSync();
+  assert.ok(v.every((p) => p >= -1 && p <= 1) && new Set(v).size > 100, 'tanh images, not constant');
+  x.dispose();
+  six.dispose();
+  assert.throws(() => ganArch('dcgan', { gLayers: 7 }), /gLayers/);
 });
 
 test('gKernel 3 makes that 7x7 conv 3x3; an arch without gKernel (older checkpoints) keeps 5x5; it needs gLayers 3', () => {

@@ -37,7 +37,7 @@ const GAN_FLAGS: FlagSpec[] = [
   { flag: 'z-dim', key: 'zDim', kind: 'int', description: 'latent size (preset default)' },
   { flag: 'g-width', key: 'gWidth', kind: 'int', description: 'generator width (preset default)' },
   { flag: 'd-width', key: 'dWidth', kind: 'int', description: 'discriminator width (preset default)' },
-  { flag: 'g-layers', key: 'gLayers', kind: 'int', description: 'conv layers of the generator: 2; 3 for a 5x5 conv at 7x7 before the deconvs; 4 for a 3x3 conv at 14x14 between them as well (default 2; dcgan, infogan)' },
+  { flag: 'g-layers', key: 'gLayers', kind: 'int', description: 'conv layers of the generator: 2; 3 for a 5x5 conv at 7x7 before the deconvs; 4 for a 3x3 conv at 14x14 between them as well; 5 for two of those; 6 for a 3x3 conv at 28x28 after them that makes the image (default 2; dcgan, infogan)' },
   { flag: 'g-kernel', key: 'gKernel', kind: 'int', description: "kernel size of the generator's 7x7 conv with --g-layers 3: 5 (default) or 3" },
   { flag: 'd-layers', key: 'dLayers', kind: 'int', description: 'conv layers of the discriminator: 2; 3 for a 4x4 layer that sees the whole digit; 4 or 5 add 3x3 convs at 4x4 (default 2; dcgan, infogan)' },
   { flag: 'sample-every', key: 'sampleEvery', kind: 'int', description: 'write an 8x8 sample grid every N iterations (default 100)' },
