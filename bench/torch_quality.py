@@ -66,6 +66,9 @@ ap.add_argument('--g-upsample', action='store_true')
 ap.add_argument('--standing', type=int, default=0)
 ap.add_argument('--g14', type=int, choices=(0, 3, 5), default=0)
 ap.add_argument('--d14', type=int, choices=(0, 3, 5), default=0)
+ap.add_argument('--g14-n', type=int, default=1, help='how many --g14 convs at 14x14')
+ap.add_argument('--g14-width', type=int, default=0, help="G's channels at 14x14 (default: the width)")
+ap.add_argument('--g28', type=int, default=0, help='C > 0: the last deconv makes C maps at 28x28 (BN, ReLU), then a 3x3 conv C -> 1')
 ap.add_argument('--emas', default='')
 ap.add_argument('--eval', default='1000,2000')
 ap.add_argument('--samples', type=int, default=2000)
@@ -102,10 +105,14 @@ if a.g_upsample:
     g += [nn.Upsample(scale_factor=2), nn.Conv2d(2 * w, w, 5, 1, 2), nn.BatchNorm2d(w), nn.ReLU(),
           nn.Upsample(scale_factor=2), nn.Conv2d(w, 1, 5, 1, 2), nn.Tanh()]
 else:
-    g += [nn.ConvTranspose2d(2 * w, w, 4, 2, 1), nn.BatchNorm2d(w), nn.ReLU()]
-    if a.g14:
-        g += [nn.Conv2d(w, w, a.g14, 1, a.g14 // 2), nn.BatchNorm2d(w), nn.ReLU()]
-    g += [nn.ConvTranspose2d(w, 1, 4, 2, 1), nn.Tanh()]
+    w14 = a.g14_width or w
+    g += [nn.ConvTranspose2d(2 * w, w14, 4, 2, 1), nn.BatchNorm2d(w14), nn.ReLU()]
+    for _ in range(a.g14_n if a.g14 else 0):
+        g += [nn.Conv2d(w14, w14, a.g14, 1, a.g14 // 2), nn.BatchNorm2d(w14), nn.ReLU()]
+    if a.g28:
+        g += [nn.ConvTranspose2d(w14, a.g28, 4, 2, 1), nn.BatchNorm2d(a.g28), nn.ReLU(), nn.Conv2d(a.g28, 1, 3, 1, 1), nn.Tanh()]
+    else:
+        g += [nn.ConvTranspose2d(w14, 1, 4, 2, 1), nn.Tanh()]
 bn = (lambda c: []) if a.no_d_bn else (lambda c: [nn.BatchNorm2d(c)])
 d = [sn(nn.Conv2d(1, v, 4, 2, 1)), leaky()]
 if a.d14:
