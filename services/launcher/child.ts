@@ -20,6 +20,13 @@ export interface ChildExit {
 /** Lines of its output each child keeps, to say why it exited. */
 const TAIL_LINES = 40;
 
+/**
+ * How long after the child's exit its output may still be arriving: 'exit' can come before the
+ * last lines of stdout/stderr are read, and a grandchild that inherited the pipes can keep them
+ * open for ever, so the launcher waits for both streams to end, but not longer than this.
+ */
+const DRAIN_MS = 1000;
+
 export class ManagedChild {
   private proc: ChildProcess | undefined;
   private exited: Promise<ChildExit> | undefined;
@@ -44,10 +51,16 @@ export class ManagedChild {
     this.tail.length = 0;
     const proc = spawn(this.spec.command, this.spec.args, { env: this.spec.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     this.proc = proc;
-    this.forward(proc.stdout!);
-    this.forward(proc.stderr!);
+    const drained = Promise.all([this.forward(proc.stdout!), this.forward(proc.stderr!)]);
     this.exited = new Promise((resolve) => {
-      proc.once('exit', (code, signal) => resolve({ code, signal }));
+      proc.once('exit', (code, signal) => {
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<void>((r) => { timer = setTimeout(r, DRAIN_MS); });
+        void Promise.race([drained, late]).then(() => {
+          clearTimeout(timer);
+          resolve({ code, signal });
+        });
+      });
       proc.once('error', (err) => {
         this.output.write(`[${this.spec.role}] cannot start: ${err.message}\n`);
         resolve({ code: 127, signal: null });
@@ -58,7 +71,8 @@ export class ManagedChild {
     return pid;
   }
 
-  private forward(stream: NodeJS.ReadableStream): void {
+  /** Forwards `stream` line by line; resolves when it has ended and every line was handled. */
+  private forward(stream: NodeJS.ReadableStream): Promise<void> {
     const lines = readline.createInterface({ input: stream, crlfDelay: Infinity });
     // Pretty log lines already start with "[role] "; JSON lines and anything else get the prefix.
     const prefix = `[${this.spec.role}] `;
@@ -67,6 +81,7 @@ export class ManagedChild {
       if (this.tail.length > TAIL_LINES) this.tail.shift();
       this.output.write(line.startsWith(prefix) ? `${line}\n` : `${prefix}${line}\n`);
     });
+    return new Promise((resolve) => lines.once('close', () => resolve()));
   }
 
   /**
