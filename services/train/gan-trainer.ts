@@ -1,6 +1,8 @@
 // The in-process GAN trainer: the reference that the distributed run must match. Both networks
 // live in this process and the loop calls the very functions the services call (GeneratorNode,
-// DiscriminatorNode), in the order the scheduler sends them.
+// DiscriminatorNode), in the order the scheduler sends them; only the G-step's exchange
+// (generate, generatorGrad, applyUpstream) becomes one tape through both networks (applyObjective),
+// the same gradient without G's forward pass twice.
 import { tf } from '../core/tf.ts';
 import { GeneratorNode } from '../core/gan/generator-node.ts';
 import { DiscriminatorNode } from '../core/gan/discriminator-node.ts';
@@ -43,20 +45,10 @@ export function ganIteration(g: GeneratorNode, d: DiscriminatorNode, t: number):
       tf.dispose([fake, real]);
     }
   }
-  // (2) Update G: D returns dL_G/dG(z') without updating itself; G back-propagates it.
-  const fake = g.generate(t, k);
-  let lossG: number;
-  try {
-    const r = d.generatorGrad(t, fake);
-    lossG = r.lossG;
-    try {
-      g.applyUpstream(t, r.grad);
-    } finally {
-      r.grad.dispose();
-    }
-  } finally {
-    fake.dispose();
-  }
+  // (2) Update G: L_G back-propagated through D (held fixed, no update) and G on one tape. The
+  // services exchange the same gradient as dL_G/dG(z') (generate, generatorGrad, applyUpstream);
+  // here G(z') is computed once.
+  const lossG = g.applyObjective(t, (fake) => d.generatorLoss(fake), 'generator loss').value;
   return { iteration: t, lossG, ...last };
 }
 

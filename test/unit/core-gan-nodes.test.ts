@@ -105,3 +105,56 @@ for (const [preset, loss] of [['mlp', 'wgan-gp'], ['dcgan', 'nonsaturating']] as
     d.dispose();
   });
 }
+
+// The in-process G-step (one tape through D and G) against the services' exchange (generate,
+// generatorGrad, applyUpstream): the same update, bit for bit, batch norm in both networks.
+for (const loss of ['nonsaturating', 'wgan-gp'] as const) {
+  test(`applyObjective through D equals generate + generatorGrad + applyUpstream: dcgan/${loss}`, () => {
+    const c = cfg({ arch: ganArch('dcgan', { zDim: 8, gWidth: 4, dWidth: 4, gLayers: 4 }), loss, batchSize: 4 });
+    const pair = () => ({ g: new GeneratorNode(c), d: new DiscriminatorNode(c, data) });
+    const split = pair();
+    const fused = pair();
+    const lossG: [number, number][] = [];
+    for (let t = 0; t < 3; t++) {
+      for (const { g, d } of [split, fused]) {
+        const fake = g.generate(t, 0);
+        const real = d.realBatch(t, 0);
+        d.trainStep(t, 0, real, fake);
+        tf.dispose([fake, real]);
+      }
+      const fake = split.g.generate(t, 1);
+      const r = split.d.generatorGrad(t, fake);
+      assert.equal(split.g.applyUpstream(t, r.grad).applied, true);
+      tf.dispose([fake, r.grad]);
+      const f = fused.g.applyObjective(t, (x) => fused.d.generatorLoss(x), 'generator loss');
+      assert.equal(f.applied, true);
+      lossG.push([r.lossG, f.value]);
+    }
+    for (const [a, b] of lossG) assert.equal(b, a);
+    assert.deepEqual(weights(fused.g), weights(split.g)); // weights, batch-norm statistics
+    assert.deepEqual(fused.g.snapshot().optimizer.slots.map((s) => Array.from(s.data)),
+      split.g.snapshot().optimizer.slots.map((s) => Array.from(s.data)));
+    assert.deepEqual(weights(fused.d), weights(split.d)); // D not updated by either G-step
+    for (const n of [split.g, split.d, fused.g, fused.d]) n.dispose();
+  });
+}
+
+test('applyObjective: a NaN objective stops before any update, naming it; a retried G-step is not applied twice', () => {
+  const g = new GeneratorNode(cfg());
+  const d = new DiscriminatorNode(cfg(), data);
+  const params = () => g.model.params.map((p) => Array.from(p.variable.dataSync()));
+  const before = params();
+  assert.throws(() => g.applyObjective(0, (x) => tf.mul(d.generatorLoss(x), NaN) as tf.Scalar, 'generator loss'),
+    (e: unknown) => e instanceof NonFiniteError && /generator loss/.test(e.message) && /iteration 0/.test(e.message));
+  assert.deepEqual(params(), before);
+  assert.equal(g.lastAppliedIteration, -1);
+  const first = g.applyObjective(0, (x) => d.generatorLoss(x), 'generator loss');
+  assert.equal(first.applied, true);
+  assert.ok(Number.isFinite(first.value) && first.gradNorm > 0);
+  const once = params();
+  assert.notDeepEqual(once, before);
+  assert.equal(g.applyObjective(0, (x) => d.generatorLoss(x), 'generator loss').applied, false);
+  assert.deepEqual(params(), once);
+  g.dispose();
+  d.dispose();
+});

@@ -93,6 +93,16 @@ export class DiscriminatorNode {
     return { lossG, dFake, grad: grad as tf.Tensor4D };
   }
 
+  /**
+   * L_G(D(fake)) with D held fixed (no update, no stats), as a tensor for a tape that runs through
+   * D into G (GeneratorNode.applyObjective, in one process); generatorGrad's loss, with its gradient
+   * w.r.t. fake being generatorGrad's result.
+   */
+  generatorLoss(fake: tf.Tensor4D): tf.Scalar {
+    this.checkImages('fake', fake);
+    return this.loss.generator(this.model.apply(fake, TRAIN_NO_STATS));
+  }
+
   snapshot(): ModelSnapshot {
     return snapshotModel(this.model, this.optimizer);
   }

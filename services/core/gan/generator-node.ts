@@ -4,6 +4,8 @@
 // gradient dL_G/dG(z') (B, 28, 28, 1) and back-propagates it through G: the gradient of
 // sum(G(z') * upstream) w.r.t. G's variables is exactly the vector-Jacobian product. The tape is
 // synchronous, so G(z') is recomputed under it with the same z' (a pure function of the seed).
+// In one process (the in-process trainer) applyObjective differentiates L_G through D and G on
+// one tape instead: the same gradient, without computing G(z') twice.
 //
 // With gEma > 0 the optimizer also keeps a moving average of G's weights; samples (grids,
 // evaluations) then come from a twin network holding that average and G's batch-norm moving
@@ -59,15 +61,36 @@ export class GeneratorNode {
     if (iteration <= this.lastAppliedIteration) return { ...this.lastResult, applied: false };
     const expected = [this.cfg.batchSize, ...this.model.outputShape];
     if (upstream.shape.join(',') !== expected.join(',')) throw new ShapeError('grad', expected, upstream.shape);
+    return this.descend(iteration, (fake) => tf.sum(tf.mul(fake, upstream))).result;
+  }
+
+  /**
+   * (2) Update G when D lives in the same process: descend `objective`(G(z')), D's L_G with D held
+   * fixed, on one tape through both networks. Back-propagating L_G through D yields exactly the
+   * upstream gradient applyUpstream is sent, so the update is the same, with one forward pass of G
+   * where generate + applyUpstream need two. `name` names the objective in the error a non-finite
+   * value raises (before any update). Idempotent per iteration; returns the objective's value.
+   */
+  applyObjective(iteration: number, objective: (fake: tf.Tensor4D) => tf.Scalar, name: string): UpstreamResult & { value: number } {
+    if (iteration <= this.lastAppliedIteration) return { ...this.lastResult, applied: false, value: Number.NaN };
+    const { result, value } = this.descend(iteration, objective, name);
+    return { ...result, value };
+  }
+
+  /** One G update along the gradient of objective(G(z')) for G-step `iteration`. */
+  private descend(iteration: number, objective: (fake: tf.Tensor4D) => tf.Scalar, valueName?: string): { result: UpstreamResult; value: number } {
     const z = this.latent(iteration, this.cfg.dSteps);
     const vars = this.model.params.map((p) => p.variable);
-    const { grads, value } = tf.variableGrads(
-      () => tf.sum(tf.mul(this.model.apply(z, TRAIN), upstream)),
-      vars,
-    );
+    const { grads, value } = tf.variableGrads(() => objective(this.model.apply(z, TRAIN) as tf.Tensor4D), vars);
     const ordered = vars.map((v) => grads[v.name]);
-    const gradNorm = tf.tidy(() => Math.sqrt(tf.addN(ordered.map((g) => tf.sum(tf.square(g)))).dataSync()[0]));
+    let v = Number.NaN;
+    let gradNorm: number;
     try {
+      if (valueName !== undefined) {
+        v = value.dataSync()[0];
+        if (!Number.isFinite(v)) throw new NonFiniteError(valueName, iteration, v);
+      }
+      gradNorm = tf.tidy(() => Math.sqrt(tf.addN(ordered.map((g) => tf.sum(tf.square(g)))).dataSync()[0]));
       if (!Number.isFinite(gradNorm)) throw new NonFiniteError('generator gradient norm', iteration, gradNorm);
       this.optimizer.apply(ordered);
     } finally {
@@ -75,7 +98,7 @@ export class GeneratorNode {
     }
     this.lastAppliedIteration = iteration;
     this.lastResult = { applied: true, gradNorm };
-    return this.lastResult;
+    return { result: this.lastResult, value: v };
   }
 
   /**
