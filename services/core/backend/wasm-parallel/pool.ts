@@ -3,13 +3,10 @@
 // backend init; after that `run` is called from inside a kernel, blocks the main thread until
 // every worker has finished its share, and never waits without bound: a worker that throws, exits
 // or is terminated, or that does not answer within JOB_TIMEOUT_MS, becomes a WasmWorkerError.
-//
-// The workers are started from a small evaluated bootstrap that registers tsx's loader and then
-// imports worker.ts: on Node 20 a worker inherits `--import tsx` in its execArgv, but the hooks it
-// registers do not apply to the worker's own imports (".ts": ERR_UNKNOWN_FILE_EXTENSION), and a
-// process started by bin/gantry.js (tsx's register()) has no execArgv to inherit at all.
-import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+// The workers run worker.ts through startTsWorker (ts-worker.ts).
+import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } from 'node:worker_threads';
 import type { tf } from '../../tf.ts';
+import { startTsWorker } from '../../ts-worker.ts';
 import { WasmWorkerError } from '../errors.ts';
 import {
   CONTROL_WORDS, DONE, EXITED, REQUEST, SHUTDOWN, STATUS, STATUS_FAILED,
@@ -31,12 +28,6 @@ export interface WorkerShare {
 }
 
 const size = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
-
-function bootstrap(): string {
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const entry = new URL('./worker.ts', import.meta.url).href;
-  return `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
-}
 
 /**
  * Whether the thread behind `w` has stopped. A blocked main thread gets no 'exit' event, and a
@@ -65,7 +56,7 @@ class WorkerHandle {
     const { port1, port2 } = new MessageChannel();
     const init: Omit<WorkerInit, 'control' | 'port'> = { index, wasmKernels };
     const control = new SharedArrayBuffer(CONTROL_WORDS * 4);
-    const worker = new Worker(bootstrap(), { eval: true, workerData: { ...init, control, port: port2 }, transferList: [port2] });
+    const worker = startTsWorker(new URL('./worker.ts', import.meta.url), { workerData: { ...init, control, port: port2 }, transferList: [port2] });
     const h = new WorkerHandle(index, worker, port1, control);
     worker.on('error', (e) => { h.lastEvent = `threw ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`; });
     worker.on('exit', (code) => { h.lastEvent ||= `exited with code ${code}`; });
