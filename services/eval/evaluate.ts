@@ -9,7 +9,10 @@ import { sampleLatents } from '../core/latents.ts';
 import type { ImageSet } from '../data/imageset.ts';
 import { imageBatch } from '../data/tensors.ts';
 import { EvalInputError } from './errors.ts';
-import { frechetFromStats, gaussianStats, type GaussianStats } from './frechet.ts';
+
+export type { Embeddings, ReferenceStats } from './distances.ts';
+import { distancesTo, fitEmbeddings, type Embeddings, type ReferenceStats } from './distances.ts';
+import { distancesOffThread } from './distances-thread.ts';
 import { classScores, logSoftmax, type ClassScores } from './scores.ts';
 
 const IMAGE_SHAPE = [28, 28, 1] as const;
@@ -22,12 +25,6 @@ export interface EvalResult extends ClassScores {
   /** Fréchet distance of the classifier's logits to the reference. */
   fdLogits?: number;
   samples: number;
-}
-
-/** The real test images' Gaussians in both embeddings: what generated images are compared with. */
-export interface ReferenceStats {
-  features: GaussianStats;
-  logits: GaussianStats;
 }
 
 /** The index-th batch: images start .. start + count - 1 of the set. */
@@ -63,15 +60,6 @@ export interface EvaluateOptions {
   samples?: number;
   /** With it, fdFeatures and fdLogits are computed. */
   reference?: ReferenceStats;
-}
-
-/** The classifier's outputs for a set of images, as float32 rows. */
-export interface Embeddings {
-  count: number;
-  featureDim: number;
-  classes: number;
-  features: Float32Array; // (N, F)
-  logits: Float32Array; // (N, C)
 }
 
 /** Batch i of the evaluation draws z from deriveSeed(seed, 'eval', i): same (seed, batch size), same images. */
@@ -130,22 +118,20 @@ export function embedImages(classifier: ClassifierModel, source: ImageBatchSourc
 
 /** Scores and fitted Gaussians of a set of embeddings; distances only with a reference. */
 export function scoreEmbeddings(e: Embeddings, reference?: ReferenceStats): { result: EvalResult; stats: ReferenceStats } {
-  const stats: ReferenceStats = {
-    features: gaussianStats(e.features, e.featureDim, 'classifier features'),
-    logits: gaussianStats(e.logits, e.classes, 'classifier logits'),
-  };
+  const stats = fitEmbeddings(e);
   const result: EvalResult = { ...classScores(logSoftmax(e.logits, e.classes), e.classes), samples: e.count };
-  if (reference) {
-    if (reference.features.dim !== e.featureDim || reference.logits.dim !== e.classes) {
-      throw new EvalInputError(
-        `reference statistics are for ${reference.features.dim} features / ${reference.logits.dim} classes, ` +
-          `the classifier gives ${e.featureDim} / ${e.classes}: they belong to another classifier`,
-      );
-    }
-    result.fdFeatures = frechetFromStats(stats.features, reference.features);
-    result.fdLogits = frechetFromStats(stats.logits, reference.logits);
-  }
+  if (reference) Object.assign(result, distancesTo(stats, reference));
   return { result, stats };
+}
+
+/**
+ * scoreEmbeddings with a reference, the Gaussians and distances computed on a worker thread
+ * (distances-thread.ts): the same numbers, while this thread goes on (with 1,024 features the
+ * distances take seconds).
+ */
+export async function scoreEmbeddingsOffThread(e: Embeddings, reference: ReferenceStats): Promise<EvalResult> {
+  const result: EvalResult = { ...classScores(logSoftmax(e.logits, e.classes), e.classes), samples: e.count };
+  return { ...result, ...(await distancesOffThread(e, reference)) };
 }
 
 /**

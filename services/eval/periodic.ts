@@ -5,6 +5,9 @@
 // once and turns itself off, and training goes on.
 // Batch i of the samples uses z from deriveSeed(seed, 'eval', i), exactly as `gantry eval --seed`
 // does: with the run's seed and the same sample count and batch size, both give the same numbers.
+// The Fréchet distances (most of the time, with 1,024 features) run on a worker thread: `start`
+// lets a trainer go on training meanwhile, and a service awaiting maybeEvaluate keeps its event
+// loop (heartbeats) while they run.
 import type { Logger } from '../telemetry/log.ts';
 import type { EvalResult, ImageSampler } from './evaluate.ts';
 import { openEvalSession, type EvalSession } from './session.ts';
@@ -28,6 +31,12 @@ export interface PeriodicEvaluator {
   readonly enabled: boolean;
   /** Scores `samples` images when `iteration` is due; undefined otherwise or when disabled. */
   maybeEvaluate(iteration: number, generator: ImageSampler): Promise<EvalResult | undefined>;
+  /**
+   * maybeEvaluate in two stages, for a trainer that goes on training meanwhile: resolves once the
+   * images are drawn and classified (the generator may change from then on) with `scores`, which
+   * settles when the Fréchet distances, computed on a worker thread, are done.
+   */
+  start(iteration: number, generator: ImageSampler): Promise<{ scores: Promise<EvalResult> } | undefined>;
   dispose(): void;
 }
 
@@ -56,19 +65,26 @@ export function createPeriodicEvaluator(opts: PeriodicEvalOptions): PeriodicEval
       },
     );
 
+  const start: PeriodicEvaluator['start'] = async (iteration, generator) => {
+    if (!enabled || iteration <= 0 || iteration % opts.every !== 0) return undefined;
+    session ??= open();
+    const s = await session;
+    if (!s) return undefined;
+    const t0 = performance.now();
+    const scores = s.scoreSamplerOffThread(generator, samples, opts.seed ?? 0);
+    const classifiedSeconds = (performance.now() - t0) / 1000;
+    scores.then(() => opts.log?.debug('evaluation', { iteration, seconds: (performance.now() - t0) / 1000, classifiedSeconds }), () => undefined);
+    return { scores };
+  };
+
   return {
     get enabled() {
       return enabled;
     },
+    start,
     async maybeEvaluate(iteration, generator) {
-      if (!enabled || iteration <= 0 || iteration % opts.every !== 0) return undefined;
-      session ??= open();
-      const s = await session;
-      if (!s) return undefined;
-      const t0 = performance.now();
-      const result = s.scoreSampler(generator, samples, opts.seed ?? 0);
-      opts.log?.debug('evaluation', { iteration, seconds: (performance.now() - t0) / 1000 });
-      return result;
+      const started = await start(iteration, generator);
+      return started && (await started.scores);
     },
     dispose() {
       enabled = false;

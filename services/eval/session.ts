@@ -5,7 +5,8 @@ import type { ClassifierModel } from '../core/model.ts';
 import { loadImageSet } from '../data/mnist.ts';
 import type { Logger } from '../telemetry/log.ts';
 import {
-  DEFAULT_EVAL_BATCH, evaluateImages, samplerSource, type EvalResult, type ImageSampler, type ReferenceStats,
+  DEFAULT_EVAL_BATCH, embedImages, evaluateImages, samplerSource, scoreEmbeddingsOffThread,
+  type EvalResult, type ImageSampler, type ReferenceStats,
 } from './evaluate.ts';
 import { loadDefaultClassifier, DEFAULT_RUNS_DIR, type LoadedModel } from './models.ts';
 import { loadOrComputeReference } from './reference.ts';
@@ -29,6 +30,12 @@ export interface EvalSession {
   readonly batchSize: number;
   /** `samples` images from the sampler, batch i from deriveSeed(seed, 'eval', i), scored. */
   scoreSampler(sampler: ImageSampler, samples: number, seed: number): EvalResult;
+  /**
+   * The same scores, with the Fréchet distances computed on a worker thread: the images are drawn
+   * and classified before this returns (the sampler may change from then on), the promise settles
+   * when the distances are done.
+   */
+  scoreSamplerOffThread(sampler: ImageSampler, samples: number, seed: number): Promise<EvalResult>;
   /** A flat (N, 28, 28, 1) array of images in [-1, 1], scored. */
   scoreImages(images: Float32Array): EvalResult;
   dispose(): void;
@@ -50,6 +57,8 @@ export async function openEvalSession(opts: EvalSessionOptions = {}): Promise<Ev
       classifier, reference: ref.reference, real: ref.real, referenceFile: ref.file, batchSize,
       scoreSampler: (sampler, samples, seed) =>
         evaluateImages(classifier.model, samplerSource(sampler, seed), { samples, batchSize, reference: ref.reference }),
+      scoreSamplerOffThread: (sampler, samples, seed) =>
+        scoreEmbeddingsOffThread(embedImages(classifier.model, samplerSource(sampler, seed), samples, batchSize), ref.reference),
       scoreImages: (images) => evaluateImages(classifier.model, images, { batchSize, reference: ref.reference }),
       dispose: () => classifier.model.dispose(),
     };

@@ -34,7 +34,9 @@ export class Evaluation {
       throw new ServiceError('bad-request', `iteration: ${iteration} is not a multiple of evalEvery (${every})`, { field: 'iteration' });
     }
     const t0 = performance.now();
-    const scores = await evaluator.maybeEvaluate(iteration, node); // synchronous compute: no heartbeats meanwhile
+    // Drawing and classifying the images is synchronous (no heartbeats meanwhile); the Fréchet
+    // distances, most of the time, run on a worker thread while this process heartbeats.
+    const scores = await evaluator.maybeEvaluate(iteration, node);
     const seconds = (performance.now() - t0) / 1000;
     if (scores) this.log.info('evaluation', { iteration, seconds: Number(seconds.toFixed(3)), mnistScore: scores.mnistScore, fdFeatures: scores.fdFeatures });
     return { iteration, scores: scores ?? null, seconds };

@@ -15,9 +15,10 @@ export const schedulerConfigSchema = z.strictObject({
   /** A role whose latest heartbeat is older than this is presumed dead. Heartbeats pause while a
    *  service computes a step, so this must exceed the longest step. */
   livenessMs: ms(100, 600_000).default(5_000),
-  /** Deadline and liveness window of one 'eval' command: scoring evalSamples images is one
-   *  synchronous computation on the generator (tens of seconds with a 1024-feature classifier,
-   *  more on the first one, which loads the classifier and may compute its reference statistics). */
+  /** Deadline and liveness window of one 'eval' command: drawing and classifying evalSamples images
+   *  is synchronous on the generator (its heartbeats pause), the distances then take ~10 s on a
+   *  worker thread with a 1024-feature classifier; the first one also loads the classifier and may
+   *  compute its reference statistics (a synchronous minute or more). */
   evalTimeoutMs: ms(100, 3_600_000).default(600_000),
   /** How long to wait for a dead role's replacement before the run fails. */
   recoveryTimeoutMs: ms(100, 3_600_000).default(300_000),

@@ -5,9 +5,10 @@
 // gauge. A generator without a usable classifier answers scores: null (it logs why); the
 // scheduler logs that once and stops asking, and training goes on.
 //
-// The scoring is one synchronous computation on the generator's main thread, so its heartbeats
-// pause for as long as it runs: the command gets its own deadline and liveness window
-// (evalTimeoutMs) instead of the step commands' ones.
+// Drawing and classifying the images is synchronous on the generator's main thread (the first
+// evaluation also loads the classifier and may compute its reference statistics), so its
+// heartbeats pause meanwhile: the command gets its own deadline and liveness window
+// (evalTimeoutMs) instead of the step commands' ones. The distances run on a worker thread.
 import type { EvalScores } from '../control/messages.ts';
 import type { Logger } from '../telemetry/log.ts';
 import type { Metrics } from '../telemetry/metrics.ts';

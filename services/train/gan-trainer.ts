@@ -92,10 +92,19 @@ export async function trainGanInProcess(cfg: GanTrainConfig, log: Logger, opts: 
   // -- the loop -------------------------------------------------------------------------------
   const progress = createProgress({ total: cfg.iterations, label: `gan ${cfg.preset}`, initial: start, logger: log });
   let t = start;
+  // Evaluations whose distances are still being computed (on a worker thread) while training goes
+  // on: their records land in iteration order as they are done, all of them before the run ends.
+  let evaluations: Promise<void> = Promise.resolve();
+  let evaluationError: unknown;
+  const evaluationsDone = async (): Promise<void> => {
+    await evaluations;
+    if (evaluationError !== undefined) throw evaluationError;
+  };
   try {
     const began = performance.now();
     for (; t < cfg.iterations; t++) {
       await session.yieldToEventLoop();
+      if (evaluationError !== undefined) throw evaluationError;
       if (session.stopRequested) break;
       const m = ganIteration(g, d, t);
       const done = t + 1;
@@ -108,14 +117,20 @@ export async function trainGanInProcess(cfg: GanTrainConfig, log: Logger, opts: 
       progress.update(done, { lossD: m.lossD, lossG: m.lossG, dReal: m.dReal, dFake: m.dFake });
       if (done % cfg.sampleEvery === 0 || done === cfg.iterations) await session.writeSamples(done, sampleGrid(g));
       if (done % cfg.checkpointEvery === 0) await session.checkpoint(done, snapshots());
-      const scores = await evaluator.maybeEvaluate(done, g);
-      if (scores) {
-        session.metrics.append(evalRecord(done, scores));
-        log.info('evaluation', { iteration: done, mnistScore: scores.mnistScore, fdFeatures: scores.fdFeatures, classesCovered: scores.classesCovered });
+      const started = await evaluator.start(done, g);
+      if (started) {
+        const { scores } = started;
+        scores.catch(() => undefined); // handled in the chain below, maybe later
+        evaluations = evaluations.then(() => scores).then((r) => {
+          session.metrics.append(evalRecord(done, r));
+          log.info('evaluation', { iteration: done, mnistScore: r.mnistScore, fdFeatures: r.fdFeatures, classesCovered: r.classesCovered });
+        }).catch((err: unknown) => { evaluationError ??= err; });
       }
     }
+    await evaluationsDone();
   } catch (err) {
     progress.stop();
+    await evaluations;
     await session.fail(err, t);
     throw err;
   } finally {

@@ -7,7 +7,7 @@ import { INFER, type ClassifierModel } from '../../services/core/model.ts';
 import { deriveSeed, mulberry32 } from '../../services/core/seed.ts';
 import type { ImageSet } from '../../services/data/imageset.ts';
 import {
-  evaluateImages, evaluateReal, samplerSource, type ImageSampler,
+  arraySource, embedImages, evaluateImages, evaluateReal, samplerSource, scoreEmbeddings, scoreEmbeddingsOffThread, type ImageSampler,
 } from '../../services/eval/evaluate.ts';
 import { frechetFromStats, gaussianStats } from '../../services/eval/frechet.ts';
 import { classScores, logSoftmax } from '../../services/eval/scores.ts';
@@ -99,4 +99,18 @@ test('bad inputs are rejected with the expected and found shapes', () => {
   assert.throws(() => evaluateImages(classifier, wrong, { samples: 4 }), /expected shape \[4, 28, 28, 1\], found \[4, 28, 28, 3\]/);
   assert.equal(tf.memory().numTensors, before, 'a failed batch leaks nothing');
   assert.throws(() => evaluateImages(classifier, wrong), /needs opts.samples/);
+});
+
+test('scores computed on a worker thread equal those computed here; its errors arrive typed', async () => {
+  const { images } = syntheticImages(40, 5);
+  const set: ImageSet = { source: 'synthetic', split: 'test', count: 40, height: 28, width: 28, images, labels: new Uint8Array(40), numClasses: 10 };
+  const { reference } = evaluateReal(classifier, set, { batchSize: 16 });
+  const { source, count } = arraySource(randomImages(30, 6));
+  const e = embedImages(classifier, source, count, 10);
+  const here = scoreEmbeddings(e, reference).result;
+  assert.ok(here.fdFeatures! > 0 && here.fdLogits! > 0);
+  assert.deepEqual(await scoreEmbeddingsOffThread(e, reference), here);
+  const wrong = { ...reference, logits: { ...reference.logits, dim: 9, mean: reference.logits.mean.slice(0, 9), cov: reference.logits.cov.slice(0, 81) } };
+  await assert.rejects(scoreEmbeddingsOffThread(e, wrong),
+    (err: unknown) => err instanceof EvalInputError && /reference statistics are for 16 features \/ 9 classes, the classifier gives 16 \/ 10/.test(err.message));
 });

@@ -77,6 +77,15 @@ test('with a classifier: scores on due iterations, equal to a one-off evaluation
   } finally {
     session.dispose();
   }
+  // start: the images are drawn before it resolves, so a generator that changes right after (as
+  // a trainer's does, training on while the distances run) does not change the scores.
+  let flip = false;
+  const changing: ImageSampler = { sample: (n, seed) => (flip ? tf.zeros([n, 28, 28, 1]) as tf.Tensor4D : sampler.sample(n, seed)) };
+  const started = await ev.start(9, changing);
+  assert.ok(started, 'iteration 9 is due');
+  flip = true;
+  assert.deepEqual(await started.scores, first);
+  assert.notDeepEqual(await ev.maybeEvaluate(12, changing), first, 'the changed generator scores differently');
   const rec = evalRecord(3, first);
   assert.deepEqual(Object.keys(rec).slice(0, 8), ['kind', 'iteration', 'mnistScore', 'fdFeatures', 'fdLogits', 'classesCovered', 'klUniform', 'samples']);
   assert.equal(rec.kind, 'eval');
