@@ -16,7 +16,8 @@ Variants: --g-width/--d-width, --d-layers 3 (gantry's --d-layers), --batch, --lr
 --no-d-bn (no batch norm in D), --spectral-norm (on D's layers), --r1 GAMMA (R1 penalty on real
 images, Mescheder et al. 2018), --g-layers 3 (a 5x5 conv at 7x7 in G, gantry's --g-layers; --g-conv-k 3
 makes it 3x3, gantry's --g-kernel 3; --g-layers 4: two of them), --d-dense N (a hidden dense layer in D), --beta2 (Adam's, gantry's --beta2), --lr-decay
-(the workshop's lr * 0.75^(t/1100), gantry's --lr-decay), --label-smooth P (one-sided: real targets P,
+(the workshop's lr * 0.75^(t/1100), gantry's --lr-decay), --lr-end-decay F (both rates fall linearly to 0 over
+the last F of --iters), --label-smooth P (one-sided: real targets P,
 Salimans et al. 2016), --mbstd (a minibatch standard deviation feature before D's dense layer, Karras
 et al. 2018), --g-upsample (nearest upsampling + 5x5 conv instead of G's deconvs), --d-layers 4-7
 (1-4 stride-1 3x3 convs at 4x4 after the third, gantry's --d-layers 4-5), --z-dim (gantry's), --beta1,
@@ -62,6 +63,8 @@ ap.add_argument('--label-smooth', type=float, default=1.0)
 ap.add_argument('--mbstd', action='store_true')
 ap.add_argument('--g-conv-k', type=int, choices=(3, 5), default=5)
 ap.add_argument('--lr-decay', action='store_true')
+ap.add_argument('--lr-end-decay', type=float, default=0.0,
+                help='F > 0: both learning rates fall linearly to 0 over the last F of --iters')
 ap.add_argument('--g-upsample', action='store_true')
 ap.add_argument('--standing', type=int, default=0)
 ap.add_argument('--g14', type=int, choices=(0, 3, 5), default=0)
@@ -155,6 +158,10 @@ for it in range(1, a.iters + 1):
         for o, lr in ((opt_g, a.lr_g), (opt_d, a.lr_d)):
             for grp in o.param_groups:
                 grp['lr'] = lr * 0.75 ** ((it - 1) / 1100)
+    if a.lr_end_decay > 0:
+        for o, lr in ((opt_g, a.lr_g), (opt_d, a.lr_d)):
+            for grp in o.param_groups:
+                grp['lr'] = lr * min(1.0, (a.iters - it + 1) / (a.lr_end_decay * a.iters))
     real = X[perm[pos:pos + a.batch]]
     pos += a.batch
     with torch.no_grad():
