@@ -3,11 +3,12 @@
 // logits, class coverage) and prints the rows next to the real test images' row. Prints one line
 // per run on stderr, then a JSON summary as the last stdout line.
 // Usage: node --import tsx bench/quality.ts [--quick | --target] [--presets a,b] [--losses a,b]
-//          [--iterations N] [--width W] [--z-dim Z] [--d-layers L] [--g-layers L] [--g-kernel K] [--batch B] [--lr-g LR] [--lr-d LR]
+//          [--iterations N] [--width W] [--z-dim Z] [--z-mixture K] [--d-layers L] [--g-layers L] [--g-kernel K] [--batch B] [--lr-g LR] [--lr-d LR]
 //          [--g-ema D] [--standing-stats N] [--truncation T] [--minutes M] [--classifier DIR]
 //          [--out DIR] [--backend B]
 // --iterations and --width override the budget's for every preset (W: generator and
-// discriminator width, as --g-width/--d-width), --z-dim the latent size, --d-layers the conv layers of the
+// discriminator width, as --g-width/--d-width), --z-dim the latent size, --z-mixture the components of
+// a Gaussian-mixture latent prior (as gantry train's; 0: N(0, I)), --d-layers the conv layers of the
 // convolutional discriminators (2-5, as gantry train's --d-layers), --g-layers the generators' (2-4; --g-kernel: the kernel
 // of G's 7x7 conv, 5 or 3), --batch the batch size,
 // --lr-g/--lr-d the Adam learning rates (both networks' default 2e-4 outside --target), --g-ema the decay of the moving average of G's
@@ -65,6 +66,8 @@ interface Budget {
   width: Partial<Record<GanPreset, number>>;
   /** Latent size of every preset (--z-dim); absent: the presets' own. */
   zDim?: number;
+  /** Components of the latent prior's Gaussian mixture (--z-mixture); 0: N(0, I). */
+  zMixture: number;
   /** Conv layers of the convolutional discriminators (--d-layers); 2: the presets' own. */
   dLayers: number;
   /** Conv layers of the convolutional generators (--g-layers); 2: the presets' own. */
@@ -94,14 +97,14 @@ const WORKSHOP_1_EPOCH = { preset: 'workshop', epochs: 1, maxSteps: 0 } as const
 const BUDGETS: Record<Budget['name'], Budget> = {
   full: {
     name: 'full', presets: GAN_PRESETS, losses: GAN_LOSSES, iterations: { mlp: 2000, dcgan: 1000, infogan: 600 },
-    width: { dcgan: 32, infogan: 32 }, dLayers: 2, gLayers: 2, batchSize: 64, samples: 5000, gEma: 0, standingStats: 0, truncation: 0, classifier: WORKSHOP_1_EPOCH,
+    width: { dcgan: 32, infogan: 32 }, zMixture: 0, dLayers: 2, gLayers: 2, batchSize: 64, samples: 5000, gEma: 0, standingStats: 0, truncation: 0, classifier: WORKSHOP_1_EPOCH,
   },
   target: {
     name: 'target', presets: ['dcgan'], losses: ['nonsaturating'], iterations: { mlp: 20000, dcgan: 20000, infogan: 20000 }, minutes: 28.5,
-    width: { dcgan: 32 }, zDim: 16, dLayers: 5, gLayers: 6, batchSize: 32, lr: { g: 3e-3, d: 4e-4 }, gEma: 0.999, standingStats: 50, truncation: 0, samples: 10000, periodic: { every: 1000, samples: 2000 }, classifier: WORKSHOP_1_EPOCH,
+    width: { dcgan: 32 }, zDim: 16, zMixture: 0, dLayers: 5, gLayers: 6, batchSize: 32, lr: { g: 3e-3, d: 4e-4 }, gEma: 0.999, standingStats: 50, truncation: 0, samples: 10000, periodic: { every: 1000, samples: 2000 }, classifier: WORKSHOP_1_EPOCH,
   },
   quick: {
-    name: 'quick', presets: ['mlp'], losses: GAN_LOSSES, iterations: { mlp: 40, dcgan: 40, infogan: 40 }, width: {}, dLayers: 2, gLayers: 2, batchSize: 64,
+    name: 'quick', presets: ['mlp'], losses: GAN_LOSSES, iterations: { mlp: 40, dcgan: 40, infogan: 40 }, width: {}, zMixture: 0, dLayers: 2, gLayers: 2, batchSize: 64,
     samples: 500, gEma: 0, standingStats: 0, truncation: 0, classifier: { preset: 'quick', epochs: 1, maxSteps: 100 },
   },
 };
@@ -175,6 +178,7 @@ async function trainAndScore(out: string, preset: GanPreset, loss: GanLossName, 
     sampleEvery: budget.periodic ? 500 : iterations, checkpointEvery: budget.periodic ? 500 : iterations,
     ...(width === undefined ? {} : { gWidth: width, dWidth: width }),
     ...(budget.zDim === undefined ? {} : { zDim: budget.zDim }),
+    zMixture: budget.zMixture,
     ...(preset === 'mlp' ? {} : { dLayers: budget.dLayers, gLayers: budget.gLayers, ...(budget.gKernel === undefined ? {} : { gKernel: budget.gKernel }) }),
     batchSize: budget.batchSize,
     ...(budget.lr?.g === undefined ? {} : { lrG: budget.lr.g }),
@@ -248,6 +252,11 @@ async function main(): Promise<void> {
   const iterations = intFlag('--iterations');
   const width = intFlag('--width');
   const zDim = intFlag('--z-dim');
+  const zMixtureFlag = flag('--z-mixture');
+  const zMixture = zMixtureFlag === undefined ? undefined : Number(zMixtureFlag);
+  if (zMixture !== undefined && !(Number.isInteger(zMixture) && zMixture !== 1 && zMixture >= 0 && zMixture <= 1024)) {
+    throw new Error(`--z-mixture: expected 0 (N(0, I)) or 2..1024 components, found '${zMixtureFlag}'`);
+  }
   const dLayers = intFlag('--d-layers');
   const gLayers = intFlag('--g-layers');
   const gKernel = intFlag('--g-kernel');
@@ -274,6 +283,7 @@ async function main(): Promise<void> {
     ...(iterations === undefined ? {} : { iterations: { mlp: iterations, dcgan: iterations, infogan: iterations } }),
     ...(width === undefined ? {} : { width: { mlp: width, dcgan: width, infogan: width } }),
     ...(zDim === undefined ? {} : { zDim }),
+    ...(zMixture === undefined ? {} : { zMixture }),
     ...(dLayers === undefined ? {} : { dLayers }),
     ...(gLayers === undefined ? {} : { gLayers }),
     ...(gKernel === undefined ? {} : { gKernel }),
@@ -317,7 +327,7 @@ async function main(): Promise<void> {
   }
   process.stdout.write(JSON.stringify({
     bench: 'quality', budget: budget.name, quick, seed: SEED, samples: budget.samples, classifier: classifierDir,
-    iterations: budget.iterations, width: budget.width, zDim: budget.zDim ?? null, dLayers: budget.dLayers, gLayers: budget.gLayers, gKernel: budget.gKernel ?? 5, batchSize: budget.batchSize,
+    iterations: budget.iterations, width: budget.width, zDim: budget.zDim ?? null, zMixture: budget.zMixture, dLayers: budget.dLayers, gLayers: budget.gLayers, gKernel: budget.gKernel ?? 5, batchSize: budget.batchSize,
     lr: budget.lr ?? null, gEma: budget.gEma, standingStats: budget.standingStats, truncation: budget.truncation, minutes: budget.minutes ?? null,
     seconds: (performance.now() - began) / 1000, real: session.real, runs: rows,
   }) + '\n');

@@ -24,7 +24,8 @@ et al. 2018), --g-upsample (nearest upsampling + 5x5 conv instead of G's deconvs
 --d-dropout P (dropout after each of D's leaky ReLUs), --standing N (also writes standing[D]-IT.npy: each
 average's batch-norm statistics re-estimated over N batches of its own, BigGAN's standing statistics), --emas D1,D2 (more moving averages of G's weights beside --ema's,
 warmed up as a running mean instead of TensorFlow's (1 + t) / (10 + t); written as averageD-IT.npy), --g14 K (a stride-1 KxK conv at 14x14 in G, between its deconvs), --d14 K (one in D after its first conv),
---topk NU (G's loss on the top k of its batch by
+--mixture K --mixture-scale S (z from a mixture of K unit Gaussians whose means are
+drawn once from N(0, S^2 I), in training and sampling alike), --topk NU (G's loss on the top k of its batch by
 D's output, k annealed from the batch to NU of it over 1,000 iterations, Sinha et al. 2020). One JSON
 line per eval point: iteration, training seconds (eval excluded), losses.
 """
@@ -57,6 +58,8 @@ ap.add_argument('--z-dim', type=int, default=100)
 ap.add_argument('--beta1', type=float, default=0.5)
 ap.add_argument('--d-dropout', type=float, default=0.0)
 ap.add_argument('--topk', type=float, default=1.0)
+ap.add_argument('--mixture', type=int, default=0, help='K > 0: z from a mixture of K unit Gaussians with fixed means ~ N(0, S^2 I)')
+ap.add_argument('--mixture-scale', type=float, default=1.0, help="S: the spread of the mixture's means")
 ap.add_argument('--ema', type=float, default=0.999)
 ap.add_argument('--beta2', type=float, default=0.999)
 ap.add_argument('--label-smooth', type=float, default=1.0)
@@ -87,6 +90,15 @@ raw = np.fromfile(a.data, dtype=np.uint8)
 if raw.size < 16 or int.from_bytes(raw[:4].tobytes(), 'big') != 0x803 or (raw.size - 16) % 784:
     raise SystemExit(f'{a.data}: not an IDX file of 28 x 28 uint8 images')
 X = torch.from_numpy(raw[16:].reshape(-1, 1, 28, 28).astype(np.float32) / 127.5 - 1.0)
+
+
+if a.mixture:
+    MU = torch.randn(a.mixture, a.z_dim, generator=torch.Generator().manual_seed(a.seed + 7919)) * a.mixture_scale
+
+
+def latent(n):
+    z = torch.randn(n, a.z_dim)
+    return z + MU[torch.randint(a.mixture, (n,))] if a.mixture else z
 
 
 def init(m):
@@ -165,7 +177,7 @@ for it in range(1, a.iters + 1):
     real = X[perm[pos:pos + a.batch]]
     pos += a.batch
     with torch.no_grad():
-        fake = G(torch.randn(a.batch, a.z_dim))
+        fake = G(latent(a.batch))
     if a.r1 > 0:
         real.requires_grad_(True)
     d_real, d_fake = D(real), D(fake)
@@ -176,7 +188,7 @@ for it in range(1, a.iters + 1):
     opt_d.zero_grad()
     loss_d.backward()
     opt_d.step()
-    d_out = D(G(torch.randn(a.batch, a.z_dim))).flatten()
+    d_out = D(G(latent(a.batch))).flatten()
     if a.topk < 1:
         keep = max(1, round(a.batch * max(a.topk, 1 - (1 - a.topk) * it / 1000)))
         d_out = torch.topk(d_out, keep).values
@@ -207,12 +219,12 @@ for it in range(1, a.iters + 1):
                             m.momentum = None  # cumulative average over the standing batches
                     torch.manual_seed(5000 + it)
                     for _ in range(a.standing):
-                        standing(torch.randn(a.batch, a.z_dim))
+                        standing(latent(a.batch))
                     models.append((name.replace('average', 'standing'), standing))
             for name, model in models:
                 model.eval()
                 torch.manual_seed(1000 + it)
-                images = model(torch.randn(a.samples, a.z_dim)).reshape(-1, 28, 28).numpy().astype(np.float32)
+                images = model(latent(a.samples)).reshape(-1, 28, 28).numpy().astype(np.float32)
                 np.save(os.path.join(a.out, f'{name}-{it}.npy'), images)
                 model.train()
         eval_seconds += time.time() - e0

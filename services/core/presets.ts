@@ -33,6 +33,12 @@ export const ganArchSchema = z.strictObject({
   /** Kernel size of that 7x7 conv (gLayers 3): 5, or 3 (a third of the cost). Absent in older
    * checkpoints: 5. */
   gKernel: z.union([z.literal(3), z.literal(5)]).default(5),
+  /** The latent prior (latents.ts): 0, z ~ N(0, I); K >= 2, a mixture of K unit Gaussians with
+   * fixed means drawn from N(0, zSpread^2 I). Absent in older checkpoints: 0. */
+  zMixture: z.number().int().min(0).max(1024)
+    .refine((k) => k !== 1, { message: 'expected 0 (z ~ N(0, I)) or 2..1024 mixture components' }).default(0),
+  /** Standard deviation of the mixture's means per latent dimension. Absent: 1. */
+  zSpread: z.number().min(0.1).max(10).default(1),
   imageShape,
 }).refine((a) => a.preset !== 'mlp' || a.dLayers === 2, {
   path: ['dLayers'], message: 'more than two discriminator conv layers need a convolutional preset (dcgan, infogan); mlp has none',
@@ -64,7 +70,7 @@ const CLASSIFIER_DEFAULTS: Record<ClassifierPreset, Pick<ClassifierArch, 'width'
   quick: { width: 32, denseUnits: 128 },
 };
 
-export type GanArchOverrides = Partial<Pick<GanArch, 'zDim' | 'gWidth' | 'dWidth' | 'dLayers' | 'gLayers' | 'gKernel'>>;
+export type GanArchOverrides = Partial<Pick<GanArch, 'zDim' | 'gWidth' | 'dWidth' | 'dLayers' | 'gLayers' | 'gKernel' | 'zMixture' | 'zSpread'>>;
 
 export function ganArch(preset: GanPreset, overrides: GanArchOverrides = {}): GanArch {
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));

@@ -14,10 +14,12 @@ export type SeedPurpose =
   | 'samples'
   | 'eval'
   | 'standing'
-  | 'truncation';
+  | 'truncation'
+  | 'z-mixture'
+  | 'component';
 
 const PURPOSE_CODE: Record<SeedPurpose, number> = {
-  init: 1, 'z-d': 2, 'z-g': 3, gp: 4, data: 5, split: 6, samples: 7, eval: 8, standing: 9, truncation: 10,
+  init: 1, 'z-d': 2, 'z-g': 3, gp: 4, data: 5, split: 6, samples: 7, eval: 8, standing: 9, truncation: 10, 'z-mixture': 11, component: 12,
 };
 
 /** murmur3's 32-bit finalizer: a bijective avalanche mix. */

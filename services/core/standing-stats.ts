@@ -3,10 +3,11 @@
 // the last few batches (momentum 0.9), not by the weights that sample: the moving average of G's
 // weights (gEma) runs on statistics that belong to other weights. Re-estimating them for the
 // sampling weights themselves, as the mean of the batch statistics over `batches` batches of
-// latents from a fixed seed, makes the samples a function of those weights alone.
+// latents from a fixed seed (drawn from G's prior), makes the samples a function of those weights alone.
 import { tf } from './tf.ts';
 import type { ForwardMode, Model } from './model.ts';
 import { deriveSeed } from './seed.ts';
+import { latentPriorOf, sampleLatents } from './latents.ts';
 
 export interface StandingOptions {
   /** Batches the statistics are averaged over (> 0). */
@@ -26,13 +27,14 @@ export function standingStatistics(model: Model, opts: StandingOptions): void {
     sums.set(target, tf.keep(prev ? tf.add(prev, value) : tf.clone(value)));
     prev?.dispose();
   };
+  const prior = latentPriorOf(model);
   const mode: ForwardMode = {
     training: true, updateStats: false,
     observeStats: (moving, mean, variance) => { add(moving.mean, mean); add(moving.variance, variance); },
   };
   for (let i = 0; i < opts.batches; i++) {
     tf.tidy(() => {
-      const z = tf.randomNormal([opts.batchSize, ...model.inputShape], 0, 1, 'float32', deriveSeed(opts.seed, 'standing', i));
+      const z = sampleLatents(opts.batchSize, prior, deriveSeed(opts.seed, 'standing', i));
       model.apply(z, mode);
     });
   }

@@ -5,7 +5,7 @@
 import { tf } from '../core/tf.ts';
 import { INFER, type ClassifierModel, type Model } from '../core/model.ts';
 import { deriveSeed } from '../core/seed.ts';
-import { sampleLatents } from '../core/latents.ts';
+import { latentPriorOf, sampleLatents } from '../core/latents.ts';
 import type { ImageSet } from '../data/imageset.ts';
 import { imageBatch } from '../data/tensors.ts';
 import { EvalInputError } from './errors.ts';
@@ -43,14 +43,14 @@ export interface ImageSampler {
 }
 
 /**
- * A loaded generator as an ImageSampler: z of (n, zDim) from `seed`, N(0, 1) or truncated to
+ * A loaded generator as an ImageSampler: z of (n, zDim) from `seed` and G's prior, its unit noise N(0, 1) or truncated to
  * [-truncation, truncation] (latents.ts), and G(z) in inference mode.
  */
 export function generatorSampler(model: Model, truncation = 0): ImageSampler {
-  const zDim = model.inputShape[0];
+  const prior = latentPriorOf(model);
   return {
     sample: (n, seed) =>
-      tf.tidy(() => model.apply(sampleLatents(n, zDim, seed, truncation), INFER) as tf.Tensor4D),
+      tf.tidy(() => model.apply(sampleLatents(n, prior, seed, truncation), INFER) as tf.Tensor4D),
   };
 }
 

@@ -45,6 +45,10 @@ export const ganTrainSchema = z.strictObject({
    *  trick: fewer rare, malformed images, less variety); 0: untruncated. Training never truncates. */
   truncation: z.number().refine(isTruncation, { message: `expected ${TRUNCATION_EXPECTED}` }).default(0),
   zDim: int(1, 1024).optional(),
+  /** The latent prior: 0, N(0, I); K >= 2, a mixture of K unit Gaussians with fixed means drawn
+   *  from N(0, zSpread^2 I) (core/latents.ts), in training and sampling alike. */
+  zMixture: int(0, 1024).refine((k) => k !== 1, { message: 'expected 0 (z ~ N(0, I)) or 2..1024 mixture components' }).optional(),
+  zSpread: z.number().min(0.1).max(10).optional(),
   gWidth: int(1, 1024).optional(),
   dWidth: int(1, 1024).optional(),
   /** Conv layers of the convolutional discriminator (2; 3 for one that sees the whole digit; 4-5 add stride-1 convs at 4x4). */
@@ -125,7 +129,7 @@ export async function loadConfig<S extends z.ZodType>(
 
 export function toGanMathConfig(cfg: GanTrainConfig): GanMathConfig {
   return {
-    arch: ganArch(cfg.preset, { zDim: cfg.zDim, gWidth: cfg.gWidth, dWidth: cfg.dWidth, dLayers: cfg.dLayers, gLayers: cfg.gLayers, gKernel: cfg.gKernel }),
+    arch: ganArch(cfg.preset, { zDim: cfg.zDim, gWidth: cfg.gWidth, dWidth: cfg.dWidth, dLayers: cfg.dLayers, gLayers: cfg.gLayers, gKernel: cfg.gKernel, zMixture: cfg.zMixture, zSpread: cfg.zSpread }),
     loss: cfg.loss,
     batchSize: cfg.batchSize,
     dSteps: cfg.dSteps,

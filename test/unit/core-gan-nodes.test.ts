@@ -11,6 +11,7 @@ import { ganIteration } from '../../services/train/gan-trainer.ts';
 import { loadImageSet } from '../../services/data/mnist.ts';
 import type { ImageSet } from '../../services/data/imageset.ts';
 import { initBackend } from '../../services/core/backend/select.ts';
+import { mixtureMeans } from '../../services/core/latents.ts';
 
 let data: ImageSet;
 before(async () => {
@@ -155,6 +156,27 @@ test('applyObjective: a NaN objective stops before any update, naming it; a retr
   assert.notDeepEqual(once, before);
   assert.equal(g.applyObjective(0, (x) => d.generatorLoss(x), 'generator loss').applied, false);
   assert.deepEqual(params(), once);
+  g.dispose();
+  d.dispose();
+});
+
+test('with a mixture prior in the arch, training and sampling draw z from it (each latent near one of its means)', () => {
+  const mixed = cfg({ arch: ganArch('mlp', { zDim: 8, gWidth: 16, dWidth: 16, zMixture: 3, zSpread: 10 }) });
+  const g = new GeneratorNode(mixed);
+  const d = new DiscriminatorNode(mixed, data);
+  const means = mixtureMeans(mixed.arch);
+  const nearest = (z: number[]) => Math.min(...[0, 1, 2].map((k) => Math.hypot(...z.map((v, j) => v - means[k * 8 + j]))));
+  for (const [t, s] of [[0, 0], [0, 1], [5, 0]]) {
+    const z = g.latent(t, s);
+    const rows = z.arraySync() as number[][];
+    z.dispose();
+    // Unit noise in 8 dimensions is ~2.8 from its mean; the means are ~40 apart at spread 10.
+    rows.forEach((row, i) => assert.ok(nearest(row) < 8, `latent ${i} of step (${t}, ${s}) is ${nearest(row).toFixed(1)} from the nearest mean`));
+  }
+  ganIteration(g, d, 0);
+  const images = g.sample(4, 1);
+  assert.deepEqual(images.shape, [4, 28, 28, 1]);
+  images.dispose();
   g.dispose();
   d.dispose();
 });

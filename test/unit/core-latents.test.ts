@@ -4,9 +4,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf } from '../../services/core/tf.ts';
-import { sampleLatents } from '../../services/core/latents.ts';
+import { latentPriorOf, mixtureComponents, mixtureMeans, sampleLatents } from '../../services/core/latents.ts';
+import { buildGenerator, ganArch } from '../../services/core/presets.ts';
 import { isTruncation } from '../../services/core/catalog.ts';
-import { ganTrainSchema, parseConfig, resumeKey } from '../../services/train/config.ts';
+import { ganTrainSchema, parseConfig, resumeKey, toGanMathConfig } from '../../services/train/config.ts';
 
 await tf.setBackend('cpu');
 
@@ -66,4 +67,49 @@ test('a threshold outside 0 or 0.25..5 is refused, by the sampler and by the tra
   const cfg = parseConfig(ganTrainSchema, { truncation: 1.5 }, 'test');
   assert.equal(cfg.truncation, 1.5);
   assert.equal(resumeKey(cfg), resumeKey(parseConfig(ganTrainSchema, {}, 'test')), 'how samples are drawn does not block a resume');
+});
+
+test('a mixture prior: each latent is its component\'s fixed mean plus unit noise, components uniform, means a function of (K, zDim, spread)', () => {
+  const prior = { zDim: 4, zMixture: 5, zSpread: 2 };
+  const n = 5000;
+  const z = values(sampleLatents(n, prior, 11));
+  const noise = values(sampleLatents(n, 4, 11));
+  const means = mixtureMeans(prior);
+  const components = mixtureComponents(n, 5, 11);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < 4; j++) assert.ok(Math.abs(z[i * 4 + j] - (noise[i * 4 + j] + means[components[i] * 4 + j])) < 1e-5, `latent ${i}, dimension ${j}`);
+  }
+  const counts = Array.from({ length: 5 }, (_, k) => components.filter((c) => c === k).length);
+  counts.forEach((c, k) => assert.ok(Math.abs(c - n / 5) < 100, `component ${k} holds ${c} of ${n}`));
+  assert.deepEqual(Array.from(mixtureMeans({ zDim: 4, zMixture: 5, zSpread: 2 })), Array.from(means), 'the same prior, the same means');
+  assert.notDeepEqual(Array.from(mixtureMeans({ zDim: 4, zMixture: 6, zSpread: 2 })).slice(0, 20), Array.from(means));
+  const unit = mixtureMeans({ zDim: 4, zMixture: 5, zSpread: 1 });
+  unit.forEach((m, i) => assert.ok(Math.abs(2 * m - means[i]) < 1e-5, 'the spread scales the means'));
+  const wide = mixtureMeans({ zDim: 64, zMixture: 64, zSpread: 3 });
+  const sd = Math.sqrt(wide.reduce((a, b) => a + b * b, 0) / wide.length);
+  assert.ok(Math.abs(sd - 3) < 0.15, `the means' standard deviation ${sd} is the spread`);
+  assert.deepEqual(values(sampleLatents(8, { zDim: 4, zMixture: 0 }, 3)), values(sampleLatents(8, 4, 3)), 'zMixture 0 is N(0, I)');
+});
+
+test('a truncated mixture truncates each component\'s noise, not the latent', () => {
+  const prior = { zDim: 3, zMixture: 4, zSpread: 3 };
+  const z = values(sampleLatents(500, prior, 5, 0.5));
+  const means = mixtureMeans(prior);
+  const components = mixtureComponents(500, 4, 5);
+  z.forEach((v, i) => assert.ok(Math.abs(v - means[components[Math.floor(i / 3)] * 3 + (i % 3)]) <= 0.5 + 1e-6, `latent component ${i} within 0.5 of its mean`));
+  assert.ok(z.some((v) => Math.abs(v) > 1), 'the means themselves are not truncated');
+});
+
+test('the mixture prior is part of the arch: a generator built with it samples from it, and bad component counts are refused naming the field', () => {
+  const arch = ganArch('dcgan', { zDim: 8, gWidth: 8, dWidth: 8, zMixture: 10, zSpread: 1.5 });
+  const g = buildGenerator(arch, 1);
+  assert.deepEqual(latentPriorOf(g), { zDim: 8, zMixture: 10, zSpread: 1.5 });
+  assert.deepEqual(latentPriorOf(buildGenerator(ganArch('dcgan', { zDim: 8, gWidth: 8, dWidth: 8 }), 1)), { zDim: 8, zMixture: 0, zSpread: 1 });
+  assert.throws(() => ganArch('dcgan', { zMixture: 1 }), /zMixture[\s\S]*2\.\.1024 mixture components/);
+  assert.throws(() => parseConfig(ganTrainSchema, { zMixture: 1 }, 'test'), /zMixture.*2\.\.1024/);
+  assert.throws(() => parseConfig(ganTrainSchema, { zSpread: 20 }, 'test'), /zSpread.*10/);
+  const cfg = parseConfig(ganTrainSchema, { zMixture: 10 }, 'test');
+  assert.equal(toGanMathConfig(cfg).arch.zMixture, 10);
+  assert.notEqual(resumeKey(cfg), resumeKey(parseConfig(ganTrainSchema, {}, 'test')), 'the prior is what G is trained on: a resume must keep it');
+  g.dispose();
 });

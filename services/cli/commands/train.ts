@@ -35,6 +35,8 @@ const GAN_FLAGS: FlagSpec[] = [
   { flag: 'standing-stats', key: 'standingStats', kind: 'int', description: "samples and evaluations first re-estimate G's batch-norm statistics for the sampling weights over N batches (BigGAN's standing statistics; default 0: off)" },
   { flag: 'truncation', key: 'truncation', kind: 'number', description: "samples and evaluations draw z from N(0, 1) truncated to [-t, t] (BigGAN's truncation trick: fewer malformed images, less variety; training never truncates; default 0: off)" },
   { flag: 'z-dim', key: 'zDim', kind: 'int', description: 'latent size (preset default)' },
+  { flag: 'z-mixture', key: 'zMixture', kind: 'int', description: 'latent prior: K >= 2 draws z from a mixture of K unit Gaussians with fixed means (training and sampling; default 0: N(0, I))' },
+  { flag: 'z-spread', key: 'zSpread', kind: 'number', description: "standard deviation of those means per latent dimension, 0.1..10 (default 1)" },
   { flag: 'g-width', key: 'gWidth', kind: 'int', description: 'generator width (preset default)' },
   { flag: 'd-width', key: 'dWidth', kind: 'int', description: 'discriminator width (preset default)' },
   { flag: 'g-layers', key: 'gLayers', kind: 'int', description: 'conv layers of the generator: 2; 3 for a 5x5 conv at 7x7 before the deconvs; 4 for a 3x3 conv at 14x14 between them as well; 5 for two of those; 6 for a 3x3 conv at 28x28 after them that makes the image (default 2; dcgan, infogan)' },

@@ -47,7 +47,7 @@ export class GeneratorNode {
     const seed = step < this.cfg.dSteps
       ? deriveSeed(this.cfg.seed, 'z-d', iteration, step)
       : deriveSeed(this.cfg.seed, 'z-g', iteration);
-    return tf.randomNormal([this.cfg.batchSize, this.cfg.arch.zDim], 0, 1, 'float32', seed);
+    return sampleLatents(this.cfg.batchSize, this.cfg.arch, seed);
   }
 
   /** G(z) with batch statistics, moving averages untouched. (B, 28, 28, 1); caller disposes. */
@@ -109,7 +109,7 @@ export class GeneratorNode {
   sample(n: number, seed: number): tf.Tensor4D {
     const model = this.samplingModel();
     return tf.tidy(() => {
-      const z = sampleLatents(n, this.cfg.arch.zDim, seed, this.cfg.truncation ?? 0);
+      const z = sampleLatents(n, this.cfg.arch, seed, this.cfg.truncation ?? 0);
       return model.apply(z, INFER) as tf.Tensor4D;
     });
   }
