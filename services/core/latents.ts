@@ -111,3 +111,21 @@ export function sampleLatents(n: number, prior: LatentPrior | number, seed: numb
     return z;
   });
 }
+
+/**
+ * (n, zDim) latents of one mixture component: its mean plus unit noise from `seed` (truncated to
+ * [-t, t] when truncation t > 0). What `gantry eval --components` scores each component with.
+ */
+export function componentLatents(n: number, prior: LatentPrior, component: number, seed: number, truncation = 0): tf.Tensor2D {
+  if (!isTruncation(truncation)) throw new RangeError(`truncation: expected ${TRUNCATION_EXPECTED}, found ${truncation}`);
+  const k = prior.zMixture ?? 0;
+  if (k < 2) throw new RangeError(`component: the prior is N(0, I) (zMixture ${k}); it has no mixture components`);
+  if (!Number.isInteger(component) || component < 0 || component >= k) throw new RangeError(`component: expected an integer in 0..${k - 1}, found ${component}`);
+  const mean = mixtureMeans(prior).subarray(component * prior.zDim, (component + 1) * prior.zDim);
+  const noise = unitNoise(n, prior.zDim, seed, truncation);
+  return tf.tidy(() => {
+    const z = tf.add(noise, tf.tensor2d(mean, [1, prior.zDim])) as tf.Tensor2D;
+    noise.dispose();
+    return z;
+  });
+}

@@ -5,6 +5,8 @@ import path from 'node:path';
 import { createLogger, type Logger } from '../telemetry/log.ts';
 import { generatorSampler, type EvalResult } from './evaluate.ts';
 import { loadGenerator } from './models.ts';
+import { formatComponents, scoreComponents } from './components.ts';
+import { latentPriorOf } from '../core/latents.ts';
 import type { GeneratorWeightChoice } from '../core/catalog.ts';
 import { openEvalSession, type EvalSession } from './session.ts';
 import { readImagesFile } from './images-file.ts';
@@ -27,6 +29,8 @@ export interface EvalFlags {
   standingStats?: number;
   /** Truncation threshold of the latents; default: the run's truncation. */
   truncation?: number;
+  /** Also score each component of a mixture prior (services/eval/components.ts). */
+  components?: boolean;
   json?: boolean;
 }
 
@@ -94,13 +98,16 @@ export async function runEval(o: EvalFlags): Promise<void> {
     try {
       const t0 = performance.now();
       const generated = session.scoreSampler(generatorSampler(gen.model, truncation), o.samples, seed);
+      const mixture = latentPriorOf(gen.model).zMixture ?? 0;
+      if (o.components && mixture < 2) throw new UsageError(`--components: ${gen.checkpointDir} was trained with z ~ N(0, I); it has no mixture components (gantry train gan --z-mixture K)`);
+      const components = o.components ? scoreComponents(gen.model, session.classifier.model, Math.max(1, Math.floor(o.samples / mixture)), seed, truncation, o.batchSize) : undefined;
       const seconds = (performance.now() - t0) / 1000;
       const iteration = gen.manifest.iteration;
       if (o.json) {
         process.stdout.write(JSON.stringify({
           checkpoint: gen.checkpointDir, iteration, weights: gen.averaged ? 'average' : 'raw', standingStats: gen.standingStats, truncation, classifier: session.classifier.checkpointDir,
           referenceStats: session.referenceFile, seed, batchSize: o.batchSize, backend: backend.name, seconds,
-          generator: generated, real: session.real,
+          generator: generated, real: session.real, ...(components ? { components } : {}),
         }) + '\n');
         return;
       }
@@ -108,6 +115,7 @@ export async function runEval(o: EvalFlags): Promise<void> {
         { label: `generator (iteration ${iteration}${gen.averaged ? ', averaged weights' : ''}${gen.standingStats > 0 ? `, standing statistics over ${gen.standingStats} batches` : ''}${truncation > 0 ? `, z truncated to ±${truncation}` : ''})`, r: generated },
         { label: 'real test images', r: session.real },
       ]));
+      if (components) process.stdout.write(formatComponents(components));
       process.stdout.write(`checkpoint ${gen.checkpointDir}\nclassifier ${session.classifier.checkpointDir}\n`);
     } finally {
       session.dispose();

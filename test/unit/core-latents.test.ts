@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf } from '../../services/core/tf.ts';
-import { latentPriorOf, mixtureComponents, mixtureMeans, sampleLatents } from '../../services/core/latents.ts';
+import { componentLatents, latentPriorOf, mixtureComponents, mixtureMeans, sampleLatents } from '../../services/core/latents.ts';
 import { buildGenerator, ganArch } from '../../services/core/presets.ts';
 import { isTruncation } from '../../services/core/catalog.ts';
 import { ganTrainSchema, parseConfig, resumeKey, toGanMathConfig } from '../../services/train/config.ts';
@@ -112,4 +112,14 @@ test('the mixture prior is part of the arch: a generator built with it samples f
   assert.equal(toGanMathConfig(cfg).arch.zMixture, 10);
   assert.notEqual(resumeKey(cfg), resumeKey(parseConfig(ganTrainSchema, {}, 'test')), 'the prior is what G is trained on: a resume must keep it');
   g.dispose();
+});
+
+test('componentLatents: one component\'s mean plus the same unit noise, and bad components refused naming the range', () => {
+  const prior = { zDim: 4, zMixture: 3, zSpread: 1 };
+  const means = mixtureMeans(prior);
+  const z = values(componentLatents(50, prior, 2, 9));
+  const noise = values(sampleLatents(50, 4, 9));
+  z.forEach((v, i) => assert.ok(Math.abs(v - (noise[i] + means[8 + (i % 4)])) < 1e-5, `latent component ${i}`));
+  assert.throws(() => componentLatents(2, prior, 3, 1), /component: expected an integer in 0\.\.2, found 3/);
+  assert.throws(() => componentLatents(2, { zDim: 4 }, 0, 1), /component: the prior is N\(0, I\) \(zMixture 0\); it has no mixture components/);
 });

@@ -97,6 +97,29 @@ test('gantry eval --truncation T: samples truncated latents and says so; a thres
   assert.match(refused.stderr, /config\.truncation must be 0 \(no truncation\) or a threshold in 0\.25\.\.5 standard deviations, found 99/);
 });
 
+test('gantry eval --components: a mixture run scores each component (its majority digit and share); an N(0, I) run is refused', async () => {
+  // Runs after the --json test, which wrote runs/classifier-1.
+  const mixed = await writeGanRun(path.join(cwd, 'runs'), 'gan-mixture', 20, 3, {}, { zMixture: 3, zSpread: 2 });
+  const args = ['eval', '--checkpoint', mixed.runDir, '--backend', 'cpu', '--samples', '31', '--batch-size', '4'];
+  const json = await gantry(...args, '--components', '--json');
+  assert.equal(json.code, 0, json.stderr);
+  const out = JSON.parse(json.stdout) as { components: { component: number; samples: number; histogram: number[]; digit: number; share: number; meanEntropy: number }[] };
+  assert.deepEqual(out.components.map((c) => c.component), [0, 1, 2]);
+  for (const c of out.components) {
+    assert.equal(c.samples, 10, 'floor(31 / 3) samples per component');
+    assert.equal(c.histogram.reduce((a, b) => a + b, 0), 10);
+    assert.equal(c.histogram[c.digit], Math.max(...c.histogram));
+    assert.equal(c.share, c.histogram[c.digit] / 10);
+    assert.ok(c.meanEntropy >= 0 && c.meanEntropy <= Math.log(10) + 1e-9, `entropy ${c.meanEntropy} in [0, ln 10]`);
+  }
+  const table = await gantry(...args, '--components');
+  assert.equal(table.code, 0, table.stderr);
+  assert.match(table.stdout, /mixture components \(10 samples each; [1-3] distinct majority digits of 3\):\n  component  0: digit \d +\d+ %/);
+  const plain = await gantry('eval', '--checkpoint', path.join(cwd, 'runs', 'gan-1'), '--backend', 'cpu', '--samples', '30', '--components');
+  assert.equal(plain.code, 2, plain.stderr);
+  assert.match(plain.stderr, /--components: .* was trained with z ~ N\(0, I\); it has no mixture components \(gantry train gan --z-mixture K\)/);
+});
+
 test('gantry sample: a PNG grid from the run; --truncation draws other images and says so; a bad threshold is refused', async () => {
   // Runs after the --json test, which wrote runs/gan-1.
   const gan = path.join(cwd, 'runs', 'gan-1');

@@ -3,7 +3,7 @@
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { buildClassifier, buildDiscriminator, buildGenerator, classifierArch, ganArch } from '../../services/core/presets.ts';
+import { buildClassifier, buildDiscriminator, buildGenerator, classifierArch, ganArch, type GanArchOverrides } from '../../services/core/presets.ts';
 import { Adam, type AdamHyper } from '../../services/core/optim.ts';
 import { snapshotModel } from '../../services/core/snapshot.ts';
 import type { ClassifierModel, Model } from '../../services/core/model.ts';
@@ -74,10 +74,12 @@ export async function writeClassifierRun(
 }
 
 /** A GAN run with an MLP generator (gWidth 8) and its discriminator, checkpointed at `iteration`. */
-export async function writeGanRun(runsDir: string, name: string, iteration = 20, seed = 3, config: Record<string, unknown> = {}): Promise<{ runDir: string; checkpointDir: string }> {
+export async function writeGanRun(
+  runsDir: string, name: string, iteration = 20, seed = 3, config: Record<string, unknown> = {}, archOverrides: GanArchOverrides = {},
+): Promise<{ runDir: string; checkpointDir: string }> {
   const runDir = path.join(runsDir, name);
   await writeRunJson(runDir, 'gan', '2026-01-01T00:00:00.000Z');
-  const arch = ganArch('mlp', { gWidth: 8, dWidth: 8 });
+  const arch = ganArch('mlp', { gWidth: 8, dWidth: 8, ...archOverrides });
   const g = buildGenerator(arch, seed);
   const d = buildDiscriminator(arch, seed + 1);
   try {

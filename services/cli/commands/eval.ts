@@ -2,7 +2,7 @@
 // prints them next to the same scores for the real test images.
 //   gantry eval --checkpoint runs/gan-.../ [--samples 10000] [--classifier DIR] [--batch-size 250]
 //               [--seed S] [--backend B] [--weights average|raw] [--standing-stats N]
-//               [--truncation T] [--json]
+//               [--truncation T] [--components] [--json]
 //   gantry eval --images samples.npy [--classifier DIR] ...   (images from any source, same scores)
 // DIR is a GAN checkpoint or a run directory (its latest complete checkpoint). Samples come from
 // the generator in inference mode; batch i draws z from deriveSeed(seed, 'eval', i), the seed
@@ -47,6 +47,7 @@ export function register(program: Command): void {
       .argParser(intFlag('--standing-stats', 0, 10000)))
     .addOption(new Option('--truncation <t>', `draw z from N(0, 1) truncated to [-t, t] (BigGAN's truncation trick): ${TRUNCATION_EXPECTED}; default: the run's --truncation`)
       .argParser(truncationFlag))
+    .option('--components', "with a mixture prior (--z-mixture), also classify --samples / K samples of each component: its majority digit, that digit's share and the mean entropy of the prediction")
     .option('--json', 'print one JSON object instead of the table')
     .action(async (opts: EvalFlags) => (await import('../../eval/command.ts')).runEval(opts));
 }
