@@ -27,7 +27,7 @@ import { loadImageSet } from '../data/mnist.ts';
 import { readCheckpoint, writeModelFiles } from '../run/checkpoint.ts';
 import type { Logger } from '../telemetry/log.ts';
 import { toGanMathConfig } from '../train/config.ts';
-import { GeneratorClient } from '../generator/grpc-service.ts';
+import { GeneratorClient } from '../wire/generator-client.ts';
 import type { DiscriminatorConfig } from './config.ts';
 import { DiscriminatorGrpcService } from './grpc-service.ts';
 

@@ -26,7 +26,7 @@ import type { Logger } from '../telemetry/log.ts';
 import { toGanMathConfig } from '../train/config.ts';
 import { sampleGrid } from '../train/gan-trainer.ts';
 import { SAMPLE_GRID_SHAPE } from '../train/sample-grid.ts';
-import { DiscriminatorClient, type GeneratorGradResult } from '../discriminator/grpc-service.ts';
+import { DiscriminatorClient, type GeneratorGradResult } from '../wire/discriminator-client.ts';
 import type { GeneratorConfig } from './config.ts';
 import { Evaluation } from './evaluation.ts';
 import { GeneratorGrpcService } from './grpc-service.ts';

@@ -11,7 +11,7 @@ import { RpcClient } from '../../services/wire/client.ts';
 import { encodeTensor } from '../../services/wire/tensor-codec.ts';
 import { DISCRIMINATOR_SERVICE } from '../../services/wire/proto.ts';
 import type { ImageSet } from '../../services/data/imageset.ts';
-import type { DiscriminatorClient } from '../../services/discriminator/grpc-service.ts';
+import type { DiscriminatorClient } from '../../services/wire/discriminator-client.ts';
 import {
   bits, DiscriminatorNode, GeneratorNode, ganConfig, RUN, serveDiscriminator, setUp, stateBits, type Served,
 } from './grpc-fixtures.ts';

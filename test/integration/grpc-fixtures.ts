@@ -8,11 +8,10 @@ import { DiscriminatorNode } from '../../services/core/gan/discriminator-node.ts
 import { loadImageSet } from '../../services/data/mnist.ts';
 import type { ImageSet } from '../../services/data/imageset.ts';
 import { createServer, type GantryServer, type ServerOptions } from '../../services/wire/server.ts';
-import { GeneratorClient, GeneratorGrpcService, type GeneratorClientOptions } from '../../services/generator/grpc-service.ts';
-import {
-  DiscriminatorClient, DiscriminatorGrpcService, type DiscriminatorClientOptions, type DiscriminatorServiceOptions,
-} from '../../services/discriminator/grpc-service.ts';
-import type { GeneratorServiceOptions } from '../../services/generator/grpc-service.ts';
+import { GeneratorGrpcService, type GeneratorServiceOptions } from '../../services/generator/grpc-service.ts';
+import { DiscriminatorGrpcService, type DiscriminatorServiceOptions } from '../../services/discriminator/grpc-service.ts';
+import { GeneratorClient, type GeneratorClientOptions } from '../../services/wire/generator-client.ts';
+import { DiscriminatorClient, type DiscriminatorClientOptions } from '../../services/wire/discriminator-client.ts';
 
 export const RUN = 'run-test';
 

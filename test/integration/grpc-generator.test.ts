@@ -10,7 +10,7 @@ import { RpcClient } from '../../services/wire/client.ts';
 import { encodeTensor } from '../../services/wire/tensor-codec.ts';
 import { GENERATOR_SERVICE } from '../../services/wire/proto.ts';
 import { bits, GeneratorNode, ganConfig, RUN, serveGenerator, setUp, stateBits, type Served } from './grpc-fixtures.ts';
-import type { GeneratorClient } from '../../services/generator/grpc-service.ts';
+import type { GeneratorClient } from '../../services/wire/generator-client.ts';
 
 // With a moving average of G's weights, so that its slots travel in the weight streams too.
 const cfg = ganConfig({ gEma: 0.9 });

@@ -12,7 +12,8 @@ import { PeerDeadlineError, PeerError, PeerUnavailableError, TensorValidationErr
 import { decodeTensor, encodeTensor } from '../../services/wire/tensor-codec.ts';
 import { GENERATOR_SERVICE, HEALTH_SERVICE } from '../../services/wire/proto.ts';
 import { createMetrics } from '../../services/telemetry/metrics.ts';
-import { GeneratorClient, GeneratorGrpcService } from '../../services/generator/grpc-service.ts';
+import { GeneratorGrpcService } from '../../services/generator/grpc-service.ts';
+import { GeneratorClient } from '../../services/wire/generator-client.ts';
 import { GeneratorNode, ganConfig, RUN, setUp } from './grpc-fixtures.ts';
 
 const MiB = 1024 * 1024;
