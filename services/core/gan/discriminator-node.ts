@@ -3,10 +3,10 @@
 import { tf } from '../tf.ts';
 import { TRAIN, TRAIN_NO_STATS, type Model } from '../model.ts';
 import { buildDiscriminator } from '../presets.ts';
-import { Adam } from '../optim.ts';
+import { Adam, allFinite } from '../optim.ts';
 import { deriveSeed } from '../seed.ts';
 import { ganLoss, gradientPenalty, meanOutput, type GanLoss } from '../losses.ts';
-import { NonFiniteError, ShapeError } from '../errors.ts';
+import { NonFiniteError, ShapeError, SnapshotMismatchError } from '../errors.ts';
 import { restoreModel, snapshotModel } from '../snapshot.ts';
 import { BatchSampler, type Shard } from '../../data/sampler.ts';
 import { imageBatch } from '../../data/tensors.ts';
@@ -65,6 +65,7 @@ export class DiscriminatorNode {
     const [lossD, dReal, dFake, gp] = [value, ...parts].map((t) => t.dataSync()[0]);
     try {
       if (!Number.isFinite(lossD)) throw new NonFiniteError('discriminator loss', iteration, lossD);
+      if (!allFinite(ordered)) throw new NonFiniteError('discriminator gradient', iteration, Number.NaN);
       this.optimizer.apply(ordered);
     } finally {
       tf.dispose([value, ...parts, ...ordered]);
@@ -107,7 +108,11 @@ export class DiscriminatorNode {
     return snapshotModel(this.model, this.optimizer);
   }
 
+  /** All or nothing (restoreModel): a rejected snapshot changes neither the model, Adam nor lastApplied. */
   restore(s: ModelSnapshot, lastApplied: StepKey): void {
+    for (const [k, v] of Object.entries(lastApplied)) {
+      if (!Number.isSafeInteger(v) || v < -1) throw new SnapshotMismatchError(`lastApplied.${k} ${v}: expected an integer >= -1`);
+    }
     restoreModel(this.model, this.optimizer, s);
     this.lastApplied = { ...lastApplied };
     this.lastMetrics = { lossD: 0, dReal: 0, dFake: 0, applied: false };

@@ -17,7 +17,7 @@ import { TRAIN, TRAIN_NO_STATS, INFER, type Model } from '../model.ts';
 import { buildGenerator } from '../presets.ts';
 import { Adam } from '../optim.ts';
 import { deriveSeed } from '../seed.ts';
-import { NonFiniteError, ShapeError } from '../errors.ts';
+import { NonFiniteError, ShapeError, SnapshotMismatchError } from '../errors.ts';
 import { restoreModel, snapshotModel } from '../snapshot.ts';
 import { standingStatistics } from '../standing-stats.ts';
 import { sampleLatents } from '../latents.ts';
@@ -138,7 +138,11 @@ export class GeneratorNode {
     return snapshotModel(this.model, this.optimizer);
   }
 
+  /** All or nothing (restoreModel): a rejected snapshot changes neither G, Adam nor lastAppliedIteration. */
   restore(s: ModelSnapshot, lastAppliedIteration: number): void {
+    if (!Number.isSafeInteger(lastAppliedIteration) || lastAppliedIteration < -1) {
+      throw new SnapshotMismatchError(`lastAppliedIteration ${lastAppliedIteration}: expected an integer >= -1`);
+    }
     restoreModel(this.model, this.optimizer, s);
     this.lastAppliedIteration = lastAppliedIteration;
     this.twinAt = undefined;
