@@ -1,7 +1,10 @@
 // The discriminator's gRPC edge: DiscriminatorService over a DiscriminatorNode (its typed client
 // is services/wire/discriminator-client.ts). TrainStep receives the fake batch; the real batch comes
 // from the node's own data (node.realBatch(t, s)) and never crosses the wire. Each RPC validates
-// what it received against the model's shapes and calls exactly one DiscriminatorNode method.
+// what it received against the model's shapes and ranges (fake images in [-1, 1]) and calls
+// exactly one DiscriminatorNode method. The state-changing RPCs (TrainStep, LoadWeights) run only
+// for the step the scheduler armed in their StepGate (services/wire/step-gate.ts); a retry of an
+// applied step answers applied=false.
 import { tf } from '../core/tf.ts';
 import type { DiscriminatorNode } from '../core/gan/discriminator-node.ts';
 import type { TrainStepRequest__Output } from '../wire/generated/gantry/v1/TrainStepRequest.ts';
@@ -12,9 +15,10 @@ import type { WeightsChunk__Output } from '../wire/generated/gantry/v1/WeightsCh
 import type { LoadWeightsResponse } from '../wire/generated/gantry/v1/LoadWeightsResponse.ts';
 import { DISCRIMINATOR_SERVICE } from '../wire/proto.ts';
 import { clientStream, serverStream, unary, type GantryServer } from '../wire/server.ts';
-import { decodeTensor, encodeTensor, type DecodedTensor, type WireDType } from '../wire/tensor-codec.ts';
+import { decodeTensor, encodeTensor, IMAGE_RANGE, type DecodedTensor, type WireDType } from '../wire/tensor-codec.ts';
 import { checkResponseDType, checkStepId } from '../wire/step-id.ts';
 import { chunksToSnapshot, loadSummary, snapshotToChunks, WEIGHTS_CHUNK_BYTES } from '../wire/weights-stream.ts';
+import type { DataPlaneGates } from '../wire/step-gate.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 
 /** What the service uses of a DiscriminatorNode. */
@@ -30,6 +34,8 @@ export interface DiscriminatorServiceOptions {
   metrics?: Metrics;
   /** Slice size of StreamWeights; default 1 MiB. */
   chunkBytes?: number;
+  /** Which TrainStep and LoadWeights step the scheduler armed (dataPlaneGates('discriminator', 'TrainStep')). */
+  gates: DataPlaneGates;
 }
 
 type Shape4 = [number, number, number, number];
@@ -37,7 +43,7 @@ type Shape4 = [number, number, number, number];
 export class DiscriminatorGrpcService {
   constructor(
     readonly node: DiscriminatorNodeApi,
-    private readonly opts: DiscriminatorServiceOptions = {},
+    private readonly opts: DiscriminatorServiceOptions,
   ) {}
 
   addToServer(server: GantryServer): void {
@@ -54,17 +60,23 @@ export class DiscriminatorGrpcService {
   /** The fake batch of a request, checked against (B, ...D's input shape). */
   private fake(msg: TrainStepRequest__Output['fake']): DecodedTensor {
     const { cfg, model } = this.node;
-    return decodeTensor(msg, 'fake', { shape: [cfg.batchSize, ...model.inputShape], dtypes: this.opts.acceptDTypes });
+    return decodeTensor(msg, 'fake', { shape: [cfg.batchSize, ...model.inputShape], dtypes: this.opts.acceptDTypes, range: IMAGE_RANGE });
   }
 
   private trainStep(req: TrainStepRequest__Output): DStepMetrics {
     const id = checkStepId(req.id, { runId: this.opts.runId, minStep: 0, maxStep: this.node.cfg.dSteps - 1 });
     const fake = this.fake(req.fake);
+    // A retry of an applied step changes nothing (the node answers applied=false); anything else
+    // must be the step the scheduler armed.
+    const last = this.node.lastApplied;
+    const retry = id.iteration < last.iteration || (id.iteration === last.iteration && id.step <= last.step);
+    if (!retry) this.opts.gates.update.check(id.iteration, id.step);
     const end = this.opts.metrics?.stepDuration.startTimer({ phase: 'd_step' });
     const fakeT = tf.tensor4d(fake.data, fake.shape as Shape4); // (B, 28, 28, 1)
     const real = this.node.realBatch(id.iteration, id.step); // (B, 28, 28, 1)
     try {
       const m = this.node.trainStep(id.iteration, id.step, real, fakeT);
+      if (m.applied) this.opts.gates.update.consume();
       return { lossD: m.lossD, dReal: m.dReal, dFake: m.dFake, applied: m.applied, ...(m.gp === undefined ? {} : { gp: m.gp }) };
     } finally {
       tf.dispose([fakeT, real]);
@@ -92,9 +104,14 @@ export class DiscriminatorGrpcService {
     }
   }
 
+  /** Reads and checks the whole stream, then restores all or nothing (DiscriminatorNode.restore). */
   private async loadWeights(chunks: AsyncIterable<WeightsChunk__Output>): Promise<LoadWeightsResponse> {
+    const gate = this.opts.gates.load;
+    gate.requireArmed(); // before reading megabytes from a caller nobody armed
     const { snapshot, lastApplied } = await chunksToSnapshot(chunks, 'discriminator');
+    gate.check(lastApplied.iteration, lastApplied.step);
     this.node.restore(snapshot, lastApplied);
+    gate.consume();
     return loadSummary(snapshot);
   }
 }

@@ -1,7 +1,9 @@
 // The generator's gRPC edge: GeneratorService over a GeneratorNode (its typed client is
 // services/wire/generator-client.ts). The service adds no math: each RPC validates what it received against the model's
 // shapes and calls exactly one GeneratorNode method, so a distributed run computes what the
-// in-process run computes, bit for bit (FLOAT32 on the wire).
+// in-process run computes, bit for bit (FLOAT32 on the wire). The state-changing RPCs
+// (ApplyUpstreamGradient, LoadWeights) run only for the step the scheduler armed in their
+// StepGate (services/wire/step-gate.ts); a retry of an applied iteration answers applied=false.
 import { tf } from '../core/tf.ts';
 import type { GeneratorNode } from '../core/gan/generator-node.ts';
 import type { GenerateRequest__Output } from '../wire/generated/gantry/v1/GenerateRequest.ts';
@@ -16,6 +18,7 @@ import { decodeTensor, encodeTensor, type WireDType } from '../wire/tensor-codec
 import { checkResponseDType, checkStepId } from '../wire/step-id.ts';
 import { RequestValidationError } from '../wire/errors.ts';
 import { chunksToSnapshot, loadSummary, snapshotToChunks, WEIGHTS_CHUNK_BYTES } from '../wire/weights-stream.ts';
+import type { DataPlaneGates } from '../wire/step-gate.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 
 /** What the service uses of a GeneratorNode. */
@@ -30,12 +33,14 @@ export interface GeneratorServiceOptions {
   metrics?: Metrics;
   /** Slice size of StreamWeights; default 1 MiB. */
   chunkBytes?: number;
+  /** Which ApplyUpstreamGradient and LoadWeights step the scheduler armed (dataPlaneGates('generator', 'ApplyUpstreamGradient')). */
+  gates: DataPlaneGates;
 }
 
 export class GeneratorGrpcService {
   constructor(
     readonly node: GeneratorNodeApi,
-    private readonly opts: GeneratorServiceOptions = {},
+    private readonly opts: GeneratorServiceOptions,
   ) {}
 
   addToServer(server: GantryServer): void {
@@ -70,10 +75,15 @@ export class GeneratorGrpcService {
     const { cfg, model } = this.node;
     const id = checkStepId(req.id, { runId: this.opts.runId, minStep: cfg.dSteps, maxStep: cfg.dSteps });
     const grad = decodeTensor(req.grad, 'grad', { shape: [cfg.batchSize, ...model.outputShape], dtypes: this.opts.acceptDTypes });
+    // A retry of an applied iteration changes nothing (the node answers applied=false); anything
+    // else must be the step the scheduler armed.
+    const retry = id.iteration <= this.node.lastAppliedIteration;
+    if (!retry) this.opts.gates.update.check(id.iteration, id.step);
     const end = this.opts.metrics?.stepDuration.startTimer({ phase: 'g_step' });
     const upstream = tf.tensor4d(grad.data, grad.shape as [number, number, number, number]); // (B, 28, 28, 1)
     try {
       const { applied, gradNorm } = this.node.applyUpstream(id.iteration, upstream);
+      if (applied) this.opts.gates.update.consume();
       return { applied, gradNorm };
     } finally {
       upstream.dispose();
@@ -81,9 +91,14 @@ export class GeneratorGrpcService {
     }
   }
 
+  /** Reads and checks the whole stream, then restores all or nothing (GeneratorNode.restore). */
   private async loadWeights(chunks: AsyncIterable<WeightsChunk__Output>): Promise<LoadWeightsResponse> {
+    const gate = this.opts.gates.load;
+    gate.requireArmed(); // before reading megabytes from a caller nobody armed
     const { snapshot, lastApplied } = await chunksToSnapshot(chunks, 'generator');
+    gate.check(lastApplied.iteration, lastApplied.step);
     this.node.restore(snapshot, lastApplied.iteration);
+    gate.consume();
     return loadSummary(snapshot);
   }
 }

@@ -7,7 +7,7 @@ import type { WeightsChunk__Output } from './generated/gantry/v1/WeightsChunk.ts
 import type { LoadWeightsResponse__Output } from './generated/gantry/v1/LoadWeightsResponse.ts';
 import { GENERATOR_SERVICE } from './proto.ts';
 import { RpcClient, type CallOptions, type ClientOptions } from './client.ts';
-import { decodeTensor, encodeTensor, type WireDType } from './tensor-codec.ts';
+import { decodeTensor, encodeTensor, IMAGE_RANGE, type WireDType } from './tensor-codec.ts';
 import { toWireId, type StepId } from './step-id.ts';
 import { chunksToSnapshot, snapshotToChunks } from './weights-stream.ts';
 import type { ModelSnapshot } from '../run/model-snapshot.ts';
@@ -39,13 +39,13 @@ export class GeneratorClient {
     return this.rpc.address;
   }
 
-  /** G(z) for `id`: (batchSize, 28, 28, 1) values, row-major. */
+  /** G(z) for `id`: (batchSize, 28, 28, 1) values in [-1, 1], row-major (checked: TensorValidationError naming `images` otherwise). */
   async generate(id: StepId, batchSize: number, call?: CallOptions): Promise<Float32Array> {
     const encoding = this.opts.encoding ?? 'FLOAT32';
     const res = await this.rpc.unary<object, GenerateResponse__Output>('Generate',
       { id: toWireId(id), batchSize, responseDtype: encoding }, this.rpc.deadline('call', call));
     const dtypes: WireDType[] = ['FLOAT32', encoding];
-    return decodeTensor(res.images, 'images', { shape: [batchSize || null, ...this.imageShape], dtypes }).data;
+    return decodeTensor(res.images, 'images', { shape: [batchSize || null, ...this.imageShape], dtypes, range: IMAGE_RANGE }).data;
   }
 
   /** Sends dL_G/dG(z') (B, 28, 28, 1); applied=false when the iteration was already applied. */

@@ -28,7 +28,7 @@ export interface ServerOptions {
   keepaliveTimeMs?: number;
   keepaliveTimeoutMs?: number;
   metrics?: Metrics;
-  /** Receives INTERNAL errors (bugs) with their stack. */
+  /** Receives INTERNAL errors (bugs) with their stack, and client cancellations at info. */
   logger?: Logger;
 }
 
@@ -165,7 +165,15 @@ export class GantryServer {
     return (code) => end?.({ code: grpc.status[code] });
   }
 
-  private statusFor(label: string, err: unknown): grpc.StatusObject {
+  /**
+   * The status for a failed handler. A call the client cancelled (or let pass its deadline) is not
+   * a server fault: it is logged at info, without a stack, and answered CANCELLED (nobody reads it).
+   */
+  private statusFor(label: string, err: unknown, call: { cancelled: boolean }): grpc.StatusObject {
+    if (call.cancelled) {
+      this.opts.logger?.info('call cancelled by the client', { method: label, error: err instanceof Error ? err.message : String(err) });
+      return { code: grpc.status.CANCELLED, details: 'cancelled by the client', metadata: new grpc.Metadata() };
+    }
     const status = toStatus(err);
     if (status.code === grpc.status.INTERNAL) {
       this.opts.logger?.error('gRPC handler failed', { method: label, error: err, stack: (err as Error)?.stack });
@@ -174,13 +182,13 @@ export class GantryServer {
   }
 
   /** The one way a unary or client-streaming handler answers: the first answer wins, later ones are dropped. */
-  private answerOnce(label: string, callback: grpc.sendUnaryData<unknown>): (err: unknown, res?: unknown) => void {
+  private answerOnce(label: string, call: { cancelled: boolean }, callback: grpc.sendUnaryData<unknown>): (err: unknown, res?: unknown) => void {
     const done = this.observe(label);
     let answered = false;
     return (err, res) => {
       if (answered) return;
       answered = true;
-      const status = err === undefined ? undefined : this.statusFor(label, err);
+      const status = err === undefined ? undefined : this.statusFor(label, err, call);
       done(status?.code ?? grpc.status.OK);
       if (status) callback(status);
       else callback(null, res);
@@ -195,7 +203,7 @@ export class GantryServer {
 
   private adaptUnary(label: string, h: Unary<unknown, unknown>): grpc.handleUnaryCall<unknown, unknown> {
     return (call, callback) => {
-      const answer = this.answerOnce(label, callback);
+      const answer = this.answerOnce(label, call, callback);
       Promise.resolve()
         .then(() => h.fn(call.request, call))
         .then((res) => answer(undefined, res), (err: unknown) => answer(err ?? new Error('handler rejected')));
@@ -216,16 +224,16 @@ export class GantryServer {
         done(grpc.status.OK);
         call.end();
       } catch (err) {
-        const status = this.statusFor(label, err);
+        const status = this.statusFor(label, err, call);
         done(status.code);
-        call.emit('error', status);
+        if (!call.cancelled) call.emit('error', status);
       }
     };
   }
 
   private adaptClientStream(label: string, h: ClientStream<unknown, unknown>): grpc.handleClientStreamingCall<unknown, unknown> {
     return (call, callback) => {
-      const answer = this.answerOnce(label, callback);
+      const answer = this.answerOnce(label, call, callback);
       h.fn(call).then((res) => answer(undefined, res), (err: unknown) => answer(err ?? new Error('handler rejected')));
     };
   }
