@@ -16,6 +16,9 @@ import type { Logger } from '../telemetry/log.ts';
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
+/** How long a failed client-streaming handler waits to learn whether the client cancelled. */
+const CANCEL_GRACE_MS = 50;
+
 export interface ServerOptions {
   /** grpc.max_receive_message_length and max_send_message_length; default 64 MiB. */
   maxMessageBytes?: number;
@@ -234,7 +237,14 @@ export class GantryServer {
   private adaptClientStream(label: string, h: ClientStream<unknown, unknown>): grpc.handleClientStreamingCall<unknown, unknown> {
     return (call, callback) => {
       const answer = this.answerOnce(label, call, callback);
-      h.fn(call).then((res) => answer(undefined, res), (err: unknown) => answer(err ?? new Error('handler rejected')));
+      h.fn(call).then((res) => answer(undefined, res), async (err: unknown) => {
+        // A client's cancellation reaches the handler first as an early end of its request
+        // stream (a "truncated stream" error); grpc-js flags the call cancelled only when the
+        // HTTP/2 stream closes, a moment later. Wait that moment, so a cancellation is logged
+        // as one (info) and not answered as the client's bad request.
+        if (!call.cancelled) await new Promise((r) => { const t = setTimeout(r, CANCEL_GRACE_MS); call.once('cancelled', () => { clearTimeout(t); r(undefined); }); });
+        answer(err ?? new Error('handler rejected'));
+      });
     };
   }
 }
