@@ -25,6 +25,7 @@ import { type RunState, RunStateStore } from '../control/run-state.ts';
 import { MEMBER_ROLES, type MemberRole, runSubjects } from '../control/subjects.ts';
 import { createProgress, type Progress } from '../run/progress.ts';
 import { timestamp } from '../run/run-dir.ts';
+import { childEnvironment } from '../env/mod.ts';
 import type { Logger } from '../telemetry/log.ts';
 import type { GanTrainConfig } from '../train/config.ts';
 import { type ChildExit, ManagedChild } from './child.ts';
@@ -162,7 +163,7 @@ class LocalCluster {
   }
 
   private spawn(role: MemberRole, env: Record<string, string>): void {
-    const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+    const childEnv = childEnvironment(env);
     if (childEnv.GANTRY_LOG_FORMAT === undefined && (this.output as NodeJS.WriteStream).isTTY) childEnv.GANTRY_LOG_FORMAT = 'pretty';
     const child = new ManagedChild(
       { role, command: process.execPath, args: [GANTRY_BIN, 'serve', role], env: childEnv },
