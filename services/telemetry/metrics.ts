@@ -74,8 +74,9 @@ export function createMetrics(role: MetricsRole, opts: MetricsOptions = {}): Met
       labelNames: ['phase'], buckets: STEP_BUCKETS, registers,
     }),
     loss: new Gauge({ name: 'gantry_loss', help: 'Latest loss value (dimensionless).', labelNames: ['loss'], registers }),
+    // Spelled out: promtool's lint reads "_d_" in a name as the unit "days".
     dOutputMean: new Gauge({
-      name: 'gantry_d_output_mean', help: "Mean of D's output on the latest real or fake batch.",
+      name: 'gantry_discriminator_output_mean', help: "Mean of D's output on the latest real or fake batch.",
       labelNames: ['input'], registers,
     }),
     iteration: new Gauge({ name: 'gantry_iteration', help: 'Latest completed iteration (or step).', registers }),
