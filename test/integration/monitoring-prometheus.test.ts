@@ -114,11 +114,12 @@ describe('dashboards and rules against a real Prometheus scraping a real run', {
 
   after(async () => {
     abort?.abort();
-    const summary = await run?.catch((err: unknown) => err);
+    const summary = run ? await run.catch((err: unknown) => err) : undefined;
     await nats?.stop();
     if (root) await fsp.rm(root, { recursive: true, force: true });
+    if (!run) return; // before() failed and says why
     assert.ok(!(summary instanceof Error), `the run failed: ${summary instanceof Error ? summary.message : ''}`);
-    assert.equal((summary as ClusterSummary).status, 'stopped');
+    assert.equal((summary as ClusterSummary).status, 'stopped', 'the run was stopped by the test, not ended on its own');
   });
 
   it('scrapes every process of the run, labelled with run and role', async () => {
