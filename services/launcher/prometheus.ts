@@ -17,7 +17,7 @@ import { freePort } from './ports.ts';
 
 /** Where local runs publish their targets (file_sd): one JSON file per run id. */
 export const TARGETS_DIR = path.join(os.tmpdir(), 'gantry-prometheus-targets');
-export const RULES_DIR = fileURLToPath(new URL('../../deploy/prometheus/rules/', import.meta.url));
+export const RULES_DIR = path.resolve(fileURLToPath(new URL('../../deploy/prometheus/rules/', import.meta.url)));
 /** The scrape job every process of a run is in; the rules and dashboards select on it. */
 export const SCRAPE_JOB = 'gantry';
 

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { parser } from '@prometheus-io/lezer-promql';
 import type { SyntaxNode } from '@lezer/common';
 import { parse as parseYaml } from 'yaml';
-import { RULES_DIR } from '../../services/launcher/prometheus.ts';
+import { ruleFiles, RULES_DIR } from '../../services/launcher/prometheus.ts';
 import { createMetrics } from '../../services/telemetry/metrics.ts';
 import { createSchedulerMetrics } from '../../services/telemetry/scheduler-metrics.ts';
 
@@ -189,11 +189,9 @@ interface RuleFileYaml {
   groups: { name: string; rules: { record?: string; alert?: string; expr: string; for?: string; labels?: Record<string, string>; annotations?: Record<string, string> }[] }[];
 }
 
-export function ruleFilePaths(): string[] {
-  return readdirSync(RULES_DIR).filter((n) => n.endsWith('.rules.yml')).sort().map((n) => path.join(RULES_DIR, n));
-}
+export { ruleFiles as ruleFilePaths };
 
-export function loadRules(files = ruleFilePaths()): Rule[] {
+export function loadRules(files = ruleFiles()): Rule[] {
   return files.flatMap((file) => (parseYaml(readFileSync(file, 'utf8')) as RuleFileYaml).groups.flatMap((g) => g.rules.map((r) => ({
     file, group: g.name, kind: r.record ? 'record' as const : 'alert' as const, name: r.record ?? r.alert ?? '(unnamed)',
     expr: r.expr.trim(), for: r.for, labels: r.labels ?? {}, annotations: r.annotations ?? {},
