@@ -19,7 +19,7 @@ import { RunStateStore } from '../../services/control/run-state.ts';
 import { runSubjects } from '../../services/control/subjects.ts';
 import { schedulerConfigSchema } from '../../services/scheduler/config.ts';
 import { Scheduler } from '../../services/scheduler/scheduler.ts';
-import { createMetrics } from '../../services/telemetry/metrics.ts';
+import { createSchedulerMetrics } from '../../services/telemetry/scheduler-metrics.ts';
 import { DiscriminatorClient } from '../../services/wire/discriminator-client.ts';
 import { GeneratorClient } from '../../services/wire/generator-client.ts';
 import { PeerError } from '../../services/wire/errors.ts';
@@ -96,7 +96,7 @@ it('a step answered applied=false on its first attempt stops the run with a faul
   const cfg = schedulerConfigSchema.parse({
     natsUrl: nats.url, runId: RUN, runDir, commandTimeoutMs: 5_000, livenessMs: 2_000, recoveryTimeoutMs: 20_000, progress: false,
   });
-  const outcome = new Scheduler(nc, cfg, train, quietLog, createMetrics('scheduler')).run(new AbortController().signal);
+  const outcome = new Scheduler(nc, cfg, train, quietLog, createSchedulerMetrics()).run(new AbortController().signal);
   const store = await RunStateStore.open(nc);
   const subjects = runSubjects(RUN);
   await waitFor(async () => ((await store.get(RUN))?.state.iteration ?? 0) >= 3, 'the run to pass iteration 3', 30_000, 5);
