@@ -97,6 +97,31 @@ export async function latestCheckpoint(root: string, opts: FindOptions = {}): Pr
   return undefined;
 }
 
+/**
+ * Every complete-looking checkpoint of a run is damaged: resuming would silently retrain from
+ * the initial weights. `skipped` has one line per checkpoint directory, naming it and why.
+ */
+export class NoValidCheckpoint extends CheckpointError {
+  override readonly name: string = 'NoValidCheckpoint';
+  constructor(root: string, readonly skipped: string[]) {
+    super(root, `cannot resume: every checkpoint in ${root} is invalid (${skipped.length}):\n  ${skipped.join('\n  ')}\n` +
+      'restore one, or pass --restart-from-scratch to train again from the initial weights');
+  }
+}
+
+/**
+ * Where a resumed run starts: the newest intact checkpoint; undefined when the run has none yet
+ * (only half-written .partial ones, or nothing: it died before its first checkpoint). When it has
+ * checkpoints and every one is damaged it throws NoValidCheckpoint, unless `restartFromScratch`,
+ * which starts from the initial weights (each skipped one still goes to onWarning).
+ */
+export async function resumePoint(root: string, opts: FindOptions & { restartFromScratch?: boolean } = {}): Promise<CheckpointInfo | undefined> {
+  const skipped: string[] = [];
+  const latest = await latestCheckpoint(root, { onWarning: (w) => { skipped.push(w); opts.onWarning?.(w); } });
+  if (latest || skipped.length === 0 || opts.restartFromScratch) return latest;
+  throw new NoValidCheckpoint(root, skipped);
+}
+
 async function exists(p: string): Promise<boolean> {
   return fsp.stat(p).then(
     () => true,

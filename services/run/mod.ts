@@ -17,6 +17,8 @@ export type { CheckpointKind, Manifest, ManifestModelEntry, ModelRole } from './
 export type { AdamState, ModelSnapshot } from './model-snapshot.ts';
 export {
   latestCheckpoint,
+  NoValidCheckpoint,
+  resumePoint,
   listCheckpoints,
   pruneCheckpoints,
   resolveCheckpoint,

@@ -43,7 +43,7 @@ import { type CheckpointRef, controlSchema, decodeMessage, type DStepReplyMetric
 import { FINAL_STATUSES, type RunStatus, RunStateStore, type VersionedRunState } from '../control/run-state.ts';
 import { configHash } from '../control/run-config.ts';
 import { runSubjects, type RunSubjects, type ServiceRole } from '../control/subjects.ts';
-import { latestCheckpoint } from '../run/checkpoint-list.ts';
+import { resumePoint } from '../run/checkpoint-list.ts';
 import type { Logger } from '../telemetry/log.ts';
 import type { SchedulerMetrics } from '../telemetry/scheduler-metrics.ts';
 import { ConfigError, type GanTrainConfig, resumeKey } from '../train/config.ts';
@@ -153,7 +153,9 @@ export class Scheduler {
 
   /** The newest complete checkpoint of the run directory (half-written and damaged ones are skipped). */
   private async latestOnDisk(): Promise<CheckpointRef | null> {
-    const found = await latestCheckpoint(this.records.run.checkpoints, { onWarning: (w) => this.log.warn(w) });
+    const found = await resumePoint(this.records.run.checkpoints, {
+      onWarning: (w) => this.log.warn(w), restartFromScratch: this.train.restartFromScratch,
+    });
     if (!found) return null;
     if (resumeKey(found.manifest.config as GanTrainConfig) !== resumeKey(this.train)) {
       throw new ConfigError(`cannot resume ${this.cfg.runDir}: ${found.dir} was written with another configuration`);

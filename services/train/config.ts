@@ -24,6 +24,9 @@ const common = {
   data: z.string().min(1).optional(),
   backend: z.enum(BACKEND_CHOICES).default('auto'),
   resume: z.boolean().default(false),
+  /** With resume: when every checkpoint of the run is damaged, train again from the initial
+   *  weights instead of refusing (NoValidCheckpoint). Never carried over to a later resume. */
+  restartFromScratch: z.boolean().default(false),
 };
 
 export const ganTrainSchema = z.strictObject({
@@ -148,7 +151,7 @@ export function toGanMathConfig(cfg: GanTrainConfig): GanMathConfig {
 
 /** The settings that must not change when a run is resumed. */
 export function resumeKey(cfg: GanTrainConfig | ClassifierTrainConfig): string {
-  const { out: _o, resume: _r, backend: _b, ...rest } = cfg as Record<string, unknown>;
+  const { out: _o, resume: _r, backend: _b, restartFromScratch: _s, ...rest } = cfg as Record<string, unknown>;
   delete rest.iterations;
   delete rest.standingStats; // how samples are drawn, not what is trained
   delete rest.truncation;

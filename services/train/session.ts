@@ -6,7 +6,7 @@ import { createRunDir, samplePath, updateRunInfo, writeConfig, writeRunInfo, typ
 import { MetricsLog } from '../run/metrics-log.ts';
 import { writeGrid } from '../run/png-grid.ts';
 import { readCheckpoint, writeCheckpoint } from '../run/checkpoint.ts';
-import { pruneCheckpoints, resolveCheckpoint } from '../run/checkpoint-list.ts';
+import { pruneCheckpoints, resumePoint } from '../run/checkpoint-list.ts';
 import type { ModelSnapshot } from '../run/model-snapshot.ts';
 import type { ModelRole } from '../run/manifest.ts';
 import type { Logger } from '../telemetry/log.ts';
@@ -66,7 +66,14 @@ export class RunSession {
     apply: (models: Map<ModelRole, ModelSnapshot>, iteration: number, extra: Record<string, unknown> | undefined) => void | Promise<void>,
   ): Promise<number> {
     if (!this.config.resume) return 0;
-    const dir = await resolveCheckpoint(this.run.root, { onWarning: (w) => this.log.warn(w) });
+    const found = await resumePoint(this.run.checkpoints, {
+      onWarning: (w) => this.log.warn(w), restartFromScratch: this.config.restartFromScratch,
+    });
+    if (!found) {
+      this.log.warn('no intact checkpoint to resume from: training from the initial weights', { runDir: this.run.root });
+      return 0;
+    }
+    const dir = found.dir;
     const ckpt = await readCheckpoint(dir);
     if (resumeKey(ckpt.manifest.config as AnyConfig) !== resumeKey(this.config)) {
       throw new ConfigError(

@@ -10,6 +10,7 @@ import { generatorBindings, resolveGeneratorConfig } from '../../generator/confi
 import { resolveSchedulerConfig, schedulerBindings } from '../../scheduler/config.ts';
 import { createLogger, type Logger } from '../../telemetry/log.ts';
 import { serviceEnvironment } from '../../env/mod.ts';
+import { NoValidCheckpoint } from '../../run/checkpoint-list.ts';
 import { UsageError } from '../errors.ts';
 
 type Flags = Record<string, unknown>;
@@ -51,6 +52,11 @@ export function register(program: Command): void {
     const stop = shutdownSignal(log, cfg.parentPid);
     try {
       return schedulerExitCode(await runScheduler(cfg, log, stop.signal));
+    } catch (err) {
+      // A resume with only damaged checkpoints is refused like a bad configuration (exit 2): a
+      // restart would refuse again, so the launcher and restart policies must not retry it.
+      if (err instanceof NoValidCheckpoint) throw new UsageError(err.message, { cause: err });
+      throw err;
     } finally {
       stop.dispose();
     }

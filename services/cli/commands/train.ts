@@ -20,6 +20,7 @@ const COMMON: FlagSpec[] = [
   { flag: 'out', key: 'out', kind: 'string', description: 'run directory (default runs/<kind>-<time>)' },
   { flag: 'data', key: 'data', kind: 'string', description: 'MNIST-format dir (IDX or TFRecord); default: the bundled MNIST' },
   { flag: 'backend', key: 'backend', kind: 'string', choices: BACKEND_CHOICES, description: 'math backend (default auto)' },
+  { flag: 'restart-from-scratch', key: 'restartFromScratch', kind: 'bool', description: 'with --resume: when every checkpoint is damaged, train again from the initial weights instead of refusing' },
 ];
 
 const GAN_FLAGS: FlagSpec[] = [
@@ -82,7 +83,8 @@ async function resolveSources(cmd: Command, specs: FlagSpec[]): Promise<{ flags:
   const base = JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8').catch((err: unknown) => {
     throw new UsageError(`--resume ${o.resume}: cannot read ${path.join(dir, 'config.json')}`, { cause: err });
   })) as Record<string, unknown>;
-  return { flags: { ...base, ...flags, out: dir, resume: true } };
+  // restartFromScratch applies to this resume only, never to the next one from config.json.
+  return { flags: { ...base, restartFromScratch: false, ...flags, out: dir, resume: true } };
 }
 
 export function register(program: Command): void {
