@@ -9,14 +9,20 @@
 //     crashed (a signal, or exit 1 with the run not failed) is restarted and resumes from the run
 //     state in KV;
 //   - an exit or a give-up names what the child last said (its `gantry: ...` line or last error);
+//   - nats-server that dies is restarted on the same port with the same JetStream store
+//     (RUN_DIR/.cluster/nats): the run state in KV survives, every process reconnects (their
+//     clients retry forever) and the run goes on without a restart of anything else;
 //   - Ctrl-C (SIGINT/SIGTERM) asks the scheduler to stop after the current iteration with a
 //     checkpoint; a second one, or a stop that takes too long, kills everything.
 // On every way out all children's process groups and nats-server are stopped: no orphans. The
 // children also watch this process (GANTRY_PARENT_PID) in case it is killed outright.
+// The launcher's own files live in RUN_DIR/.cluster, never in a temporary directory elsewhere:
+// every exit that runs code removes it (an 'exit' hook covers uncaught errors), and one left by
+// a launcher killed outright is replaced by the next `--resume`, which starts from the
+// checkpoints on disk.
 // Monitoring: the run's /metrics targets are published as a file_sd file (prometheus.ts) for
 // as long as it runs; with the `prometheus` option a local Prometheus, rules loaded, scrapes them.
-import { promises as fsp } from 'node:fs';
-import os from 'node:os';
+import { promises as fsp, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -26,7 +32,8 @@ import { decodeMessage, encodeMessage, progressSchema } from '../control/message
 import { type RunState, RunStateStore } from '../control/run-state.ts';
 import { MEMBER_ROLES, type MemberRole, runSubjects } from '../control/subjects.ts';
 import { createProgress, type Progress } from '../run/progress.ts';
-import { timestamp } from '../run/run-dir.ts';
+import { resumePoint } from '../run/checkpoint-list.ts';
+import { CLUSTER_DIR, timestamp } from '../run/run-dir.ts';
 import { childEnvironment } from '../env/mod.ts';
 import type { Logger } from '../telemetry/log.ts';
 import type { GanTrainConfig } from '../train/config.ts';
@@ -69,6 +76,7 @@ export type ClusterEvent =
   | { type: 'exit'; role: MemberRole; pid: number; code: number | null; signal: NodeJS.Signals | null }
   | { type: 'progress'; iteration: number; total: number; status: string }
   | { type: 'nats'; pid: number; url: string }
+  | { type: 'nats-exit'; pid: number; code: number | null }
   | { type: 'prometheus'; pid: number; url: string };
 
 export interface ClusterSummary {
@@ -81,6 +89,8 @@ export interface ClusterSummary {
   lastCheckpoint: string | null;
   generation: number;
   restarts: Record<MemberRole, number>;
+  /** Times nats-server was restarted. */
+  natsRestarts: number;
   seconds: number;
 }
 
@@ -120,8 +130,10 @@ class LocalCluster {
   private readonly children = new Map<MemberRole, ManagedChild>();
   private readonly restarts: Record<MemberRole, number> = { generator: 0, discriminator: 0, scheduler: 0 };
   private readonly started = performance.now();
-  private tmp: string | undefined;
+  /** RUN_DIR/.cluster: the launcher's files (see the header). */
+  private readonly clusterDir: string;
   private nats: NatsServerProcess | undefined;
+  private natsRestarts = 0;
   private prometheus: PrometheusProcess | undefined;
   private targetsFile: string | undefined;
   private nc: NatsConnection | undefined;
@@ -135,13 +147,34 @@ class LocalCluster {
     this.output = opts.output ?? process.stderr;
     this.runDir = clusterRunDir(cfg);
     this.runId = opts.runId ?? runIdFor(this.runDir);
+    this.clusterDir = path.join(this.runDir, CLUSTER_DIR);
     this.removeSignalHandlers = this.installSignalHandlers();
+    process.on('exit', this.onExit);
   }
+
+  /**
+   * Last resort on an exit that skipped shutdown() (an uncaught error, process.exit): only
+   * synchronous calls run here, so children are killed and the files removed without waiting.
+   */
+  private readonly onExit = (): void => {
+    for (const child of this.children.values()) child.signal('SIGKILL');
+    if (this.nats) killGroupSync(this.nats.pid);
+    if (this.prometheus) killGroupSync(this.prometheus.pid);
+    if (this.targetsFile) rmSync(this.targetsFile, { force: true });
+    rmSync(this.clusterDir, { recursive: true, force: true });
+  };
 
   async run(): Promise<ClusterSummary> {
     const done = new Promise<ClusterSummary>((resolve, reject) => { this.settle = { resolve, reject }; });
-    this.tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'gantry-cluster-'));
-    const trainConfig = path.join(this.tmp, 'train-config.json');
+    if (this.cfg.resume) {
+      // Refused here, before anything starts, with the list of damaged checkpoints.
+      await resumePoint(path.join(this.runDir, 'checkpoints'), { restartFromScratch: this.cfg.restartFromScratch });
+    }
+    // A .cluster left by a launcher that was killed outright: its KV state is not needed, the
+    // scheduler resumes from the checkpoints on disk.
+    await fsp.rm(this.clusterDir, { recursive: true, force: true });
+    await fsp.mkdir(this.clusterDir, { recursive: true });
+    const trainConfig = path.join(this.clusterDir, 'train-config.json');
     await fsp.writeFile(trainConfig, JSON.stringify({ ...this.cfg, out: this.runDir }, null, 2));
     const natsUrl = this.opts.natsUrl ?? (await this.startNats());
     this.nc = await connectNats(natsUrl, { name: 'gantry-launcher', log: this.log });
@@ -165,21 +198,51 @@ class LocalCluster {
     return done;
   }
 
-  private async startNats(): Promise<string> {
-    const storeDir = path.join(this.tmp!, 'nats');
-    await fsp.mkdir(storeDir);
-    this.nats = await startNatsServer({ storeDir });
-    this.opts.onEvent?.({ type: 'nats', pid: this.nats.pid, url: this.nats.url });
-    void this.nats.exited.then((code) => {
-      if (!this.stopping) this.fail(new ClusterFailed(`nats-server exited unexpectedly (code ${code})`));
+  private async startNats(port?: number): Promise<string> {
+    const storeDir = path.join(this.clusterDir, 'nats');
+    await fsp.mkdir(storeDir, { recursive: true });
+    const nats = await startNatsServer({ storeDir, port });
+    if (this.stopping) {
+      await nats.stop(STOP_GRACE_MS); // restarted while the run was being shut down
+      return nats.url;
+    }
+    this.nats = nats;
+    this.opts.onEvent?.({ type: 'nats', pid: nats.pid, url: nats.url });
+    void nats.exited.then((code) => {
+      this.opts.onEvent?.({ type: 'nats-exit', pid: nats.pid, code });
+      if (!this.stopping && this.nats === nats) void this.restartNats(nats, code);
     });
-    return this.nats.url;
+    return nats.url;
+  }
+
+  /**
+   * Same port (every client has the URL) and same store (the KV bucket with the run state). The
+   * port is retried for a few seconds in case the dead server's socket is not yet released.
+   */
+  private async restartNats(dead: NatsServerProcess, code: number | null): Promise<void> {
+    if (this.natsRestarts >= (this.opts.maxRestarts ?? 5)) {
+      this.fail(new ClusterFailed(`nats-server died ${this.natsRestarts + 1} times (last: code ${code}); giving up`));
+      return;
+    }
+    this.natsRestarts++;
+    this.log.warn(`nats-server exited (code ${code}); restarting it on port ${dead.port} with its store`, { restart: this.natsRestarts, storeDir: dead.storeDir });
+    let lastErr: unknown;
+    for (let attempt = 0; attempt < 10 && !this.stopping; attempt++) {
+      try {
+        await this.startNats(dead.port);
+        return;
+      } catch (err) {
+        lastErr = err;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+    if (!this.stopping) this.fail(new ClusterFailed(`cannot restart nats-server on port ${dead.port}: ${(lastErr as Error | undefined)?.message}`, undefined, { cause: lastErr }));
   }
 
   private async startPrometheus(targetsFile: string, o: { port?: number; interval?: string }): Promise<void> {
-    const configFile = path.join(this.tmp!, 'prometheus.yml');
+    const configFile = path.join(this.clusterDir, 'prometheus.yml');
     await fsp.writeFile(configFile, localPrometheusConfig(targetsFile, o.interval ?? '5s'));
-    this.prometheus = await startPrometheus({ configFile, dataDir: path.join(this.tmp!, 'prometheus'), port: o.port });
+    this.prometheus = await startPrometheus({ configFile, dataDir: path.join(this.clusterDir, 'prometheus'), port: o.port });
     this.opts.onEvent?.({ type: 'prometheus', pid: this.prometheus.pid, url: this.prometheus.url });
     this.log.info(`Prometheus: ${this.prometheus.url} (scraping run ${this.runId}; it stops when the run ends)`, { url: this.prometheus.url });
     void this.prometheus.exited.then((code) => {
@@ -249,7 +312,7 @@ class LocalCluster {
       this.settle.resolve({
         runId: this.runId, runDir: this.runDir, status: s.status, iterations: s.iteration,
         lastCheckpoint: s.lastCheckpoint ? path.join(this.runDir, s.lastCheckpoint.path) : null,
-        generation: s.generation, restarts: { ...this.restarts }, seconds: (performance.now() - this.started) / 1000,
+        generation: s.generation, restarts: { ...this.restarts }, natsRestarts: this.natsRestarts, seconds: (performance.now() - this.started) / 1000,
       });
     } catch (err) {
       this.fail(err as Error);
@@ -329,9 +392,10 @@ class LocalCluster {
     setTimeout(() => this.fail(new ClusterFailed('interrupted: the scheduler did not stop in time')), 60_000).unref();
   }
 
-  /** Stops every child (process groups), then nats-server; removes the temporary directory. */
+  /** Stops every child (process groups), then nats-server; removes RUN_DIR/.cluster. */
   async shutdown(): Promise<void> {
     this.stopping = true;
+    process.off('exit', this.onExit);
     this.removeSignalHandlers();
     this.bar?.stop();
     // Services first would make a still-running scheduler see deaths; the scheduler goes first.
@@ -341,6 +405,14 @@ class LocalCluster {
     await this.nats?.stop(STOP_GRACE_MS);
     await this.prometheus?.stop(STOP_GRACE_MS);
     if (this.targetsFile) await fsp.rm(this.targetsFile, { force: true });
-    if (this.tmp) await fsp.rm(this.tmp, { recursive: true, force: true });
+    await fsp.rm(this.clusterDir, { recursive: true, force: true });
+  }
+}
+
+function killGroupSync(pid: number): void {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // already gone
   }
 }

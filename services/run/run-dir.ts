@@ -90,11 +90,18 @@ export interface CreateRunDirOptions {
   now?: Date;
 }
 
+/**
+ * The local launcher's own files inside a run directory (nats-server's JetStream store, the
+ * scheduler's config file, Prometheus' data): they live as long as the launcher, and a run
+ * directory holding only this is still a fresh one.
+ */
+export const CLUSTER_DIR = '.cluster';
+
 /** Creates (or, resuming, reopens) a run directory with its samples/ and checkpoints/. */
 export async function createRunDir(dir: string | undefined, kind: RunKind, opts: CreateRunDirOptions = {}): Promise<RunDir> {
   if (opts.resume && dir === undefined) throw new RunDirError('.', 'resuming needs the run directory to resume');
   const root = path.resolve(dir ?? (await defaultRoot(opts.baseDir ?? 'runs', kind, opts.now ?? new Date())));
-  const entries = await entriesOf(root);
+  const entries = (await entriesOf(root))?.filter((e) => e !== CLUSTER_DIR);
   if (opts.resume) {
     if (!entries) throw new RunDirError(root, `${root}: cannot resume: no such run directory`);
     await checkResumedKind(root, kind);

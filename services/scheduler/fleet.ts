@@ -8,6 +8,10 @@
 // computes), on a timeout after the retries, on 'no responders', when the service could not reach
 // its peer over gRPC, or when it answers 'not-ready' / 'stale-generation' (it restarted between
 // two heartbeats).
+// Silence is judged from where the scheduler stands (vantage.ts): heartbeats missed while the
+// scheduler itself was stalled, or while NATS was down or stalled, count against nobody. A command
+// that met such an interruption (a reconnect while it waited, 'no responders' or a timeout while
+// the members' heartbeats cannot be trusted yet) is re-sent without using up its retries.
 import type { NatsConnection } from '@nats-io/transport-node';
 import { CommandClient } from '../control/commands.ts';
 import { CommandFailed, RoleUnavailable } from '../control/errors.ts';
@@ -15,6 +19,16 @@ import { Membership } from '../control/heartbeat.ts';
 import type { BackendReport, CheckpointRef, CommandOf, CommandType, OkReply } from '../control/messages.ts';
 import { type RunSubjects, SERVICE_ROLES, type ServiceRole } from '../control/subjects.ts';
 import type { Logger } from '../telemetry/log.ts';
+import { Vantage } from './vantage.ts';
+
+/** Re-sends after an interruption of the control plane (not the service's fault) per command. */
+const MAX_FREE_RESENDS = 100;
+const RESEND_PAUSE_MS = 250;
+
+/** A reconnect to NATS happened while a command waited: it may have been lost with the server. */
+class ControlPlaneInterrupted extends Error {
+  override readonly name = 'ControlPlaneInterrupted';
+}
 
 export interface FleetOptions {
   commandTimeoutMs: number;
@@ -70,6 +84,7 @@ export type StepBody<T extends CommandType> = Omit<CommandOf<T>, 'type' | 'run' 
 
 export class Fleet {
   readonly members: Membership;
+  readonly vantage: Vantage;
   /** Stamped on every command; set when the scheduler forms a generation. */
   generation = 0;
   private readonly client: CommandClient;
@@ -81,6 +96,7 @@ export class Fleet {
     private readonly log: Logger,
   ) {
     this.members = new Membership(nc, subjects, log).start();
+    this.vantage = new Vantage(nc, log);
     this.client = new CommandClient(nc, subjects);
   }
 
@@ -99,14 +115,23 @@ export class Fleet {
     const cmd = { type, run: this.subjects.run, generation: this.generation, ...body } as unknown as CommandOf<T>;
     const timeoutMs = limits.timeoutMs ?? this.opts.commandTimeoutMs;
     const livenessMs = limits.livenessMs ?? this.opts.livenessMs;
-    for (let attempt = 0; ; attempt++) {
+    let counted = 0;
+    for (let sends = 1; ; sends++) {
       const target = this.members.get(role)?.hb.instance; // the instance this attempt goes to
       try {
         const reply = await this.whileAlive(role, target, type, livenessMs, this.client.send(role, cmd, timeoutMs));
-        return { reply, attempts: attempt + 1 };
+        return { reply, attempts: sends };
       } catch (err) {
-        if (this.retryable(err, role, attempt, livenessMs)) {
-          this.log.warn('command timed out but the service still heartbeats; re-sending', { role, command: type, attempt: attempt + 1 });
+        // No answer and no recent heartbeat: ask NATS first whether it is the silent one.
+        if (err instanceof RoleUnavailable && err.reason !== 'silent' && !this.fresh(role, livenessMs)) await this.vantage.confirmSilence();
+        if (sends - counted <= MAX_FREE_RESENDS && this.interrupted(err, livenessMs)) {
+          this.log.warn('the control plane was interrupted during a command; re-sending it', { role, command: type, reason: (err as Error).message, blind: this.vantage.blind() ?? null });
+          await new Promise((r) => setTimeout(r, RESEND_PAUSE_MS));
+          continue;
+        }
+        if (this.retryable(err, role, counted, livenessMs)) {
+          counted++;
+          this.log.warn('command timed out but the service still heartbeats; re-sending', { role, command: type, attempt: counted });
           continue;
         }
         throw this.asLost(err, role, target);
@@ -114,20 +139,44 @@ export class Fleet {
     }
   }
 
+  /** The role's latest heartbeat is recent, counting only the time the scheduler could hear it. */
+  fresh(role: ServiceRole, livenessMs: number): boolean {
+    const m = this.members.get(role);
+    return m !== undefined && Date.now() - Math.max(m.receivedAt, this.vantage.trustedSince()) <= livenessMs;
+  }
+
+  /**
+   * The command failed because of the scheduler's or NATS' trouble, not the service's: a reconnect
+   * while it waited, or no answer / no responders while NATS is down or only just back.
+   */
+  private interrupted(err: unknown, livenessMs: number): boolean {
+    if (err instanceof ControlPlaneInterrupted) return true;
+    if (!(err instanceof RoleUnavailable) || err.reason === 'silent') return false;
+    return this.vantage.blind() !== undefined || Date.now() - this.vantage.trustedSince() < livenessMs;
+  }
+
   /**
    * The reply, unless the service's heartbeats stop first: a process killed mid-command is
-   * noticed after the liveness window instead of the (much longer) command deadline.
+   * noticed after the liveness window instead of the (much longer) command deadline. Silence is
+   * confirmed with a PING to NATS before the service is blamed (vantage.ts).
    */
   private whileAlive<R>(role: ServiceRole, instance: string | undefined, type: string, livenessMs: number, reply: Promise<R>): Promise<R> {
     let timer: NodeJS.Timeout | undefined;
+    const reconnects = this.vantage.reconnects;
     const silent = new Promise<never>((_resolve, reject) => {
       timer = setInterval(() => {
         const now = this.members.get(role)?.hb.instance;
-        if (now !== instance) {
+        if (this.vantage.reconnects !== reconnects) {
+          reject(new ControlPlaneInterrupted(`reconnected to NATS while waiting for the ${role}'s answer to '${type}'`));
+        } else if (now !== instance) {
           reject(new RoleUnavailable(role, 'silent', `${role}: instance ${instance} was replaced by ${now} while waiting for '${type}'`));
-        } else if (!this.members.isFresh(role, livenessMs)) {
-          reject(new RoleUnavailable(role, 'silent', `${role}: no heartbeat for ${livenessMs} ms while waiting for '${type}' ` +
-            `(dead, or computing one step for longer than that, which pauses its heartbeats: raise --liveness-ms / GANTRY_LIVENESS_MS)`));
+        } else if (!this.fresh(role, livenessMs)) {
+          void this.vantage.confirmSilence().then((heard) => {
+            if (heard && !this.fresh(role, livenessMs)) {
+              reject(new RoleUnavailable(role, 'silent', `${role}: no heartbeat for ${livenessMs} ms while waiting for '${type}' ` +
+                `(dead, or computing one step for longer than that, which pauses its heartbeats: raise --liveness-ms / GANTRY_LIVENESS_MS)`));
+            }
+          });
         }
       }, Math.min(250, livenessMs / 4));
     });
@@ -137,7 +186,7 @@ export class Fleet {
 
   private retryable(err: unknown, role: ServiceRole, attempt: number, livenessMs: number): boolean {
     return err instanceof RoleUnavailable && err.reason === 'timeout' && attempt < this.opts.retries &&
-      this.members.isFresh(role, livenessMs);
+      this.fresh(role, livenessMs);
   }
 
   private asLost(err: unknown, role: ServiceRole, target: string | undefined): unknown {
@@ -162,7 +211,7 @@ export class Fleet {
     const readyRole = (role: ServiceRole): boolean => {
       const m = this.members.get(role);
       if (!m?.hb.ready) return false;
-      if (!lost) return this.members.isFresh(role, livenessMs);
+      if (!lost) return this.fresh(role, livenessMs);
       if (m.receivedAt <= since) return false;
       return role !== lost.role || m.hb.instance !== lost.instance || m.receivedAt - since >= livenessMs;
     };
@@ -189,6 +238,7 @@ export class Fleet {
 
   stop(): void {
     this.members.stop();
+    this.vantage.stop();
   }
 }
 

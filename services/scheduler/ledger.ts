@@ -1,11 +1,19 @@
 // The scheduler's handle on its run's KV entry: the last state it wrote and that state's revision.
 // Every change is a compare-and-set against that revision; losing one (RunStateConflict) means
 // another scheduler has taken the run over, and this one must stop without writing again.
+// A write that fails otherwise (NATS restarting or stalled: a timeout, a closed request) is
+// retried until PATCH_PATIENCE_MS. Such a write may have landed before its answer was lost; when
+// its retry then loses the compare-and-set, the entry is read back: if it is exactly that write
+// (next revision, this scheduler, the patched fields), it is taken as done.
+import { isDeepStrictEqual } from 'node:util';
 import os from 'node:os';
 import { RunStateConflict } from '../control/errors.ts';
 import type { RunState, RunStateStore, VersionedRunState } from '../control/run-state.ts';
 
 export type RunStatePatch = Partial<Omit<RunState, 'runId' | 'updatedAt'>>;
+
+const PATCH_PATIENCE_MS = 120_000;
+const PATCH_PAUSE_MS = 500;
 
 export class RunLedger {
   private constructor(
@@ -34,7 +42,33 @@ export class RunLedger {
   }
 
   async patch(patch: RunStatePatch): Promise<void> {
-    this.current = await this.store.update(this.current, patch);
+    const deadline = Date.now() + PATCH_PATIENCE_MS;
+    let uncertain = false;
+    for (;;) {
+      try {
+        this.current = await this.store.update(this.current, patch);
+        return;
+      } catch (err) {
+        if (err instanceof RunStateConflict) {
+          if (uncertain && (await this.landed(patch))) return;
+          throw err;
+        }
+        if (Date.now() > deadline) throw err;
+        uncertain = true;
+        await new Promise((r) => setTimeout(r, PATCH_PAUSE_MS));
+      }
+    }
+  }
+
+  /** The entry holds `patch` as the write right after ours, by us: a retried write had landed. */
+  private async landed(patch: RunStatePatch): Promise<boolean> {
+    const now = await this.store.get(this.current.state.runId);
+    if (!now || now.revision !== this.current.revision + 1) return false;
+    if (now.state.scheduler?.instance !== (patch.scheduler ?? this.current.state.scheduler)?.instance) return false;
+    const fields = now.state as unknown as Record<string, unknown>;
+    if (!Object.entries(patch).every(([k, v]) => isDeepStrictEqual(fields[k], v === undefined ? undefined : JSON.parse(JSON.stringify(v))))) return false;
+    this.current = now;
+    return true;
   }
 }
 
