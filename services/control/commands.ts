@@ -7,6 +7,7 @@ import { NoRespondersError, RequestError, TimeoutError } from '@nats-io/transpor
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { z } from 'zod';
 import { NonFiniteError } from '../core/errors.ts';
+import { RunWriteError } from '../run/errors.ts';
 import type { Logger } from '../telemetry/log.ts';
 import { CommandFailed, MessageError, type RemoteErrorDetails, RoleUnavailable, ServiceError } from './errors.ts';
 import {
@@ -113,6 +114,7 @@ export function toErrorDetails(err: unknown): RemoteErrorDetails {
   if (err instanceof MessageError) return { code: 'bad-request', message: err.message, field: err.field };
   if (err instanceof NonFiniteError) return { code: 'non-finite', message: err.message, quantity: err.quantity, iteration: err.iteration };
   if (err instanceof ServiceError) return { code: err.code, message: err.message, ...err.extra };
+  if (err instanceof RunWriteError) return { code: 'write-failed', message: err.message, file: err.file };
   const message = err instanceof Error ? chain(err) : String(err);
   return { code: 'internal', message };
 }

@@ -10,6 +10,7 @@ export const ERROR_CODES = [
   'not-ready', // no restore has been received yet
   'non-finite', // NaN or Inf in a loss or gradient; `quantity` and `iteration` say which
   'peer-unavailable', // the gRPC peer did not answer; `role` says which
+  'write-failed', // a file of the run could not be written (a full disk...); `file` names it
   'internal', // anything else
   'unexpected-reply', // (scheduler side) an answer contradicted its command, e.g. applied=false for a step sent once
 ] as const;
@@ -35,6 +36,7 @@ export interface RemoteErrorDetails {
   quantity?: string;
   iteration?: number;
   role?: string;
+  file?: string;
 }
 
 /** A service answered a command with {ok:false}. */

@@ -77,6 +77,7 @@ export const errorDetailsSchema = z.strictObject({
   quantity: z.string().optional(),
   iteration: count.optional(),
   role: z.string().optional(),
+  file: z.string().optional(),
 });
 export const errorReplySchema = z.strictObject({ ok: z.literal(false), error: errorDetailsSchema });
 export type ErrorReply = z.infer<typeof errorReplySchema>;

@@ -328,7 +328,8 @@ class LocalCluster {
     const s = await this.runState().catch(() => undefined);
     if (this.stopping) return;
     if (s?.status === 'failed') {
-      this.fail(new ClusterFailed(`run ${this.runId} failed: ${s.error?.message ?? `the scheduler exited with ${how}`}`, s.error));
+      const why = s.error?.message.replace(/^run failed: /, '') ?? `the scheduler exited with ${how}`;
+      this.fail(new ClusterFailed(`run ${this.runId} failed: ${why}`, s.error));
       return;
     }
     this.restart('scheduler', how);

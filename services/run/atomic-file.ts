@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { RunWriteError } from './errors.ts';
 
 /** A name beside `target` that no other writer picks and that loaders never mistake for data. */
 export function tempPathFor(target: string): string {
@@ -22,11 +23,23 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/** Replaces `target` with `chunks` written in order (no concatenated copy of large tensors). */
+/**
+ * Replaces `target` with `chunks` written in order (no concatenated copy of large tensors). A
+ * failure (a full disk...) is a RunWriteError naming `target`; the temporary file is removed and
+ * the old `target` is untouched.
+ */
 export async function writeFileAtomic(
   target: string,
   chunks: string | Uint8Array | readonly Uint8Array[],
 ): Promise<void> {
+  try {
+    await writeReplacing(target, chunks);
+  } catch (err) {
+    throw RunWriteError.of(target, err);
+  }
+}
+
+async function writeReplacing(target: string, chunks: string | Uint8Array | readonly Uint8Array[]): Promise<void> {
   const parts = typeof chunks === 'string' ? [Buffer.from(chunks, 'utf8')] : chunks instanceof Uint8Array ? [chunks] : chunks;
   const tmp = tempPathFor(target);
   const fh = await fsp.open(tmp, 'w');

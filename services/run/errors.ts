@@ -48,3 +48,40 @@ export class CheckpointError extends RunFileError {
 export class RunDirError extends RunFileError {
   override readonly name: string = 'RunDirError';
 }
+
+/**
+ * Writing a file of the run failed (ENOSPC, EACCES, EROFS, EIO...). The message names the file
+ * and the cause once ("cannot write F: ENOSPC (no space left on device)"); `code` is the errno
+ * code. The write was to a temporary name, so the file it replaces, if any, is intact.
+ */
+export class RunWriteError extends RunFileError {
+  override readonly name: string = 'RunWriteError';
+  readonly code: string | undefined;
+
+  constructor(file: string, cause: unknown) {
+    const e = cause as NodeJS.ErrnoException;
+    const code = typeof e?.code === 'string' ? e.code : undefined;
+    super(file, `cannot write ${file}: ${code ? `${code} (${describe(code, e.message)})` : (cause as Error)?.message ?? String(cause)}`, { cause });
+    this.code = code;
+  }
+
+  /** `err` as a RunWriteError about `file`, unless it already is one. */
+  static of(file: string, err: unknown): RunWriteError {
+    return err instanceof RunWriteError ? err : new RunWriteError(file, err);
+  }
+}
+
+const ERRNO_TEXT: Record<string, string> = {
+  ENOSPC: 'no space left on device',
+  EDQUOT: 'disk quota exceeded',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only file system',
+  EIO: 'input/output error',
+  ENOENT: 'no such directory',
+};
+
+/** The errno's text without Node's "CODE: text, syscall 'path'" decoration. */
+function describe(code: string, message: string | undefined): string {
+  return ERRNO_TEXT[code] ?? message?.replace(/^[A-Z]+: /, '').replace(/, \w+ .*$/, '') ?? code;
+}

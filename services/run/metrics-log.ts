@@ -4,7 +4,7 @@
 // when training diverges (the trainer itself stops on NaN).
 import fs, { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { RunDirError } from './errors.ts';
+import { RunDirError, RunWriteError } from './errors.ts';
 
 export type MetricsRecord = Record<string, unknown>;
 
@@ -39,7 +39,11 @@ export class MetricsLog {
     if (this.#fd === undefined) throw new RunDirError(this.path, `${this.path}: append after close`);
     const line = Buffer.from(JSON.stringify({ ts: new Date().toISOString(), ...record }, finiteOrNull) + '\n', 'utf8');
     let written = 0;
-    while (written < line.length) written += fs.writeSync(this.#fd, line, written, line.length - written);
+    try {
+      while (written < line.length) written += fs.writeSync(this.#fd, line, written, line.length - written);
+    } catch (err) {
+      throw new RunWriteError(this.path, err);
+    }
   }
 
   close(): void {

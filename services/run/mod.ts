@@ -43,4 +43,4 @@ export {
   type RunKind,
   type RunStatus,
 } from './run-dir.ts';
-export { CheckpointError, RunDirError, RunFileError, SafetensorsError } from './errors.ts';
+export { CheckpointError, RunDirError, RunFileError, RunWriteError, SafetensorsError } from './errors.ts';

@@ -62,6 +62,22 @@ export function timestamp(d: Date): string {
   return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
 }
 
+/**
+ * What a run has written in `root`: its entries except the launcher's CLUSTER_DIR and an empty
+ * samples/ or checkpoints/ (e.g. a volume mounted there for the checkpoints).
+ */
+async function writtenEntries(root: string): Promise<string[] | undefined> {
+  const entries = await entriesOf(root);
+  if (!entries) return undefined;
+  const written: string[] = [];
+  for (const e of entries) {
+    if (e === CLUSTER_DIR) continue;
+    if ((e === 'checkpoints' || e === 'samples') && (await entriesOf(path.join(root, e)).catch(() => undefined))?.length === 0) continue;
+    written.push(e);
+  }
+  return written;
+}
+
 async function entriesOf(dir: string): Promise<string[] | undefined> {
   try {
     return await fsp.readdir(dir);
@@ -101,7 +117,7 @@ export const CLUSTER_DIR = '.cluster';
 export async function createRunDir(dir: string | undefined, kind: RunKind, opts: CreateRunDirOptions = {}): Promise<RunDir> {
   if (opts.resume && dir === undefined) throw new RunDirError('.', 'resuming needs the run directory to resume');
   const root = path.resolve(dir ?? (await defaultRoot(opts.baseDir ?? 'runs', kind, opts.now ?? new Date())));
-  const entries = (await entriesOf(root))?.filter((e) => e !== CLUSTER_DIR);
+  const entries = await writtenEntries(root);
   if (opts.resume) {
     if (!entries) throw new RunDirError(root, `${root}: cannot resume: no such run directory`);
     await checkResumedKind(root, kind);

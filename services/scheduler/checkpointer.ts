@@ -17,6 +17,7 @@ import { SERVICE_ROLES } from '../control/subjects.ts';
 import type { Logger } from '../telemetry/log.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import type { GanTrainConfig } from '../train/config.ts';
+import type { OkReply } from '../control/messages.ts';
 import type { Fleet } from './fleet.ts';
 import type { RunLedger } from './ledger.ts';
 import type { RunRecords } from './run-records.ts';
@@ -40,7 +41,12 @@ export class Checkpointer {
     if (!(await isComplete(finalDir))) {
       const staging = await prepareStagingDir(root, iteration);
       const stagingDir = path.relative(this.runDir, staging);
-      const replies = await Promise.all(SERVICE_ROLES.map((role) => this.fleet.call(role, 'checkpoint', { iteration, stagingDir })));
+      // Both answers are awaited before a failure is acted on: a service still writing must not
+      // be left with a command whose later timeout would be logged against it.
+      const settled = await Promise.allSettled(SERVICE_ROLES.map((role) => this.fleet.call(role, 'checkpoint', { iteration, stagingDir })));
+      const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      const replies = settled.map((r) => (r as PromiseFulfilledResult<OkReply<'checkpoint'>>).value);
       await commitCheckpoint(staging, {
         kind: 'gan', iteration, config: this.train,
         models: replies.map((r) => r.entry as ManifestModelEntry), extra: { backend: this.train.backend, distributed: true },

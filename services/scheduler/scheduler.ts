@@ -44,6 +44,7 @@ import { FINAL_STATUSES, type RunStatus, RunStateStore, type VersionedRunState }
 import { configHash } from '../control/run-config.ts';
 import { runSubjects, type RunSubjects, type ServiceRole } from '../control/subjects.ts';
 import { resumePoint } from '../run/checkpoint-list.ts';
+import { RunWriteError } from '../run/errors.ts';
 import type { Logger } from '../telemetry/log.ts';
 import type { SchedulerMetrics } from '../telemetry/scheduler-metrics.ts';
 import { ConfigError, type GanTrainConfig, resumeKey } from '../train/config.ts';
@@ -323,7 +324,9 @@ export class Scheduler {
     const last = this.ledger.state.lastCheckpoint;
     const message = details.code === 'non-finite'
       ? `${details.quantity ?? 'a value'} became non-finite at iteration ${details.iteration ?? '?'}; the run is stopped and the last good checkpoint (${last?.path ?? 'none'}) is kept`
-      : `run failed: ${details.message}`;
+      : details.code === 'write-failed'
+        ? `${details.message}; the run is stopped and the last good checkpoint (${last?.path ?? 'none'}) is kept`
+        : `run failed: ${details.message}`;
     this.log.error(message, { ...details, lastCheckpoint: last?.path ?? null });
     await this.ledger.patch({ status: 'failed', error: { ...details, message } });
     await this.records.fail(message, this.ledger.state.iteration);
@@ -352,6 +355,9 @@ export class Scheduler {
 }
 
 function failureDetails(err: unknown): RemoteErrorDetails {
+  // The file and its cause, once: "discriminator: cannot write F: ENOSPC (no space left on device)".
+  if (err instanceof CommandFailed && err.code === 'write-failed') return { ...err.details, role: err.role, message: `${err.role}: ${err.details.message}` };
+  if (err instanceof RunWriteError) return { code: 'write-failed', message: `scheduler: ${err.message}`, file: err.file, role: 'scheduler' };
   if (err instanceof CommandFailed) return { ...err.details, message: err.message };
   if (err instanceof RecoveryTimeout || err instanceof ServiceLost) return { code: 'peer-unavailable', message: err.message };
   if (err instanceof StepFault) return { code: 'unexpected-reply', message: err.message, role: err.role, iteration: err.iteration };
