@@ -8,6 +8,10 @@ import { ganTrainSchema, parseConfig } from '../../services/train/config.ts';
 
 const print = (value: unknown): void => void process.stdout.write(JSON.stringify(value) + '\n');
 
+// GANTRY_TEST_THROW_AFTER_MS: an uncaught error in this process after that long (exit paths test).
+const throwAfter = Number(process.env.GANTRY_TEST_THROW_AFTER_MS ?? 0);
+if (throwAfter > 0) setTimeout(() => { throw new Error('uncaught test error'); }, throwAfter);
+
 try {
   const cfg = parseConfig(ganTrainSchema, JSON.parse(await readFile(process.argv[2], 'utf8')), process.argv[2]);
   const env = JSON.parse(process.env.GANTRY_TEST_CLUSTER_ENV ?? '{}') as Record<string, Record<string, string>>;
