@@ -1,0 +1,305 @@
+// One trial of the fault schedule (bench/chaos.ts): a local cluster of the tiny chaos config, run
+// by its own launcher process (bench/chaos-launcher.ts), one or two seeded faults at a seeded
+// iteration, then whatever it takes to finish without a person: nothing (the cluster heals), or
+// one `--resume` (the launcher itself was killed, or the run stopped on a full disk whose space
+// then came back). The trial's final checkpoint is then diffed against the fault-free run's
+// (tolerance 0, optimizer state included).
+//
+// What is measured, from the JSON log lines (each line's own `ts`):
+//   detect:  fault -> the first line that blames someone (BLAME below);
+//   recover: fault -> the first progress event past the iteration the run was at when faulted;
+//   blamed:  who those lines blame, vs the faulted targets.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { closeSync, existsSync, promises as fsp, openSync, readFileSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { diffCheckpoints } from '../services/run/diff.ts';
+import type { GanTrainConfig } from '../services/train/config.ts';
+
+const LAUNCHER = fileURLToPath(new URL('./chaos-launcher.ts', import.meta.url));
+const RUN_LIMIT_MS = 180_000;
+
+export const FAULT_KINDS = [
+  'kill-generator', 'kill-discriminator', 'kill-scheduler', 'kill-nats', 'kill-launcher',
+  'stop-generator', 'stop-discriminator', 'stop-scheduler', 'stop-nats', 'double', 'disk-full',
+] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+export type Target = 'generator' | 'discriminator' | 'scheduler' | 'nats' | 'launcher' | 'disk';
+
+/** One fault: what, to whom, when (iteration; `delayMs` after the previous fault of the trial). */
+export interface Fault { action: 'kill' | 'stop' | 'fill'; target: Target; stopMs?: number; delayMs?: number }
+export interface TrialPlan { kind: FaultKind; atIteration: number; faults: Fault[] }
+
+export interface TrialResult {
+  kind: FaultKind;
+  atIteration: number;
+  faults: Fault[];
+  finishedWithoutHelp: boolean;
+  finishedAfterResume: boolean;
+  identical: boolean;
+  detectMs: number | null;
+  recoverMs: number | null;
+  faulted: Target[];
+  blamed: string[];
+  blameCorrect: boolean;
+  seconds: number;
+  /** Why the trial did not finish or differs, or a note (a skipped kind). */
+  note?: string;
+}
+
+/** Log lines that blame a process, and whom. */
+const BLAME: { re: RegExp; who: (m: RegExpExecArray) => string }[] = [
+  { re: /"msg":"(generator|discriminator) is dead/, who: (m) => m[1] },
+  { re: /"msg":"the (generator|discriminator|scheduler) exited/, who: (m) => m[1] },
+  { re: /"msg":"nats-server exited/, who: () => 'nats' },
+  { re: /"msg":"NATS (does not answer a PING|disconnected|connection stale)/, who: () => 'nats' },
+  { re: /"msg":"the scheduler itself did not run/, who: () => 'scheduler' },
+  { re: /cannot write \//, who: () => 'disk' },
+];
+
+interface Line { at: number; text: string }
+
+interface Launch {
+  proc: ChildProcess;
+  exited: Promise<number | null>;
+  pids: Map<Target, number>;
+  allPids: number[];
+  iteration: () => number;
+  /** Resolves once the run's progress reaches `iteration` (or the launcher exits: false). */
+  reach: (iteration: number) => Promise<boolean>;
+  progress: { at: number; iteration: number }[];
+  result: () => { summary?: unknown; error?: { message: string } } | undefined;
+}
+
+function launch(configFile: string, env: Record<string, Record<string, string>>, lines: Line[]): Launch {
+  const proc = spawn(process.execPath, ['--import', 'tsx', LAUNCHER, configFile], {
+    env: { ...process.env, GANTRY_LOG_FORMAT: 'json', GANTRY_CHAOS_ENV: JSON.stringify(env) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const pids = new Map<Target, number>([['launcher', proc.pid!]]);
+  const allPids: number[] = [proc.pid!];
+  const progress: { at: number; iteration: number }[] = [];
+  let iteration = 0;
+  let last: { summary?: unknown; error?: { message: string } } | undefined;
+  const waiters = new Set<() => void>();
+  readline.createInterface({ input: proc.stderr! }).on('line', (text) => lines.push({ at: Date.now(), text }));
+  readline.createInterface({ input: proc.stdout! }).on('line', (text) => {
+    const msg = JSON.parse(text) as { event?: { type: string; pid?: number; role?: Target; iteration?: number; status?: string }; summary?: unknown; error?: { message: string } };
+    const e = msg.event;
+    if (e?.type === 'spawn' && e.role) { pids.set(e.role, e.pid!); allPids.push(e.pid!); }
+    if (e?.type === 'nats') { pids.set('nats', e.pid!); allPids.push(e.pid!); }
+    if (e?.type === 'progress' && e.status === 'running') {
+      iteration = e.iteration ?? iteration;
+      progress.push({ at: Date.now(), iteration });
+    }
+    if (msg.summary || msg.error) last = msg;
+    for (const w of [...waiters]) w();
+  });
+  void exited.then(() => { for (const w of [...waiters]) w(); });
+  const reach = (target: number): Promise<boolean> => new Promise((resolve) => {
+    const check = (): void => {
+      if (iteration >= target) { waiters.delete(check); resolve(true); }
+      else if (proc.exitCode !== null || proc.signalCode !== null) { waiters.delete(check); resolve(false); }
+    };
+    waiters.add(check);
+    check();
+  });
+  return { proc, exited, pids, allPids, iteration: () => iteration, reach, progress, result: () => last };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function signal(pid: number, sig: NodeJS.Signals, group: boolean): void {
+  try {
+    process.kill(group ? -pid : pid, sig);
+  } catch {
+    // already gone
+  }
+}
+
+function fill(dir: string): void {
+  const fd = openSync(path.join(dir, 'filler'), 'w');
+  const chunk = Buffer.alloc(64 * 1024);
+  try {
+    for (;;) writeSync(fd, chunk);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Applies one fault; resolves when it is over (a stopped process continued). */
+async function apply(f: Fault, l: Launch, checkpointsDir: string): Promise<void> {
+  if (f.action === 'fill') return fill(checkpointsDir);
+  const pid = l.pids.get(f.target);
+  if (pid === undefined) return;
+  const group = f.target === 'nats'; // the watchdog shell and nats-server
+  if (f.action === 'kill') return signal(pid, 'SIGKILL', group);
+  signal(pid, 'SIGSTOP', group);
+  await sleep(f.stopMs ?? 5_000);
+  signal(pid, 'SIGCONT', group);
+}
+
+function lineTime(l: Line): number {
+  const i = l.text.indexOf('{');
+  if (i >= 0) {
+    try {
+      const ts = (JSON.parse(l.text.slice(i)) as { ts?: string }).ts;
+      if (ts) return Date.parse(ts);
+    } catch {
+      // not a JSON log line
+    }
+  }
+  return l.at;
+}
+
+export interface TrialSetup {
+  dir: string;
+  config: GanTrainConfig;
+  env: Record<string, Record<string, string>>;
+  /** The fault-free run's final checkpoint. */
+  baseline: string;
+}
+
+export async function runTrial(plan: TrialPlan, setup: TrialSetup): Promise<TrialResult> {
+  const t0 = Date.now();
+  const runDir = path.join(setup.dir, 'run');
+  const checkpoints = path.join(runDir, 'checkpoints');
+  const result: TrialResult = {
+    kind: plan.kind, atIteration: plan.atIteration, faults: plan.faults, finishedWithoutHelp: false, finishedAfterResume: false,
+    identical: false, detectMs: null, recoverMs: null, faulted: plan.faults.map((f) => f.target), blamed: [], blameCorrect: false, seconds: 0,
+  };
+  let mounted = false;
+  if (plan.faults.some((f) => f.action === 'fill')) {
+    await fsp.mkdir(checkpoints, { recursive: true });
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', checkpoints], { stdio: 'pipe' });
+      mounted = true;
+    } catch (err) {
+      result.note = `skipped: cannot mount a tmpfs for the full disk (needs root): ${(err as Error).message.split('\n')[0]}`;
+      return result;
+    }
+  }
+  try {
+    await runFaulted(plan, setup, runDir, checkpoints, result);
+  } finally {
+    if (mounted) execFileSync('umount', ['-l', checkpoints]);
+    result.seconds = (Date.now() - t0) / 1000;
+  }
+  return result;
+}
+
+async function runFaulted(plan: TrialPlan, setup: TrialSetup, runDir: string, checkpoints: string, result: TrialResult): Promise<void> {
+  const configFile = path.join(setup.dir, 'config.json');
+  await fsp.mkdir(setup.dir, { recursive: true });
+  await fsp.writeFile(configFile, JSON.stringify({ ...setup.config, out: runDir }));
+  const lines: Line[] = [];
+  const first = launch(configFile, setup.env, lines);
+  const killTimer = setTimeout(() => signal(first.proc.pid!, 'SIGKILL', false), RUN_LIMIT_MS);
+  let faultAt = 0;
+  let faultIteration = 0;
+  if (await first.reach(plan.atIteration)) {
+    if (plan.faults.some((f) => f.action === 'fill')) {
+      // The full disk must come after a complete checkpoint, so that there is one to keep.
+      while (!existsSync(path.join(checkpoints, 'iter-000005', 'manifest.json')) && first.proc.exitCode === null) await sleep(50);
+    }
+    faultAt = Date.now();
+    faultIteration = first.iteration();
+    const running: Promise<void>[] = [];
+    for (const f of plan.faults) {
+      if (f.delayMs) await sleep(f.delayMs);
+      running.push(apply(f, first, checkpoints));
+    }
+    await Promise.all(running);
+  }
+  const code = await first.exited;
+  clearTimeout(killTimer);
+  let progress = first.progress;
+  if (code === 0) {
+    result.finishedWithoutHelp = true;
+  } else {
+    // One --resume, as a person would: after the old processes are gone, and with the disk's
+    // space back (the filler removed).
+    for (let i = 0; i < 100 && first.allPids.some(isAlive); i++) await sleep(100);
+    await fsp.rm(path.join(checkpoints, 'filler'), { force: true });
+    await fsp.writeFile(configFile, JSON.stringify({ ...setup.config, out: runDir, resume: true }));
+    const second = launch(configFile, setup.env, lines);
+    const timer = setTimeout(() => signal(second.proc.pid!, 'SIGKILL', false), RUN_LIMIT_MS);
+    const again = await second.exited;
+    clearTimeout(timer);
+    progress = [...progress, ...second.progress];
+    result.finishedAfterResume = again === 0;
+    if (again !== 0) result.note = `the resumed run failed too: ${second.result()?.error?.message ?? `exit ${again}`}`;
+    for (let i = 0; i < 50 && second.allPids.some(isAlive); i++) await sleep(100);
+  }
+  if (faultAt === 0) {
+    result.note = `the run ended before iteration ${plan.atIteration}: ${first.result()?.error?.message ?? 'no fault applied'}`;
+    return;
+  }
+  measure(result, lines, progress, faultAt, faultIteration);
+  if (result.finishedWithoutHelp || result.finishedAfterResume) {
+    const final = path.join(checkpoints, path.basename(setup.baseline));
+    try {
+      const diff = await diffCheckpoints(setup.baseline, final, { tolerance: 0 });
+      result.identical = diff.status === 'equal' && diff.maxAbsDiff === 0;
+      if (!result.identical) result.note = `final weights differ from the fault-free run (max abs diff ${diff.maxAbsDiff})`;
+    } catch (err) {
+      result.note = `cannot diff the final checkpoint: ${(err as Error).message.split('\n')[0]}`;
+    }
+  }
+  if (!result.finishedWithoutHelp && !result.finishedAfterResume && !result.note) {
+    result.note = `did not finish: ${first.result()?.error?.message ?? `launcher exit ${code}`}`;
+  }
+}
+
+function measure(result: TrialResult, lines: Line[], progress: { at: number; iteration: number }[], faultAt: number, faultIteration: number): void {
+  const blames: { at: number; who: string }[] = [];
+  for (const l of lines) {
+    const at = lineTime(l);
+    if (at < faultAt) continue;
+    for (const b of BLAME) {
+      const m = b.re.exec(l.text);
+      if (m) { blames.push({ at, who: b.who(m) }); break; }
+    }
+  }
+  const launcherKilled = result.faulted.includes('launcher');
+  if (launcherKilled) blames.unshift({ at: faultAt, who: 'launcher' }); // detected by the person who resumes
+  result.blamed = [...new Set(blames.map((b) => b.who))];
+  result.detectMs = blames.length > 0 ? Math.min(...blames.map((b) => b.at)) - faultAt : null;
+  const past = progress.find((p) => p.at > faultAt && p.iteration > faultIteration);
+  result.recoverMs = past ? past.at - faultAt : null;
+  const faulted = new Set<string>(result.faulted);
+  // A killed launcher takes its children with it: those exits are consequences, not blame.
+  const blamed = result.blamed.filter((b) => !(launcherKilled && b !== 'launcher'));
+  result.blameCorrect = blamed.length > 0 && blamed.every((b) => faulted.has(b)) && [...faulted].every((f) => blamed.includes(f));
+}
+
+/** The fault-free run of the same config: its final checkpoint (the trials' reference). */
+export async function runClean(dir: string, config: GanTrainConfig, env: Record<string, Record<string, string>>): Promise<string> {
+  const runDir = path.join(dir, 'run');
+  const configFile = path.join(dir, 'config.json');
+  await fsp.mkdir(dir, { recursive: true });
+  await fsp.writeFile(configFile, JSON.stringify({ ...config, out: runDir }));
+  const lines: Line[] = [];
+  const l = launch(configFile, env, lines);
+  const code = await l.exited;
+  if (code !== 0) throw new Error(`the fault-free run failed (exit ${code}): ${l.result()?.error?.message ?? lines.slice(-5).map((x) => x.text).join('\n')}`);
+  return path.join(runDir, 'checkpoints', `iter-${String(config.iterations).padStart(6, '0')}`);
+}
