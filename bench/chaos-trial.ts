@@ -7,10 +7,11 @@
 //
 // What is measured, from the JSON log lines (each line's own `ts`):
 //   detect:  fault -> the first line that blames someone (BLAME below);
-//   recover: fault -> the first progress event past the iteration the run was at when faulted;
+//   recover: fault -> the first progress event, after the detection (and from the resumed
+//            launcher when one was needed), past the iteration the run was at when faulted;
 //   blamed:  who those lines blame, vs the faulted targets.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { closeSync, existsSync, promises as fsp, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, promises as fsp, openSync, readFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +30,7 @@ export type Target = 'generator' | 'discriminator' | 'scheduler' | 'nats' | 'lau
 
 /** One fault: what, to whom, when (iteration; `delayMs` after the previous fault of the trial). */
 export interface Fault { action: 'kill' | 'stop' | 'fill'; target: Target; stopMs?: number; delayMs?: number }
+/** atIteration >= 6: the checkpoint of iteration 5 is complete before any fault (one to keep). */
 export interface TrialPlan { kind: FaultKind; atIteration: number; faults: Fault[] }
 
 export interface TrialResult {
@@ -42,7 +44,10 @@ export interface TrialResult {
   recoverMs: number | null;
   faulted: Target[];
   blamed: string[];
+  /** Someone was blamed, and only processes that were faulted. */
   blameCorrect: boolean;
+  /** Faulted but never blamed (e.g. a stall hidden inside the scheduler's own stall). */
+  missed: Target[];
   seconds: number;
   /** Why the trial did not finish or differs, or a note (a skipped kind). */
   note?: string;
@@ -184,7 +189,7 @@ export async function runTrial(plan: TrialPlan, setup: TrialSetup): Promise<Tria
   const checkpoints = path.join(runDir, 'checkpoints');
   const result: TrialResult = {
     kind: plan.kind, atIteration: plan.atIteration, faults: plan.faults, finishedWithoutHelp: false, finishedAfterResume: false,
-    identical: false, detectMs: null, recoverMs: null, faulted: plan.faults.map((f) => f.target), blamed: [], blameCorrect: false, seconds: 0,
+    identical: false, detectMs: null, recoverMs: null, faulted: plan.faults.map((f) => f.target), blamed: [], blameCorrect: false, missed: [], seconds: 0,
   };
   let mounted = false;
   if (plan.faults.some((f) => f.action === 'fill')) {
@@ -216,10 +221,6 @@ async function runFaulted(plan: TrialPlan, setup: TrialSetup, runDir: string, ch
   let faultAt = 0;
   let faultIteration = 0;
   if (await first.reach(plan.atIteration)) {
-    if (plan.faults.some((f) => f.action === 'fill')) {
-      // The full disk must come after a complete checkpoint, so that there is one to keep.
-      while (!existsSync(path.join(checkpoints, 'iter-000005', 'manifest.json')) && first.proc.exitCode === null) await sleep(50);
-    }
     faultAt = Date.now();
     faultIteration = first.iteration();
     const running: Promise<void>[] = [];
@@ -244,7 +245,7 @@ async function runFaulted(plan: TrialPlan, setup: TrialSetup, runDir: string, ch
     const timer = setTimeout(() => signal(second.proc.pid!, 'SIGKILL', false), RUN_LIMIT_MS);
     const again = await second.exited;
     clearTimeout(timer);
-    progress = [...progress, ...second.progress];
+    progress = second.progress; // the run is back only once the resumed launcher trains
     result.finishedAfterResume = again === 0;
     if (again !== 0) result.note = `the resumed run failed too: ${second.result()?.error?.message ?? `exit ${again}`}`;
     for (let i = 0; i < 50 && second.allPids.some(isAlive); i++) await sleep(100);
@@ -283,12 +284,14 @@ function measure(result: TrialResult, lines: Line[], progress: { at: number; ite
   if (launcherKilled) blames.unshift({ at: faultAt, who: 'launcher' }); // detected by the person who resumes
   result.blamed = [...new Set(blames.map((b) => b.who))];
   result.detectMs = blames.length > 0 ? Math.min(...blames.map((b) => b.at)) - faultAt : null;
-  const past = progress.find((p) => p.at > faultAt && p.iteration > faultIteration);
+  const detected = faultAt + (result.detectMs ?? 0);
+  const past = progress.find((p) => p.at > detected && p.iteration > faultIteration);
   result.recoverMs = past ? past.at - faultAt : null;
   const faulted = new Set<string>(result.faulted);
   // A killed launcher takes its children with it: those exits are consequences, not blame.
   const blamed = result.blamed.filter((b) => !(launcherKilled && b !== 'launcher'));
-  result.blameCorrect = blamed.length > 0 && blamed.every((b) => faulted.has(b)) && [...faulted].every((f) => blamed.includes(f));
+  result.blameCorrect = blamed.length > 0 && blamed.every((b) => faulted.has(b));
+  result.missed = result.faulted.filter((f) => !blamed.includes(f));
 }
 
 /** The fault-free run of the same config: its final checkpoint (the trials' reference). */

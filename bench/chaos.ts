@@ -59,19 +59,20 @@ export function schedule(trials: number, seed: number, kinds: readonly FaultKind
 
 export interface KindRow {
   trials: number; finishedWithoutHelp: number; finishedAfterResume: number; identical: number;
-  blameCorrect: number; worstDetectMs: number | null; worstRecoverMs: number | null; skipped: number;
+  blameCorrect: number; missedBlame: number; worstDetectMs: number | null; worstRecoverMs: number | null; skipped: number;
 }
 
 export function table(results: TrialResult[]): Record<string, KindRow> {
   const rows: Record<string, KindRow> = {};
   for (const t of results) {
-    const row = rows[t.kind] ??= { trials: 0, finishedWithoutHelp: 0, finishedAfterResume: 0, identical: 0, blameCorrect: 0, worstDetectMs: null, worstRecoverMs: null, skipped: 0 };
+    const row = rows[t.kind] ??= { trials: 0, finishedWithoutHelp: 0, finishedAfterResume: 0, identical: 0, blameCorrect: 0, missedBlame: 0, worstDetectMs: null, worstRecoverMs: null, skipped: 0 };
     row.trials++;
     if (t.note?.startsWith('skipped')) { row.skipped++; continue; }
     if (t.finishedWithoutHelp) row.finishedWithoutHelp++;
     if (t.finishedAfterResume) row.finishedAfterResume++;
     if (t.identical) row.identical++;
     if (t.blameCorrect) row.blameCorrect++;
+    if (t.missed.length > 0) row.missedBlame++;
     if (t.detectMs !== null) row.worstDetectMs = Math.max(row.worstDetectMs ?? 0, t.detectMs);
     if (t.recoverMs !== null) row.worstRecoverMs = Math.max(row.worstRecoverMs ?? 0, t.recoverMs);
   }

@@ -170,10 +170,14 @@ export class Fleet {
           reject(new ControlPlaneInterrupted(`reconnected to NATS while waiting for the ${role}'s answer to '${type}'`));
         } else if (now !== instance) {
           reject(new RoleUnavailable(role, 'silent', `${role}: instance ${instance} was replaced by ${now} while waiting for '${type}'`));
-        } else if (!this.fresh(role, livenessMs)) {
+        } else {
+          // A step also needs the peer (over gRPC): a silent peer stalls it just the same.
+          const watched = type === 'd-step' || type === 'g-step' ? [role, other(role)] : [role];
+          const quiet = watched.find((r) => !this.fresh(r, livenessMs));
+          if (!quiet) return;
           void this.vantage.confirmSilence().then((heard) => {
-            if (heard && !this.fresh(role, livenessMs)) {
-              reject(new RoleUnavailable(role, 'silent', `${role}: no heartbeat for ${livenessMs} ms while waiting for '${type}' ` +
+            if (heard && !this.fresh(quiet, livenessMs)) {
+              reject(new RoleUnavailable(quiet, 'silent', `${quiet}: no heartbeat for ${livenessMs} ms while waiting for the ${role}'s '${type}' ` +
                 `(dead, or computing one step for longer than that, which pauses its heartbeats: raise --liveness-ms / GANTRY_LIVENESS_MS)`));
             }
           });
@@ -190,6 +194,10 @@ export class Fleet {
   }
 
   private asLost(err: unknown, role: ServiceRole, target: string | undefined): unknown {
+    if (err instanceof RoleUnavailable && err.role !== role && (SERVICE_ROLES as readonly string[]).includes(err.role)) {
+      const peer = err.role as ServiceRole; // the peer fell silent during a step
+      return new ServiceLost(peer, this.members.get(peer)?.hb.instance, err.message, { cause: err });
+    }
     if (err instanceof RoleUnavailable) return new ServiceLost(role, target, err.message, { cause: err });
     if (err instanceof CommandFailed && err.code === 'peer-unavailable') {
       const peer = (SERVICE_ROLES as readonly string[]).includes(err.details.role ?? '') ? err.details.role as ServiceRole : other(role);
