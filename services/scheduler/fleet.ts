@@ -177,7 +177,8 @@ export class Fleet {
           if (!quiet) return;
           void this.vantage.confirmSilence().then((heard) => {
             if (heard && !this.fresh(quiet, livenessMs)) {
-              reject(new RoleUnavailable(quiet, 'silent', `${quiet}: no heartbeat for ${livenessMs} ms while waiting for the ${role}'s '${type}' ` +
+              const what = quiet === role ? `'${type}'` : `the ${role}'s '${type}'`;
+              reject(new RoleUnavailable(quiet, 'silent', `${quiet}: no heartbeat for ${livenessMs} ms while waiting for ${what} ` +
                 `(dead, or computing one step for longer than that, which pauses its heartbeats: raise --liveness-ms / GANTRY_LIVENESS_MS)`));
             }
           });
