@@ -298,9 +298,17 @@ class LocalCluster {
     }, 200);
   }
 
+  /** The run's state in KV; retried for a while, since nats-server may be restarting. */
   private async runState(): Promise<RunState | undefined> {
-    const store = await RunStateStore.open(this.nc!, { create: false });
-    return (await store.get(this.runId))?.state;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const store = await RunStateStore.open(this.nc!, { create: false });
+        return (await store.get(this.runId))?.state;
+      } catch (err) {
+        if (attempt >= 20 || this.stopping) throw err;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
   }
 
   private async finishFromKv(): Promise<void> {
