@@ -25,6 +25,7 @@
 import { promises as fsp, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { JetStreamApiError } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { closeNats, connectNats } from '../control/connection.ts';
 import { type RemoteErrorDetails } from '../control/errors.ts';
@@ -305,7 +306,7 @@ class LocalCluster {
         const store = await RunStateStore.open(this.nc!, { create: false });
         return (await store.get(this.runId))?.state;
       } catch (err) {
-        if (attempt >= 20 || this.stopping) throw err;
+        if (attempt >= 20 || this.stopping || answered(err)) throw err;
         await new Promise((r) => setTimeout(r, 500));
       }
     }
@@ -416,6 +417,12 @@ class LocalCluster {
     if (this.targetsFile) await fsp.rm(this.targetsFile, { force: true });
     await fsp.rm(this.clusterDir, { recursive: true, force: true });
   }
+}
+
+/** JetStream itself answered (e.g. no such bucket): retrying cannot help. */
+function answered(err: unknown): boolean {
+  for (let cur: unknown = err; cur instanceof Error; cur = cur.cause) if (cur instanceof JetStreamApiError) return true;
+  return false;
 }
 
 function killGroupSync(pid: number): void {
