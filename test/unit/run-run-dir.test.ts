@@ -4,6 +4,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { RunDirError } from '../../services/run/errors.ts';
 import {
+  CLUSTER_DIR,
   createRunDir,
   readConfig,
   readRunInfo,
@@ -38,7 +39,8 @@ test('a non-empty directory is refused unless resuming; resuming checks the kind
   await writeRunInfo(run, INFO);
   await assert.rejects(createRunDir(root, 'gan'), (err: unknown) => {
     assert.ok(err instanceof RunDirError);
-    assert.match(err.message, /exists and is not empty \(checkpoints, run\.json, samples\); resume it or choose another directory/);
+    // The still-empty checkpoints/ and samples/ are not what makes it a used run directory.
+    assert.match(err.message, /exists and is not empty \(run\.json\); resume it or choose another directory/);
     return true;
   });
   assert.equal((await createRunDir(root, 'gan', { resume: true })).root, root);
@@ -47,6 +49,13 @@ test('a non-empty directory is refused unless resuming; resuming checks the kind
   const empty = path.join(path.dirname(root), 'empty');
   await fsp.mkdir(empty);
   assert.equal((await createRunDir(empty, 'classifier')).kind, 'classifier');
+  // The launcher's .cluster and an empty checkpoints/ (a mounted volume) leave a directory fresh.
+  const prepared = path.join(path.dirname(root), 'prepared');
+  await fsp.mkdir(path.join(prepared, CLUSTER_DIR, 'nats'), { recursive: true });
+  await fsp.mkdir(path.join(prepared, 'checkpoints'));
+  assert.equal((await createRunDir(prepared, 'gan')).root, prepared);
+  await fsp.writeFile(path.join(prepared, 'checkpoints', 'x'), 'x');
+  await assert.rejects(createRunDir(prepared, 'gan'), /exists and is not empty \(checkpoints\)/);
 });
 
 test('config.json and run.json round trip; updateRunInfo merges timings', async () => {
