@@ -19,9 +19,9 @@ let root: string;
 before(async () => { root = await tempDir('gantry-exit-paths-'); });
 after(async () => { await fsp.rm(root, { recursive: true, force: true }); });
 
-/** gantry-* entries of the system temporary directory (other tests' too; compared before/after). */
+/** The launcher's former mkdtemp directories (gantry-cluster-XXXXXX) in the system temporary directory. */
 function clusterTemps(): Set<string> {
-  return new Set(readdirSync(os.tmpdir()).filter((n) => n.startsWith('gantry-cluster-')));
+  return new Set(readdirSync(os.tmpdir()).filter((n) => /^gantry-cluster-[A-Za-z0-9]{6}$/.test(n)));
 }
 
 interface Launched { exited: Promise<number | null>; pids: number[]; iteration: () => number; clusterSeen: () => boolean; kill: (s: NodeJS.Signals) => void }

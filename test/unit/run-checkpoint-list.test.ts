@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { latestCheckpoint, listCheckpoints, pruneCheckpoints, resolveCheckpoint } from '../../services/run/checkpoint-list.ts';
+import { latestCheckpoint, listCheckpoints, NoValidCheckpoint, pruneCheckpoints, resolveCheckpoint, resumePoint } from '../../services/run/checkpoint-list.ts';
 import { stagingDirFor } from '../../services/run/checkpoint.ts';
 import { CheckpointError } from '../../services/run/errors.ts';
 import { tempDir, writeGan } from './run-fixtures.ts';
@@ -94,4 +94,24 @@ test('pruneCheckpoints keeps the newest good ones, keeps damaged ones, removes s
   await pruneCheckpoints(root, 1);
   assert.deepEqual((await fsp.readdir(root)).sort(), ['iter-000004', 'iter-000005', 'iter-000006.partial'], 'the newest good one survives');
   await assert.rejects(pruneCheckpoints(root, 0), /keepLast must be an integer >= 1, got 0/);
+});
+
+test('resumePoint: none yet or only half-written -> from scratch; all damaged -> refused unless restartFromScratch', async () => {
+  const root = path.join(await tempDir(), 'checkpoints');
+  assert.equal(await resumePoint(root), undefined, 'no checkpoints directory');
+  await fsp.mkdir(stagingDirFor(root, 5), { recursive: true });
+  assert.equal(await resumePoint(root), undefined, 'only a half-written one');
+  const dirs = [await writeGan(root, 10), await writeGan(root, 20)];
+  assert.equal((await resumePoint(root))?.iteration, 20);
+  for (const d of dirs) await corrupt(path.join(d, 'generator.safetensors'));
+  await assert.rejects(resumePoint(root), (err: unknown) => {
+    assert.ok(err instanceof NoValidCheckpoint);
+    assert.equal(err.skipped.length, 2);
+    for (const d of dirs) assert.ok(err.message.includes(`${d}: skipped: `), `names ${d}`);
+    assert.match(err.message, /--restart-from-scratch/);
+    return true;
+  });
+  const warnings: string[] = [];
+  assert.equal(await resumePoint(root, { restartFromScratch: true, onWarning: (w) => warnings.push(w) }), undefined);
+  assert.equal(warnings.length, 2);
 });
