@@ -8,6 +8,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { COMPOSE_FILES, type ComposeLayer, ComposeProject, DEPLOY_DIR, dockerEngine, dotEnv, REPO_ROOT } from '../harness/docker.ts';
 import { namesReadBy } from '../harness/k8s-refs.ts';
+import { ganTrainSchema, parseConfig } from '../../services/train/config.ts';
 import { TODO_WORKER_PENDING } from '../harness/worker-pending.ts';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- compose's JSON model */
@@ -77,4 +78,10 @@ it('deploy/.env defines every variable the compose files interpolate', () => {
       assert.ok(m[1] in env, `${path.basename(file)}: \${${m[1]}} is not in deploy/.env`);
     }
   }
+});
+
+it('deploy/config/gan.json, the stack\'s default training config, is a valid GAN config', () => {
+  const file = path.join(DEPLOY_DIR, 'config/gan.json');
+  const cfg = parseConfig(ganTrainSchema, JSON.parse(readFileSync(file, 'utf8')), file);
+  assert.equal(cfg.preset, 'dcgan');
 });

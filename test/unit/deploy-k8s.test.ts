@@ -15,6 +15,7 @@ import { REPO_ROOT } from '../harness/docker.ts';
 import { type K8sObject, schemaErrors, unknownFieldErrors } from '../harness/k8s-models.ts';
 import { gantryEnvNames, labelErrors, namesReadBy, podPolicyErrors, referenceErrors, selectorErrors } from '../harness/k8s-refs.ts';
 import { TODO_WORKER_PENDING } from '../harness/worker-pending.ts';
+import { ganTrainSchema, parseConfig } from '../../services/train/config.ts';
 
 const OVERLAYS_DIR = path.join(REPO_ROOT, 'k8s/overlays');
 const OVERLAYS = readdirSync(OVERLAYS_DIR).sort();
@@ -93,6 +94,12 @@ describe('k8s overlays', { skip: hasKubectl() ? false : 'kubectl not found: inst
       assert.ok(spec.tolerations.some((t: any) => t.key === 'nvidia.com/gpu'), o.metadata.name);
       assert.ok(spec.nodeSelector, o.metadata.name);
     }
+  });
+
+  it('the ConfigMap\'s train.json is a valid GAN config', () => {
+    const cm = built.get('local')!.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'gantry-config') as any;
+    const cfg = parseConfig(ganTrainSchema, JSON.parse(cm.data['train.json']), 'gantry-config train.json');
+    assert.equal(cfg.preset, 'dcgan');
   });
 
   it('the worker TODO list names only variables no service reads yet (empty it when the worker is merged)', () => {
