@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { it } from 'node:test';
 import { DEPLOY_DIR, REPO_ROOT } from '../harness/docker.ts';
+import { namesReadBy } from '../harness/k8s-refs.ts';
 
 const dockerfile = readFileSync(path.join(DEPLOY_DIR, 'Dockerfile'), 'utf8');
 const lines = dockerfile.split('\n');
@@ -48,4 +49,11 @@ it('every final stage runs as a non-root user, with a health check, OCI labels a
 it('.dockerignore admits only what the image needs', () => {
   const ignore = readFileSync(path.join(REPO_ROOT, '.dockerignore'), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
   assert.deepEqual(ignore, ['*', '!bin/', '!proto/', '!services/', '!package.json', '!package-lock.json']);
+});
+
+it('every GANTRY_* variable the image sets is read by a service', () => {
+  const read = namesReadBy(path.join(REPO_ROOT, 'services'));
+  const set = [...dockerfile.matchAll(/\b(GANTRY_[A-Z0-9_]+)=/g)].map((m) => m[1]);
+  assert.ok(set.length >= 5, `found ${set.join(', ')}`);
+  for (const name of set) assert.ok(read.has(name), `${name} is read by no service (a typo?)`);
 });
