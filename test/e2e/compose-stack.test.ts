@@ -10,7 +10,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { GANTRY_BIN, tinyGanConfig, trainReference } from '../harness/cluster.ts';
-import { buildImage, ComposeProject, copyOut, dockerEngine, waitExit } from '../harness/docker.ts';
+import { buildImage, ComposeProject, copyOut, dockerEngine, removeImage, TEST_IMAGE_TAG, waitExit } from '../harness/docker.ts';
 import { tempDir, waitFor } from '../harness/nats.ts';
 import { TODO_WORKER_PENDING } from '../harness/worker-pending.ts';
 
@@ -22,14 +22,16 @@ const ITERATIONS = 20;
 
 let root: string;
 let project: ComposeProject;
+let image: string | undefined;
 
 describe('compose stack (core + observability)', { skip: engine.ok ? false : engine.reason }, () => {
   before(async () => {
     root = await tempDir('gantry-compose-');
-    await buildImage();
+    image = await buildImage();
   });
   after(async () => {
     await project?.down();
+    if (image) await removeImage(image);
     if (root) await fsp.rm(root, { recursive: true, force: true });
   });
 
@@ -40,7 +42,7 @@ describe('compose stack (core + observability)', { skip: engine.ok ? false : eng
     const configFile = path.join(root, 'train.json');
     await fsp.writeFile(configFile, JSON.stringify(trainConfig, null, 2));
     project = new ComposeProject(`gantry-e2e-${process.pid}`, ['core', 'observability'], {
-      GANTRY_RUN_ID: RUN_ID, GANTRY_TRAIN_CONFIG_FILE: configFile, GANTRY_BACKEND: 'wasm',
+      GANTRY_TAG: TEST_IMAGE_TAG, GANTRY_RUN_ID: RUN_ID, GANTRY_TRAIN_CONFIG_FILE: configFile, GANTRY_BACKEND: 'wasm',
       NATS_HOST_PORT: '0', PROMETHEUS_HOST_PORT: '0', // free host ports: never collide with a user's stack
     });
 
@@ -80,7 +82,7 @@ describe('compose stack (core + observability)', { skip: engine.ok ? false : eng
   });
 
   it('trains the classifier with --scale worker=2', { skip: TODO_WORKER_PENDING.composeClassifierRun ? 'TODO_WORKER_PENDING: `gantry serve worker` is not merged yet' : false }, async () => {
-    const classifier = new ComposeProject(`gantry-e2e-cls-${process.pid}`, ['core'], { GANTRY_RUN_ID: 'compose-classifier', GANTRY_BACKEND: 'wasm', NATS_HOST_PORT: '0' });
+    const classifier = new ComposeProject(`gantry-e2e-cls-${process.pid}`, ['core'], { GANTRY_TAG: TEST_IMAGE_TAG, GANTRY_RUN_ID: 'compose-classifier', GANTRY_BACKEND: 'wasm', NATS_HOST_PORT: '0' });
     try {
       await classifier.exec(['--profile', 'classifier', 'up', '-d', '--no-build', '--scale', 'worker=2', 'nats', 'worker'], 5 * 60_000);
       const ids = (await classifier.exec(['ps', '-q', 'worker'])).trim().split('\n').filter(Boolean);

@@ -55,19 +55,18 @@ export function dotEnv(): Record<string, string> {
   return out;
 }
 
-/** The image the compose files name (deploy/.env's GANTRY_IMAGE:GANTRY_TAG). */
-export function gantryImage(): string {
-  const env = dotEnv();
-  return `${env.GANTRY_IMAGE}:${env.GANTRY_TAG}`;
-}
-
 let built: Promise<string> | undefined;
 
-/** `docker build` of deploy/Dockerfile (default target), once per process; cached layers make reruns fast.
- *  This machine's CA bundle and npmrc travel as BuildKit secrets (npm behind a TLS-inspecting proxy). */
+/** The tag this test process builds: its own, so concurrent test runs and a user's gantry:0.1.0
+ *  never overwrite each other (the compose files take it through GANTRY_TAG). */
+export const TEST_IMAGE_TAG = `test-${process.pid}`;
+
+/** `docker build` of deploy/Dockerfile (default target) as gantry:TEST_IMAGE_TAG, once per process;
+ *  BuildKit's layer cache makes rebuilds fast. This machine's CA bundle and npmrc travel as
+ *  BuildKit secrets (npm behind a TLS-inspecting proxy). */
 export function buildImage(): Promise<string> {
   built ??= (async () => {
-    const tag = gantryImage();
+    const tag = `${dotEnv().GANTRY_IMAGE}:${TEST_IMAGE_TAG}`;
     const secrets: string[] = [];
     const ca = process.env.NODE_EXTRA_CA_CERTS ?? '/etc/ssl/certs/ca-certificates.crt';
     if (existsSync(ca)) secrets.push('--secret', `id=ca,src=${ca}`);
@@ -79,6 +78,11 @@ export function buildImage(): Promise<string> {
     return tag;
   })();
   return built;
+}
+
+/** Removes the test tag (the build cache stays); never throws (teardown). */
+export async function removeImage(tag: string): Promise<void> {
+  await run('docker', ['image', 'rm', tag], { timeout: 60_000 }).catch(() => undefined);
 }
 
 /** `docker compose` on the given layers under one project name, with extra interpolation variables. */
