@@ -23,6 +23,10 @@ NODE_IMAGE=node:20-bookworm-slim
 NATS_IMAGE=nats:2.10-alpine
 PROM_IMAGE=prom/prometheus:v2.53.3
 
+# One bootstrap at a time: test files run in parallel and may all call this on a fresh machine.
+exec 9>"${TMPDIR:-/tmp}/gantry-docker-bootstrap.lock"
+flock 9
+
 can_root_apt() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; }
 
 apt_install() {
@@ -53,7 +57,7 @@ if ! docker info >/dev/null 2>&1; then
 fi
 
 # A Debian 13 rootfs holds the newer packages (nodejs 20, nats-server 2.10, prometheus 2.53,
-# docker-compose 2.26) that Debian 12 lacks. One tarball per package set, cached in $STATE.
+# docker-compose 2.26) that Debian 12 lacks. One tarball per package set in $STATE, removed once used.
 mirror() { awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources 2>/dev/null || echo http://deb.debian.org/debian; }
 trixie_rootfs() { # NAME PACKAGES [CUSTOMIZE-HOOK]
   local out="$STATE/$1.tar"
@@ -82,6 +86,7 @@ if ! plugin_ok compose || ! plugin_ok buildx; then
     chmod +x "$HOME/.docker/cli-plugins/$p.partial"
     mv "$HOME/.docker/cli-plugins/$p.partial" "$HOME/.docker/cli-plugins/$p"
   done
+  rm -f "$tar" # a rootfs is only a means to its files: hundreds of MB each
   say "$(docker compose version), $(docker buildx version)"
 fi
 
@@ -93,6 +98,7 @@ import_image() { # TAR NAME CHANGE...
   local changes=()
   for c in "$@"; do changes+=(--change "$c"); done
   docker import "${changes[@]}" "$tar" "$name" >/dev/null
+  rm -f "$tar"
   say "tagged a Debian 13 stand-in as $name"
 }
 
