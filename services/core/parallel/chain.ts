@@ -75,9 +75,10 @@ function accumulate(grads: GradMap, v: tf.Variable, g: tf.Tensor): void {
 
 /**
  * Back-propagates dOut = dL/dout (b, outputs) through `run`, adding this rank's parameter gradients
- * into `grads`; returns dL/dx (b, ...) when `inputGrad` (the caller owns it). Does not dispose run.
+ * into `grads` (none are computed when it is undefined: the G-step needs only dL/dx); returns
+ * dL/dx (b, ...) when `inputGrad` (the caller owns it). Does not dispose run.
  */
-export async function backwardChain(run: ChainRun, dOut: tf.Tensor, ctx: BnContext, grads: GradMap, inputGrad: boolean): Promise<tf.Tensor | undefined> {
+export async function backwardChain(run: ChainRun, dOut: tf.Tensor, ctx: BnContext, grads: GradMap | undefined, inputGrad: boolean): Promise<tf.Tensor | undefined> {
   let dy = dOut;
   let owned = false; // whether dy is ours to dispose (dOut is the caller's)
   const release = () => { if (owned) dy.dispose(); };
@@ -87,19 +88,25 @@ export async function backwardChain(run: ChainRun, dOut: tf.Tensor, ctx: BnConte
       const seg = run.segments[k];
       if (seg.bn) {
         const { dz, dgamma, dbeta } = await bnBackward(dy, run.caches[--cache], ctx);
-        accumulate(grads, seg.bn.gamma, dgamma);
-        accumulate(grads, seg.bn.beta, dbeta);
+        if (grads) {
+          accumulate(grads, seg.bn.gamma, dgamma);
+          accumulate(grads, seg.bn.beta, dbeta);
+        } else {
+          tf.dispose([dgamma, dbeta]);
+        }
         release();
         dy = dz;
         owned = true;
       }
       const withInput = k > 0 || inputGrad;
-      const xs = withInput ? [run.inputs[k], ...seg.params] : [...seg.params];
+      const params = grads ? seg.params : [];
+      if (!withInput && params.length === 0) break;
+      const xs = withInput ? [run.inputs[k], ...params] : [...params];
       const upstream = dy;
       const { value, grads: g } = tf.engine().gradients(() => seg.apply(run.inputs[k]), xs, upstream);
       value.dispose();
       const paramGrads = withInput ? g.slice(1) : g;
-      seg.params.forEach((v, i) => accumulate(grads, v, paramGrads[i]));
+      if (grads) params.forEach((v, i) => accumulate(grads, v, paramGrads[i]));
       release();
       if (withInput) {
         dy = g[0];
