@@ -247,3 +247,30 @@ test('a global batch the group cannot split, or a slice of the wrong size: Repli
   model.dispose();
   opt.dispose();
 });
+
+test('a collective that fails mid-step changes nothing and leaks nothing; the redone step then applies', async () => {
+  const arch = classifierArch('quick', { width: 4, denseUnits: 8 });
+  const models = [0, 1].map(() => buildClassifier(arch, 1));
+  const opts = models.map((m) => new Adam(m.params, hyper));
+  const { x, y } = batch(0);
+  const parts = [0, 1].map((r) => ({ x: sliceOf(x, r, 2), y: sliceOf(y, r, 2) }));
+  const before = stateOf(models[0], opts[0]);
+  for (const failing of ['x/bn3/sumsq', 'x/bn2/grad', 'grads']) {
+    const tensors = tf.memory().numTensors;
+    // A transport that loses the contribution of every rank at `failing` (as a broken ring would).
+    const groups = localReplicaGroups(2).map((g) => ({
+      ...g, sum: (buf: Float32Array, tag: string) => (tag === failing ? Promise.reject(new Error(`link down at ${tag}`)) : g.sum(buf, tag)),
+    }));
+    const rs = await Promise.allSettled(groups.map((g, k) => replicaClassifierStep(models[k], opts[k], parts[k].x, parts[k].y, g, B, 0)));
+    assert.ok(rs.every((r) => r.status === 'rejected' && /link down/.test(String(r.reason))), failing);
+    assert.equal(worstDiff(before, stateOf(models[0], opts[0])).rel, 0, `nothing applied when ${failing} fails`);
+    assert.equal(tf.memory().numTensors, tensors, `no tensors leaked when ${failing} fails`);
+  }
+  const groups = localReplicaGroups(2);
+  await Promise.all(groups.map((g, k) => replicaClassifierStep(models[k], opts[k], parts[k].x, parts[k].y, g, B, 0)));
+  assert.equal(opts[0].step, 1);
+  assert.ok(worstDiff(before, stateOf(models[0], opts[0])).rel > 0);
+  tf.dispose([x, y, ...parts.flatMap((p) => [p.x, p.y])]);
+  models.forEach((m) => m.dispose());
+  opts.forEach((o) => o.dispose());
+});

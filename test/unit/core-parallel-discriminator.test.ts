@@ -14,7 +14,7 @@ import type { GanMathConfig } from '../../services/core/gan/config.ts';
 import { replicaDiscriminatorStep, replicaGeneratorGrad } from '../../services/core/parallel/discriminator-step.ts';
 import { localReplicaGroups } from '../../services/core/parallel/local-group.ts';
 import { ReplicaUnsupportedError } from '../../services/core/parallel/errors.ts';
-import { NonFiniteError } from '../../services/core/errors.ts';
+import { NonFiniteError, ShapeError } from '../../services/core/errors.ts';
 import { compareArrays } from '../../services/run/diff.ts';
 import { loadImageSet } from '../../services/data/mnist.ts';
 import type { ImageSet } from '../../services/data/imageset.ts';
@@ -159,5 +159,14 @@ test('a NaN real slice: NonFiniteError on every rank, D unchanged', async () => 
   for (const r of rs) assert.ok(r.status === 'rejected' && r.reason instanceof NonFiniteError && r.reason.iteration === 4);
   assert.equal(worstDiff(before, stateOf(p.nodes[0].model, p.nodes[0].optimizer)).rel, 0);
   tf.dispose([nan, ok]);
+  dispose(p);
+});
+
+test('a slice of the wrong image shape is a ShapeError naming the field', async () => {
+  const p = pair(cfg('dcgan'), 2);
+  const [g] = localReplicaGroups(2);
+  const bad = tf.zeros([12, 28, 27, 1]) as tf.Tensor4D;
+  await assert.rejects(replicaGeneratorGrad(p.nodes[0], bad, g, B, 0), (e: unknown) => e instanceof ShapeError && e.field === 'fake');
+  bad.dispose();
   dispose(p);
 });

@@ -12,7 +12,7 @@ import { tf } from '../tf.ts';
 import type { ClassifierModel } from '../model.ts';
 import type { Adam } from '../optim.ts';
 import { NonFiniteError } from '../errors.ts';
-import { checkedSum, sliceRows, type ReplicaGroup } from './group.ts';
+import { checkSlice, checkedSum, type ReplicaGroup } from './group.ts';
 import { backwardChain, forwardChain, segmentsOf, type GradMap } from './chain.ts';
 import { applyStats, averagedStats, firstNonFinite, fuseGrads, momentExtras, splitGrads, type PendingStats } from './fused.ts';
 import type { BnContext } from './sync-bn.ts';
@@ -48,7 +48,7 @@ export async function replicaClassifierGrads(
   group: ReplicaGroup,
   globalBatch: number,
 ): Promise<ReplicaClassifierGrads> {
-  const rows = sliceRows(group, globalBatch, x.shape[0], 'x');
+  const rows = checkSlice(group, globalBatch, x.shape, model.inputShape, 'x');
   if (labels.shape[0] !== rows) throw new ReplicaConfigError('labels.shape[0]', `x's rows (${rows})`, labels.shape[0]);
   const segments = segmentsOf(model);
   const ctx: BnContext = { group, sync: group.syncBatchNorm, globalRows: globalBatch, localRows: rows };

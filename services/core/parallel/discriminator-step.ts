@@ -19,7 +19,7 @@ import type { Model } from '../model.ts';
 import type { Adam } from '../optim.ts';
 import { meanOutput, type GanLoss } from '../losses.ts';
 import { NonFiniteError } from '../errors.ts';
-import { checkedSum, sliceRows, type ReplicaGroup } from './group.ts';
+import { checkSlice, checkedSum, type ReplicaGroup } from './group.ts';
 import { backwardChain, forwardChain, segmentsOf, type ChainRun, type GradMap } from './chain.ts';
 import { applyStats, averagedStats, firstNonFinite, fuseGrads, momentExtras, splitGrads, type PendingStats } from './fused.ts';
 import type { BnContext } from './sync-bn.ts';
@@ -59,8 +59,8 @@ export async function replicaDiscriminatorStep(
   iteration: number,
 ): Promise<ReplicaDStepMetrics> {
   refuseGradientPenalty(d.loss);
-  const rows = sliceRows(group, globalBatch, real.shape[0], 'real');
-  sliceRows(group, globalBatch, fake.shape[0], 'fake');
+  const rows = checkSlice(group, globalBatch, real.shape, d.model.inputShape, 'real');
+  checkSlice(group, globalBatch, fake.shape, d.model.inputShape, 'fake');
   const segments = segmentsOf(d.model);
   const ctx = context(group, globalBatch, rows);
   const share = rows / globalBatch;
@@ -118,7 +118,7 @@ export async function replicaGeneratorGrad(
   globalBatch: number,
   iteration: number,
 ): Promise<ReplicaGenGrad> {
-  const rows = sliceRows(group, globalBatch, fake.shape[0], 'fake');
+  const rows = checkSlice(group, globalBatch, fake.shape, d.model.inputShape, 'fake');
   const segments = segmentsOf(d.model);
   const ctx = context(group, globalBatch, rows);
   const share = rows / globalBatch;

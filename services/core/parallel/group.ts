@@ -14,6 +14,7 @@
 // statistics) and "grads" also carries each batch norm's local [mean, variance], averaged over
 // the group for the moving statistics so that every rank keeps the same state.
 import { CollectiveMismatchError, ReplicaConfigError } from './errors.ts';
+import { ShapeError } from '../errors.ts';
 
 /** Element-wise sum of `buf` over the replica group; every rank receives the bit-identical result.
  *  `tag` names what is summed ("bn2/moments", "grads", ...) for errors and metrics. */
@@ -41,6 +42,14 @@ export function sliceRows(group: ReplicaGroup, globalBatch: number, rows: number
   const expected = globalBatch / group.size;
   if (rows !== expected) throw new ReplicaConfigError(`${field}.shape[0]`, `globalBatch / group.size = ${expected}`, rows);
   return expected;
+}
+
+/** sliceRows for a batch x (b, ...inputShape); a wrong per-row shape is a ShapeError naming the field. */
+export function checkSlice(group: ReplicaGroup, globalBatch: number, shape: readonly number[], inputShape: readonly number[], field: string): number {
+  const rows = sliceRows(group, globalBatch, shape[0], field);
+  const expected = [rows, ...inputShape];
+  if (shape.length !== expected.length || shape.some((d, i) => d !== expected[i])) throw new ShapeError(field, expected, shape);
+  return rows;
 }
 
 /** group.sum with the length checked: a wrong-length answer is a transport bug, never data. */

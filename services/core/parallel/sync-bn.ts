@@ -5,7 +5,9 @@
 // count M = B * (elements per row per channel).
 //
 // Forward (two sums, as tf.moments computes mean first, then the variance about it; the one-pass
-// E[x^2] - mean^2 form would save a collective but cancels badly in float32):
+// E[x^2] - mean^2 form would save a collective but cancels in float32. Measured on the quick
+// classifier's bn2 input, batch 24 over 2 replicas, variance vs float64: tf.moments 5e-8 .. 7e-8,
+// two-pass group 1.0e-7 .. 1.2e-7, one-pass group 4.9e-7 (mean/std 0), 1.1e-6 (1), 4.0e-5 (10)):
 //   mean = sum_group(sum x) / M                       "<tag>/sum"    (C,)
 //   var  = sum_group(sum (x - mean)^2) / M            "<tag>/sumsq"  (C,)   (biased, as tf.moments)
 //   x_hat = (x - mean) rsqrt(var + eps);  y = gamma x_hat + beta   (the ops of layers.ts batchNorm)
