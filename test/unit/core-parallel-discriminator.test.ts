@@ -170,3 +170,23 @@ test('a slice of the wrong image shape is a ShapeError naming the field', async 
   bad.dispose();
   dispose(p);
 });
+
+test('the collectives: real and fake in lockstep (one per batch-norm sum for both), then one fused buffer; the G-step ends with its metrics', async () => {
+  const seen: { tag: string; length: number }[] = [];
+  const groups = localReplicaGroups(2, { onSum: (tag, length) => seen.push({ tag, length }) });
+  const p = pair(cfg('dcgan'), 2);
+  await dStep(p, 0, groups);
+  const channels = 2 * 8; // bn2 of dWidth 8
+  const params = p.ref.model.params.reduce((n, x) => n + x.variable.size, 0);
+  assert.deepEqual(seen, [
+    { tag: 'real+fake/bn2/sum', length: 2 * channels }, { tag: 'real+fake/bn2/sumsq', length: 2 * channels },
+    { tag: 'real+fake/bn2/grad', length: 4 * channels }, { tag: 'grads', length: params + 3 },
+  ]);
+  seen.length = 0;
+  const fake = fakeBatch(1);
+  const parts = groups.map((g) => sliceOf(fake, g.rank, 2));
+  const reps = await Promise.all(groups.map((g, k) => replicaGeneratorGrad(p.nodes[k], parts[k], g, B, 1)));
+  assert.deepEqual(seen.map((s) => s.tag), ['fake/bn2/sum', 'fake/bn2/sumsq', 'fake/bn2/grad', 'gen/metrics']);
+  tf.dispose([fake, ...parts, ...reps.map((r) => r.grad)]);
+  dispose(p);
+});

@@ -4,8 +4,8 @@
 // pass, exactly as the one-process D-step normalises D(x) and D(G(z)) each with its own batch.
 //
 // (1) D-step, minimise L_D(D(x), D(G(z))):
-//   forward real (group moments, folded into the moving statistics once the step is good), forward
-//   fake (group moments, no statistics); this rank's share of L_D = L_D(slice) * b / B (every loss
+//   forward real (group moments, folded into the moving statistics once the step is good) and fake
+//   (group moments, no statistics) in lockstep, one collective per batch-norm sum for both; this rank's share of L_D = L_D(slice) * b / B (every loss
 //   term is a mean over rows, and real and fake slices have the same b rows); backward both chains;
 //   ONE fused sum [grads (model.params order), L_D share, D(x) share, D(G(z)) share (, moments)].
 // (2) G-step's dL_G/dG(z'): forward fake with group moments (TRAIN_NO_STATS), this rank's share of
@@ -20,7 +20,7 @@ import type { Adam } from '../optim.ts';
 import { meanOutput, type GanLoss } from '../losses.ts';
 import { NonFiniteError } from '../errors.ts';
 import { checkSlice, checkedSum, type ReplicaGroup } from './group.ts';
-import { backwardChain, forwardChain, segmentsOf, type ChainRun, type GradMap } from './chain.ts';
+import { backwardChains, forwardChains, segmentsOf, type ChainRun, type GradMap } from './chain.ts';
 import { applyStats, averagedStats, firstNonFinite, fuseGrads, momentExtras, splitGrads, type PendingStats } from './fused.ts';
 import type { BnContext } from './sync-bn.ts';
 import { ReplicaUnsupportedError } from './errors.ts';
@@ -69,8 +69,8 @@ export async function replicaDiscriminatorStep(
   let pending: PendingStats[];
   const runs: ChainRun[] = [];
   try {
-    runs.push(await forwardChain(segments, real, ctx, 'real'));
-    runs.push(await forwardChain(segments, fake, ctx, 'fake'));
+    // Real and fake in lockstep, each with its own batch statistics: one collective per sum for both.
+    runs.push(...await forwardChains(segments, [real, fake], ctx, 'real+fake'));
     const [r, f] = runs.map((c) => c.out); // (b, 1) each
     pending = runs[0].caches.map((c) => ({ bn: c.bn, mean: c.mean, variance: c.variance }));
     const { value, grads: [dR, dF] } = tf.engine().gradients(() => tf.mul(d.loss.discriminator(r, f), share) as tf.Scalar, [r, f]);
@@ -78,8 +78,7 @@ export async function replicaDiscriminatorStep(
     extras = [scalar(value), dReal, dFake];
     value.dispose();
     try {
-      await backwardChain(runs[0], dR, ctx, grads, false);
-      await backwardChain(runs[1], dF, ctx, grads, false);
+      await backwardChains(runs, [dR, dF], ctx, grads, false, 'real+fake');
     } finally {
       tf.dispose([dR, dF]);
     }
@@ -122,7 +121,7 @@ export async function replicaGeneratorGrad(
   const segments = segmentsOf(d.model);
   const ctx = context(group, globalBatch, rows);
   const share = rows / globalBatch;
-  const run = await forwardChain(segments, fake, ctx, 'fake');
+  const [run] = await forwardChains(segments, [fake], ctx, 'fake');
   let grad: tf.Tensor4D;
   let extras: Float32Array;
   try {
@@ -131,7 +130,7 @@ export async function replicaGeneratorGrad(
     extras = Float32Array.of(scalar(value), tf.tidy(() => scalar(tf.mul(meanOutput(d.loss, f), share))));
     value.dispose();
     try {
-      grad = (await backwardChain(run, dF, ctx, undefined, true)) as tf.Tensor4D;
+      [grad] = (await backwardChains([run], [dF], ctx, undefined, true, 'fake')) as tf.Tensor4D[];
     } finally {
       dF.dispose();
     }

@@ -4,12 +4,14 @@
 //
 // Collective protocol of one replica step (every rank calls sum() in the same order with the same
 // tags and lengths; a step whose collective fails is redone by the caller, never half-applied: no
-// variable is assigned before the last sum has returned):
-//   forward, per batch norm k:   "<pass>/<bn>/sum"    [sum x]                      (C,)
-//                                "<pass>/<bn>/sumsq"  [sum (x - mean)^2]           (C,)
-//   backward, per batch norm k:  "<pass>/<bn>/grad"   [sum dy, sum dy * x_hat]     (2C,)
+// variable is assigned before the last sum has returned). <pass> is "x" (classifier), "real+fake"
+// (D-step: both batches in lockstep, the vectors concatenated real first) or "fake" (G-step):
+//   forward, per batch norm k:   "<pass>/<bn>/sum"    [sum x]                      (C,) per batch
+//                                "<pass>/<bn>/sumsq"  [sum (x - mean)^2]           (C,) per batch
+//   backward, per batch norm k:  "<pass>/<bn>/grad"   [sum dy, sum dy * x_hat]     (2C,) per batch
 //   last:                        "grads"              [every param's gradient in model.params order,
 //                                                      then the step's scalars (loss, ...)]
+//                                or, for the G-step, "gen/metrics" [L_G share, D(G(z)) share]
 // With syncBatchNorm false the per-batch-norm sums are skipped (each rank normalises with its own
 // statistics) and "grads" also carries each batch norm's local [mean, variance], averaged over
 // the group for the moving statistics so that every rank keeps the same state.
