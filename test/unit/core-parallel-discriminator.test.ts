@@ -112,7 +112,9 @@ for (const [preset, n] of [['dcgan', 2], ['dcgan', 3], ['mlp', 3]] as const) {
     const fake = fakeBatch(50);
     const one = p.ref.generatorGrad(2, fake);
     const parts = groups.map((g) => sliceOf(fake, g.rank, n));
+    const tensors = tf.memory().numTensors;
     const reps = await Promise.all(groups.map((g, k) => replicaGeneratorGrad(p.nodes[k], parts[k], g, B, 2)));
+    assert.equal(tf.memory().numTensors, tensors + n, 'only the n gradient slices are left');
     const joined = tf.concat(reps.map((r) => r.grad));
     const { maxRelDiff } = compareArrays(one.grad.dataSync() as Float32Array, joined.dataSync() as Float32Array);
     assert.ok(maxRelDiff <= 1e-5, `dL_G/dfake relative difference ${maxRelDiff}`);
