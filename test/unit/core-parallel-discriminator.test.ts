@@ -139,7 +139,28 @@ test('per-replica batch norm: runs, ranks identical, NOT the one-process D-step'
   dispose(p);
 });
 
-test('wgan-gp with replicas is refused with ReplicaUnsupportedError naming the option; nothing changes', async () => {
+for (const n of [2, 3]) {
+  test(`wgan-gp on the mlp D (no batch norm), N = ${n}: L_D, the penalty and Adam slots within 1e-5 over 3 D-steps`, async () => {
+    const p = pair(cfg('mlp', { loss: 'wgan-gp' }), n);
+    const groups = localReplicaGroups(n);
+    for (let t = 0; t < 3; t++) {
+      const { one, reps } = await dStep(p, t, groups);
+      for (const r of reps) {
+        assert.ok(r.gp !== undefined && one.gp !== undefined && close(r.gp, one.gp, 1e-5), `gp ${r.gp} vs ${one.gp}`);
+        assert.ok(close(r.lossD, one.lossD, 1e-5), `L_D ${r.lossD} vs ${one.lossD}`);
+      }
+    }
+    const a = stateOf(p.ref.model, p.ref.optimizer);
+    const b = stateOf(p.nodes[0].model, p.nodes[0].optimizer);
+    const weights = new Set(p.ref.model.params.map((x) => x.name));
+    assert.deepEqual(diffsAbove(without(a, (k) => weights.has(k) || k.startsWith('out/bias/')), without(b, (k) => weights.has(k) || k.startsWith('out/bias/')), 1e-5), []);
+    assert.deepEqual(diffsAbove(a, b, 1e-3), []);
+    for (const d of p.nodes) assert.equal(worstDiff(stateOf(d.model, d.optimizer), b).rel, 0);
+    dispose(p);
+  });
+}
+
+test('wgan-gp with replicas of a D with batch norm is refused with ReplicaUnsupportedError naming the option; nothing changes', async () => {
   const p = pair(cfg('dcgan', { loss: 'wgan-gp' }), 2);
   const before = stateOf(p.nodes[0].model, p.nodes[0].optimizer);
   const groups = localReplicaGroups(2);
@@ -182,7 +203,7 @@ test('the collectives: real and fake in lockstep (one per batch-norm sum for bot
   const params = p.ref.model.params.reduce((n, x) => n + x.variable.size, 0);
   assert.deepEqual(seen, [
     { tag: 'real+fake/bn2/sum', length: 2 * channels }, { tag: 'real+fake/bn2/sumsq', length: 2 * channels },
-    { tag: 'real+fake/bn2/grad', length: 4 * channels }, { tag: 'grads', length: params + 3 },
+    { tag: 'real+fake/bn2/grad', length: 4 * channels }, { tag: 'grads', length: params + 4 },
   ]);
   seen.length = 0;
   const fake = fakeBatch(1);
