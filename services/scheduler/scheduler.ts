@@ -44,7 +44,7 @@ import { configHash } from '../control/run-config.ts';
 import { runSubjects, type RunSubjects } from '../control/subjects.ts';
 import { latestCheckpoint } from '../run/checkpoint-list.ts';
 import type { Logger } from '../telemetry/log.ts';
-import type { Metrics } from '../telemetry/metrics.ts';
+import type { SchedulerMetrics } from '../telemetry/scheduler-metrics.ts';
 import { ConfigError, type GanTrainConfig, resumeKey } from '../train/config.ts';
 import { Checkpointer } from './checkpointer.ts';
 import type { SchedulerConfig } from './config.ts';
@@ -83,7 +83,7 @@ export class Scheduler {
     private readonly cfg: SchedulerConfig,
     train: GanTrainConfig,
     private readonly log: Logger,
-    private readonly metrics: Metrics,
+    private readonly metrics: SchedulerMetrics,
   ) {
     this.train = { ...train, out: cfg.runDir };
     this.subjects = runSubjects(cfg.runId, cfg.prefix);
@@ -195,6 +195,7 @@ export class Scheduler {
     const checkpoint = this.ledger.state.lastCheckpoint;
     await this.ledger.patch({ generation, status: 'recovering' });
     this.fleet.generation = generation;
+    this.metrics.generation.set(generation);
     this.log.info('forming generation', {
       generation, from: checkpoint?.path ?? 'initial weights', iteration: checkpoint?.iteration ?? 0,
       members: this.fleet.members.all().map((m) => `${m.hb.role}:${m.hb.instance}`),
@@ -243,6 +244,7 @@ export class Scheduler {
 
   private observe(done: number, m: IterationResult, itPerSec: number): void {
     this.metrics.iteration.set(done);
+    this.metrics.iterations.inc();
     this.metrics.imagesPerSecond.set(itPerSec * this.train.batchSize * this.train.dSteps); // real images D consumes
     this.metrics.loss.set({ loss: 'd' }, m.lossD);
     this.metrics.loss.set({ loss: 'g' }, m.lossG);
@@ -255,10 +257,12 @@ export class Scheduler {
   private async atBoundary(signal: AbortSignal, t: number): Promise<boolean> {
     if (this.paused && !this.stopRequested && !signal.aborted) {
       await this.ledger.patch({ status: 'paused' });
+      this.metrics.runPaused.set(1);
       this.records.status(t, 'paused', 'paused; `gantry run resume` continues');
       this.log.info('paused', { iteration: t });
       while (this.paused && !this.stopRequested && !signal.aborted) await new Promise<void>((r) => { this.wake = r; });
       await this.ledger.patch({ status: 'running' });
+      this.metrics.runPaused.set(0);
       this.log.info('resumed', { iteration: t });
     }
     return this.stopRequested || signal.aborted;

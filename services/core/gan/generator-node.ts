@@ -77,12 +77,25 @@ export class GeneratorNode {
     return { ...result, value };
   }
 
+  /**
+   * objective(G(z')) for G-step `iteration` and its gradient w.r.t. each of G's params (model
+   * order), without the update; G's batch-norm statistics are folded in (TRAIN), as the G-step
+   * does. Caller disposes. The kernel tests compare these across backends.
+   */
+  objectiveGradients(iteration: number, objective: (fake: tf.Tensor4D) => tf.Scalar): { value: tf.Scalar; grads: tf.Tensor[] } {
+    const z = this.latent(iteration, this.cfg.dSteps); // (B, zDim)
+    try {
+      const vars = this.model.params.map((p) => p.variable);
+      const { grads, value } = tf.variableGrads(() => objective(this.model.apply(z, TRAIN) as tf.Tensor4D), vars);
+      return { value, grads: vars.map((v) => grads[v.name]) };
+    } finally {
+      z.dispose();
+    }
+  }
+
   /** One G update along the gradient of objective(G(z')) for G-step `iteration`. */
   private descend(iteration: number, objective: (fake: tf.Tensor4D) => tf.Scalar, valueName?: string): { result: UpstreamResult; value: number } {
-    const z = this.latent(iteration, this.cfg.dSteps);
-    const vars = this.model.params.map((p) => p.variable);
-    const { grads, value } = tf.variableGrads(() => objective(this.model.apply(z, TRAIN) as tf.Tensor4D), vars);
-    const ordered = vars.map((v) => grads[v.name]);
+    const { value, grads: ordered } = this.objectiveGradients(iteration, objective);
     let v = Number.NaN;
     let gradNorm: number;
     try {
@@ -94,7 +107,7 @@ export class GeneratorNode {
       if (!Number.isFinite(gradNorm)) throw new NonFiniteError('generator gradient norm', iteration, gradNorm);
       this.optimizer.apply(ordered);
     } finally {
-      tf.dispose([z, value, ...ordered]);
+      tf.dispose([value, ...ordered]);
     }
     this.lastAppliedIteration = iteration;
     this.lastResult = { applied: true, gradNorm };
