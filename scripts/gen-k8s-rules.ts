@@ -1,4 +1,4 @@
-// Writes k8s/components/monitoring/prometheusrule.yaml from deploy/prometheus/rules/*.yml: the
+// Writes k8s/components/monitoring/prometheusrule.yaml from deploy/prometheus/rules/*.rules.yml: the
 // same alerting and recording rule groups, as one prometheus-operator PrometheusRule, so Compose
 // and Kubernetes load one set of rules. A test fails when the generated file is stale.
 //   node --import tsx scripts/gen-k8s-rules.ts [--check]
@@ -17,7 +17,7 @@ interface RuleFile {
 
 /** The PrometheusRule manifest text for the rule files in `dir` (sorted by name, groups in file order). */
 export function renderPrometheusRule(dir: string = RULES_DIR): string {
-  const files = readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort();
+  const files = readdirSync(dir).filter((f) => f.endsWith('.rules.yml')).sort(); // what Prometheus loads (rule_files)
   const groups = files.flatMap((f) => {
     const doc = parse(readFileSync(path.join(dir, f), 'utf8')) as RuleFile | null;
     if (!doc || !Array.isArray(doc.groups)) throw new Error(`${path.join(dir, f)}: expected a Prometheus rule file with a 'groups' list`);
@@ -33,7 +33,7 @@ export function renderPrometheusRule(dir: string = RULES_DIR): string {
     spec: { groups },
   };
   const header = [
-    '# Generated from deploy/prometheus/rules/*.yml by scripts/gen-k8s-rules.ts: do not edit.',
+    '# Generated from deploy/prometheus/rules/*.rules.yml by scripts/gen-k8s-rules.ts: do not edit.',
     `# Sources: ${files.join(', ')}`,
   ].join('\n');
   return `${header}\n${stringify(manifest, { lineWidth: 0 })}`;

@@ -25,7 +25,7 @@ fi
 # 3. System packages from apt, when missing.
 need=()
 command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
-command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+{ command -v promtool && command -v prometheus; } >/dev/null 2>&1 || need+=(prometheus)
 if [ "${GANTRY_SETUP_BROWSER:-1}" = 1 ]; then
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
 fi
@@ -41,7 +41,7 @@ if [ ${#need[@]} -gt 0 ]; then
     sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >&2
   else
     say "missing: ${need[*]}. Install them with your package manager (Debian/Ubuntu: apt-get install ${need[*]});"
-    say "nats-server is needed for distributed runs and their tests, promtool for the metrics tests, chromium for the report test."
+    say "nats-server is needed for distributed runs and their tests, prometheus and promtool for --prometheus and the monitoring tests, chromium for the report test."
     exit 1
   fi
 fi

@@ -1,4 +1,6 @@
 // How an error reaches the terminal: one line per cause, no stack unless GANTRY_DEBUG is set.
+import { envFlag } from '../env/mod.ts';
+
 export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
@@ -9,7 +11,7 @@ export class CheckFailed extends Error {
 }
 
 export function formatError(err: unknown): string {
-  if (process.env.GANTRY_DEBUG && err instanceof Error && err.stack) return err.stack;
+  if (envFlag('GANTRY_DEBUG') && err instanceof Error && err.stack) return err.stack;
   const parts: string[] = [];
   let cur: unknown = err;
   while (cur !== undefined && parts.length < 8) {

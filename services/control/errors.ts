@@ -11,6 +11,7 @@ export const ERROR_CODES = [
   'non-finite', // NaN or Inf in a loss or gradient; `quantity` and `iteration` say which
   'peer-unavailable', // the gRPC peer did not answer; `role` says which
   'internal', // anything else
+  'unexpected-reply', // (scheduler side) an answer contradicted its command, e.g. applied=false for a step sent once
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

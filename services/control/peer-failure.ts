@@ -1,6 +1,6 @@
 // A gRPC call to the peer service failed inside a step command: say which role is at fault and
 // how, in the terms the scheduler acts on (services/control/errors.ts codes).
-import { PeerError } from '../wire/errors.ts';
+import { PeerError, TensorValidationError } from '../wire/errors.ts';
 import { ServiceError } from './errors.ts';
 import type { ServiceRole } from './subjects.ts';
 
@@ -8,6 +8,11 @@ import type { ServiceRole } from './subjects.ts';
 const NON_FINITE_RE = /^(.*) is (?:NaN|-?Infinity|null) at iteration (\d+)/;
 
 export function peerFailure(err: unknown, peer: ServiceRole, iteration: number): Error {
+  if (err instanceof TensorValidationError) {
+    // The peer answered, but with a tensor outside its documented shape or range (e.g. images
+    // outside [-1, 1]): a fault of the peer, never used for an update.
+    return new ServiceError('internal', `the ${peer}'s answer is invalid: ${err.message}`, { role: peer, field: err.field, iteration }, { cause: err });
+  }
   if (!(err instanceof PeerError)) return err instanceof Error ? err : new Error(String(err));
   if (err.remoteName === 'NonFiniteError') {
     const m = NON_FINITE_RE.exec(err.details);

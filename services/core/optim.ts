@@ -8,7 +8,7 @@
 // generator (Yazıcı et al. 2019, "The Unusual Effectiveness of Averaging in GAN Training").
 import { tf } from './tf.ts';
 import type { NamedVariable } from './model.ts';
-import { SnapshotMismatchError } from './errors.ts';
+import { clipText, SnapshotMismatchError } from './errors.ts';
 import { ADAM_KERNEL, type AdamKernelAttrs } from './backend/wasm-fast-kernels/adam.ts';
 
 export interface AdamHyper {
@@ -110,21 +110,41 @@ export class Adam {
     ]);
   }
 
-  loadSlots(step: number, values: ReadonlyMap<string, { shape: readonly number[]; data: Float32Array }>): void {
-    for (const { name, variable } of this.slotTensors()) {
+  /**
+   * Checks a whole optimizer state against this optimizer without changing anything: the step (a
+   * non-negative integer), every slot present with the variable's shape and finite values, no
+   * slot this optimizer lacks. Returns the assignments loadSlots performs.
+   */
+  checkSlots(step: number, values: ReadonlyMap<string, { shape: readonly number[]; data: Float32Array }>): CheckedAssignment[] {
+    if (!Number.isSafeInteger(step) || step < 0) {
+      throw new SnapshotMismatchError(`optimizer step ${step}: expected a non-negative integer`);
+    }
+    const slots = this.slotTensors();
+    const checked = slots.map(({ name, variable }) => {
       const found = values.get(name);
       if (!found) {
         const why = name.endsWith('/ema') ? ' (the checkpoint was written without a moving average of the weights)' : '';
-        throw new SnapshotMismatchError(`optimizer slot ${name} is missing${why}`);
+        throw new SnapshotMismatchError(`optimizer slot ${clipText(name)} is missing${why}`);
       }
-      assignChecked(name, variable, found);
-    }
-    const known = new Set(this.slotTensors().map((s) => s.name));
+      return checkAssignable(name, variable, found);
+    });
+    const known = new Set(slots.map((s) => s.name));
     const extra = [...values.keys()].filter((n) => !known.has(n));
     if (extra.length > 0) {
-      throw new SnapshotMismatchError(`optimizer slots ${extra.slice(0, 3).join(', ')} are not this optimizer's` +
+      throw new SnapshotMismatchError(`optimizer slots ${extra.slice(0, 3).map((n) => clipText(n)).join(', ')} are not this optimizer's` +
         (extra.some((n) => n.endsWith('/ema')) ? ' (the checkpoint holds a moving average of the weights; this run keeps none)' : ''));
     }
+    return checked;
+  }
+
+  /** Loads an optimizer state: all of it after checkSlots accepted all of it, or nothing. */
+  loadSlots(step: number, values: ReadonlyMap<string, { shape: readonly number[]; data: Float32Array }>): void {
+    assignAll(this.checkSlots(step, values));
+    this.step = step;
+  }
+
+  /** Sets the step after its slots were assigned by the caller (restoreModel's all-or-nothing load). */
+  setStep(step: number): void {
     this.step = step;
   }
 
@@ -137,19 +157,63 @@ export class Adam {
   }
 }
 
-/** Assigns a flat float32 array to a variable after checking its shape. */
+/** True when every element of every tensor is finite (one scalar read): sum(g * 0) is 0 or NaN. */
+export function allFinite(tensors: readonly tf.Tensor[]): boolean {
+  if (tensors.length === 0) return true;
+  return tf.tidy(() => tf.addN(tensors.map((t) => tf.sum(tf.mul(t, 0)))).dataSync()[0]) === 0;
+}
+
+/** A value checked against its variable (same shape, every value finite), not yet assigned. */
+export interface CheckedAssignment {
+  readonly variable: tf.Variable;
+  readonly data: Float32Array;
+}
+
+/** Index of the first non-finite value, or -1: x * 0 is 0 for finite x and NaN for NaN and +-Inf. */
+function firstNonFinite(data: Float32Array): number {
+  let acc = 0;
+  for (let i = 0; i < data.length; i++) acc += data[i] * 0;
+  if (acc === 0) return -1;
+  return data.findIndex((v) => !Number.isFinite(v));
+}
+
+/**
+ * Checks that `value` can replace `variable` (shape equal, data length equal, values finite)
+ * without assigning anything; throws SnapshotMismatchError naming `name` otherwise.
+ */
+export function checkAssignable(
+  name: string,
+  variable: tf.Variable,
+  value: { shape: readonly number[]; data: Float32Array },
+): CheckedAssignment {
+  const same = value.shape.length === variable.shape.length && value.shape.every((d, i) => d === variable.shape[i]);
+  if (!same) {
+    throw new SnapshotMismatchError(
+      `${clipText(name)}: expected shape [${variable.shape.join(', ')}], found [${value.shape.slice(0, 8).join(', ')}${value.shape.length > 8 ? ', ...' : ''}]`,
+    );
+  }
+  if (value.data.length !== variable.size) {
+    throw new SnapshotMismatchError(`${clipText(name)}: expected ${variable.size} values, found ${value.data.length}`);
+  }
+  const bad = firstNonFinite(value.data);
+  if (bad >= 0) throw new SnapshotMismatchError(`${clipText(name)}: expected finite values, found ${value.data[bad]} at index ${bad}`);
+  return { variable, data: value.data };
+}
+
+/** Assigns values that were all checked first (checkAssignable): the second half of an all-or-nothing load. */
+export function assignAll(checked: readonly CheckedAssignment[]): void {
+  for (const { variable, data } of checked) {
+    const t = tf.tensor(data, variable.shape, 'float32');
+    variable.assign(t);
+    t.dispose();
+  }
+}
+
+/** Assigns a flat float32 array to a variable after checking its shape and values. */
 export function assignChecked(
   name: string,
   variable: tf.Variable,
   value: { shape: readonly number[]; data: Float32Array },
 ): void {
-  const same = value.shape.length === variable.shape.length && value.shape.every((d, i) => d === variable.shape[i]);
-  if (!same) {
-    throw new SnapshotMismatchError(
-      `${name}: expected shape [${variable.shape.join(', ')}], found [${value.shape.join(', ')}]`,
-    );
-  }
-  const t = tf.tensor(value.data, variable.shape, 'float32');
-  variable.assign(t);
-  t.dispose();
+  assignAll([checkAssignable(name, variable, value)]);
 }

@@ -1,22 +1,24 @@
-// The discriminator's gRPC edge: DiscriminatorService over a DiscriminatorNode, and
-// DiscriminatorClient, its typed client. TrainStep receives the fake batch; the real batch comes
+// The discriminator's gRPC edge: DiscriminatorService over a DiscriminatorNode (its typed client
+// is services/wire/discriminator-client.ts). TrainStep receives the fake batch; the real batch comes
 // from the node's own data (node.realBatch(t, s)) and never crosses the wire. Each RPC validates
-// what it received against the model's shapes and calls exactly one DiscriminatorNode method.
+// what it received against the model's shapes and ranges (fake images in [-1, 1]) and calls
+// exactly one DiscriminatorNode method. The state-changing RPCs (TrainStep, LoadWeights) run only
+// for the step the scheduler armed in their StepGate (services/wire/step-gate.ts); a retry of an
+// applied step answers applied=false.
 import { tf } from '../core/tf.ts';
-import type { DiscriminatorNode, DStepMetrics as CoreDStepMetrics, StepKey } from '../core/gan/discriminator-node.ts';
-import type { TrainStepRequest, TrainStepRequest__Output } from '../wire/generated/gantry/v1/TrainStepRequest.ts';
-import type { DStepMetrics, DStepMetrics__Output } from '../wire/generated/gantry/v1/DStepMetrics.ts';
-import type { GeneratorGradRequest, GeneratorGradRequest__Output } from '../wire/generated/gantry/v1/GeneratorGradRequest.ts';
-import type { GeneratorGradResponse, GeneratorGradResponse__Output } from '../wire/generated/gantry/v1/GeneratorGradResponse.ts';
+import type { DiscriminatorNode } from '../core/gan/discriminator-node.ts';
+import type { TrainStepRequest__Output } from '../wire/generated/gantry/v1/TrainStepRequest.ts';
+import type { DStepMetrics } from '../wire/generated/gantry/v1/DStepMetrics.ts';
+import type { GeneratorGradRequest__Output } from '../wire/generated/gantry/v1/GeneratorGradRequest.ts';
+import type { GeneratorGradResponse } from '../wire/generated/gantry/v1/GeneratorGradResponse.ts';
 import type { WeightsChunk__Output } from '../wire/generated/gantry/v1/WeightsChunk.ts';
-import type { LoadWeightsResponse, LoadWeightsResponse__Output } from '../wire/generated/gantry/v1/LoadWeightsResponse.ts';
+import type { LoadWeightsResponse } from '../wire/generated/gantry/v1/LoadWeightsResponse.ts';
 import { DISCRIMINATOR_SERVICE } from '../wire/proto.ts';
 import { clientStream, serverStream, unary, type GantryServer } from '../wire/server.ts';
-import { RpcClient, type CallOptions, type ClientOptions } from '../wire/client.ts';
-import { decodeTensor, encodeTensor, type DecodedTensor, type WireDType } from '../wire/tensor-codec.ts';
-import { checkResponseDType, checkStepId, toWireId, type StepId } from '../wire/step-id.ts';
+import { decodeTensor, encodeTensor, IMAGE_RANGE, type DecodedTensor, type WireDType } from '../wire/tensor-codec.ts';
+import { checkResponseDType, checkStepId } from '../wire/step-id.ts';
 import { chunksToSnapshot, loadSummary, snapshotToChunks, WEIGHTS_CHUNK_BYTES } from '../wire/weights-stream.ts';
-import type { ModelSnapshot } from '../run/model-snapshot.ts';
+import type { DataPlaneGates } from '../wire/step-gate.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 
 /** What the service uses of a DiscriminatorNode. */
@@ -32,19 +34,8 @@ export interface DiscriminatorServiceOptions {
   metrics?: Metrics;
   /** Slice size of StreamWeights; default 1 MiB. */
   chunkBytes?: number;
-}
-
-export interface DiscriminatorWeights {
-  snapshot: ModelSnapshot;
-  /** The last D-step included in the weights; {-1, -1} before any. */
-  lastApplied: StepKey;
-}
-
-export interface GeneratorGradResult {
-  lossG: number;
-  dFake: number;
-  /** dL_G/dfake, (B, 28, 28, 1) row-major. */
-  grad: Float32Array;
+  /** Which TrainStep and LoadWeights step the scheduler armed (dataPlaneGates('discriminator', 'TrainStep')). */
+  gates: DataPlaneGates;
 }
 
 type Shape4 = [number, number, number, number];
@@ -52,7 +43,7 @@ type Shape4 = [number, number, number, number];
 export class DiscriminatorGrpcService {
   constructor(
     readonly node: DiscriminatorNodeApi,
-    private readonly opts: DiscriminatorServiceOptions = {},
+    private readonly opts: DiscriminatorServiceOptions,
   ) {}
 
   addToServer(server: GantryServer): void {
@@ -69,17 +60,23 @@ export class DiscriminatorGrpcService {
   /** The fake batch of a request, checked against (B, ...D's input shape). */
   private fake(msg: TrainStepRequest__Output['fake']): DecodedTensor {
     const { cfg, model } = this.node;
-    return decodeTensor(msg, 'fake', { shape: [cfg.batchSize, ...model.inputShape], dtypes: this.opts.acceptDTypes });
+    return decodeTensor(msg, 'fake', { shape: [cfg.batchSize, ...model.inputShape], dtypes: this.opts.acceptDTypes, range: IMAGE_RANGE });
   }
 
   private trainStep(req: TrainStepRequest__Output): DStepMetrics {
     const id = checkStepId(req.id, { runId: this.opts.runId, minStep: 0, maxStep: this.node.cfg.dSteps - 1 });
     const fake = this.fake(req.fake);
+    // A retry of an applied step changes nothing (the node answers applied=false); anything else
+    // must be the step the scheduler armed.
+    const last = this.node.lastApplied;
+    const retry = id.iteration < last.iteration || (id.iteration === last.iteration && id.step <= last.step);
+    if (!retry) this.opts.gates.update.check(id.iteration, id.step);
     const end = this.opts.metrics?.stepDuration.startTimer({ phase: 'd_step' });
     const fakeT = tf.tensor4d(fake.data, fake.shape as Shape4); // (B, 28, 28, 1)
     const real = this.node.realBatch(id.iteration, id.step); // (B, 28, 28, 1)
     try {
       const m = this.node.trainStep(id.iteration, id.step, real, fakeT);
+      if (m.applied) this.opts.gates.update.consume();
       return { lossD: m.lossD, dReal: m.dReal, dFake: m.dFake, applied: m.applied, ...(m.gp === undefined ? {} : { gp: m.gp }) };
     } finally {
       tf.dispose([fakeT, real]);
@@ -107,75 +104,15 @@ export class DiscriminatorGrpcService {
     }
   }
 
+  /** Reads and checks the whole stream, then restores all or nothing (DiscriminatorNode.restore). */
   private async loadWeights(chunks: AsyncIterable<WeightsChunk__Output>): Promise<LoadWeightsResponse> {
+    const gate = this.opts.gates.load;
+    gate.requireArmed(); // before reading megabytes from a caller nobody armed
     const { snapshot, lastApplied } = await chunksToSnapshot(chunks, 'discriminator');
+    gate.check(lastApplied.iteration, lastApplied.step);
     this.node.restore(snapshot, lastApplied);
+    gate.consume();
     return loadSummary(snapshot);
   }
 }
 
-export interface DiscriminatorClientOptions extends ClientOptions {
-  /** Encoding of tensors sent and asked for; default FLOAT32 (exact). */
-  encoding?: WireDType;
-  /** Image shape without the batch dimension; default [28, 28, 1]. */
-  imageShape?: readonly number[];
-}
-
-/** Typed calls to a DiscriminatorService; every call has a deadline (ClientOptions, or per call). */
-export class DiscriminatorClient {
-  private readonly rpc: RpcClient;
-  private readonly imageShape: readonly number[];
-
-  constructor(address: string, private readonly opts: DiscriminatorClientOptions = {}) {
-    this.rpc = new RpcClient(address, DISCRIMINATOR_SERVICE, opts);
-    this.imageShape = opts.imageShape ?? [28, 28, 1];
-  }
-
-  get address(): string {
-    return this.rpc.address;
-  }
-
-  private images(field: string, data: Float32Array) {
-    const per = this.imageShape.reduce((n, d) => n * d, 1);
-    if (data.length % per !== 0) {
-      throw new RangeError(`${field} has ${data.length} values, not a multiple of ${per} (one image [${this.imageShape.join(', ')}])`);
-    }
-    return encodeTensor(data, [data.length / per, ...this.imageShape], this.opts.encoding);
-  }
-
-  /** D-step `id` on G(z) `fake` (B, 28, 28, 1); applied=false when (t, s) was already applied. */
-  async trainStep(id: StepId, fake: Float32Array, call?: CallOptions): Promise<CoreDStepMetrics> {
-    const req: TrainStepRequest = { id: toWireId(id), fake: this.images('fake', fake) };
-    const res = await this.rpc.unary<TrainStepRequest, DStepMetrics__Output>('TrainStep', req, this.rpc.deadline('call', call));
-    return { lossD: res.lossD, dReal: res.dReal, dFake: res.dFake, applied: res.applied, ...(res.gp === undefined ? {} : { gp: res.gp }) };
-  }
-
-  /** L_G and dL_G/dfake for the G-step batch `fake`, without updating D. */
-  async generatorGrad(id: StepId, fake: Float32Array, call?: CallOptions): Promise<GeneratorGradResult> {
-    const encoding = this.opts.encoding ?? 'FLOAT32';
-    const req: GeneratorGradRequest = { id: toWireId(id), fake: this.images('fake', fake), responseDtype: encoding };
-    const res = await this.rpc.unary<GeneratorGradRequest, GeneratorGradResponse__Output>('GeneratorGrad', req, this.rpc.deadline('call', call));
-    const batch = fake.length / this.imageShape.reduce((n, d) => n * d, 1);
-    const grad = decodeTensor(res.grad, 'grad', { shape: [batch, ...this.imageShape], dtypes: ['FLOAT32', encoding] }).data;
-    return { lossG: res.lossG, dFake: res.dFake, grad };
-  }
-
-  async streamWeights(call?: CallOptions): Promise<DiscriminatorWeights> {
-    const chunks = this.rpc.serverStream<object, WeightsChunk__Output>('StreamWeights', {}, this.rpc.deadline('weights', call));
-    return chunksToSnapshot(chunks, 'discriminator');
-  }
-
-  async loadWeights(w: DiscriminatorWeights, call?: CallOptions): Promise<{ tensorCount: number; totalBytes: number }> {
-    const chunks = snapshotToChunks({ snapshot: w.snapshot, lastApplied: { ...w.lastApplied } });
-    const res = await this.rpc.clientStream<object, LoadWeightsResponse__Output>('LoadWeights', chunks, this.rpc.deadline('weights', call));
-    return { tensorCount: res.tensorCount, totalBytes: Number(res.totalBytes) };
-  }
-
-  waitForReady(timeoutMs: number): Promise<void> {
-    return this.rpc.waitForReady(timeoutMs);
-  }
-
-  close(): void {
-    this.rpc.close();
-  }
-}

@@ -27,19 +27,23 @@ import { loadImageSet } from '../data/mnist.ts';
 import { readCheckpoint, writeModelFiles } from '../run/checkpoint.ts';
 import type { Logger } from '../telemetry/log.ts';
 import { toGanMathConfig } from '../train/config.ts';
-import { GeneratorClient } from '../generator/grpc-service.ts';
+import { GeneratorClient } from '../wire/generator-client.ts';
+import { dataPlaneGates, type DataPlaneGates } from '../wire/step-gate.ts';
 import type { DiscriminatorConfig } from './config.ts';
 import { DiscriminatorGrpcService } from './grpc-service.ts';
 
 export async function runDiscriminator(cfg: DiscriminatorConfig, log: Logger, signal: AbortSignal): Promise<void> {
   const slot = new NodeSlot<DiscriminatorNode>('discriminator');
+  // D-steps run here (d-step), so TrainStep is never armed; LoadWeights neither (restores read
+  // checkpoints): both stay closed to callers the scheduler did not command.
+  const gates = dataPlaneGates('discriminator', 'TrainStep');
   let generator: GeneratorClient | undefined;
   await runServiceProcess({
     role: 'discriminator',
-    addGrpc: (server, ctx) => new DiscriminatorGrpcService(slot.view, { runId: cfg.runId, metrics: ctx.metrics }).addToServer(server),
+    addGrpc: (server, ctx) => new DiscriminatorGrpcService(slot.view, { runId: cfg.runId, metrics: ctx.metrics, gates }).addToServer(server),
     handlers: (ctx) => {
       generator = new GeneratorClient(cfg.generatorAddr, { deadlineMs: cfg.rpcTimeoutMs, metrics: ctx.metrics });
-      return discriminatorHandlers(cfg, slot, generator, ctx);
+      return discriminatorHandlers(cfg, slot, gates, generator, ctx);
     },
     lastIteration: () => slot.current?.lastApplied.iteration,
     close: () => {
@@ -49,15 +53,22 @@ export async function runDiscriminator(cfg: DiscriminatorConfig, log: Logger, si
   }, cfg, log, signal);
 }
 
-function discriminatorHandlers(cfg: DiscriminatorConfig, slot: NodeSlot<DiscriminatorNode>, g: GeneratorClient, ctx: ServiceContext): CommandHandlers {
+function discriminatorHandlers(
+  cfg: DiscriminatorConfig, slot: NodeSlot<DiscriminatorNode>, gates: DataPlaneGates, g: GeneratorClient, ctx: ServiceContext,
+): CommandHandlers {
   const inRunDir = (p: string): string => path.join(cfg.runDir, p);
   const data = new DataCache(cfg.dataDir, ctx.log);
   return {
     restore: async (cmd) => {
       slot.replace(await restoredDiscriminator(cmd, inRunDir, data));
+      gates.update.reset();
+      gates.load.reset();
       return { iteration: cmd.iteration };
     },
-    'd-step': (cmd) => dStep(cmd, slot.get(), g, cfg, ctx),
+    'd-step': (cmd) => {
+      gates.update.runLocally(cmd);
+      return dStep(cmd, slot.get(), g, cfg, ctx);
+    },
     checkpoint: async (cmd) => {
       const node = slot.get();
       const last = node.lastApplied;

@@ -26,7 +26,8 @@ import type { Logger } from '../telemetry/log.ts';
 import { toGanMathConfig } from '../train/config.ts';
 import { sampleGrid } from '../train/gan-trainer.ts';
 import { SAMPLE_GRID_SHAPE } from '../train/sample-grid.ts';
-import { DiscriminatorClient, type GeneratorGradResult } from '../discriminator/grpc-service.ts';
+import { DiscriminatorClient, type GeneratorGradResult } from '../wire/discriminator-client.ts';
+import { dataPlaneGates, type DataPlaneGates } from '../wire/step-gate.ts';
 import type { GeneratorConfig } from './config.ts';
 import { Evaluation } from './evaluation.ts';
 import { GeneratorGrpcService } from './grpc-service.ts';
@@ -36,13 +37,16 @@ export async function runGenerator(cfg: GeneratorConfig, log: Logger, signal: Ab
   const slot = new NodeSlot<GeneratorNode>('generator');
   const evaluation = new Evaluation(log);
   const lookahead = new Lookahead(() => slot.current);
+  // G-steps run here (g-step), so ApplyUpstreamGradient is never armed; LoadWeights neither
+  // (restores read checkpoints): both stay closed to callers the scheduler did not command.
+  const gates = dataPlaneGates('generator', 'ApplyUpstreamGradient');
   let discriminator: DiscriminatorClient | undefined;
   await runServiceProcess({
     role: 'generator',
-    addGrpc: (server, ctx) => new GeneratorGrpcService(lookahead.wrap(slot.view), { runId: cfg.runId, metrics: ctx.metrics }).addToServer(server),
+    addGrpc: (server, ctx) => new GeneratorGrpcService(lookahead.wrap(slot.view), { runId: cfg.runId, metrics: ctx.metrics, gates }).addToServer(server),
     handlers: (ctx) => {
       discriminator = new DiscriminatorClient(cfg.discriminatorAddr, { deadlineMs: cfg.rpcTimeoutMs, metrics: ctx.metrics });
-      return generatorHandlers(cfg, { slot, lookahead, evaluation }, discriminator, ctx);
+      return generatorHandlers(cfg, { slot, lookahead, evaluation, gates }, discriminator, ctx);
     },
     lastIteration: () => slot.current?.lastAppliedIteration,
     close: () => {
@@ -59,20 +63,26 @@ interface GeneratorState {
   slot: NodeSlot<GeneratorNode>;
   lookahead: Lookahead;
   evaluation: Evaluation;
+  gates: DataPlaneGates;
 }
 
 function generatorHandlers(cfg: GeneratorConfig, state: GeneratorState, d: DiscriminatorClient, ctx: ServiceContext): CommandHandlers {
-  const { slot, lookahead, evaluation } = state;
+  const { slot, lookahead, evaluation, gates } = state;
   const inRunDir = (p: string): string => path.join(cfg.runDir, p);
   return {
     restore: async (cmd) => {
       const node = await restoredGenerator(cmd, inRunDir);
       lookahead.clear();
       slot.replace(node);
+      gates.update.reset();
+      gates.load.reset();
       evaluation.configure(parseTrainConfig(cmd.config, 'restore.config'), cmd.configHash);
       return { iteration: cmd.iteration };
     },
-    'g-step': (cmd) => gStep(cmd, slot.get(), lookahead, d, cfg.runId, ctx),
+    'g-step': (cmd) => {
+      gates.update.runLocally(cmd);
+      return gStep(cmd, slot.get(), lookahead, d, cfg.runId, ctx);
+    },
     checkpoint: async (cmd) => {
       const node = slot.get();
       if (node.lastAppliedIteration !== cmd.iteration - 1) {

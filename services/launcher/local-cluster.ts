@@ -13,6 +13,8 @@
 //     checkpoint; a second one, or a stop that takes too long, kills everything.
 // On every way out all children's process groups and nats-server are stopped: no orphans. The
 // children also watch this process (GANTRY_PARENT_PID) in case it is killed outright.
+// Monitoring: the run's /metrics targets are published as a file_sd file (prometheus.ts) for
+// as long as it runs; with the `prometheus` option a local Prometheus, rules loaded, scrapes them.
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,11 +27,13 @@ import { type RunState, RunStateStore } from '../control/run-state.ts';
 import { MEMBER_ROLES, type MemberRole, runSubjects } from '../control/subjects.ts';
 import { createProgress, type Progress } from '../run/progress.ts';
 import { timestamp } from '../run/run-dir.ts';
+import { childEnvironment } from '../env/mod.ts';
 import type { Logger } from '../telemetry/log.ts';
 import type { GanTrainConfig } from '../train/config.ts';
 import { type ChildExit, ManagedChild } from './child.ts';
 import { type NatsServerProcess, startNatsServer } from './nats-server.ts';
 import { freePorts } from './ports.ts';
+import { localPrometheusConfig, type PrometheusProcess, startPrometheus, writeRunTargets } from './prometheus.ts';
 
 const GANTRY_BIN = fileURLToPath(new URL('../../bin/gantry.js', import.meta.url));
 const STOP_GRACE_MS = 5_000;
@@ -54,13 +58,18 @@ export interface LocalClusterOptions {
   signal?: AbortSignal;
   /** Child lifecycle events (tests kill children by pid). */
   onEvent?: (e: ClusterEvent) => void;
+  /** Also start a local Prometheus scraping the run (rules loaded); it stops with the run. */
+  prometheus?: { port?: number; /** scrape and rule interval; default "5s" */ interval?: string };
+  /** Where the run's file_sd target file goes; default TARGETS_DIR. */
+  targetsDir?: string;
 }
 
 export type ClusterEvent =
   | { type: 'spawn'; role: MemberRole; pid: number }
   | { type: 'exit'; role: MemberRole; pid: number; code: number | null; signal: NodeJS.Signals | null }
   | { type: 'progress'; iteration: number; total: number; status: string }
-  | { type: 'nats'; pid: number; url: string };
+  | { type: 'nats'; pid: number; url: string }
+  | { type: 'prometheus'; pid: number; url: string };
 
 export interface ClusterSummary {
   runId: string;
@@ -113,6 +122,8 @@ class LocalCluster {
   private readonly started = performance.now();
   private tmp: string | undefined;
   private nats: NatsServerProcess | undefined;
+  private prometheus: PrometheusProcess | undefined;
+  private targetsFile: string | undefined;
   private nc: NatsConnection | undefined;
   private bar: Progress | undefined;
   private stopping = false;
@@ -146,6 +157,10 @@ class LocalCluster {
       run: this.runId, runDir: this.runDir, nats: natsUrl,
       metrics: { generator: gMetrics, discriminator: dMetrics, scheduler: sMetrics },
     });
+    this.targetsFile = await writeRunTargets(this.runId, [
+      { role: 'generator', port: gMetrics }, { role: 'discriminator', port: dMetrics }, { role: 'scheduler', port: sMetrics },
+    ], this.opts.targetsDir);
+    if (this.opts.prometheus) await this.startPrometheus(this.targetsFile, this.opts.prometheus);
     for (const role of MEMBER_ROLES) this.spawn(role, { ...env[role], ...this.opts.env?.[role] });
     return done;
   }
@@ -161,8 +176,19 @@ class LocalCluster {
     return this.nats.url;
   }
 
+  private async startPrometheus(targetsFile: string, o: { port?: number; interval?: string }): Promise<void> {
+    const configFile = path.join(this.tmp!, 'prometheus.yml');
+    await fsp.writeFile(configFile, localPrometheusConfig(targetsFile, o.interval ?? '5s'));
+    this.prometheus = await startPrometheus({ configFile, dataDir: path.join(this.tmp!, 'prometheus'), port: o.port });
+    this.opts.onEvent?.({ type: 'prometheus', pid: this.prometheus.pid, url: this.prometheus.url });
+    this.log.info(`Prometheus: ${this.prometheus.url} (scraping run ${this.runId}; it stops when the run ends)`, { url: this.prometheus.url });
+    void this.prometheus.exited.then((code) => {
+      if (!this.stopping) this.log.warn(`prometheus exited (code ${code}); the run goes on unmonitored`);
+    });
+  }
+
   private spawn(role: MemberRole, env: Record<string, string>): void {
-    const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+    const childEnv = childEnvironment(env);
     if (childEnv.GANTRY_LOG_FORMAT === undefined && (this.output as NodeJS.WriteStream).isTTY) childEnv.GANTRY_LOG_FORMAT = 'pretty';
     const child = new ManagedChild(
       { role, command: process.execPath, args: [GANTRY_BIN, 'serve', role], env: childEnv },
@@ -313,6 +339,8 @@ class LocalCluster {
     await Promise.all([...this.children.values()].map((c) => c.stop(STOP_GRACE_MS)));
     await closeNats(this.nc);
     await this.nats?.stop(STOP_GRACE_MS);
+    await this.prometheus?.stop(STOP_GRACE_MS);
+    if (this.targetsFile) await fsp.rm(this.targetsFile, { force: true });
     if (this.tmp) await fsp.rm(this.tmp, { recursive: true, force: true });
   }
 }

@@ -48,8 +48,8 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<NatsServ
 }
 
 // $1 is the launcher's pid, the rest the server's command line. The script's exit status is the
-// server's (127 when the binary is missing).
-const WATCHDOG = [
+// server's (127 when the binary is missing). Prometheus (prometheus.ts) runs under it too.
+export const WATCHDOG = [
   'parent=$1; shift',
   '"$@" & srv=$!',
   `trap 'kill -TERM "$srv" 2>/dev/null' TERM INT`,

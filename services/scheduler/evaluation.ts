@@ -11,7 +11,7 @@
 // (evalTimeoutMs) instead of the step commands' ones. The distances run on a worker thread.
 import type { EvalScores } from '../control/messages.ts';
 import type { Logger } from '../telemetry/log.ts';
-import type { Metrics } from '../telemetry/metrics.ts';
+import type { SchedulerMetrics } from '../telemetry/scheduler-metrics.ts';
 import type { EvalResult } from '../eval/evaluate.ts';
 import type { GanTrainConfig } from '../train/config.ts';
 import type { Fleet } from './fleet.ts';
@@ -25,7 +25,7 @@ export class RunEvaluation {
     private readonly records: RunRecords,
     private readonly train: GanTrainConfig,
     private readonly timeoutMs: number,
-    private readonly metrics: Metrics,
+    private readonly metrics: SchedulerMetrics,
     private readonly log: Logger,
   ) {}
 

@@ -37,6 +37,22 @@ export class ServiceLost extends Error {
   }
 }
 
+/**
+ * A service's answer to a step command contradicts the command: e.g. applied=false for a step
+ * sent once (something else already moved its weights past it). The run stops; nothing retries.
+ */
+export class StepFault extends Error {
+  override readonly name = 'StepFault';
+  constructor(
+    readonly role: ServiceRole,
+    readonly iteration: number,
+    readonly step: number,
+    readonly reason: string,
+  ) {
+    super(`${role} answered step (iteration ${iteration}, step ${step}) unexpectedly: ${reason}`);
+  }
+}
+
 /** No replacement for a lost service arrived in time: the run cannot continue. */
 export class RecoveryTimeout extends Error {
   override readonly name = 'RecoveryTimeout';
@@ -50,7 +66,7 @@ export interface CallLimits {
   livenessMs?: number;
 }
 
-type StepBody<T extends CommandType> = Omit<CommandOf<T>, 'type' | 'run' | 'generation'>;
+export type StepBody<T extends CommandType> = Omit<CommandOf<T>, 'type' | 'run' | 'generation'>;
 
 export class Fleet {
   readonly members: Membership;
@@ -73,13 +89,21 @@ export class Fleet {
    * for a command known to be long, such as 'eval' (heartbeats pause while it computes).
    */
   async call<T extends Exclude<CommandType, 'ping'>>(role: ServiceRole, type: T, body: StepBody<T>, limits: CallLimits = {}): Promise<OkReply<T>> {
+    return (await this.callCounted(role, type, body, limits)).reply;
+  }
+
+  /** call(), also saying how many attempts it took (1: the first attempt answered). */
+  async callCounted<T extends Exclude<CommandType, 'ping'>>(
+    role: ServiceRole, type: T, body: StepBody<T>, limits: CallLimits = {},
+  ): Promise<{ reply: OkReply<T>; attempts: number }> {
     const cmd = { type, run: this.subjects.run, generation: this.generation, ...body } as unknown as CommandOf<T>;
     const timeoutMs = limits.timeoutMs ?? this.opts.commandTimeoutMs;
     const livenessMs = limits.livenessMs ?? this.opts.livenessMs;
     for (let attempt = 0; ; attempt++) {
       const target = this.members.get(role)?.hb.instance; // the instance this attempt goes to
       try {
-        return await this.whileAlive(role, target, type, livenessMs, this.client.send(role, cmd, timeoutMs));
+        const reply = await this.whileAlive(role, target, type, livenessMs, this.client.send(role, cmd, timeoutMs));
+        return { reply, attempts: attempt + 1 };
       } catch (err) {
         if (this.retryable(err, role, attempt, livenessMs)) {
           this.log.warn('command timed out but the service still heartbeats; re-sending', { role, command: type, attempt: attempt + 1 });

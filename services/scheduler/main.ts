@@ -4,12 +4,17 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { closeNats, connectNats } from '../control/connection.ts';
+import { readLatestSample } from '../run/latest-sample.ts';
+import { runDirPaths } from '../run/run-dir.ts';
 import type { Logger } from '../telemetry/log.ts';
-import { createMetrics } from '../telemetry/metrics.ts';
 import { startMetricsServer } from '../telemetry/metrics-server.ts';
+import { createSchedulerMetrics } from '../telemetry/scheduler-metrics.ts';
 import { ConfigError, type GanTrainConfig, ganTrainSchema, loadConfig } from '../train/config.ts';
 import type { SchedulerConfig } from './config.ts';
 import { Scheduler, type SchedulerOutcome } from './scheduler.ts';
+
+/** The newest sample grid, next to /metrics (the GAN dashboard shows it). */
+export const LATEST_SAMPLE_ROUTE = '/samples/latest.png';
 
 /** completed/stopped 0, failed 1, superseded by another scheduler 3, interrupted while recovering 4. */
 export const SCHEDULER_EXIT = { ok: 0, failed: 1, superseded: 3, interrupted: 4 } as const;
@@ -41,8 +46,14 @@ export async function runScheduler(cfg: SchedulerConfig, log: Logger, signal: Ab
   log.info('config', { config: cfg });
   const train = await loadTrainConfig(cfg);
   log.info('training config', { config: train });
-  const metrics = createMetrics('scheduler');
-  const metricsServer = await startMetricsServer(metrics.registry, cfg.metricsPort, cfg.metricsHost);
+  const metrics = createSchedulerMetrics();
+  const samples = runDirPaths(cfg.runDir, 'gan').samples;
+  const metricsServer = await startMetricsServer(metrics.registry, cfg.metricsPort, cfg.metricsHost, {
+    [LATEST_SAMPLE_ROUTE]: async () => {
+      const body = await readLatestSample(samples);
+      return body && { contentType: 'image/png', body };
+    },
+  });
   log.info('metrics', { port: metricsServer.port });
   const nc = await connectNats(cfg.natsUrl, { name: 'gantry-scheduler', log });
   try {

@@ -29,27 +29,28 @@
 //  e) Loss. A command that times out (after retries while heartbeats continue), finds no
 //     responders, or reports an unreachable peer or a restarted service: log which role is
 //     dead, status 'recovering', go to b). Too many recoveries without progress fail the run.
-//  f) Failure. NaN/Inf (a 'non-finite' answer) or any other error answer: status 'failed' with
-//     the quantity and iteration in KV, run.json and metrics.jsonl; the last good checkpoint
-//     stays as it is.
+//  f) Failure. NaN/Inf (a 'non-finite' answer), any other error answer, or an answer that
+//     contradicts its command (StepFault: a step sent once but answered applied=false): status
+//     'failed' with the quantity (or role) and iteration in KV, run.json and metrics.jsonl; the
+//     last good checkpoint stays as it is.
 //  g) End. A final checkpoint at the last iteration, status 'completed' (or 'stopped').
 //     report.html is written at the end of every run that gets to f) or g) (best effort).
 import path from 'node:path';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { CommandFailed, type RemoteErrorDetails, RunStateConflict } from '../control/errors.ts';
 import { newInstanceId } from '../control/heartbeat.ts';
-import { type CheckpointRef, controlSchema, decodeMessage, type DStepReplyMetrics } from '../control/messages.ts';
+import { type CheckpointRef, controlSchema, decodeMessage, type DStepReplyMetrics, type OkReply } from '../control/messages.ts';
 import { FINAL_STATUSES, type RunStatus, RunStateStore, type VersionedRunState } from '../control/run-state.ts';
 import { configHash } from '../control/run-config.ts';
-import { runSubjects, type RunSubjects } from '../control/subjects.ts';
+import { runSubjects, type RunSubjects, type ServiceRole } from '../control/subjects.ts';
 import { latestCheckpoint } from '../run/checkpoint-list.ts';
 import type { Logger } from '../telemetry/log.ts';
-import type { Metrics } from '../telemetry/metrics.ts';
+import type { SchedulerMetrics } from '../telemetry/scheduler-metrics.ts';
 import { ConfigError, type GanTrainConfig, resumeKey } from '../train/config.ts';
 import { Checkpointer } from './checkpointer.ts';
 import type { SchedulerConfig } from './config.ts';
 import { RunEvaluation } from './evaluation.ts';
-import { Fleet, RecoveryTimeout, ServiceLost } from './fleet.ts';
+import { Fleet, RecoveryTimeout, ServiceLost, StepFault, type StepBody } from './fleet.ts';
 import { RunLedger } from './ledger.ts';
 import { type IterationResult, RunRecords } from './run-records.ts';
 
@@ -83,7 +84,7 @@ export class Scheduler {
     private readonly cfg: SchedulerConfig,
     train: GanTrainConfig,
     private readonly log: Logger,
-    private readonly metrics: Metrics,
+    private readonly metrics: SchedulerMetrics,
   ) {
     this.train = { ...train, out: cfg.runDir };
     this.subjects = runSubjects(cfg.runId, cfg.prefix);
@@ -195,6 +196,7 @@ export class Scheduler {
     const checkpoint = this.ledger.state.lastCheckpoint;
     await this.ledger.patch({ generation, status: 'recovering' });
     this.fleet.generation = generation;
+    this.metrics.generation.set(generation);
     this.log.info('forming generation', {
       generation, from: checkpoint?.path ?? 'initial weights', iteration: checkpoint?.iteration ?? 0,
       members: this.fleet.members.all().map((m) => `${m.hb.role}:${m.hb.instance}`),
@@ -231,18 +233,36 @@ export class Scheduler {
     let d: DStepReplyMetrics | undefined;
     for (let s = 0; s < k; s++) {
       const end = this.metrics.stepDuration.startTimer({ phase: 'd_step' });
-      d = (await this.fleet.call('discriminator', 'd-step', { iteration: t, step: s })).metrics;
+      d = await this.step('discriminator', 'd-step', t, s);
       end();
     }
     const end = this.metrics.stepDuration.startTimer({ phase: 'g_step' });
-    const g = (await this.fleet.call('generator', 'g-step', { iteration: t, step: k })).metrics;
+    const g = await this.step('generator', 'g-step', t, k);
     end();
     const { lossD, dReal, dFake, gp, lr } = d!; // k >= 1
     return { lossD, lossG: g.lossG, dReal, dFake, ...(gp === undefined ? {} : { gp }), lrD: lr, lrG: g.lr };
   }
 
+  /**
+   * One step command and its answer's metrics. Every step of a generation is sent once and must
+   * be applied by that command: applied=false on the first attempt means the service's weights
+   * had already moved past (t, s) by some other way, and the run stops with a StepFault instead of
+   * training on silently frozen weights. On a re-sent attempt applied=false is the expected
+   * answer (the lost first attempt was applied).
+   */
+  private async step<T extends 'd-step' | 'g-step'>(role: ServiceRole, type: T, iteration: number, step: number): Promise<OkReply<T>['metrics']> {
+    const body = { iteration, step } as StepBody<T>;
+    const { reply, attempts } = await this.fleet.callCounted(role, type, body);
+    const metrics: OkReply<T>['metrics'] = reply.metrics;
+    if (!metrics.applied && attempts === 1) {
+      throw new StepFault(role, iteration, step, `applied=false on the first attempt: the ${role} had already applied it (its weights moved by a request this scheduler did not send)`);
+    }
+    return metrics;
+  }
+
   private observe(done: number, m: IterationResult, itPerSec: number): void {
     this.metrics.iteration.set(done);
+    this.metrics.iterations.inc();
     this.metrics.imagesPerSecond.set(itPerSec * this.train.batchSize * this.train.dSteps); // real images D consumes
     this.metrics.loss.set({ loss: 'd' }, m.lossD);
     this.metrics.loss.set({ loss: 'g' }, m.lossG);
@@ -255,10 +275,12 @@ export class Scheduler {
   private async atBoundary(signal: AbortSignal, t: number): Promise<boolean> {
     if (this.paused && !this.stopRequested && !signal.aborted) {
       await this.ledger.patch({ status: 'paused' });
+      this.metrics.runPaused.set(1);
       this.records.status(t, 'paused', 'paused; `gantry run resume` continues');
       this.log.info('paused', { iteration: t });
       while (this.paused && !this.stopRequested && !signal.aborted) await new Promise<void>((r) => { this.wake = r; });
       await this.ledger.patch({ status: 'running' });
+      this.metrics.runPaused.set(0);
       this.log.info('resumed', { iteration: t });
     }
     return this.stopRequested || signal.aborted;
@@ -330,6 +352,7 @@ export class Scheduler {
 function failureDetails(err: unknown): RemoteErrorDetails {
   if (err instanceof CommandFailed) return { ...err.details, message: err.message };
   if (err instanceof RecoveryTimeout || err instanceof ServiceLost) return { code: 'peer-unavailable', message: err.message };
+  if (err instanceof StepFault) return { code: 'unexpected-reply', message: err.message, role: err.role, iteration: err.iteration };
   return { code: 'internal', message: err instanceof Error ? err.message : String(err) };
 }
 

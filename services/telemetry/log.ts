@@ -1,6 +1,7 @@
 // Structured logs. Services write one JSON object per line (ts, level, component, msg, fields);
 // on a terminal the same records are printed as short human lines. Nothing else in gantry writes
 // to stdout/stderr directly except progress bars and command output.
+import { envChoice } from '../env/mod.ts';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type LogFormat = 'json' | 'pretty';
@@ -42,8 +43,8 @@ function pretty(level: LogLevel, component: string, msg: string, fields: LogFiel
 
 export function createLogger(opts: LoggerOptions, bound: LogFields = {}): Logger {
   const stream = opts.stream ?? process.stderr;
-  const format = opts.format ?? (process.env.GANTRY_LOG_FORMAT === 'pretty' ? 'pretty' : 'json');
-  const min = RANK[opts.level ?? (process.env.GANTRY_LOG_LEVEL as LogLevel | undefined) ?? 'info'] ?? RANK.info;
+  const format: LogFormat = opts.format ?? envChoice('GANTRY_LOG_FORMAT') ?? 'json';
+  const min = RANK[opts.level ?? envChoice('GANTRY_LOG_LEVEL') ?? 'info'] ?? RANK.info;
   const write = (level: LogLevel, msg: string, fields: LogFields = {}): void => {
     if (RANK[level] < min) return;
     const all = { ...bound, ...fields };

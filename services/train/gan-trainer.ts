@@ -6,6 +6,7 @@
 import { tf } from '../core/tf.ts';
 import { GeneratorNode } from '../core/gan/generator-node.ts';
 import { DiscriminatorNode } from '../core/gan/discriminator-node.ts';
+import { ganIteration } from '../core/gan/iteration.ts';
 import { deriveSeed } from '../core/seed.ts';
 import { loadImageSet } from '../data/mnist.ts';
 import { createProgress } from '../run/progress.ts';
@@ -21,36 +22,8 @@ export interface GanTrainResult {
   status: 'completed' | 'stopped';
 }
 
-export interface IterationMetrics {
-  iteration: number;
-  lossD: number;
-  lossG: number;
-  dReal: number;
-  dFake: number;
-  gp?: number;
-}
-
-/** One iteration t of Algorithm 1 (Goodfellow et al. 2014): k D-steps, then one G-step. */
-export function ganIteration(g: GeneratorNode, d: DiscriminatorNode, t: number): IterationMetrics {
-  const k = g.cfg.dSteps;
-  let last = { lossD: 0, dReal: 0, dFake: 0, gp: undefined as number | undefined };
-  // (1) Update D, k times: maximise log D(x) + log(1 - D(G(z))) (or the chosen loss's objective).
-  for (let s = 0; s < k; s++) {
-    const fake = g.generate(t, s); // (B, 28, 28, 1), z from (seed, t, s)
-    const real = d.realBatch(t, s); // (B, 28, 28, 1), global batch t*k + s
-    try {
-      const m = d.trainStep(t, s, real, fake);
-      last = { lossD: m.lossD, dReal: m.dReal, dFake: m.dFake, gp: m.gp };
-    } finally {
-      tf.dispose([fake, real]);
-    }
-  }
-  // (2) Update G: L_G back-propagated through D (held fixed, no update) and G on one tape. The
-  // services exchange the same gradient as dL_G/dG(z') (generate, generatorGrad, applyUpstream);
-  // here G(z') is computed once.
-  const lossG = g.applyObjective(t, (fake) => d.generatorLoss(fake), 'generator loss').value;
-  return { iteration: t, lossG, ...last };
-}
+// The loop body lives with the nodes in the core; re-exported for the trainer's callers.
+export { ganIteration, type IterationMetrics } from '../core/gan/iteration.ts';
 
 export const SAMPLE_GRID = { n: 64, cols: 8 } as const;
 

@@ -4,15 +4,18 @@
 //
 //   TensorValidationError, RequestValidationError,
 //   ShapeError, SnapshotMismatchError (core)      -> INVALID_ARGUMENT (the caller sent bad data)
-//   NonFiniteError (core), WrongRunError          -> FAILED_PRECONDITION (the model or the run is in a
+//   NonFiniteError (core), WrongRunError,
+//   StepNotArmedError                             -> FAILED_PRECONDITION (the model or the run is in a
 //                                                     state the call cannot proceed from; retrying the
-//                                                     same call cannot help: the run must stop)
+//                                                     same call cannot help)
+//   a call the client cancelled                   -> CANCELLED (logged at info, no stack)
 //   anything else                                 -> INTERNAL (a bug; the message is passed on)
 //
 // The error's class name (and, when it names one, the field) travel as trailing metadata
 // (gantry-error-name, gantry-error-field) so a client can tell a NonFiniteError from a bug.
+// Details are bounded (MAX_DETAILS_CHARS): no request can make an error echo it back whole.
 import * as grpc from '@grpc/grpc-js';
-import { NonFiniteError, ShapeError, SnapshotMismatchError } from '../core/errors.ts';
+import { clipText, NonFiniteError, ShapeError, SnapshotMismatchError } from '../core/errors.ts';
 
 /** A received tensor does not match what the receiver expects. `field` is e.g. "fake.shape[1]". */
 export class TensorValidationError extends Error {
@@ -39,7 +42,7 @@ export class RequestValidationError extends Error {
   }
 }
 
-/** The call's id.run_id is not the run this server serves. */
+/** The call's id.run_id is not the run this server serves. `found` is clipped (clipText) in the message. */
 export class WrongRunError extends Error {
   override readonly name = 'WrongRunError';
   readonly field = 'id.run_id';
@@ -47,7 +50,29 @@ export class WrongRunError extends Error {
     readonly expected: string,
     readonly found: string,
   ) {
-    super(`id.run_id: this server serves run ${JSON.stringify(expected)}, found ${JSON.stringify(found)}`);
+    super(`id.run_id: this server serves run ${JSON.stringify(expected)}, found ${JSON.stringify(clipText(found))}`);
+  }
+}
+
+/**
+ * A state-changing call for a step the current scheduler generation did not arm (step-gate.ts):
+ * a foreign or stale caller. Nothing was changed.
+ */
+export class StepNotArmedError extends Error {
+  override readonly name = 'StepNotArmedError';
+  readonly field = 'id';
+  constructor(
+    readonly role: string,
+    /** The refused gRPC method, e.g. "TrainStep". */
+    readonly method: string,
+    /** The (iteration, step) the call asked for; undefined when refused before reading it. */
+    readonly found: { iteration: number; step: number } | undefined,
+    /** The armed step, if any. */
+    readonly expected: { generation: number; iteration: number; step: number } | undefined,
+    expectedText: string,
+  ) {
+    const asked = found ? ` for (iteration ${found.iteration}, step ${found.step})` : '';
+    super(`${method}${asked} refused: the ${role} executes only the step its scheduler commanded; expected ${expectedText}`);
   }
 }
 
@@ -89,13 +114,17 @@ export class PeerUnavailableError extends PeerError {
   override readonly name = 'PeerUnavailableError';
 }
 
+/** Bounds of an error's details and field name on the wire (longer ones are clipped, saying so). */
+export const MAX_DETAILS_CHARS = 1024;
+const MAX_FIELD_CHARS = 128;
+
 const ERROR_NAME_KEY = 'gantry-error-name';
 const ERROR_FIELD_KEY = 'gantry-error-field';
 
 function codeFor(err: unknown): grpc.status {
   if (err instanceof TensorValidationError || err instanceof RequestValidationError) return grpc.status.INVALID_ARGUMENT;
   if (err instanceof ShapeError || err instanceof SnapshotMismatchError) return grpc.status.INVALID_ARGUMENT;
-  if (err instanceof NonFiniteError || err instanceof WrongRunError) return grpc.status.FAILED_PRECONDITION;
+  if (err instanceof NonFiniteError || err instanceof WrongRunError || err instanceof StepNotArmedError) return grpc.status.FAILED_PRECONDITION;
   return grpc.status.INTERNAL;
 }
 
@@ -106,10 +135,10 @@ export function toStatus(err: unknown): grpc.StatusObject {
   const name = err instanceof Error ? err.name : typeof err;
   metadata.set(ERROR_NAME_KEY, name);
   const field = (err as { field?: unknown } | null)?.field;
-  if (typeof field === 'string') metadata.set(ERROR_FIELD_KEY, field);
+  if (typeof field === 'string') metadata.set(ERROR_FIELD_KEY, clipText(field, MAX_FIELD_CHARS));
   const message = err instanceof Error ? err.message : String(err);
   const details = code === grpc.status.INTERNAL ? `internal error: ${name}: ${message}` : message;
-  return { code, details, metadata };
+  return { code, details: clipText(details, MAX_DETAILS_CHARS), metadata };
 }
 
 function metadataString(md: grpc.Metadata | undefined, key: string): string | undefined {

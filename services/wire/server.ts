@@ -16,6 +16,9 @@ import type { Logger } from '../telemetry/log.ts';
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
+/** How long a failed client-streaming handler waits to learn whether the client cancelled. */
+const CANCEL_GRACE_MS = 50;
+
 export interface ServerOptions {
   /** grpc.max_receive_message_length and max_send_message_length; default 64 MiB. */
   maxMessageBytes?: number;
@@ -28,7 +31,7 @@ export interface ServerOptions {
   keepaliveTimeMs?: number;
   keepaliveTimeoutMs?: number;
   metrics?: Metrics;
-  /** Receives INTERNAL errors (bugs) with their stack. */
+  /** Receives INTERNAL errors (bugs) with their stack, and client cancellations at info. */
   logger?: Logger;
 }
 
@@ -165,7 +168,15 @@ export class GantryServer {
     return (code) => end?.({ code: grpc.status[code] });
   }
 
-  private statusFor(label: string, err: unknown): grpc.StatusObject {
+  /**
+   * The status for a failed handler. A call the client cancelled (or let pass its deadline) is not
+   * a server fault: it is logged at info, without a stack, and answered CANCELLED (nobody reads it).
+   */
+  private statusFor(label: string, err: unknown, call: { cancelled: boolean }): grpc.StatusObject {
+    if (call.cancelled) {
+      this.opts.logger?.info('call cancelled by the client', { method: label, error: err instanceof Error ? err.message : String(err) });
+      return { code: grpc.status.CANCELLED, details: 'cancelled by the client', metadata: new grpc.Metadata() };
+    }
     const status = toStatus(err);
     if (status.code === grpc.status.INTERNAL) {
       this.opts.logger?.error('gRPC handler failed', { method: label, error: err, stack: (err as Error)?.stack });
@@ -174,13 +185,13 @@ export class GantryServer {
   }
 
   /** The one way a unary or client-streaming handler answers: the first answer wins, later ones are dropped. */
-  private answerOnce(label: string, callback: grpc.sendUnaryData<unknown>): (err: unknown, res?: unknown) => void {
+  private answerOnce(label: string, call: { cancelled: boolean }, callback: grpc.sendUnaryData<unknown>): (err: unknown, res?: unknown) => void {
     const done = this.observe(label);
     let answered = false;
     return (err, res) => {
       if (answered) return;
       answered = true;
-      const status = err === undefined ? undefined : this.statusFor(label, err);
+      const status = err === undefined ? undefined : this.statusFor(label, err, call);
       done(status?.code ?? grpc.status.OK);
       if (status) callback(status);
       else callback(null, res);
@@ -195,7 +206,7 @@ export class GantryServer {
 
   private adaptUnary(label: string, h: Unary<unknown, unknown>): grpc.handleUnaryCall<unknown, unknown> {
     return (call, callback) => {
-      const answer = this.answerOnce(label, callback);
+      const answer = this.answerOnce(label, call, callback);
       Promise.resolve()
         .then(() => h.fn(call.request, call))
         .then((res) => answer(undefined, res), (err: unknown) => answer(err ?? new Error('handler rejected')));
@@ -216,17 +227,24 @@ export class GantryServer {
         done(grpc.status.OK);
         call.end();
       } catch (err) {
-        const status = this.statusFor(label, err);
+        const status = this.statusFor(label, err, call);
         done(status.code);
-        call.emit('error', status);
+        if (!call.cancelled) call.emit('error', status);
       }
     };
   }
 
   private adaptClientStream(label: string, h: ClientStream<unknown, unknown>): grpc.handleClientStreamingCall<unknown, unknown> {
     return (call, callback) => {
-      const answer = this.answerOnce(label, callback);
-      h.fn(call).then((res) => answer(undefined, res), (err: unknown) => answer(err ?? new Error('handler rejected')));
+      const answer = this.answerOnce(label, call, callback);
+      h.fn(call).then((res) => answer(undefined, res), async (err: unknown) => {
+        // A client's cancellation reaches the handler first as an early end of its request
+        // stream (a "truncated stream" error); grpc-js flags the call cancelled only when the
+        // HTTP/2 stream closes, a moment later. Wait that moment, so a cancellation is logged
+        // as one (info) and not answered as the client's bad request.
+        if (!call.cancelled) await new Promise((r) => { const t = setTimeout(r, CANCEL_GRACE_MS); call.once('cancelled', () => { clearTimeout(t); r(undefined); }); });
+        answer(err ?? new Error('handler rejected'));
+      });
     };
   }
 }

@@ -17,6 +17,20 @@ const BYTES_PER_ELEMENT: Record<WireDType, number> = { FLOAT32: 4, FLOAT16: 2, B
 
 export const HOST_LITTLE_ENDIAN = endianness() === 'LE';
 
+/**
+ * The most elements a received tensor (or a weights tensor) may declare: 2^28, 1 GiB of float32,
+ * far above any gantry model or batch and far below what a typed array can hold. A larger
+ * product(shape), or one that is not a safe integer, is refused before anything is allocated.
+ */
+export const MAX_TENSOR_ELEMENTS = 2 ** 28;
+
+/**
+ * Images on the wire are tanh outputs (or data scaled to the same range): [-1, 1]. No tolerance:
+ * tanh in float32 never leaves [-1, 1], and float16/bfloat16 round to nearest with +-1 exactly
+ * representable, so an encoded image stays inside too.
+ */
+export const IMAGE_RANGE = { min: -1, max: 1 } as const;
+
 /** What a receiver expects of a tensor. */
 export interface TensorExpectation {
   /** Full shape including the batch dimension, e.g. [64, 28, 28, 1]; null entries accept any size. */
@@ -25,6 +39,8 @@ export interface TensorExpectation {
   dtypes?: readonly WireDType[];
   /** Reject NaN and +-Inf (default true). */
   finite?: boolean;
+  /** Reject values outside [min, max] (e.g. IMAGE_RANGE); default: no range. */
+  range?: { readonly min: number; readonly max: number };
 }
 
 export interface DecodedTensor {
@@ -77,12 +93,35 @@ export function encodeTensor(
   return { dtype, shape: [...shape], data: littleEndianBytes(values, hostLittleEndian) };
 }
 
-function checkShape(field: string, shape: readonly number[], expected: readonly (number | null)[] | undefined): void {
+/** `[a, b, ...]` for a message, at most 8 dimensions shown. */
+export function formatShape(shape: readonly (number | null)[]): string {
+  const shown = shape.slice(0, 8).map((d) => d ?? '*');
+  return `[${shown.join(', ')}${shape.length > 8 ? `, ... (${shape.length} dimensions)` : ''}]`;
+}
+
+/**
+ * Checks that every dimension is a non-negative safe integer and product(shape) is at most
+ * MAX_TENSOR_ELEMENTS (computed without overflow); returns the product. `field` names the shape.
+ */
+export function checkShapeBound(field: string, shape: readonly number[]): number {
+  let n = 1;
   shape.forEach((d, i) => {
-    if (!Number.isSafeInteger(d) || d < 0) throw new TensorValidationError(`${field}.shape[${i}]`, 'a non-negative integer', String(d));
+    if (!Number.isSafeInteger(d) || d < 0) throw new TensorValidationError(`${field}[${i}]`, 'a non-negative integer', String(d));
   });
+  if (shape.includes(0)) return 0;
+  for (const d of shape) {
+    n *= d;
+    if (n > MAX_TENSOR_ELEMENTS) {
+      throw new TensorValidationError(field, `at most ${MAX_TENSOR_ELEMENTS} elements (2^28)`, `${formatShape(shape)} (more than 2^28 elements)`);
+    }
+  }
+  return n;
+}
+
+function checkShape(field: string, shape: readonly number[], expected: readonly (number | null)[] | undefined): void {
+  checkShapeBound(`${field}.shape`, shape);
   if (!expected) return;
-  const fmt = (s: readonly (number | null)[]) => `[${s.map((d) => d ?? '*').join(', ')}]`;
+  const fmt = formatShape;
   if (shape.length !== expected.length) {
     throw new TensorValidationError(`${field}.shape`, `${expected.length} dimensions ${fmt(expected)}`,
       `${shape.length} ${fmt(shape)}`);
@@ -119,6 +158,21 @@ function checkFinite(field: string, data: Float32Array): void {
   throw new TensorValidationError(`${field}.data`, 'finite values', `${count} non-finite value${count === 1 ? '' : 's'}, first at index ${first}`);
 }
 
+function checkRange(field: string, data: Float32Array, { min, max }: { readonly min: number; readonly max: number }): void {
+  let count = 0;
+  let first = -1;
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    if (v < min || v > max) {
+      if (first < 0) first = i;
+      count++;
+    }
+  }
+  if (count === 0) return;
+  throw new TensorValidationError(`${field}.data`, `values in [${min}, ${max}]`,
+    `${count} value${count === 1 ? '' : 's'} outside, first ${data[first]} at index ${first}`);
+}
+
 /**
  * Validates a received Tensor (`field` names it in errors, e.g. "fake") and decodes it into a
  * fresh float32 copy. Throws TensorValidationError naming the failing field.
@@ -147,5 +201,6 @@ export function decodeTensor(
     : dtype === 'FLOAT16' ? halfToFloatArray(new Uint16Array(host))
     : bfloat16ToFloatArray(new Uint16Array(host));
   if (expect.finite ?? true) checkFinite(field, data);
+  if (expect.range) checkRange(field, data, expect.range);
   return { shape, data };
 }

@@ -1,17 +1,19 @@
 // ModelSnapshot <-> a stream of WeightsChunk messages (layout in proto/gantry/v1/weights.proto):
 // one header-only chunk, then every tensor in snapshot order (model tensors, then optimizer
 // slots) in slices of at most chunkBytes. The reader checks the layout as it goes and rebuilds
-// each tensor into a fresh aligned Float32Array.
+// each tensor into a fresh aligned Float32Array. It allocates only for bytes that have arrived (a
+// header or shape promising gigabytes costs the receiver nothing until the sender sends them),
+// bounds every shape (tensor-codec.ts MAX_TENSOR_ELEMENTS) and clips every name it echoes in an error.
 import type { ModelSnapshot } from '../run/model-snapshot.ts';
 import { checkSnapshot } from '../run/model-snapshot.ts';
 import type { TensorEntry } from '../run/tensor-entry.ts';
 import type { ModelRole } from '../run/manifest.ts';
-import { SnapshotMismatchError } from '../core/errors.ts';
+import { clipText, SnapshotMismatchError } from '../core/errors.ts';
 import type { WeightsChunk } from './generated/gantry/v1/WeightsChunk.ts';
 import type { WeightsChunk__Output } from './generated/gantry/v1/WeightsChunk.ts';
 import type { SnapshotHeader__Output } from './generated/gantry/v1/SnapshotHeader.ts';
 import { RequestValidationError, TensorValidationError } from './errors.ts';
-import { HOST_LITTLE_ENDIAN, littleEndianBytes } from './tensor-codec.ts';
+import { checkShapeBound, formatShape, HOST_LITTLE_ENDIAN, littleEndianBytes } from './tensor-codec.ts';
 
 export const WEIGHTS_CHUNK_BYTES = 1 << 20;
 
@@ -48,10 +50,6 @@ export function* snapshotToChunks(state: WeightsState, chunkBytes = WEIGHTS_CHUN
   }
 }
 
-function numel(shape: readonly number[]): number {
-  return shape.reduce((n, d) => n * d, 1);
-}
-
 interface Header {
   base: Omit<ModelSnapshot, 'tensors'>;
   lastApplied: WeightsState['lastApplied'];
@@ -62,7 +60,7 @@ interface Header {
 
 function parseHeader(h: SnapshotHeader__Output, role: ModelRole): Header {
   const field = 'chunk[0].header';
-  if (h.role !== role) throw new RequestValidationError(`${field}.role`, JSON.stringify(role), JSON.stringify(h.role));
+  if (h.role !== role) throw new RequestValidationError(`${field}.role`, JSON.stringify(role), JSON.stringify(clipText(h.role)));
   let arch: unknown;
   try {
     arch = JSON.parse(h.archJson);
@@ -72,22 +70,30 @@ function parseHeader(h: SnapshotHeader__Output, role: ModelRole): Header {
   if (typeof arch !== 'object' || arch === null || Array.isArray(arch)) {
     throw new RequestValidationError(`${field}.arch_json`, 'a JSON object', JSON.stringify(h.archJson.slice(0, 80)));
   }
-  if (h.optimizerKind !== 'adam') throw new RequestValidationError(`${field}.optimizer_kind`, '"adam"', JSON.stringify(h.optimizerKind));
+  if (h.optimizerKind !== 'adam') throw new RequestValidationError(`${field}.optimizer_kind`, '"adam"', JSON.stringify(clipText(h.optimizerKind)));
+  const lastIteration = Number(h.lastAppliedIteration);
+  const lastStep = Number(h.lastAppliedStep);
+  if (!Number.isSafeInteger(lastIteration) || lastIteration < -1) {
+    throw new RequestValidationError(`${field}.last_applied_iteration`, 'an integer >= -1', String(h.lastAppliedIteration));
+  }
+  if (!Number.isSafeInteger(lastStep) || lastStep < -1) throw new RequestValidationError(`${field}.last_applied_step`, 'an integer >= -1', String(h.lastAppliedStep));
+  const totalBytes = Number(h.totalBytes);
+  if (!Number.isSafeInteger(totalBytes) || totalBytes < 0) throw new RequestValidationError(`${field}.total_bytes`, 'a non-negative integer below 2^53', String(h.totalBytes));
   return {
     base: {
       role,
       arch: arch as Record<string, unknown>,
       optimizer: { kind: 'adam', step: Number(h.optimizerStep), hyper: { ...h.optimizerHyper }, slots: [] },
     },
-    lastApplied: { iteration: Number(h.lastAppliedIteration), step: Number(h.lastAppliedStep) },
+    lastApplied: { iteration: lastIteration, step: lastStep },
     modelTensorCount: h.modelTensorCount,
     slotCount: h.slotCount,
-    totalBytes: Number(h.totalBytes),
+    totalBytes,
   };
 }
 
-/** One tensor being reassembled from its slices. */
-interface Pending { entry: TensorEntry; group: Group; bytes: Uint8Array; filled: number }
+/** One tensor being reassembled from its slices: `size` bytes expected, `parts` received so far. */
+interface Pending { name: string; shape: number[]; group: Group; size: number; parts: Uint8Array[]; filled: number }
 
 /** Reassembles tensors chunk by chunk, checking names, shapes, offsets and the byte budget. */
 class SnapshotReader {
@@ -99,20 +105,20 @@ class SnapshotReader {
 
   add(c: WeightsChunk__Output, where: string): void {
     if (c.header) throw new RequestValidationError(`${where}.header`, 'a header in the first chunk only', 'a second header');
-    if (!this.cur || c.tensorName !== this.cur.entry.name) {
+    if (!this.cur || c.tensorName !== this.cur.name) {
       this.finish();
       this.cur = this.start(c, where);
     }
     const cur = this.cur;
-    if (c.shape.map(Number).join(',') !== cur.entry.shape.join(',')) {
-      throw new TensorValidationError(`${where}.shape`, `[${cur.entry.shape.join(', ')}] (as in the tensor's first chunk)`, `[${c.shape.join(', ')}]`);
+    if (c.shape.map(Number).join(',') !== cur.shape.join(',')) {
+      throw new TensorValidationError(`${where}.shape`, `${formatShape(cur.shape)} (as in the tensor's first chunk)`, formatShape(c.shape.map(Number)));
     }
     if (Number(c.byteOffset) !== cur.filled) throw new RequestValidationError(`${where}.byte_offset`, String(cur.filled), String(c.byteOffset));
-    if (cur.filled + c.data.length > cur.bytes.length) {
-      throw new TensorValidationError(`${where}.data`, `at most ${cur.bytes.length - cur.filled} more bytes for "${cur.entry.name}"`,
+    if (cur.filled + c.data.length > cur.size) {
+      throw new TensorValidationError(`${where}.data`, `at most ${cur.size - cur.filled} more bytes for "${clipText(cur.name)}"`,
         `${c.data.length} bytes`);
     }
-    cur.bytes.set(c.data, cur.filled);
+    if (c.data.length > 0) cur.parts.push(c.data);
     cur.filled += c.data.length;
   }
 
@@ -124,7 +130,7 @@ class SnapshotReader {
     const firstSlot = done.findIndex((d) => d.group === 'OPTIMIZER_SLOT');
     if (firstSlot >= 0 && firstSlot < tensors.length) {
       throw new RequestValidationError('weights', 'all MODEL tensors before the OPTIMIZER_SLOT tensors',
-        `a MODEL tensor after slot "${done[firstSlot].entry.name}"`);
+        `a MODEL tensor after slot "${clipText(done[firstSlot].entry.name)}"`);
     }
     if (tensors.length !== head.modelTensorCount || slots.length !== head.slotCount) {
       throw new RequestValidationError('weights', `${head.modelTensorCount} model tensors and ${head.slotCount} slots (as the header says)`,
@@ -142,32 +148,37 @@ class SnapshotReader {
   private start(c: WeightsChunk__Output, where: string): Pending {
     const shape = c.shape.map(Number);
     if (!c.tensorName) throw new RequestValidationError(`${where}.tensor_name`, 'a tensor name', 'an empty string');
-    if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-      throw new TensorValidationError(`${where}.shape`, 'non-negative integers', `[${shape.join(', ')}]`);
-    }
+    // A shape such as [2^40] is refused here, by its bound, before anything is allocated.
+    const n = checkShapeBound(`${where}.shape`, shape);
     if (c.group !== 'MODEL' && c.group !== 'OPTIMIZER_SLOT') throw new RequestValidationError(`${where}.group`, 'MODEL or OPTIMIZER_SLOT', String(c.group));
-    // The header's byte total bounds what a sender can make the receiver allocate.
-    const bytes = numel(shape) * 4;
+    // The header's byte total bounds the whole snapshot.
+    const bytes = n * 4;
     if (this.allocated + bytes > this.head.totalBytes) {
       throw new TensorValidationError(`${where}.shape`, `at most ${this.head.totalBytes - this.allocated} more bytes (header.total_bytes)`,
-        `[${shape.join(', ')}] (${bytes} bytes)`);
+        `${formatShape(shape)} (${bytes} bytes)`);
     }
     this.allocated += bytes;
-    const data = new Float32Array(numel(shape));
-    return { entry: { name: c.tensorName, shape, data }, group: c.group, bytes: new Uint8Array(data.buffer), filled: 0 };
+    return { name: c.tensorName, shape, group: c.group, size: bytes, parts: [], filled: 0 };
   }
 
   private finish(): void {
     const p = this.cur;
     if (!p) return;
     this.cur = undefined;
-    if (p.filled !== p.bytes.length) {
-      throw new TensorValidationError(`weights["${p.entry.name}"].data`, `${p.bytes.length} bytes`, `${p.filled} bytes`);
+    const label = `weights["${clipText(p.name)}"].data`;
+    if (p.filled !== p.size) throw new TensorValidationError(label, `${p.size} bytes`, `${p.filled} bytes`);
+    // Every byte has arrived: only now is the tensor allocated (fresh, aligned) and filled.
+    const data = new Float32Array(p.size / 4);
+    const bytes = new Uint8Array(data.buffer);
+    let at = 0;
+    for (const part of p.parts) {
+      bytes.set(part, at);
+      at += part.length;
     }
-    if (!HOST_LITTLE_ENDIAN) Buffer.from(p.bytes.buffer, p.bytes.byteOffset, p.bytes.byteLength).swap32();
-    const bad = p.entry.data.findIndex((v) => !Number.isFinite(v));
-    if (bad >= 0) throw new TensorValidationError(`weights["${p.entry.name}"].data`, 'finite values', `${p.entry.data[bad]} at index ${bad}`);
-    this.done.push({ entry: p.entry, group: p.group });
+    if (!HOST_LITTLE_ENDIAN) Buffer.from(data.buffer).swap32();
+    const bad = data.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) throw new TensorValidationError(label, 'finite values', `${data[bad]} at index ${bad}`);
+    this.done.push({ entry: { name: p.name, shape: p.shape, data }, group: p.group });
   }
 }
 

@@ -84,6 +84,8 @@ export interface Services {
   generator: ManagedChild;
   discriminator: ManagedChild;
   output: LineSink;
+  /** host:port of each role's gRPC server. */
+  grpc: { generator: string; discriminator: string };
   stop(): Promise<void>;
 }
 
@@ -109,7 +111,7 @@ export async function startServices(natsUrl: string, runId: string, runDir: stri
     await stop();
     throw err;
   }
-  return { generator, discriminator, output, stop };
+  return { generator, discriminator, output, grpc: { generator: `127.0.0.1:${gPort}`, discriminator: `127.0.0.1:${dPort}` }, stop };
 }
 
 /** A role's /metrics port, from its 'ready' log line. */

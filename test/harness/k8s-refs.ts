@@ -2,8 +2,7 @@
 // ports, ConfigMaps, Secrets, claims, service accounts, scale targets), probes on real ports, the
 // restricted Pod Security Standard, resources, the common labels and pinned images. Each check
 // returns one message per problem, naming the object and the field.
-import { readdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
+import type { EnvSetting } from './deploy-env.ts';
 import { describeObject, type K8sObject } from './k8s-models.ts';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- manifests are untyped JSON here */
@@ -186,31 +185,19 @@ export function labelErrors(objects: readonly K8sObject[]): string[] {
   return errors;
 }
 
-/** GANTRY_* names the manifests set: container env and the keys of ConfigMaps and Secrets. */
-export function gantryEnvNames(objects: readonly K8sObject[]): Map<string, string> {
-  const names = new Map<string, string>(); // name -> where
+/** GANTRY_* settings of the manifests: container env (with the container's role, its component
+ *  label) and the keys of ConfigMaps and Secrets. */
+export function gantryEnvSettings(objects: readonly K8sObject[]): EnvSetting[] {
+  const out: EnvSetting[] = [];
   for (const t of podTemplates(objects)) {
+    const role = t.labels['app.kubernetes.io/component'];
     for (const c of containers(t.spec)) {
-      for (const e of c.env ?? []) if (e.name.startsWith('GANTRY_')) names.set(e.name, `${describeObject(t.owner)} container ${c.name}`);
+      for (const e of c.env ?? []) out.push({ name: e.name, where: `${describeObject(t.owner)} container ${c.name}`, role });
     }
   }
   for (const o of objects as Json[]) {
     if (o.kind !== 'ConfigMap' && o.kind !== 'Secret') continue;
-    for (const k of [...Object.keys(o.data ?? {}), ...Object.keys(o.stringData ?? {})]) if (k.startsWith('GANTRY_')) names.set(k, describeObject(o));
+    for (const k of [...Object.keys(o.data ?? {}), ...Object.keys(o.stringData ?? {})]) out.push({ name: k, where: describeObject(o) });
   }
-  return names;
-}
-
-/** Every GANTRY_* name that appears in the TypeScript sources under `dir` (services/). */
-export function namesReadBy(dir: string): Set<string> {
-  const names = new Set<string>();
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.name.endsWith('.ts')) for (const m of readFileSync(p, 'utf8').matchAll(/\bGANTRY_[A-Z0-9_]+\b/g)) names.add(m[0]);
-    }
-  };
-  walk(dir);
-  return names;
+  return out;
 }

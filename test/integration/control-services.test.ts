@@ -24,7 +24,7 @@ import { register as registerRun } from '../../services/cli/commands/run.ts';
 import { register as registerStatus } from '../../services/cli/commands/status.ts';
 import { CheckFailed, UsageError } from '../../services/cli/errors.ts';
 import { Command } from 'commander';
-import { createMetrics } from '../../services/telemetry/metrics.ts';
+import { createSchedulerMetrics } from '../../services/telemetry/scheduler-metrics.ts';
 import { metricsPortOf, quietLog, scrapeGauge, startServices, type Services, tinyGanConfig, trainReference } from '../harness/cluster.ts';
 import { startTestNats, tempDir, type TestNats, waitFor } from '../harness/nats.ts';
 
@@ -154,7 +154,7 @@ describe('a distributed run, controlled and taken over', () => {
   const schedulerConfig = () => schedulerConfigSchema.parse({
     natsUrl: nats.url, runId: RUN, runDir, commandTimeoutMs: 5_000, livenessMs: 2_000, recoveryTimeoutMs: 20_000, progress: false,
   });
-  const scheduler = () => new Scheduler(nc, schedulerConfig(), train(), quietLog, createMetrics('scheduler')).run(new AbortController().signal);
+  const scheduler = () => new Scheduler(nc, schedulerConfig(), train(), quietLog, createSchedulerMetrics()).run(new AbortController().signal);
 
   before(async () => {
     await fsp.rm(runDir, { recursive: true, force: true }); // the commands above wrote into it

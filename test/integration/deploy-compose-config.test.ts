@@ -6,17 +6,16 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { COMPOSE_FILES, type ComposeLayer, ComposeProject, DEPLOY_DIR, dockerEngine, dotEnv, REPO_ROOT } from '../harness/docker.ts';
-import { namesReadBy } from '../harness/k8s-refs.ts';
+import { COMPOSE_FILES, type ComposeLayer, ComposeProject, DEPLOY_DIR, dockerEngine, dotEnv } from '../harness/docker.ts';
+import { envNameErrors } from '../harness/deploy-env.ts';
 import { ganTrainSchema, parseConfig } from '../../services/train/config.ts';
-import { TODO_WORKER_PENDING } from '../harness/worker-pending.ts';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- compose's JSON model */
 type Service = any;
 
 const engine = await dockerEngine();
+const GANTRY_ROLES = ['generator', 'discriminator', 'scheduler', 'worker'];
 const COMBINATIONS: ComposeLayer[][] = [['core'], ['core', 'gpu'], ['core', 'observability'], ['core', 'gpu', 'observability']];
-const READ_BY_SERVICES = namesReadBy(path.join(REPO_ROOT, 'services'));
 
 async function resolved(layers: ComposeLayer[]): Promise<Record<string, Service>> {
   const project = new ComposeProject('gantry-config-check', layers);
@@ -34,9 +33,10 @@ describe('docker compose config', { skip: engine.ok ? false : engine.reason }, (
       for (const [name, s] of Object.entries(services)) {
         for (const p of s.ports ?? []) assert.equal(p.host_ip, '127.0.0.1', `${name}: port ${p.target} is published on ${p.host_ip ?? 'every interface'}`);
         assert.ok(s.healthcheck?.test, `${name}: no health check`);
-        for (const v of Object.keys(s.environment ?? {})) {
-          if (!v.startsWith('GANTRY_')) continue;
-          assert.ok(READ_BY_SERVICES.has(v) || TODO_WORKER_PENDING.envNames.includes(v), `${name}: ${v} is read by no service (a typo?)`);
+        // A gantry service's name is its role; Grafana's GANTRY_PROMETHEUS_URL is Grafana's own.
+        if (GANTRY_ROLES.includes(name)) {
+          const settings = Object.keys(s.environment ?? {}).map((v) => ({ name: v, where: `service ${name}`, role: name }));
+          assert.deepEqual(envNameErrors(settings), []);
         }
       }
       // Only what a user needs is published: NATS (gantry status), Prometheus and Grafana.
@@ -60,12 +60,17 @@ describe('docker compose config', { skip: engine.ok ? false : engine.reason }, (
       if (layers.includes('observability')) {
         const mounts = (s: Service) => new Map<string, string>(s.volumes.filter((v: any) => v.type === 'bind').map((v: any) => [v.target, v.source]));
         const prom = mounts(services.prometheus);
-        assert.equal(prom.get('/etc/prometheus/prometheus.yml'), path.join(DEPLOY_DIR, 'prometheus/compose.yml'));
+        assert.equal(prom.get('/etc/prometheus/prometheus.yml'), path.join(DEPLOY_DIR, 'prometheus/prometheus.compose.yml'));
         assert.equal(prom.get('/etc/prometheus/rules'), path.join(DEPLOY_DIR, 'prometheus/rules'));
         for (const f of prom.values()) assert.ok(existsSync(f), `${f} exists`);
         const grafana = mounts(services.grafana);
         assert.equal(grafana.get('/etc/grafana/provisioning'), path.join(DEPLOY_DIR, 'grafana/provisioning'));
-        assert.equal(grafana.get('/var/lib/grafana/dashboards'), path.join(DEPLOY_DIR, 'grafana/dashboards'));
+        assert.equal(grafana.get('/var/lib/grafana/dashboards/gantry'), path.join(DEPLOY_DIR, 'grafana/dashboards'));
+        for (const f of grafana.values()) assert.ok(existsSync(f), `${f} exists`);
+        // The provisioned datasource reads its URL from GANTRY_PROMETHEUS_URL; the provider, its path.
+        assert.equal(services.grafana.environment.GANTRY_PROMETHEUS_URL, 'http://prometheus:9090');
+        const provider = readFileSync(path.join(DEPLOY_DIR, 'grafana/provisioning/dashboards/gantry.yml'), 'utf8');
+        assert.match(provider, /path: \/var\/lib\/grafana\/dashboards\/gantry$/m);
       }
     });
   }

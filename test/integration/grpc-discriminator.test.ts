@@ -11,7 +11,7 @@ import { RpcClient } from '../../services/wire/client.ts';
 import { encodeTensor } from '../../services/wire/tensor-codec.ts';
 import { DISCRIMINATOR_SERVICE } from '../../services/wire/proto.ts';
 import type { ImageSet } from '../../services/data/imageset.ts';
-import type { DiscriminatorClient } from '../../services/discriminator/grpc-service.ts';
+import type { DiscriminatorClient } from '../../services/wire/discriminator-client.ts';
 import {
   bits, DiscriminatorNode, GeneratorNode, ganConfig, RUN, serveDiscriminator, setUp, stateBits, type Served,
 } from './grpc-fixtures.ts';
@@ -52,6 +52,7 @@ function directTrainStep(t: number, s: number, fake: Float32Array) {
 test('TrainStep equals DiscriminatorNode.trainStep bit for bit; a retry is not applied', async () => {
   for (const s of [0, 1]) {
     const fake = fakeOf(0, s);
+    served.arm(0, s);
     const viaGrpc = await served.client.trainStep({ runId: RUN, iteration: 0, step: s }, fake);
     assert.deepEqual(viaGrpc, directTrainStep(0, s, fake));
     assert.equal(viaGrpc.applied, true);
@@ -102,20 +103,21 @@ test('malformed fake batches are INVALID_ARGUMENT naming the field; the next val
     await expectInvalid({ id, fake: encodeTensor(fake, [B, 28, 28, 1], 'BFLOAT16') }, 'fake.dtype', 'fake.dtype: expected FLOAT32, found BFLOAT16');
     await expectInvalid({ id: { ...id, step: cfg.dSteps }, fake: encodeTensor(fake, [B, 28, 28, 1]) }, 'id.step', 'id.step: expected 0..1, found 2');
     assert.deepEqual(remote.lastApplied, { iteration: 0, step: 1 });
+    served.arm(1, 0);
     assert.equal((await served.client.trainStep(id, fake)).applied, true);
   } finally {
     raw.close();
   }
 });
 
-test('a non-finite loss is FAILED_PRECONDITION (NonFiniteError), nothing is applied, serving continues', async () => {
+test('a fake batch outside [-1, 1] is INVALID_ARGUMENT naming fake.data, nothing is applied, serving continues', async () => {
   const huge = new Float32Array(B * 784).fill(3e38);
   const before = stateBits(remote);
   await assert.rejects(served.client.generatorGrad({ runId: RUN, iteration: 1, step: cfg.dSteps }, huge), (err: unknown) => {
     assert.ok(err instanceof PeerError, String(err));
-    assert.equal(err.code, grpc.status.FAILED_PRECONDITION, err.message);
-    assert.equal(err.remoteName, 'NonFiniteError');
-    assert.match(err.details, /generator loss is (NaN|-?Infinity) at iteration 1/);
+    assert.equal(err.code, grpc.status.INVALID_ARGUMENT, err.message);
+    assert.equal(err.field, 'fake.data');
+    assert.equal(err.details, 'fake.data: expected values in [-1, 1], found 3136 values outside, first 3.0000000054977558e+38 at index 0');
     return true;
   });
   assert.deepEqual(stateBits(remote), before);
@@ -128,6 +130,7 @@ test('wgan-gp reports its gradient penalty through the wire', async () => {
   const d = new DiscriminatorNode(wcfg, data);
   const other = await serveDiscriminator(d);
   try {
+    other.arm(0, 0);
     const m = await other.client.trainStep({ runId: RUN, iteration: 0, step: 0 }, fakeOf(0, 0));
     assert.equal(typeof m.gp, 'number');
     assert.ok(Number.isFinite(m.gp));
@@ -144,6 +147,7 @@ test('weights stream out and into a fresh node, idempotency state included', asy
   const fresh = new DiscriminatorNode(cfg, data);
   const other = await serveDiscriminator(fresh);
   try {
+    other.gates.load.arm({ generation: 1, ...remote.lastApplied });
     await other.client.loadWeights(streamed);
     assert.deepEqual(stateBits(fresh), stateBits(remote));
     assert.deepEqual(fresh.lastApplied, remote.lastApplied);
@@ -157,8 +161,10 @@ test('weights stream out and into a fresh node, idempotency state included', asy
 
 test('no tensors leak across calls, failed ones included', async () => {
   const fake = fakeOf(3, 0);
+  served.arm(3, 0);
   await served.client.trainStep({ runId: RUN, iteration: 3, step: 0 }, fake);
   const n = tf.memory().numTensors;
+  served.arm(3, 1);
   await served.client.trainStep({ runId: RUN, iteration: 3, step: 1 }, fakeOf(3, 1));
   await served.client.trainStep({ runId: RUN, iteration: 3, step: 1 }, fake); // retry
   await served.client.generatorGrad({ runId: RUN, iteration: 3, step: cfg.dSteps }, fake);

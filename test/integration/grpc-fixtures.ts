@@ -8,11 +8,11 @@ import { DiscriminatorNode } from '../../services/core/gan/discriminator-node.ts
 import { loadImageSet } from '../../services/data/mnist.ts';
 import type { ImageSet } from '../../services/data/imageset.ts';
 import { createServer, type GantryServer, type ServerOptions } from '../../services/wire/server.ts';
-import { GeneratorClient, GeneratorGrpcService, type GeneratorClientOptions } from '../../services/generator/grpc-service.ts';
-import {
-  DiscriminatorClient, DiscriminatorGrpcService, type DiscriminatorClientOptions, type DiscriminatorServiceOptions,
-} from '../../services/discriminator/grpc-service.ts';
-import type { GeneratorServiceOptions } from '../../services/generator/grpc-service.ts';
+import { GeneratorGrpcService, type GeneratorServiceOptions } from '../../services/generator/grpc-service.ts';
+import { DiscriminatorGrpcService, type DiscriminatorServiceOptions } from '../../services/discriminator/grpc-service.ts';
+import { GeneratorClient, type GeneratorClientOptions } from '../../services/wire/generator-client.ts';
+import { DiscriminatorClient, type DiscriminatorClientOptions } from '../../services/wire/discriminator-client.ts';
+import { dataPlaneGates, type DataPlaneGates } from '../../services/wire/step-gate.ts';
 
 export const RUN = 'run-test';
 
@@ -34,29 +34,37 @@ export interface Served<C> {
   server: GantryServer;
   client: C;
   address: string;
+  /** The service's step gates: a test arms a step as the scheduler's command handler would. */
+  gates: DataPlaneGates;
+  /** Arms the update method for (t, s) of generation 1, as a scheduler command would. */
+  arm(iteration: number, step: number): void;
   close(): Promise<void>;
 }
 
+const armer = (gates: DataPlaneGates) => (iteration: number, step: number): void => gates.update.arm({ generation: 1, iteration, step });
+
 export async function serveGenerator(
-  node: GeneratorNode, opts: { server?: ServerOptions; service?: GeneratorServiceOptions; client?: GeneratorClientOptions } = {},
+  node: GeneratorNode, opts: { server?: ServerOptions; service?: Partial<GeneratorServiceOptions>; client?: GeneratorClientOptions } = {},
 ): Promise<Served<GeneratorClient>> {
   const server = createServer(opts.server);
-  new GeneratorGrpcService(node, { runId: RUN, ...opts.service }).addToServer(server);
+  const gates = opts.service?.gates ?? dataPlaneGates('generator', 'ApplyUpstreamGradient');
+  new GeneratorGrpcService(node, { runId: RUN, ...opts.service, gates }).addToServer(server);
   const address = `127.0.0.1:${await server.listen(0)}`;
   server.setServing(true);
   const client = new GeneratorClient(address, { deadlineMs: 20_000, ...opts.client });
-  return { server, client, address, close: async () => { client.close(); await server.shutdown({ graceMs: 500 }); } };
+  return { server, client, address, gates, arm: armer(gates), close: async () => { client.close(); await server.shutdown({ graceMs: 500 }); } };
 }
 
 export async function serveDiscriminator(
-  node: DiscriminatorNode, opts: { server?: ServerOptions; service?: DiscriminatorServiceOptions; client?: DiscriminatorClientOptions } = {},
+  node: DiscriminatorNode, opts: { server?: ServerOptions; service?: Partial<DiscriminatorServiceOptions>; client?: DiscriminatorClientOptions } = {},
 ): Promise<Served<DiscriminatorClient>> {
   const server = createServer(opts.server);
-  new DiscriminatorGrpcService(node, { runId: RUN, ...opts.service }).addToServer(server);
+  const gates = opts.service?.gates ?? dataPlaneGates('discriminator', 'TrainStep');
+  new DiscriminatorGrpcService(node, { runId: RUN, ...opts.service, gates }).addToServer(server);
   const address = `127.0.0.1:${await server.listen(0)}`;
   server.setServing(true);
   const client = new DiscriminatorClient(address, { deadlineMs: 20_000, ...opts.client });
-  return { server, client, address, close: async () => { client.close(); await server.shutdown({ graceMs: 500 }); } };
+  return { server, client, address, gates, arm: armer(gates), close: async () => { client.close(); await server.shutdown({ graceMs: 500 }); } };
 }
 
 /** Every weight, batch-norm statistic and Adam slot of a node, as bit patterns. */

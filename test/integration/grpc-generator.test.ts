@@ -10,7 +10,7 @@ import { RpcClient } from '../../services/wire/client.ts';
 import { encodeTensor } from '../../services/wire/tensor-codec.ts';
 import { GENERATOR_SERVICE } from '../../services/wire/proto.ts';
 import { bits, GeneratorNode, ganConfig, RUN, serveGenerator, setUp, stateBits, type Served } from './grpc-fixtures.ts';
-import type { GeneratorClient } from '../../services/generator/grpc-service.ts';
+import type { GeneratorClient } from '../../services/wire/generator-client.ts';
 
 // With a moving average of G's weights, so that its slots travel in the weight streams too.
 const cfg = ganConfig({ gEma: 0.9 });
@@ -59,6 +59,7 @@ test('ApplyUpstreamGradient updates G exactly as the direct call; a retry change
   const id = { runId: RUN, iteration: 0, step: cfg.dSteps };
   const grad = upstream(5);
   const before = stateBits(remote);
+  served.arm(0, cfg.dSteps);
   const first = await served.client.applyUpstream(id, grad);
   const t = tf.tensor4d(grad, [B, 28, 28, 1]);
   const direct = local.applyUpstream(0, t);
@@ -96,6 +97,7 @@ test('malformed requests are INVALID_ARGUMENT naming the field; the next valid c
     // 40 MiB passes the raised limits and is then rejected by validation, not by the transport.
     await expectInvalid(served.client.applyUpstream(id, new Float32Array(13_375 * 784)), 'grad.shape[0]', /^grad\.shape\[0\]: expected 4, found 13375$/);
     assert.equal(remote.lastAppliedIteration, 0, 'no malformed call may apply an update');
+    served.arm(1, cfg.dSteps);
     assert.equal((await served.client.applyUpstream(id, ok)).applied, true);
   } finally {
     raw.close();
@@ -122,6 +124,7 @@ test('StreamWeights returns the snapshot; LoadWeights into a fresh node makes it
   const other = await serveGenerator(fresh);
   try {
     assert.notDeepEqual(stateBits(fresh), stateBits(remote));
+    other.gates.load.arm({ generation: 1, iteration: remote.lastAppliedIteration, step: -1 });
     const loaded = await other.client.loadWeights(streamed);
     assert.equal(loaded.tensorCount, streamed.snapshot.tensors.length + streamed.snapshot.optimizer.slots.length);
     assert.deepEqual(stateBits(fresh), stateBits(remote));
@@ -141,6 +144,7 @@ test('LoadWeights of a snapshot from another model is INVALID_ARGUMENT and chang
   const wide = new GeneratorNode(ganConfig({ arch: { ...cfg.arch, gWidth: 32 } }));
   try {
     const before = stateBits(remote);
+    served.gates.load.arm({ generation: 1, iteration: 50, step: -1 });
     await assert.rejects(served.client.loadWeights({ snapshot: wide.snapshot(), lastAppliedIteration: 50 }), (err: unknown) => {
       assert.ok(err instanceof PeerError);
       assert.equal(err.code, grpc.status.INVALID_ARGUMENT, err.message);
@@ -158,6 +162,7 @@ test('no tensors leak across calls', async () => {
   await served.client.generate(id, B);
   const n = tf.memory().numTensors;
   for (let i = 0; i < 3; i++) await served.client.generate({ ...id, iteration: i }, B);
+  served.arm(20, cfg.dSteps);
   await served.client.applyUpstream({ runId: RUN, iteration: 20, step: cfg.dSteps }, upstream(9));
   await served.client.streamWeights();
   assert.equal(tf.memory().numTensors, n);

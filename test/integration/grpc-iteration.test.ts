@@ -18,12 +18,14 @@ test('two iterations over gRPC equal two in-process iterations bit for bit', asy
       // (1) k D-steps: the discriminator trains on G(z) for (t, s).
       for (let s = 0; s < cfg.dSteps; s++) {
         const fake = await gs.client.generate({ runId: RUN, iteration: t, step: s }, cfg.batchSize);
+        ds.arm(t, s); // as the scheduler's d-step command would
         assert.equal((await ds.client.trainStep({ runId: RUN, iteration: t, step: s }, fake)).applied, true);
       }
       // (2) G-step: D returns dL_G/dG(z') without updating; G back-propagates it.
       const id = { runId: RUN, iteration: t, step: cfg.dSteps };
       const fake = await gs.client.generate(id, cfg.batchSize);
       const { grad } = await ds.client.generatorGrad(id, fake);
+      gs.arm(t, cfg.dSteps); // as the scheduler's g-step command would
       assert.equal((await gs.client.applyUpstream(id, grad)).applied, true);
       ganIteration(gLocal, dLocal, t);
     }

@@ -12,7 +12,9 @@ import { PeerDeadlineError, PeerError, PeerUnavailableError, TensorValidationErr
 import { decodeTensor, encodeTensor } from '../../services/wire/tensor-codec.ts';
 import { GENERATOR_SERVICE, HEALTH_SERVICE } from '../../services/wire/proto.ts';
 import { createMetrics } from '../../services/telemetry/metrics.ts';
-import { GeneratorClient, GeneratorGrpcService } from '../../services/generator/grpc-service.ts';
+import { GeneratorGrpcService } from '../../services/generator/grpc-service.ts';
+import { GeneratorClient } from '../../services/wire/generator-client.ts';
+import { dataPlaneGates } from '../../services/wire/step-gate.ts';
 import { GeneratorNode, ganConfig, RUN, setUp } from './grpc-fixtures.ts';
 
 const MiB = 1024 * 1024;
@@ -39,7 +41,7 @@ async function listen(handlers: Record<string, Handler>, opts = {}) {
 
 const bigImages = (): object => {
   const data = new Float32Array(BIG / 4);
-  data[data.length - 1] = 7;
+  data[data.length - 1] = 0.75; // images are in [-1, 1]: the client checks
   return { images: encodeTensor(data, [BIG_IMAGES, 28, 28, 1]) };
 };
 
@@ -47,7 +49,7 @@ test('health is NOT_SERVING until the model is ready, SERVING after, NOT_SERVING
   await setUp();
   const node = new GeneratorNode(ganConfig());
   const server = createServer();
-  new GeneratorGrpcService(node).addToServer(server);
+  new GeneratorGrpcService(node, { gates: dataPlaneGates('generator', 'ApplyUpstreamGradient') }).addToServer(server);
   const address = `127.0.0.1:${await server.listen(0)}`;
   try {
     assert.equal(await checkHealth(address, ''), 'NOT_SERVING');
@@ -130,7 +132,7 @@ test('a 40 MiB message passes both ways with limits raised on both ends, and not
   try {
     const images = await client.generate({ runId: RUN, iteration: 0, step: 0 }, 0);
     assert.equal(images.length * 4, BIG);
-    assert.equal(images[images.length - 1], 7);
+    assert.equal(images[images.length - 1], 0.75);
     const sent = await client.applyUpstream({ runId: RUN, iteration: 0, step: 1 }, new Float32Array(BIG / 4));
     assert.equal(sent.gradNorm, BIG, 'the server received every byte of the tensor');
     await assert.rejects(small.generate({ runId: RUN, iteration: 0, step: 0 }, 0),

@@ -1,12 +1,14 @@
 // Shared by the kernels-*.test.ts files: running the same computation on cpu and on wasm from
 // identical inputs, the relative error the brief defines, and a float64 reference for
 // Conv2DBackpropFilter that is fast enough to back whole-step comparisons (the cpu backend's
-// own kernel takes seconds per call at the presets' 64 -> 128 channel shapes), and one D + G
-// step (or classifier step) of a preset graph on a given backend.
+// own kernel takes seconds per call at the presets' 64 -> 128 channel shapes), and the gradients
+// of one D + G step (or classifier step) of a real preset (services/core/backend/preset-steps.ts:
+// the nodes and classifier step training runs) on a given backend.
 import { tf } from '../../services/core/tf.ts';
 import { initBackend } from '../../services/core/backend/select.ts';
-import { buildGraph, disposeParams, initParams, type GraphName } from '../../services/core/backend/graphs.ts';
-import { classifierGrads, ganDGrads, ganGGrads, stepInputs, type GraphLoss, type StepResult } from '../../services/core/backend/graph-steps.ts';
+import { classifierSetup, ganNodes, type GanStepSpec, type PresetName } from '../../services/core/backend/preset-steps.ts';
+import { classifierGrads } from '../../services/core/classifier/step.ts';
+import { CLASSIFIER_PRESETS, type ClassifierPreset } from '../../services/core/presets.ts';
 
 /** 'fast' and 'stock' run on one thread (what the kernel tests are about); 'fast2' adds one worker. */
 export type Mode = 'cpu' | 'stock' | 'fast' | 'fast2';
@@ -105,36 +107,56 @@ export function values(shape: readonly number[], seed: number): Float32Array {
 
 export interface StepValues { losses: number[]; nets: Record<string, Float32Array[]> }
 
-export function readGrads(r: StepResult): Float32Array[] {
-  const out = Object.values(r.grads).map((g) => g.dataSync() as Float32Array);
-  tf.dispose([r.loss, ...Object.values(r.grads)]);
+/** The values of `tensors`, which are disposed. */
+export function readGrads(tensors: tf.Tensor[]): Float32Array[] {
+  const out = tensors.map((g) => g.dataSync() as Float32Array);
+  tf.dispose(tensors);
   return out;
 }
 
-/** One D step and one G step (or one classifier step) from fixed parameters and inputs. */
-export async function graphStep(mode: Mode, name: GraphName, loss: GraphLoss, batch: number): Promise<StepValues> {
+/** A GAN preset (mlp, dcgan, infogan, with arch variants and a loss) or a classifier preset. */
+export type StepSpec = GanStepSpec | { preset: ClassifierPreset; batch: number };
+
+const isClassifier = (p: PresetName): p is ClassifierPreset => (CLASSIFIER_PRESETS as readonly string[]).includes(p);
+
+/**
+ * The gradients of one step from freshly built models (seeded, so identical on every backend),
+ * without any update. A GAN preset gives three:
+ *   D         dL_D/dparams of D-step (0, 0) (DiscriminatorNode.stepGradients; the WGAN-GP penalty's
+ *             second-order gradient included)
+ *   G         dL_G/dparams of G-step 0 through D and G on one tape (GeneratorNode.objectiveGradients
+ *             with DiscriminatorNode.generatorLoss, as the in-process trainer)
+ *   upstream  dL_G/dG(z') (B, 28, 28, 1), what the discriminator service answers in the G-step
+ * and the losses [L_D, L_G, L_G]; a classifier preset its gradients (classifierGrads) and its loss.
+ */
+export async function presetStepValues(mode: Mode, spec: StepSpec): Promise<StepValues> {
   await use(mode);
-  const graph = buildGraph(name);
-  const { real, z, labels } = stepInputs(batch, graph.kind === 'gan' ? graph.zDim : 1, 5);
-  try {
-    if (graph.kind === 'classifier') {
-      const p = initParams(graph.net.params, 3);
-      const r = classifierGrads(graph, p, real, labels);
-      const l = r.loss.dataSync()[0];
-      const grads = readGrads(r);
-      disposeParams(p);
-      return { losses: [l], nets: { classifier: grads } };
+  if (isClassifier(spec.preset)) {
+    const c = classifierSetup(spec.preset, spec.batch);
+    try {
+      const r = classifierGrads(c.model, c.x, c.labels);
+      return { losses: [r.loss], nets: { classifier: readGrads(r.grads) } };
+    } finally {
+      c.dispose();
     }
-    const gp = initParams(graph.g.params, 1);
-    const dp = initParams(graph.d.params, 2);
-    const d = ganDGrads(graph, gp, dp, real, z, loss);
-    const g = ganGGrads(graph, gp, dp, z, loss);
-    const losses = [d.loss.dataSync()[0], g.loss.dataSync()[0]];
-    const nets = { D: readGrads(d), G: readGrads(g) };
-    disposeParams(gp);
-    disposeParams(dp);
-    return { losses, nets };
+  }
+  const { g, d } = ganNodes(spec as GanStepSpec);
+  const fake = g.generate(0, 0); // (B, 28, 28, 1) from z of D-step (0, 0)
+  const real = d.realBatch(0, 0);
+  const fakeG = g.generate(0, 1); // from z' of G-step 0 (k = 1)
+  try {
+    const ds = d.stepGradients(0, 0, real, fake);
+    const nets: Record<string, Float32Array[]> = { D: readGrads(ds.grads) };
+    const gs = g.objectiveGradients(0, (x) => d.generatorLoss(x));
+    const lossG = gs.value.dataSync()[0];
+    gs.value.dispose();
+    nets.G = readGrads(gs.grads);
+    const up = d.generatorGrad(0, fakeG);
+    nets.upstream = readGrads([up.grad]);
+    return { losses: [ds.lossD, lossG, up.lossG], nets };
   } finally {
-    tf.dispose([real, z, labels]);
+    tf.dispose([fake, real, fakeG]);
+    g.dispose();
+    d.dispose();
   }
 }

@@ -16,7 +16,7 @@ import {
 import { SplitGovernor } from '../../services/core/backend/wasm-parallel/split-governor.ts';
 import { batchMatMulSplit } from '../../services/core/backend/wasm-parallel/split-mat-mul.ts';
 import { clearTransposedCache } from '../../services/core/backend/wasm-fast-kernels/transposed-cache.ts';
-import { backendDataIds, graphStep, relErrAll, use, useReferenceFilterGrad, values, type StepValues } from './kernels-harness.ts';
+import { backendDataIds, presetStepValues, relErrAll, use, useReferenceFilterGrad, values, type StepValues } from './kernels-harness.ts';
 
 interface Case { label: string; kernel: string; inputs: Record<string, number[]>; attrs: tf.NamedAttrMap; split: boolean }
 
@@ -152,14 +152,14 @@ test('whole training steps: two threads bit-identical to one and within 1e-5 of 
   useReferenceFilterGrad(true);
   try {
     const cpu: (StepValues | null)[] = [];
-    for (const s of STEPS) cpu.push(s.cpu ? await graphStep('cpu', s.name, 'nsgan', s.batch) : null);
+    for (const s of STEPS) cpu.push(s.cpu ? await presetStepValues('cpu', { preset: s.name, batch: s.batch }) : null);
     const one: StepValues[] = [];
-    for (const s of STEPS) one.push(await graphStep('fast', s.name, 'nsgan', s.batch));
+    for (const s of STEPS) one.push(await presetStepValues('fast', { preset: s.name, batch: s.batch }));
     await use('fast2');
     resetSplitTimings();
     for (const [i, s] of STEPS.entries()) {
       const jobs = pool().jobsRun;
-      const two = await graphStep('fast2', s.name, 'nsgan', s.batch);
+      const two = await presetStepValues('fast2', { preset: s.name, batch: s.batch });
       assert.ok(pool().jobsRun >= jobs + 4, `${s.name}: the big kernels were split (${pool().jobsRun - jobs} shares)`);
       assert.deepEqual(two, one[i], `${s.name}: two threads vs one`);
       for (const [net, grads] of Object.entries(cpu[i]?.nets ?? {})) {

@@ -3,9 +3,15 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { register as globalRegistry } from 'prom-client';
+import { readLatestSample } from '../../services/run/latest-sample.ts';
 import { createMetrics } from '../../services/telemetry/metrics.ts';
+import { createSchedulerMetrics } from '../../services/telemetry/scheduler-metrics.ts';
+import { createWorkerMetrics } from '../../services/telemetry/worker-metrics.ts';
 import { startMetricsServer } from '../../services/telemetry/metrics-server.ts';
 import { tf } from '../../services/core/tf.ts';
 
@@ -36,7 +42,6 @@ test('/metrics serves the project metrics with role labels; /healthz answers', a
   m.iteration.set(12);
   m.grpcServerBytes.inc({ method: 'DiscriminatorService/TrainStep', direction: 'received' }, 25088);
   m.grpcDuration.observe({ method: 'DiscriminatorService/TrainStep', side: 'server', code: 'OK' }, 0.01);
-  m.evalScore.set({ metric: 'mnist_score' }, 8.5);
   const server = await startMetricsServer(m.registry, 0);
   try {
     assert.ok(server.port > 0);
@@ -48,16 +53,14 @@ test('/metrics serves the project metrics with role labels; /healthz answers', a
     assert.equal(sample(page.body, 'gantry_step_duration_seconds_bucket', { ...d, phase: 'd_step', le: '0.25' }), 1);
     assert.equal(sample(page.body, 'gantry_step_duration_seconds_bucket', { ...d, phase: 'd_step', le: '0.1' }), 0);
     assert.equal(sample(page.body, 'gantry_loss', { ...d, loss: 'd' }), 1.25);
-    assert.equal(sample(page.body, 'gantry_d_output_mean', { ...d, input: 'real' }), 0.7);
+    assert.equal(sample(page.body, 'gantry_discriminator_output_mean', { ...d, input: 'real' }), 0.7);
     assert.equal(sample(page.body, 'gantry_iteration', d), 12);
     assert.equal(sample(page.body, 'gantry_grpc_server_bytes_total',
       { ...d, method: 'DiscriminatorService/TrainStep', direction: 'received' }), 25088);
     assert.equal(sample(page.body, 'gantry_grpc_duration_seconds_count',
       { ...d, method: 'DiscriminatorService/TrainStep', side: 'server', code: 'OK' }), 1);
-    assert.equal(sample(page.body, 'gantry_eval_score', { ...d, metric: 'mnist_score' }), 8.5);
-    for (const name of ['gantry_tfjs_tensors', 'gantry_tfjs_bytes', 'gantry_info', 'gantry_replicas', 'gantry_images_per_second',
-      'gantry_checkpoint_duration_seconds', 'gantry_collective_duration_seconds', 'gantry_collective_bytes_total',
-      'gantry_grpc_client_bytes_total', 'gantry_grpc_duration_seconds', 'process_cpu_seconds_total', 'nodejs_heap_size_used_bytes']) {
+    for (const name of ['gantry_tfjs_tensors', 'gantry_tfjs_bytes', 'gantry_info',
+      'gantry_checkpoint_duration_seconds', 'gantry_grpc_client_bytes_total', 'gantry_grpc_duration_seconds', 'process_cpu_seconds_total', 'nodejs_heap_size_used_bytes']) {
       assert.match(page.body, new RegExp(`^# TYPE ${name} `, 'm'), `missing metric ${name}`);
     }
     assert.match(page.body, /^process_cpu_seconds_total\{role="discriminator"\} /m);
@@ -103,17 +106,79 @@ test('each process object has its own registry; the global one stays empty; rank
   assert.throws(() => createMetrics('worker', { rank: -1 }), /rank must be a non-negative integer, found -1/);
 });
 
-test('promtool check metrics finds no problems in the page', { skip: !existsSync(PROMTOOL) && `${PROMTOOL} not installed` }, async () => {
-  const m = createMetrics('trainer');
-  m.stepDuration.observe({ phase: 'g_step' }, 0.3);
-  m.collectiveBytes.inc({ op: 'allreduce', direction: 'sent' }, 1024);
-  const server = await startMetricsServer(m.registry, 0);
+test('role metric sets: run-level metrics only on the scheduler, the worker contract only on workers', async () => {
+  const types = async (r: { registry: { metrics(): Promise<string> } }): Promise<Set<string>> =>
+    new Set([...(await r.registry.metrics()).matchAll(/^# TYPE (\S+) /gm)].map((x) => x[1]));
+  const runLevel = ['gantry_iterations_total', 'gantry_images_per_second', 'gantry_run_paused', 'gantry_generation', 'gantry_eval_score'];
+  const workerOnly = ['gantry_collective_duration_seconds', 'gantry_collective_bytes_total', 'gantry_replicas',
+    'gantry_membership_changes_total', 'gantry_stalls_total', 'gantry_worker_images_total'];
+  const s = createSchedulerMetrics();
+  s.iterations.inc();
+  s.evalScore.set({ metric: 'classes_covered' }, 9);
+  const sched = await types(s);
+  for (const name of runLevel) assert.ok(sched.has(name), `scheduler lacks ${name}`);
+  assert.match(await s.registry.metrics(), /^gantry_eval_score\{metric="classes_covered",role="scheduler"\} 9$/m);
+  const gen = await types(createMetrics('generator'));
+  for (const name of [...runLevel, ...workerOnly]) assert.ok(!gen.has(name), `generator declares ${name}`);
+  const w = createWorkerMetrics(2);
+  w.collectiveBytes.inc({ op: 'allreduce' }, 4096);
+  w.membershipChanges.inc({ kind: 'join' });
+  const page = await w.registry.metrics();
+  for (const name of workerOnly) assert.match(page, new RegExp(`^# TYPE ${name} `, 'm'));
+  assert.match(page, /^gantry_collective_bytes_total\{op="allreduce",role="worker",rank="2"\} 4096$/m);
+  assert.match(page, /^gantry_membership_changes_total\{kind="join",role="worker",rank="2"\} 1$/m);
+});
+
+test('the scheduler route serves the newest sample grid, 404 before one exists', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'gantry-samples-'));
+  const samples = path.join(dir, 'samples');
+  const m = createMetrics('scheduler');
+  const server = await startMetricsServer(m.registry, 0, '127.0.0.1', {
+    '/samples/latest.png': async () => {
+      const body = await readLatestSample(samples);
+      return body && { contentType: 'image/png', body };
+    },
+  });
   try {
-    const page = await get(server.port, '/metrics');
-    const out = spawnSync(PROMTOOL, ['check', 'metrics'], { input: page.body, encoding: 'utf8' });
-    assert.equal(out.status, 0, `promtool exited ${out.status}: ${out.stdout}${out.stderr}`);
-    assert.equal((out.stdout + out.stderr).trim(), '', `promtool reported: ${out.stdout}${out.stderr}`);
+    assert.equal((await get(server.port, '/samples/latest.png')).status, 404);
+    await mkdir(samples);
+    await writeFile(path.join(samples, 'iter-000010.png'), 'ten');
+    await writeFile(path.join(samples, 'iter-000020.png'), 'twenty');
+    await writeFile(path.join(samples, 'notes.txt'), 'not a grid');
+    const res = await get(server.port, '/samples/latest.png');
+    assert.equal(res.status, 200);
+    assert.equal(res.type, 'image/png');
+    assert.equal(res.body, 'twenty');
   } finally {
     await server.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('promtool check metrics finds no problems in the page of each metric set', { skip: !existsSync(PROMTOOL) && `${PROMTOOL} not installed` }, async () => {
+  // Every labelled metric set once: a family without samples is not linted.
+  const trainer = createMetrics('trainer');
+  trainer.stepDuration.observe({ phase: 'g_step' }, 0.3);
+  trainer.loss.set({ loss: 'd' }, 0.7);
+  trainer.dOutputMean.set({ input: 'real' }, 0.6);
+  trainer.grpcClientBytes.inc({ method: 'GeneratorService/Generate', direction: 'sent' }, 10);
+  trainer.grpcServerBytes.inc({ method: 'GeneratorService/Generate', direction: 'received' }, 10);
+  trainer.grpcDuration.observe({ method: 'GeneratorService/Generate', side: 'client', code: 'OK' }, 0.01);
+  const scheduler = createSchedulerMetrics();
+  scheduler.evalScore.set({ metric: 'mnist_score' }, 8);
+  const worker = createWorkerMetrics(0);
+  worker.collectiveDuration.observe({ op: 'allreduce' }, 0.01);
+  worker.collectiveBytes.inc({ op: 'allreduce' }, 1024);
+  worker.membershipChanges.inc({ kind: 'leave' });
+  for (const m of [trainer, scheduler, worker]) {
+    const server = await startMetricsServer(m.registry, 0);
+    try {
+      const page = await get(server.port, '/metrics');
+      const out = spawnSync(PROMTOOL, ['check', 'metrics'], { input: page.body, encoding: 'utf8' });
+      assert.equal(out.status, 0, `${m.role}: promtool exited ${out.status}: ${out.stdout}${out.stderr}`);
+      assert.equal((out.stdout + out.stderr).trim(), '', `${m.role}: promtool reported: ${out.stdout}${out.stderr}`);
+    } finally {
+      await server.close();
+    }
   }
 });

@@ -86,8 +86,14 @@ test('broken layouts are rejected naming the chunk or tensor', async () => {
   long[3] = { ...long[3], data: Buffer.concat([long[3].data as Buffer, Buffer.alloc(4)]) };
   await rejectsWith(long, TensorValidationError, 'chunk[3].data: expected at most 4000 more bytes for "dense1/bias", found 4004 bytes');
   const huge = good();
-  huge[1] = { ...huge[1], shape: [1e6, 1e6] };
+  huge[1] = { ...huge[1], shape: [1e4, 1e4] };
   await rejectsWith(huge, TensorValidationError, /^chunk\[1\]\.shape: expected at most \d+ more bytes \(header.total_bytes\)/);
+  // Beyond any header's total: refused by the element bound, before anything is allocated.
+  const absurd = good();
+  absurd[1] = { ...absurd[1], shape: [2 ** 40] };
+  await rejectsWith(absurd, TensorValidationError, 'chunk[1].shape: expected at most 268435456 elements (2^28), found [1099511627776] (more than 2^28 elements)');
+  absurd[0] = { ...absurd[0], header: { ...absurd[0].header!, totalBytes: 2 ** 53 } };
+  await rejectsWith(absurd, RequestValidationError, /^chunk\[0\]\.header\.total_bytes: expected a non-negative integer below 2\^53/);
 });
 
 test('non-finite weights and inconsistent slots are rejected', async () => {

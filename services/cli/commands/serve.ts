@@ -9,6 +9,7 @@ import { discriminatorBindings, resolveDiscriminatorConfig } from '../../discrim
 import { generatorBindings, resolveGeneratorConfig } from '../../generator/config.ts';
 import { resolveSchedulerConfig, schedulerBindings } from '../../scheduler/config.ts';
 import { createLogger, type Logger } from '../../telemetry/log.ts';
+import { serviceEnvironment } from '../../env/mod.ts';
 import { UsageError } from '../errors.ts';
 
 type Flags = Record<string, unknown>;
@@ -23,7 +24,7 @@ export function register(program: Command): void {
     .command('serve')
     .description('run one process of a distributed GAN run (configured by GANTRY_* variables and flags)');
   addRole(serve, 'generator', 'the generator service: G behind gRPC, G-steps and samples over NATS', generatorBindings, async (flags, log) => {
-    const cfg = configOrUsage(() => resolveGeneratorConfig(process.env, flags));
+    const cfg = configOrUsage(() => resolveGeneratorConfig(serviceEnvironment(), flags));
     const { runGenerator } = await import('../../generator/main.ts'); // loaded only by the process that serves
     const stop = shutdownSignal(log, cfg.parentPid);
     try {
@@ -34,7 +35,7 @@ export function register(program: Command): void {
     return 0;
   });
   addRole(serve, 'discriminator', 'the discriminator service: D and the data behind gRPC, D-steps over NATS', discriminatorBindings, async (flags, log) => {
-    const cfg = configOrUsage(() => resolveDiscriminatorConfig(process.env, flags));
+    const cfg = configOrUsage(() => resolveDiscriminatorConfig(serviceEnvironment(), flags));
     const { runDiscriminator } = await import('../../discriminator/main.ts');
     const stop = shutdownSignal(log, cfg.parentPid);
     try {
@@ -45,7 +46,7 @@ export function register(program: Command): void {
     return 0;
   });
   addRole(serve, 'scheduler', 'the scheduler: drives the run over NATS, keeps its state in JetStream KV', schedulerBindings, async (flags, log) => {
-    const cfg = configOrUsage(() => resolveSchedulerConfig(process.env, flags));
+    const cfg = configOrUsage(() => resolveSchedulerConfig(serviceEnvironment(), flags));
     const { runScheduler, schedulerExitCode } = await import('../../scheduler/main.ts');
     const stop = shutdownSignal(log, cfg.parentPid);
     try {

@@ -8,6 +8,7 @@ import { Membership, type SeenMember } from '../../control/heartbeat.ts';
 import { type RunState, RunStateStore } from '../../control/run-state.ts';
 import { DEFAULT_PREFIX, prefixSchema, RUNS_BUCKET, runIdSchema, runSubjects } from '../../control/subjects.ts';
 import { createLogger } from '../../telemetry/log.ts';
+import { ENV_VARS, readEnv } from '../../env/mod.ts';
 import { CheckFailed, UsageError } from '../errors.ts';
 
 export interface NatsTarget {
@@ -18,7 +19,7 @@ export interface NatsTarget {
 
 /** --nats (default GANTRY_NATS_URL, then nats://127.0.0.1:4222), --run and --subject-prefix, checked. */
 export function natsTarget(opts: { nats?: string; run?: string; subjectPrefix?: string }): NatsTarget {
-  const url = opts.nats ?? process.env.GANTRY_NATS_URL ?? 'nats://127.0.0.1:4222';
+  const url = opts.nats ?? readEnv('GANTRY_NATS_URL') ?? ENV_VARS.GANTRY_NATS_URL.default;
   if (!/^(nats|tls):\/\/\S+$/.test(url)) throw new UsageError(`--nats: expected nats://host:port, got ${JSON.stringify(url)}`);
   if (opts.run !== undefined && !runIdSchema.safeParse(opts.run).success) {
     throw new UsageError(`--run: expected 1-64 characters of A-Z a-z 0-9 _ -, got ${JSON.stringify(opts.run)}`);

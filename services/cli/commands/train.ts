@@ -4,7 +4,7 @@
 //   --resume RUN_DIR continues a run from its last complete checkpoint, as if never stopped.
 import path from 'node:path';
 import { readFile } from 'node:fs/promises';
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { BACKEND_CHOICES, CLASSIFIER_PRESETS, GAN_LOSSES, GAN_PRESETS } from '../../core/catalog.ts';
 import { createLogger } from '../../telemetry/log.ts';
 import { addFlags, givenFlags, type FlagSpec } from '../flags.ts';
@@ -64,7 +64,13 @@ const CLASSIFIER_FLAGS: FlagSpec[] = [
   ...COMMON,
 ];
 
-interface RunFlags { config?: string; resume?: string; inProcess?: boolean; nats?: string }
+interface RunFlags { config?: string; resume?: string; inProcess?: boolean; nats?: string; prometheus?: boolean; prometheusPort?: number }
+
+function parsePort(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < 1 || n > 65535) throw new InvalidArgumentError(`expected a port 1..65535, got "${v}"`);
+  return n;
+}
 
 /** --resume RUN_DIR: the run's own config.json is the base, flags may extend it (e.g. --iterations). */
 async function resolveSources(cmd: Command, specs: FlagSpec[]): Promise<{ flags: Record<string, unknown>; file?: string }> {
@@ -87,6 +93,8 @@ export function register(program: Command): void {
   )
     .option('--in-process', 'both networks in this process (the reference trainer)')
     .option('--nats <url>', 'distributed: use this NATS server instead of starting one')
+    .option('--prometheus', 'distributed: also start a local Prometheus (gantry rules loaded) scraping the run, and print its URL')
+    .option('--prometheus-port <port>', 'its port (default: a free one)', parsePort)
     .option('--config <file>', 'JSON config file (flags override it)')
     .option('--resume <run-dir>', 'continue a run from its last complete checkpoint');
   gan.action(async () => {
@@ -99,12 +107,18 @@ export function register(program: Command): void {
     const o = gan.opts<RunFlags>();
     if (o.inProcess) {
       if (o.nats) throw new UsageError('--nats is for distributed runs; drop --in-process or --nats');
+      if (o.prometheus) throw new UsageError('--prometheus is for distributed runs (the in-process trainer serves no /metrics); drop --in-process or --prometheus');
       const r = await trainGanInProcess(cfg, log);
       process.stdout.write(`${r.status}: ${r.iterations} iterations; run directory ${r.runDir}\n`);
       return;
     }
     const { runLocalCluster } = await import('../../launcher/local-cluster.ts');
-    const r = await runLocalCluster(cfg, { natsUrl: o.nats, log });
+    if (!o.prometheus && o.prometheusPort !== undefined) throw new UsageError('--prometheus-port needs --prometheus');
+    const prometheus = o.prometheus ? { port: o.prometheusPort } : undefined;
+    const r = await runLocalCluster(cfg, {
+      natsUrl: o.nats, log, prometheus,
+      onEvent: (e) => { if (e.type === 'prometheus') process.stdout.write(`Prometheus: ${e.url}\n`); },
+    });
     process.stdout.write(
       `${r.status}: ${r.iterations} iterations in ${r.seconds.toFixed(0)} s (generation ${r.generation}); ` +
         `run directory ${r.runDir}\n`,

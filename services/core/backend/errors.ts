@@ -1,4 +1,5 @@
 // Errors of backend selection and of gantry's wasm kernels.
+import { SettingError } from '../../env/errors.ts';
 
 /** An explicitly requested backend could not be loaded or activated. */
 export class BackendUnavailableError extends Error {
@@ -24,7 +25,7 @@ export class UnknownBackendError extends Error {
 }
 
 /** GANTRY_WASM_THREADS (or InitBackendOptions.wasmThreads) is not an integer in the allowed range. */
-export class WasmThreadsSettingError extends Error {
+export class WasmThreadsSettingError extends SettingError {
   override name = 'WasmThreadsSettingError';
 }
 

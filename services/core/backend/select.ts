@@ -15,6 +15,7 @@ import { applyWasmKernels, parseWasmKernelSetting, type WasmKernelSetting } from
 import { installSplitKernels, parseWasmThreads, removeSplitKernels, startWasmThreads, stopWasmThreads } from './wasm-parallel/index.ts';
 
 import { BACKEND_CHOICES, type BackendChoice } from '../catalog.ts';
+import { readEnv } from '../../env/mod.ts';
 
 export { BACKEND_CHOICES, type BackendChoice };
 export type ConcreteBackend = Exclude<BackendChoice, 'auto'>;
@@ -181,7 +182,7 @@ async function activate(backend: ConcreteBackend, setting: WasmKernelSetting, th
 
 function threadSetting(opts: InitBackendOptions): WasmThreads {
   if (opts.wasmThreads !== undefined) return { count: parseWasmThreads(opts.wasmThreads, 'InitBackendOptions.wasmThreads'), explicit: true };
-  const env = process.env.GANTRY_WASM_THREADS;
+  const env = readEnv('GANTRY_WASM_THREADS');
   return { count: parseWasmThreads(env, 'GANTRY_WASM_THREADS'), explicit: (env ?? '').trim() !== '' };
 }
 
@@ -194,7 +195,7 @@ export async function initBackend(choice: BackendChoice, log?: Logger, opts: Ini
   if (!BACKEND_CHOICES.includes(choice)) {
     throw new UnknownBackendError(`initBackend: backend must be one of ${BACKEND_CHOICES.join(', ')}; got '${String(choice)}'`);
   }
-  const setting = parseWasmKernelSetting(opts.wasmKernels ?? process.env.GANTRY_WASM_KERNELS);
+  const setting = parseWasmKernelSetting(opts.wasmKernels ?? readEnv('GANTRY_WASM_KERNELS'));
   const threads = threadSetting(opts);
   registerComparisonGradients();
   const tried: BackendAttempt[] = [];

@@ -2,7 +2,7 @@
 // "apply" so that data-parallel replicas can average the gradients in between.
 import { tf } from '../tf.ts';
 import { INFER, TRAIN, type ClassifierModel } from '../model.ts';
-import type { Adam } from '../optim.ts';
+import { allFinite, type Adam } from '../optim.ts';
 import { softmaxCrossEntropy } from '../losses.ts';
 import { NonFiniteError } from '../errors.ts';
 
@@ -40,6 +40,7 @@ export function classifierStep(
   const { loss, correct, grads } = classifierGrads(model, x, labels);
   try {
     if (!Number.isFinite(loss)) throw new NonFiniteError('classifier loss', step, loss);
+    if (!allFinite(grads)) throw new NonFiniteError('classifier gradient', step, Number.NaN);
     optimizer.apply(grads);
   } finally {
     tf.dispose(grads);

@@ -3,10 +3,10 @@
 import { tf } from '../tf.ts';
 import { TRAIN, TRAIN_NO_STATS, type Model } from '../model.ts';
 import { buildDiscriminator } from '../presets.ts';
-import { Adam } from '../optim.ts';
+import { Adam, allFinite } from '../optim.ts';
 import { deriveSeed } from '../seed.ts';
 import { ganLoss, gradientPenalty, meanOutput, type GanLoss } from '../losses.ts';
-import { NonFiniteError, ShapeError } from '../errors.ts';
+import { NonFiniteError, ShapeError, SnapshotMismatchError } from '../errors.ts';
 import { restoreModel, snapshotModel } from '../snapshot.ts';
 import { BatchSampler, type Shard } from '../../data/sampler.ts';
 import { imageBatch } from '../../data/tensors.ts';
@@ -15,6 +15,8 @@ import type { ModelSnapshot } from '../../run/model-snapshot.ts';
 import { adamHyper, discriminatorInitSeed, type GanMathConfig } from './config.ts';
 
 export interface DStepMetrics { lossD: number; dReal: number; dFake: number; gp?: number; applied: boolean }
+/** L_D (gradient penalty included), D's mean outputs, the penalty (0 without one) and dL_D/dparams. */
+export interface DStepGradients { lossD: number; dReal: number; dFake: number; gp: number; grads: tf.Tensor[] }
 export interface GenGradResult { lossG: number; dFake: number; grad: tf.Tensor4D }
 export interface StepKey { iteration: number; step: number }
 
@@ -41,10 +43,12 @@ export class DiscriminatorNode {
     return imageBatch(this.data, this.sampler.indices(iteration * this.cfg.dSteps + step, this.shard));
   }
 
-  /** (1) Update D: minimise L_D(D(x), D(G(z))), i.e. for the minimax loss maximise log D(x) + log(1 - D(G(z))). */
-  trainStep(iteration: number, step: number, real: tf.Tensor4D, fake: tf.Tensor4D): DStepMetrics {
-    const key = { iteration, step };
-    if (!after(key, this.lastApplied)) return { ...this.lastMetrics, applied: false };
+  /**
+   * The D-step's loss, D's mean outputs and the gradient of L_D w.r.t. each of D's params (model
+   * order; caller disposes), without the update. Like the step, it folds the real batch's
+   * batch-norm statistics into the moving averages. The kernel tests compare these across backends.
+   */
+  stepGradients(iteration: number, step: number, real: tf.Tensor4D, fake: tf.Tensor4D): DStepGradients {
     this.checkImages('real', real);
     this.checkImages('fake', fake);
     const vars = this.model.params.map((p) => p.variable);
@@ -62,12 +66,28 @@ export class DiscriminatorNode {
       return loss;
     }, vars);
     const ordered = vars.map((v) => grads[v.name]);
-    const [lossD, dReal, dFake, gp] = [value, ...parts].map((t) => t.dataSync()[0]);
+    try {
+      const [lossD, dReal, dFake, gp] = [value, ...parts].map((t) => t.dataSync()[0]);
+      return { lossD, dReal, dFake, gp, grads: ordered };
+    } catch (e) {
+      tf.dispose(ordered);
+      throw e;
+    } finally {
+      tf.dispose([value, ...parts]);
+    }
+  }
+
+  /** (1) Update D: minimise L_D(D(x), D(G(z))), i.e. for the minimax loss maximise log D(x) + log(1 - D(G(z))). */
+  trainStep(iteration: number, step: number, real: tf.Tensor4D, fake: tf.Tensor4D): DStepMetrics {
+    const key = { iteration, step };
+    if (!after(key, this.lastApplied)) return { ...this.lastMetrics, applied: false };
+    const { lossD, dReal, dFake, gp, grads } = this.stepGradients(iteration, step, real, fake);
     try {
       if (!Number.isFinite(lossD)) throw new NonFiniteError('discriminator loss', iteration, lossD);
-      this.optimizer.apply(ordered);
+      if (!allFinite(grads)) throw new NonFiniteError('discriminator gradient', iteration, Number.NaN);
+      this.optimizer.apply(grads);
     } finally {
-      tf.dispose([value, ...parts, ...ordered]);
+      tf.dispose(grads);
     }
     this.lastApplied = key;
     this.lastMetrics = { lossD, dReal, dFake, ...(this.loss.gradientPenalty ? { gp } : {}), applied: true };
@@ -107,7 +127,11 @@ export class DiscriminatorNode {
     return snapshotModel(this.model, this.optimizer);
   }
 
+  /** All or nothing (restoreModel): a rejected snapshot changes neither the model, Adam nor lastApplied. */
   restore(s: ModelSnapshot, lastApplied: StepKey): void {
+    for (const [k, v] of Object.entries(lastApplied)) {
+      if (!Number.isSafeInteger(v) || v < -1) throw new SnapshotMismatchError(`lastApplied.${k} ${v}: expected an integer >= -1`);
+    }
     restoreModel(this.model, this.optimizer, s);
     this.lastApplied = { ...lastApplied };
     this.lastMetrics = { lossD: 0, dReal: 0, dFake: 0, applied: false };

@@ -17,7 +17,7 @@ import { TRAIN, TRAIN_NO_STATS, INFER, type Model } from '../model.ts';
 import { buildGenerator } from '../presets.ts';
 import { Adam } from '../optim.ts';
 import { deriveSeed } from '../seed.ts';
-import { NonFiniteError, ShapeError } from '../errors.ts';
+import { NonFiniteError, ShapeError, SnapshotMismatchError } from '../errors.ts';
 import { restoreModel, snapshotModel } from '../snapshot.ts';
 import { standingStatistics } from '../standing-stats.ts';
 import { sampleLatents } from '../latents.ts';
@@ -77,12 +77,25 @@ export class GeneratorNode {
     return { ...result, value };
   }
 
+  /**
+   * objective(G(z')) for G-step `iteration` and its gradient w.r.t. each of G's params (model
+   * order), without the update; G's batch-norm statistics are folded in (TRAIN), as the G-step
+   * does. Caller disposes. The kernel tests compare these across backends.
+   */
+  objectiveGradients(iteration: number, objective: (fake: tf.Tensor4D) => tf.Scalar): { value: tf.Scalar; grads: tf.Tensor[] } {
+    const z = this.latent(iteration, this.cfg.dSteps); // (B, zDim)
+    try {
+      const vars = this.model.params.map((p) => p.variable);
+      const { grads, value } = tf.variableGrads(() => objective(this.model.apply(z, TRAIN) as tf.Tensor4D), vars);
+      return { value, grads: vars.map((v) => grads[v.name]) };
+    } finally {
+      z.dispose();
+    }
+  }
+
   /** One G update along the gradient of objective(G(z')) for G-step `iteration`. */
   private descend(iteration: number, objective: (fake: tf.Tensor4D) => tf.Scalar, valueName?: string): { result: UpstreamResult; value: number } {
-    const z = this.latent(iteration, this.cfg.dSteps);
-    const vars = this.model.params.map((p) => p.variable);
-    const { grads, value } = tf.variableGrads(() => objective(this.model.apply(z, TRAIN) as tf.Tensor4D), vars);
-    const ordered = vars.map((v) => grads[v.name]);
+    const { value, grads: ordered } = this.objectiveGradients(iteration, objective);
     let v = Number.NaN;
     let gradNorm: number;
     try {
@@ -94,7 +107,7 @@ export class GeneratorNode {
       if (!Number.isFinite(gradNorm)) throw new NonFiniteError('generator gradient norm', iteration, gradNorm);
       this.optimizer.apply(ordered);
     } finally {
-      tf.dispose([z, value, ...ordered]);
+      tf.dispose([value, ...ordered]);
     }
     this.lastAppliedIteration = iteration;
     this.lastResult = { applied: true, gradNorm };
@@ -138,7 +151,11 @@ export class GeneratorNode {
     return snapshotModel(this.model, this.optimizer);
   }
 
+  /** All or nothing (restoreModel): a rejected snapshot changes neither G, Adam nor lastAppliedIteration. */
   restore(s: ModelSnapshot, lastAppliedIteration: number): void {
+    if (!Number.isSafeInteger(lastAppliedIteration) || lastAppliedIteration < -1) {
+      throw new SnapshotMismatchError(`lastAppliedIteration ${lastAppliedIteration}: expected an integer >= -1`);
+    }
     restoreModel(this.model, this.optimizer, s);
     this.lastAppliedIteration = lastAppliedIteration;
     this.twinAt = undefined;

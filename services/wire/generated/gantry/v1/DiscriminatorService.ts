@@ -13,7 +13,8 @@ import type { WeightsRequest as _gantry_v1_WeightsRequest, WeightsRequest__Outpu
 export interface DiscriminatorServiceClient extends grpc.Client {
   /**
    * G-step, discriminator half: L_G and dL_G/dfake for the G-step's batch, WITHOUT updating D.
-   * Same errors as TrainStep.
+   * Read-only, so open to any caller of the run. Errors: INVALID_ARGUMENT as for TrainStep;
+   * FAILED_PRECONDITION for another run's id or a non-finite loss.
    */
   GeneratorGrad(argument: _gantry_v1_GeneratorGradRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_gantry_v1_GeneratorGradResponse__Output>): grpc.ClientUnaryCall;
   GeneratorGrad(argument: _gantry_v1_GeneratorGradRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_gantry_v1_GeneratorGradResponse__Output>): grpc.ClientUnaryCall;
@@ -21,7 +22,8 @@ export interface DiscriminatorServiceClient extends grpc.Client {
   GeneratorGrad(argument: _gantry_v1_GeneratorGradRequest, callback: grpc.requestCallback<_gantry_v1_GeneratorGradResponse__Output>): grpc.ClientUnaryCall;
   /**
    * G-step, discriminator half: L_G and dL_G/dfake for the G-step's batch, WITHOUT updating D.
-   * Same errors as TrainStep.
+   * Read-only, so open to any caller of the run. Errors: INVALID_ARGUMENT as for TrainStep;
+   * FAILED_PRECONDITION for another run's id or a non-finite loss.
    */
   generatorGrad(argument: _gantry_v1_GeneratorGradRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_gantry_v1_GeneratorGradResponse__Output>): grpc.ClientUnaryCall;
   generatorGrad(argument: _gantry_v1_GeneratorGradRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_gantry_v1_GeneratorGradResponse__Output>): grpc.ClientUnaryCall;
@@ -29,14 +31,26 @@ export interface DiscriminatorServiceClient extends grpc.Client {
   generatorGrad(argument: _gantry_v1_GeneratorGradRequest, callback: grpc.requestCallback<_gantry_v1_GeneratorGradResponse__Output>): grpc.ClientUnaryCall;
   
   /**
-   * Replaces the weights, batch-norm state and Adam state with a snapshot streamed in chunks.
+   * Replaces the weights, batch-norm state and Adam state with a snapshot streamed in chunks, all
+   * or nothing: the whole stream is read and checked (layout, counts, byte totals, names, shapes,
+   * finite values) before anything is assigned. Executed only when the snapshot's last applied
+   * (iteration, step) is what the scheduler armed. Errors, all changing nothing:
+   * FAILED_PRECONDITION (StepNotArmedError) when nothing is armed (before the stream is read) or
+   * the snapshot is of another step; INVALID_ARGUMENT naming the chunk or tensor for any layout
+   * or content problem (SnapshotMismatchError when it does not fit the model).
    */
   LoadWeights(metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_gantry_v1_LoadWeightsResponse__Output>): grpc.ClientWritableStream<_gantry_v1_WeightsChunk>;
   LoadWeights(metadata: grpc.Metadata, callback: grpc.requestCallback<_gantry_v1_LoadWeightsResponse__Output>): grpc.ClientWritableStream<_gantry_v1_WeightsChunk>;
   LoadWeights(options: grpc.CallOptions, callback: grpc.requestCallback<_gantry_v1_LoadWeightsResponse__Output>): grpc.ClientWritableStream<_gantry_v1_WeightsChunk>;
   LoadWeights(callback: grpc.requestCallback<_gantry_v1_LoadWeightsResponse__Output>): grpc.ClientWritableStream<_gantry_v1_WeightsChunk>;
   /**
-   * Replaces the weights, batch-norm state and Adam state with a snapshot streamed in chunks.
+   * Replaces the weights, batch-norm state and Adam state with a snapshot streamed in chunks, all
+   * or nothing: the whole stream is read and checked (layout, counts, byte totals, names, shapes,
+   * finite values) before anything is assigned. Executed only when the snapshot's last applied
+   * (iteration, step) is what the scheduler armed. Errors, all changing nothing:
+   * FAILED_PRECONDITION (StepNotArmedError) when nothing is armed (before the stream is read) or
+   * the snapshot is of another step; INVALID_ARGUMENT naming the chunk or tensor for any layout
+   * or content problem (SnapshotMismatchError when it does not fit the model).
    */
   loadWeights(metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_gantry_v1_LoadWeightsResponse__Output>): grpc.ClientWritableStream<_gantry_v1_WeightsChunk>;
   loadWeights(metadata: grpc.Metadata, callback: grpc.requestCallback<_gantry_v1_LoadWeightsResponse__Output>): grpc.ClientWritableStream<_gantry_v1_WeightsChunk>;
@@ -44,21 +58,26 @@ export interface DiscriminatorServiceClient extends grpc.Client {
   loadWeights(callback: grpc.requestCallback<_gantry_v1_LoadWeightsResponse__Output>): grpc.ClientWritableStream<_gantry_v1_WeightsChunk>;
   
   /**
-   * The current weights, batch-norm state and Adam state, in ~1 MiB chunks.
+   * The current weights, batch-norm state and Adam state, in ~1 MiB chunks. Read-only.
    */
   StreamWeights(argument: _gantry_v1_WeightsRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_gantry_v1_WeightsChunk__Output>;
   StreamWeights(argument: _gantry_v1_WeightsRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_gantry_v1_WeightsChunk__Output>;
   /**
-   * The current weights, batch-norm state and Adam state, in ~1 MiB chunks.
+   * The current weights, batch-norm state and Adam state, in ~1 MiB chunks. Read-only.
    */
   streamWeights(argument: _gantry_v1_WeightsRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_gantry_v1_WeightsChunk__Output>;
   streamWeights(argument: _gantry_v1_WeightsRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_gantry_v1_WeightsChunk__Output>;
   
   /**
    * D-step (t, s): updates D on its real batch for (t, s) and the given fake batch. Idempotent by
-   * (t, s): a retry returns applied=false and changes nothing. Errors: INVALID_ARGUMENT naming
-   * the field for a malformed fake batch, FAILED_PRECONDITION when the loss or gradient is
-   * non-finite (the update was not applied; the run must stop).
+   * (t, s): a retry returns applied=false and changes nothing. Executed only when (t, s) is the
+   * step the scheduler's current generation armed for this call (a discriminator service runs
+   * its own D-steps, so in a run nothing arms it). Errors, all changing nothing:
+   * INVALID_ARGUMENT naming the field for a malformed fake batch (shape, a shape of more than
+   * 2^28 elements, dtype, byte count, non-finite values, values outside [-1, 1]);
+   * FAILED_PRECONDITION for another run's id, for a step nobody armed (StepNotArmedError,
+   * naming the expected step), or when the loss or gradient is non-finite (NonFiniteError; the
+   * run must stop).
    */
   TrainStep(argument: _gantry_v1_TrainStepRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_gantry_v1_DStepMetrics__Output>): grpc.ClientUnaryCall;
   TrainStep(argument: _gantry_v1_TrainStepRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_gantry_v1_DStepMetrics__Output>): grpc.ClientUnaryCall;
@@ -66,9 +85,14 @@ export interface DiscriminatorServiceClient extends grpc.Client {
   TrainStep(argument: _gantry_v1_TrainStepRequest, callback: grpc.requestCallback<_gantry_v1_DStepMetrics__Output>): grpc.ClientUnaryCall;
   /**
    * D-step (t, s): updates D on its real batch for (t, s) and the given fake batch. Idempotent by
-   * (t, s): a retry returns applied=false and changes nothing. Errors: INVALID_ARGUMENT naming
-   * the field for a malformed fake batch, FAILED_PRECONDITION when the loss or gradient is
-   * non-finite (the update was not applied; the run must stop).
+   * (t, s): a retry returns applied=false and changes nothing. Executed only when (t, s) is the
+   * step the scheduler's current generation armed for this call (a discriminator service runs
+   * its own D-steps, so in a run nothing arms it). Errors, all changing nothing:
+   * INVALID_ARGUMENT naming the field for a malformed fake batch (shape, a shape of more than
+   * 2^28 elements, dtype, byte count, non-finite values, values outside [-1, 1]);
+   * FAILED_PRECONDITION for another run's id, for a step nobody armed (StepNotArmedError,
+   * naming the expected step), or when the loss or gradient is non-finite (NonFiniteError; the
+   * run must stop).
    */
   trainStep(argument: _gantry_v1_TrainStepRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_gantry_v1_DStepMetrics__Output>): grpc.ClientUnaryCall;
   trainStep(argument: _gantry_v1_TrainStepRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_gantry_v1_DStepMetrics__Output>): grpc.ClientUnaryCall;
@@ -80,25 +104,37 @@ export interface DiscriminatorServiceClient extends grpc.Client {
 export interface DiscriminatorServiceHandlers extends grpc.UntypedServiceImplementation {
   /**
    * G-step, discriminator half: L_G and dL_G/dfake for the G-step's batch, WITHOUT updating D.
-   * Same errors as TrainStep.
+   * Read-only, so open to any caller of the run. Errors: INVALID_ARGUMENT as for TrainStep;
+   * FAILED_PRECONDITION for another run's id or a non-finite loss.
    */
   GeneratorGrad: grpc.handleUnaryCall<_gantry_v1_GeneratorGradRequest__Output, _gantry_v1_GeneratorGradResponse>;
   
   /**
-   * Replaces the weights, batch-norm state and Adam state with a snapshot streamed in chunks.
+   * Replaces the weights, batch-norm state and Adam state with a snapshot streamed in chunks, all
+   * or nothing: the whole stream is read and checked (layout, counts, byte totals, names, shapes,
+   * finite values) before anything is assigned. Executed only when the snapshot's last applied
+   * (iteration, step) is what the scheduler armed. Errors, all changing nothing:
+   * FAILED_PRECONDITION (StepNotArmedError) when nothing is armed (before the stream is read) or
+   * the snapshot is of another step; INVALID_ARGUMENT naming the chunk or tensor for any layout
+   * or content problem (SnapshotMismatchError when it does not fit the model).
    */
   LoadWeights: grpc.handleClientStreamingCall<_gantry_v1_WeightsChunk__Output, _gantry_v1_LoadWeightsResponse>;
   
   /**
-   * The current weights, batch-norm state and Adam state, in ~1 MiB chunks.
+   * The current weights, batch-norm state and Adam state, in ~1 MiB chunks. Read-only.
    */
   StreamWeights: grpc.handleServerStreamingCall<_gantry_v1_WeightsRequest__Output, _gantry_v1_WeightsChunk>;
   
   /**
    * D-step (t, s): updates D on its real batch for (t, s) and the given fake batch. Idempotent by
-   * (t, s): a retry returns applied=false and changes nothing. Errors: INVALID_ARGUMENT naming
-   * the field for a malformed fake batch, FAILED_PRECONDITION when the loss or gradient is
-   * non-finite (the update was not applied; the run must stop).
+   * (t, s): a retry returns applied=false and changes nothing. Executed only when (t, s) is the
+   * step the scheduler's current generation armed for this call (a discriminator service runs
+   * its own D-steps, so in a run nothing arms it). Errors, all changing nothing:
+   * INVALID_ARGUMENT naming the field for a malformed fake batch (shape, a shape of more than
+   * 2^28 elements, dtype, byte count, non-finite values, values outside [-1, 1]);
+   * FAILED_PRECONDITION for another run's id, for a step nobody armed (StepNotArmedError,
+   * naming the expected step), or when the loss or gradient is non-finite (NonFiniteError; the
+   * run must stop).
    */
   TrainStep: grpc.handleUnaryCall<_gantry_v1_TrainStepRequest__Output, _gantry_v1_DStepMetrics>;
   

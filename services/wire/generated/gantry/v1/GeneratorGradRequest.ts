@@ -10,7 +10,7 @@ export interface GeneratorGradRequest {
    */
   'id'?: (_gantry_v1_StepId | null);
   /**
-   * G(z') for iteration t, (B, 28, 28, 1) in [-1, 1].
+   * G(z') for iteration t, (B, 28, 28, 1) in [-1, 1] (checked).
    */
   'fake'?: (_gantry_v1_Tensor | null);
   /**
@@ -25,7 +25,7 @@ export interface GeneratorGradRequest__Output {
    */
   'id': (_gantry_v1_StepId__Output | null);
   /**
-   * G(z') for iteration t, (B, 28, 28, 1) in [-1, 1].
+   * G(z') for iteration t, (B, 28, 28, 1) in [-1, 1] (checked).
    */
   'fake': (_gantry_v1_Tensor__Output | null);
   /**

@@ -27,7 +27,8 @@ export interface SnapshotHeader {
    */
   'optimizerHyper'?: ({[key: string]: number | string});
   /**
-   * Last iteration whose update these weights include; -1 before any.
+   * Last iteration whose update these weights include; -1 before any. LoadWeights is executed
+   * only when (last_applied_iteration, last_applied_step) is the step the scheduler armed.
    */
   'lastAppliedIteration'?: (number | string | Long);
   /**
@@ -43,7 +44,8 @@ export interface SnapshotHeader {
    */
   'slotCount'?: (number);
   /**
-   * Sum of product(shape) * 4 over all tensors: the float32 bytes that follow.
+   * Sum of product(shape) * 4 over all tensors: the float32 bytes that follow (below 2^53). The
+   * receiver allocates a tensor only once all its bytes have arrived.
    */
   'totalBytes'?: (number | string | Long);
 }
@@ -73,7 +75,8 @@ export interface SnapshotHeader__Output {
    */
   'optimizerHyper': ({[key: string]: number});
   /**
-   * Last iteration whose update these weights include; -1 before any.
+   * Last iteration whose update these weights include; -1 before any. LoadWeights is executed
+   * only when (last_applied_iteration, last_applied_step) is the step the scheduler armed.
    */
   'lastAppliedIteration': (number);
   /**
@@ -89,7 +92,8 @@ export interface SnapshotHeader__Output {
    */
   'slotCount': (number);
   /**
-   * Sum of product(shape) * 4 over all tensors: the float32 bytes that follow.
+   * Sum of product(shape) * 4 over all tensors: the float32 bytes that follow (below 2^53). The
+   * receiver allocates a tensor only once all its bytes have arrived.
    */
   'totalBytes': (number);
 }

@@ -13,7 +13,9 @@ export interface Tensor {
   'dtype'?: (_gantry_v1_DType);
   /**
    * Dimensions, batch first, e.g. [64, 28, 28, 1] for a batch of 64 images (B, H, W, C).
-   * [] is a scalar. Every entry is >= 0.
+   * [] is a scalar. Every entry is >= 0, and product(shape) is at most 2^28: a receiver refuses a
+   * larger (or overflowing) product with INVALID_ARGUMENT naming the field and the bound, before
+   * allocating anything.
    */
   'shape'?: (number | string | Long)[];
   /**
@@ -33,7 +35,9 @@ export interface Tensor__Output {
   'dtype': (_gantry_v1_DType__Output);
   /**
    * Dimensions, batch first, e.g. [64, 28, 28, 1] for a batch of 64 images (B, H, W, C).
-   * [] is a scalar. Every entry is >= 0.
+   * [] is a scalar. Every entry is >= 0, and product(shape) is at most 2^28: a receiver refuses a
+   * larger (or overflowing) product with INVALID_ARGUMENT naming the field and the bound, before
+   * allocating anything.
    */
   'shape': (number)[];
   /**

@@ -9,7 +9,7 @@ export interface TrainStepRequest {
    */
   'id'?: (_gantry_v1_StepId | null);
   /**
-   * G(z) for (t, s) from GeneratorService.Generate, (B, 28, 28, 1) in [-1, 1].
+   * G(z) for (t, s) from GeneratorService.Generate, (B, 28, 28, 1) in [-1, 1] (checked).
    */
   'fake'?: (_gantry_v1_Tensor | null);
 }
@@ -20,7 +20,7 @@ export interface TrainStepRequest__Output {
    */
   'id': (_gantry_v1_StepId__Output | null);
   /**
-   * G(z) for (t, s) from GeneratorService.Generate, (B, 28, 28, 1) in [-1, 1].
+   * G(z) for (t, s) from GeneratorService.Generate, (B, 28, 28, 1) in [-1, 1] (checked).
    */
   'fake': (_gantry_v1_Tensor__Output | null);
 }

@@ -15,7 +15,8 @@ export interface WeightsChunk {
   'tensorName'?: (string);
   'group'?: (_gantry_v1_TensorGroup);
   /**
-   * The whole tensor's dimensions (not the slice's); [] is a scalar.
+   * The whole tensor's dimensions (not the slice's); [] is a scalar. product(shape) is at most
+   * 2^28 (INVALID_ARGUMENT naming chunk[i].shape and the bound otherwise).
    */
   'shape'?: (number | string | Long)[];
   /**
@@ -39,7 +40,8 @@ export interface WeightsChunk__Output {
   'tensorName': (string);
   'group': (_gantry_v1_TensorGroup__Output);
   /**
-   * The whole tensor's dimensions (not the slice's); [] is a scalar.
+   * The whole tensor's dimensions (not the slice's); [] is a scalar. product(shape) is at most
+   * 2^28 (INVALID_ARGUMENT naming chunk[i].shape and the bound otherwise).
    */
   'shape': (number)[];
   /**

@@ -1,0 +1,50 @@
+// A data-parallel worker's metrics, on top of createMetrics('worker', { rank }) (rank is a
+// default label on every series). These names and labels are the contract the workers
+// dashboard and deploy/prometheus/workers.rules.yml are written against:
+//   gantry_collective_duration_seconds{op, rank}   histogram, one observation per collective
+//   gantry_collective_bytes_total{op, rank}        bytes this rank sent in collectives
+//   gantry_replicas{role="worker"}                  replicas in the generation this rank is in
+//   gantry_generation                               that generation
+//   gantry_membership_changes_total{kind}           join | leave, as this rank saw them
+//   gantry_stalls_total{rank}                       steps this rank waited past its stall bound
+//   gantry_worker_images_total{rank}                training images this rank computed on
+import { Counter, Gauge, Histogram } from 'prom-client';
+import { createMetrics, LATENCY_BUCKETS, type Metrics } from './metrics.ts';
+
+export const COLLECTIVE_OPS = ['allreduce', 'reduce_scatter', 'all_gather', 'broadcast'] as const;
+export const MEMBERSHIP_CHANGES = ['join', 'leave'] as const;
+
+export interface WorkerMetrics extends Metrics {
+  /** labels: op (COLLECTIVE_OPS). */
+  readonly collectiveDuration: Histogram<'op'>;
+  /** labels: op (COLLECTIVE_OPS). */
+  readonly collectiveBytes: Counter<'op'>;
+  readonly replicas: Gauge;
+  readonly generation: Gauge;
+  /** labels: kind (MEMBERSHIP_CHANGES). */
+  readonly membershipChanges: Counter<'kind'>;
+  readonly stalls: Counter;
+  readonly images: Counter;
+}
+
+export function createWorkerMetrics(rank: number): WorkerMetrics {
+  const base = createMetrics('worker', { rank });
+  const registers = [base.registry];
+  return {
+    ...base,
+    collectiveDuration: new Histogram({
+      name: 'gantry_collective_duration_seconds', help: 'Wall time of one collective operation.',
+      labelNames: ['op'], buckets: LATENCY_BUCKETS, registers,
+    }),
+    collectiveBytes: new Counter({
+      name: 'gantry_collective_bytes_total', help: 'Bytes sent by this rank in collective operations.', labelNames: ['op'], registers,
+    }),
+    replicas: new Gauge({ name: 'gantry_replicas', help: 'Replicas in the current membership generation.', registers }),
+    generation: new Gauge({ name: 'gantry_generation', help: 'Membership generation this replica is in.', registers }),
+    membershipChanges: new Counter({
+      name: 'gantry_membership_changes_total', help: 'Replicas that joined or left, as this rank saw them.', labelNames: ['kind'], registers,
+    }),
+    stalls: new Counter({ name: 'gantry_stalls_total', help: 'Steps this rank waited past its stall bound.', registers }),
+    images: new Counter({ name: 'gantry_worker_images_total', help: 'Training images this rank computed on.', registers }),
+  };
+}

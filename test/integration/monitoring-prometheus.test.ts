@@ -1,0 +1,194 @@
+// Proof against a real Prometheus: a short distributed GAN run (generator, one discriminator,
+// scheduler; periodic evaluation on) started with the launcher's `prometheus` option (what
+// `gantry train gan --prometheus` does), scraped every second. Then, through Prometheus' HTTP
+// API: every target is up, every rule loaded and healthy, every expression of every dashboard
+// panel (template variables substituted as Grafana does) and every recording and alerting rule
+// (an alert through the parts of its expression that carry data) returns at least one series
+// with a finite value; every template variable has values; the sample grid panel's image loads;
+// `promtool check metrics` passes on the /metrics page of each process type.
+// Files in AWAITING_WORKER_PROCESS are skipped: no worker process exists to export their metrics.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { initBackend } from '../../services/core/backend/select.ts';
+import { type ClusterEvent, type ClusterSummary, runLocalCluster } from '../../services/launcher/local-cluster.ts';
+import { echoOnFailure, LineSink, quietLog, tinyGanConfig } from '../harness/cluster.ts';
+import {
+  awaitsWorkers, type Dashboard, dataExpressions, labelValuesQuery, loadDashboards, loadRules, panelQueries, substitute, variableQuery,
+} from '../harness/monitoring.ts';
+import { startTestNats, tempDir, type TestNats, waitFor } from '../harness/nats.ts';
+import { writeClassifierRun, writeTestSplit } from '../unit/eval-fixtures.ts';
+
+const PROMETHEUS = '/usr/bin/prometheus';
+const PROMTOOL = '/usr/bin/promtool';
+const RUN = 'monitoring-run';
+const ROLES = ['discriminator', 'generator', 'scheduler'];
+/** Grafana's $__rate_interval for a 1 s scrape interval: max($__interval + 1s, 4 x 1s). */
+const GRAFANA = { rateInterval: '4s', interval: '1s' };
+
+interface QueryResult { metric: Record<string, string>; values?: [number, string][]; value?: [number, string] }
+
+let nats: TestNats;
+let root: string;
+let prometheusUrl: string;
+let abort: AbortController;
+let run: Promise<ClusterSummary>;
+const output = new LineSink();
+
+async function api<T>(pathAndQuery: string): Promise<T> {
+  const res = await fetch(`${prometheusUrl}${pathAndQuery}`);
+  const body = (await res.json()) as { status: string; data: T; error?: string };
+  if (body.status !== 'success') throw new Error(`${pathAndQuery}: ${body.error ?? res.status}`);
+  return body.data;
+}
+
+/** A range query over the last 15 s, as a Grafana panel asks; the series with any finite value. */
+async function seriesWithData(expr: string): Promise<QueryResult[]> {
+  const end = Date.now() / 1000;
+  const q = new URLSearchParams({ query: expr, start: String(end - 15), end: String(end), step: '1' });
+  const data = await api<{ result: QueryResult[] }>(`/api/v1/query_range?${q}`);
+  return data.result.filter((r) => (r.values ?? []).some(([, v]) => Number.isFinite(Number(v))));
+}
+
+async function labelValues(selector: string, label: string): Promise<string[]> {
+  return api<string[]>(`/api/v1/label/${label}/values?${new URLSearchParams({ 'match[]': selector })}`);
+}
+
+/** Every expression that must return data: [where, expr]. */
+async function expressionsToProve(): Promise<[string, string][]> {
+  const out: [string, string][] = [];
+  for (const { file, dashboard } of loadDashboards()) {
+    if (awaitsWorkers(file)) continue;
+    const values = await variableValues(dashboard);
+    for (const q of panelQueries(dashboard)) {
+      out.push([`${dashboard.uid} "${q.panel}" ${q.refId}`, substitute(q.expr, dashboard.templating.list, { values, ...GRAFANA })]);
+    }
+  }
+  for (const r of loadRules().filter((x) => !awaitsWorkers(x.file))) {
+    if (r.kind === 'record') {
+      out.push([`rule ${r.name}`, r.expr], [`recorded series ${r.name}`, r.name]);
+    } else {
+      for (const part of dataExpressions(r.expr)) out.push([`alert ${r.name}: ${part}`, part]);
+    }
+  }
+  return out;
+}
+
+/** The dashboard's variables as a user leaves them: this run, role "All", the hidden scheduler address. */
+async function variableValues(d: Dashboard): Promise<Record<string, string[] | 'all'>> {
+  const values: Record<string, string[] | 'all'> = { run: [RUN], role: 'all' };
+  const scheduler = d.templating.list.find((v) => v.name === 'scheduler');
+  if (scheduler) {
+    const lv = labelValuesQuery(variableQuery(scheduler) ?? '')!;
+    values.scheduler = (await labelValues(substitute(lv.selector, d.templating.list, { values, ...GRAFANA }), lv.label)).slice(0, 1);
+  }
+  return values;
+}
+
+describe('dashboards and rules against a real Prometheus scraping a real run', {
+  skip: (!existsSync(PROMETHEUS) || !existsSync(PROMTOOL)) && 'prometheus/promtool not installed (apt-get install prometheus)',
+}, () => {
+  before(async () => {
+    nats = await startTestNats();
+    root = await tempDir('gantry-monitoring-');
+    await initBackend('wasm', quietLog); // the fixture builds its classifier here
+    const data = await writeTestSplit(path.join(root, 'data'), 40);
+    const classifier = (await writeClassifierRun(path.join(root, 'runs'), 'classifier', { startedAt: '2026-01-01T00:00:00.000Z', dataDir: data })).runDir;
+    // Long enough never to finish on its own: the test stops it once everything is proven.
+    const cfg = tinyGanConfig({
+      out: path.join(root, 'run'), iterations: 1_000_000, checkpointEvery: 25, keepCheckpoints: 2, sampleEvery: 10,
+      evalEvery: 30, evalSamples: 100, classifier,
+    });
+    abort = new AbortController();
+    const events: ClusterEvent[] = [];
+    run = echoOnFailure(output, runLocalCluster(cfg, {
+      natsUrl: nats.url, runId: RUN, log: quietLog, output, progress: false, handleSignals: false, signal: abort.signal,
+      prometheus: { interval: '1s' }, targetsDir: root, onEvent: (e) => events.push(e),
+    }));
+    run.catch(() => undefined); // awaited in after(); a failure before then shows in the waits below
+    await waitFor(() => events.some((e) => e.type === 'prometheus'), 'the launcher to start Prometheus', 60_000);
+    prometheusUrl = (events.find((e) => e.type === 'prometheus') as { url: string }).url;
+  });
+
+  after(async () => {
+    abort?.abort();
+    const summary = run ? await run.catch((err: unknown) => err) : undefined;
+    await nats?.stop();
+    if (root) await fsp.rm(root, { recursive: true, force: true });
+    if (!run) return; // before() failed and says why
+    assert.ok(!(summary instanceof Error), `the run failed: ${summary instanceof Error ? summary.message : ''}`);
+    assert.equal((summary as ClusterSummary).status, 'stopped', 'the run was stopped by the test, not ended on its own');
+  });
+
+  it('scrapes every process of the run, labelled with run and role', async () => {
+    await waitFor(async () => (await seriesWithData(`up{job="gantry", run="${RUN}"} == 1`)).length === ROLES.length,
+      'all three targets up', 60_000, 500);
+    const up = await seriesWithData(`up{job="gantry", run="${RUN}"}`);
+    assert.deepEqual(up.map((s) => s.metric.role).sort(), ROLES);
+    const roles = await labelValues(`gantry_info{job="gantry", run="${RUN}"}`, 'role');
+    assert.deepEqual(roles.sort(), ROLES, 'the role label comes from the processes, not renamed to exported_role');
+  });
+
+  it('loads every rule file, and every rule evaluates without error', async () => {
+    await waitFor(async () => {
+      const g = await api<{ groups: { rules: { health: string }[] }[] }>('/api/v1/rules');
+      return g.groups.flatMap((x) => x.rules).every((r) => r.health === 'ok');
+    }, 'every rule evaluated once', 30_000, 500);
+    const groups = (await api<{ groups: { name: string; rules: { name: string; health: string; lastError?: string }[] }[] }>('/api/v1/rules')).groups;
+    const loaded = groups.flatMap((g) => g.rules.map((r) => r.name)).sort();
+    assert.deepEqual(loaded, loadRules().map((r) => r.name).sort());
+    for (const r of groups.flatMap((g) => g.rules)) assert.equal(r.health, 'ok', `${r.name}: ${r.lastError}`);
+  });
+
+  it('every dashboard panel, recording rule and alert expression returns data', async () => {
+    const exprs = await expressionsToProve();
+    assert.ok(exprs.length >= 40, `only ${exprs.length} expressions`);
+    let empty: string[] = [];
+    // The run needs its first evaluation and checkpoint before the last panels have data.
+    await waitFor(async () => {
+      empty = [];
+      for (const [where, expr] of exprs) if ((await seriesWithData(expr)).length === 0) empty.push(`${where}: ${expr}`);
+      return empty.length === 0;
+    }, 'data for every expression', 120_000, 1_000).catch(() => undefined);
+    assert.deepEqual(empty, [], `expressions without data:\n${empty.join('\n')}`);
+  });
+
+  it('every template variable has values, this run and its roles among them', async () => {
+    for (const { file, dashboard } of loadDashboards()) {
+      if (awaitsWorkers(file)) continue;
+      for (const v of dashboard.templating.list.filter((x) => x.type === 'query')) {
+        const lv = labelValuesQuery(variableQuery(v) ?? '')!;
+        const got = await labelValues(substitute(lv.selector, dashboard.templating.list, { values: { run: [RUN], role: 'all' }, ...GRAFANA }), lv.label);
+        assert.ok(got.length > 0, `${dashboard.uid} variable ${v.name} has no values`);
+        if (v.name === 'run') assert.ok(got.includes(RUN), `${dashboard.uid}: run values ${got}`);
+        if (v.name === 'role') assert.deepEqual(got.sort(), ROLES);
+      }
+    }
+  });
+
+  it('the sample grid panel\'s image is the newest grid, served by the scheduler', async () => {
+    const gan = loadDashboards().find((d) => d.dashboard.uid === 'gantry-gan-training')!.dashboard;
+    const values = await variableValues(gan);
+    const html = gan.panels.flatMap((p) => [p, ...(p.panels ?? [])]).find((p) => p.type === 'text')!.options!.content!;
+    const src = /src="([^"]+)"/.exec(substitute(html, gan.templating.list, { values, ...GRAFANA }, {}, 'raw'))![1];
+    await waitFor(async () => (await fetch(src)).status === 200, `${src} to serve a grid`, 30_000, 500);
+    const res = await fetch(src);
+    assert.equal(res.headers.get('content-type'), 'image/png');
+    const body = Buffer.from(await res.arrayBuffer());
+    assert.deepEqual([...body.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'a PNG');
+  });
+
+  it('promtool check metrics passes on the /metrics page of each process type', async () => {
+    const targets = (await api<{ activeTargets: { scrapeUrl: string; labels: Record<string, string> }[] }>('/api/v1/targets')).activeTargets;
+    assert.deepEqual(targets.map((t) => t.labels.role).sort(), ROLES);
+    for (const t of targets) {
+      const page = await (await fetch(t.scrapeUrl)).text();
+      assert.match(page, /^gantry_info\{/m);
+      const r = spawnSync(PROMTOOL, ['check', 'metrics'], { input: page, encoding: 'utf8' });
+      assert.equal(r.status, 0, `${t.labels.role}: ${r.stdout}${r.stderr}`);
+      assert.equal(`${r.stdout}${r.stderr}`.trim(), '', `${t.labels.role}: ${r.stdout}${r.stderr}`);
+    }
+  });
+});
