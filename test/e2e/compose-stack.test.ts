@@ -2,7 +2,8 @@
 // observability layers start (Grafana left out: its image cannot be had here), a short GAN run
 // completes in the containers, its final checkpoint in the run volume equals the same run trained
 // in this process (`gantry checkpoint diff --tolerance 1e-5`), and Prometheus scrapes the
-// services. `docker compose down -v` always runs. Without a Docker engine the tests skip and say why.
+// services with the rules loaded. `docker compose down -v` always runs. Without a Docker engine
+// the tests skip and say why.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, promises as fsp } from 'node:fs';
@@ -79,6 +80,12 @@ describe('compose stack (core + observability)', { skip: engine.ok ? false : eng
     assert.equal(health.get('generator:9464'), 'up');
     assert.equal(health.get('discriminator:9464'), 'up');
     assert.ok(health.has('scheduler:9464'), `the scheduler is a target: ${[...health.keys()].join(', ')}`);
+
+    // The rules of deploy/prometheus/rules are loaded, and none fails to evaluate.
+    const rules = (await (await fetch(`http://${prom}/api/v1/rules`)).json()) as { data: { groups: { name: string; rules: { name: string; health: string; lastError?: string }[] }[] } };
+    assert.ok(rules.data.groups.length > 0, 'rule groups loaded');
+    const broken = rules.data.groups.flatMap((g) => g.rules.filter((r) => r.health === 'err').map((r) => `${g.name}/${r.name}: ${r.lastError}`));
+    assert.deepEqual(broken, []);
   });
 
   it('trains the classifier with --scale worker=2', { skip: TODO_WORKER_PENDING.composeClassifierRun ? 'TODO_WORKER_PENDING: `gantry serve worker` is not merged yet' : false }, async () => {
