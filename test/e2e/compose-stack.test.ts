@@ -43,7 +43,7 @@ describe('compose stack (core + observability)', { skip: engine.ok ? false : eng
     const configFile = path.join(root, 'train.json');
     await fsp.writeFile(configFile, JSON.stringify(trainConfig, null, 2));
     project = new ComposeProject(`gantry-e2e-${process.pid}`, ['core', 'observability'], {
-      GANTRY_TAG: TEST_IMAGE_TAG, GANTRY_RUN_ID: RUN_ID, GANTRY_TRAIN_CONFIG_FILE: configFile, GANTRY_BACKEND: 'wasm',
+      IMAGE_TAG: TEST_IMAGE_TAG, GANTRY_RUN_ID: RUN_ID, TRAIN_CONFIG_FILE: configFile, GANTRY_BACKEND: 'wasm',
       NATS_HOST_PORT: '0', PROMETHEUS_HOST_PORT: '0', // free host ports: never collide with a user's stack
     });
 
@@ -89,7 +89,7 @@ describe('compose stack (core + observability)', { skip: engine.ok ? false : eng
   });
 
   it('trains the classifier with --scale worker=2', { skip: TODO_WORKER_PENDING.composeClassifierRun ? 'TODO_WORKER_PENDING: `gantry serve worker` is not merged yet' : false }, async () => {
-    const classifier = new ComposeProject(`gantry-e2e-cls-${process.pid}`, ['core'], { GANTRY_TAG: TEST_IMAGE_TAG, GANTRY_RUN_ID: 'compose-classifier', GANTRY_BACKEND: 'wasm', NATS_HOST_PORT: '0' });
+    const classifier = new ComposeProject(`gantry-e2e-cls-${process.pid}`, ['core'], { IMAGE_TAG: TEST_IMAGE_TAG, GANTRY_RUN_ID: 'compose-classifier', GANTRY_BACKEND: 'wasm', NATS_HOST_PORT: '0' });
     try {
       await classifier.exec(['--profile', 'classifier', 'up', '-d', '--no-build', '--scale', 'worker=2', 'nats', 'worker'], 5 * 60_000);
       const ids = (await classifier.exec(['ps', '-q', 'worker'])).trim().split('\n').filter(Boolean);

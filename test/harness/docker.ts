@@ -58,7 +58,7 @@ export function dotEnv(): Record<string, string> {
 let built: Promise<string> | undefined;
 
 /** The tag this test process builds: its own, so concurrent test runs and a user's gantry:0.1.0
- *  never overwrite each other (the compose files take it through GANTRY_TAG). */
+ *  never overwrite each other (the compose files take it through IMAGE_TAG). */
 export const TEST_IMAGE_TAG = `test-${process.pid}`;
 
 /** `docker build` of deploy/Dockerfile (default target) as gantry:TEST_IMAGE_TAG, once per process;
@@ -66,7 +66,7 @@ export const TEST_IMAGE_TAG = `test-${process.pid}`;
  *  BuildKit secrets (npm behind a TLS-inspecting proxy). */
 export function buildImage(): Promise<string> {
   built ??= (async () => {
-    const tag = `${dotEnv().GANTRY_IMAGE}:${TEST_IMAGE_TAG}`;
+    const tag = `${dotEnv().IMAGE_NAME}:${TEST_IMAGE_TAG}`;
     const secrets: string[] = [];
     const ca = process.env.NODE_EXTRA_CA_CERTS ?? '/etc/ssl/certs/ca-certificates.crt';
     if (existsSync(ca)) secrets.push('--secret', `id=ca,src=${ca}`);

@@ -33,7 +33,7 @@ describe('docker compose config', { skip: engine.ok ? false : engine.reason }, (
       for (const [name, s] of Object.entries(services)) {
         for (const p of s.ports ?? []) assert.equal(p.host_ip, '127.0.0.1', `${name}: port ${p.target} is published on ${p.host_ip ?? 'every interface'}`);
         assert.ok(s.healthcheck?.test, `${name}: no health check`);
-        // A gantry service's name is its role; Grafana's GANTRY_PROMETHEUS_URL is Grafana's own.
+        // A gantry service's name is its role; Grafana's PROMETHEUS_URL is Grafana's own (not a GANTRY_ variable).
         if (GANTRY_ROLES.includes(name)) {
           const settings = Object.keys(s.environment ?? {}).map((v) => ({ name: v, where: `service ${name}`, role: name }));
           assert.deepEqual(envNameErrors(settings), []);
@@ -67,8 +67,8 @@ describe('docker compose config', { skip: engine.ok ? false : engine.reason }, (
         assert.equal(grafana.get('/etc/grafana/provisioning'), path.join(DEPLOY_DIR, 'grafana/provisioning'));
         assert.equal(grafana.get('/var/lib/grafana/dashboards/gantry'), path.join(DEPLOY_DIR, 'grafana/dashboards'));
         for (const f of grafana.values()) assert.ok(existsSync(f), `${f} exists`);
-        // The provisioned datasource reads its URL from GANTRY_PROMETHEUS_URL; the provider, its path.
-        assert.equal(services.grafana.environment.GANTRY_PROMETHEUS_URL, 'http://prometheus:9090');
+        // The provisioned datasource reads its URL from PROMETHEUS_URL; the provider, its path.
+        assert.equal(services.grafana.environment.PROMETHEUS_URL, 'http://prometheus:9090');
         const provider = readFileSync(path.join(DEPLOY_DIR, 'grafana/provisioning/dashboards/gantry.yml'), 'utf8');
         assert.match(provider, /path: \/var\/lib\/grafana\/dashboards\/gantry$/m);
       }
