@@ -5,7 +5,9 @@
 // Each round measures p2p gRPC, raw TCP and every (N, size) case once, so a change of load on this
 // shared machine moves them together; figures are medians over rounds of the per-round medians.
 // Usage: npm run bench -- allreduce [--ranks 2,3,4] [--mb 1,10,50] [--rounds 3] [--repeat 3]
-//        [--chunk-bytes 1048576] [--window 4] [--sweep]   (--sweep: chunk bytes x window at N=2, the largest size)
+//        [--chunk-bytes 1048576] [--window 4] [--sweep] [--copy]
+//   --sweep: chunk bytes x window at N=2, the largest size. The all-reduce is a mean in place (what a
+//   worker does with its fused gradients); --copy measures the variant that returns a new array.
 // Prints progress on stderr and one JSON object as the last stdout line.
 import { spawn } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
@@ -27,6 +29,7 @@ const repeat = Number(opt('repeat', '3'));
 const chunkBytes = Number(opt('chunk-bytes', String(DEFAULT_CHUNK_BYTES)));
 const window = Number(opt('window', String(DEFAULT_MAX_CHUNKS_IN_FLIGHT)));
 const sweep = args.includes('--sweep');
+const inPlace = !args.includes('--copy');
 const log = (s: string): void => void process.stderr.write(s + '\n');
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -74,7 +77,7 @@ async function pointToPoint(kind: 'grpc' | 'tcp', bytes: number): Promise<P2p> {
 
 /** Median seconds of one all-reduce of `bytes` (the slowest rank's time of each call), and the ranks' mean CPU seconds per call. */
 async function allReduce(ranks: RankProcess[], bytes: number, step: number): Promise<{ seconds: number; cpu: number }> {
-  for (const p of ranks) p.send({ cmd: 'allreduce', op: 'mean', step, elements: bytes / 4, repeat: repeat + 1 });
+  for (const p of ranks) p.send({ cmd: 'allreduce', op: 'mean', step, elements: bytes / 4, repeat: repeat + 1, inPlace });
   const answers = await Promise.all(ranks.map((p) => p.next(600_000)));
   const bad = answers.find((a) => a.event !== 'allreduce');
   if (bad) throw new Error(`all-reduce failed: ${JSON.stringify(bad)}`);
@@ -135,7 +138,7 @@ for (const c of cases) {
 }
 console.log(JSON.stringify({
   bench: 'allreduce', unit: 'MB/s (1e6 bytes)', node: process.version, cpus: cpus().length,
-  loadavg: { start: +startLoad.toFixed(1), end: +loadavg()[0].toFixed(1) }, rounds, repeat,
+  loadavg: { start: +startLoad.toFixed(1), end: +loadavg()[0].toFixed(1) }, rounds, repeat, inPlace,
   p2pGrpcMBps: Math.round(grpcMBps), rawTcpMBps: Math.round(tcpMBps), p2pMB: largest / MB,
   // CPU milliseconds per MB moved, each side of the point-to-point transfers.
   p2pGrpcCpuMsPerMB: { send: cpuPerMB(p2p.grpc.map((g) => g.sendCpu)), receive: cpuPerMB(p2p.grpc.map((g) => g.receiveCpu)) },

@@ -51,6 +51,11 @@ export interface RingGroupOptions {
   client?: ClientOptions;
 }
 
+export interface AllReduceOptions {
+  /** Reduce into the given buffer and return it instead of a new array. */
+  inPlace?: boolean;
+}
+
 interface Active {
   op: RingOp;
   resolve: (out: Float32Array) => void;
@@ -131,14 +136,19 @@ export class RingGroup implements InboundSink {
     return this.connecting;
   }
 
-  /** Elementwise sum over the ranks; every rank gets the same bits. `buf` is not modified. */
-  allReduceSum(step: number, buf: Float32Array): Promise<Float32Array> {
-    return this.allReduce(step, buf, false);
+  /**
+   * Elementwise sum over the ranks; every rank gets the same bits. Returns a new array and leaves
+   * `buf` alone, or with { inPlace: true } reduces into `buf` and returns it (saves a copy and an
+   * allocation of the buffer's size; `buf` must not be touched until the promise settles, and
+   * holds garbage if it rejects).
+   */
+  allReduceSum(step: number, buf: Float32Array, opts: AllReduceOptions = {}): Promise<Float32Array> {
+    return this.allReduce(step, buf, false, opts.inPlace ?? false);
   }
 
-  /** Elementwise mean (sum, then divided by N once, by the segment's owner); bit-identical on every rank. */
-  allReduceMean(step: number, buf: Float32Array): Promise<Float32Array> {
-    return this.allReduce(step, buf, true);
+  /** Elementwise mean (sum, then divided by N once, by the segment's owner); bit-identical on every rank. As allReduceSum. */
+  allReduceMean(step: number, buf: Float32Array, opts: AllReduceOptions = {}): Promise<Float32Array> {
+    return this.allReduce(step, buf, true, opts.inPlace ?? false);
   }
 
   /** Fails a running collective (kind 'closed'), ends both streams and detaches from the endpoint. */
@@ -166,17 +176,17 @@ export class RingGroup implements InboundSink {
     call.once('error', gone('the left neighbour\'s stream failed'));
   }
 
-  private async allReduce(step: number, buf: Float32Array, mean: boolean): Promise<Float32Array> {
+  private async allReduce(step: number, buf: Float32Array, mean: boolean, inPlace: boolean): Promise<Float32Array> {
     if (!Number.isSafeInteger(step) || step < 0) throw new CollectiveConfigError('step', 'an integer >= 0', String(step));
     if (!(buf instanceof Float32Array)) throw new CollectiveConfigError('buf', 'a Float32Array', Object.prototype.toString.call(buf));
     if (this.active) throw new CollectiveConfigError('allReduce', 'one collective at a time per group', `sequence ${this.active.op.id.sequence} still running`);
     this.throwIfUnusable(step);
     const sequence = this.nextSequence++;
-    if (this.size === 1) return new Float32Array(buf); // x / 1 === x: the mean is the copy too
+    if (this.size === 1) return inPlace ? buf : new Float32Array(buf); // x / 1 === x: the mean is the copy too
     await this.connect();
     this.throwIfUnusable(step);
     const plan = new RingPlan(buf.length, this.size, this.chunkBytes / 4);
-    const op = new RingOp(plan, this.rank, { runId: this.runId, generation: this.generation, step, sequence }, buf, mean);
+    const op = new RingOp(plan, this.rank, { runId: this.runId, generation: this.generation, step, sequence }, buf, mean, inPlace);
     return new Promise<Float32Array>((resolve, reject) => {
       const timer = setTimeout(() => this.onTimeout(), this.timeouts.collectiveMs);
       this.active = {

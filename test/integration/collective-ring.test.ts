@@ -115,3 +115,18 @@ test('bad options and arguments are refused with the field and the bound', async
   await assert.rejects(group.allReduceSum(-1, new Float32Array(1)), (e: CollectiveConfigError) => e.field === 'step');
   await assert.rejects(group.allReduceSum(0, [1, 2] as unknown as Float32Array), (e: CollectiveConfigError) => e.field === 'buf');
 });
+
+test('in place: the result is written into the given buffer, with the same bits as the copying call', async () => {
+  const size = 3;
+  const ring = await startRing(size, { chunkBytes: 128 });
+  try {
+    const inputs = ring.groups.map((_, r) => randomBuffer(1001, 40 + r));
+    const copies = await Promise.all(ring.groups.map((g, r) => g.allReduceMean(0, inputs[r])));
+    const bufs = inputs.map((b) => Float32Array.from(b));
+    const inPlace = await Promise.all(ring.groups.map((g, r) => g.allReduceMean(0, bufs[r], { inPlace: true })));
+    inPlace.forEach((out, r) => assert.equal(out, bufs[r], 'the same array is returned'));
+    assertBitIdentical([...copies, ...inPlace]);
+  } finally {
+    await ring.stop();
+  }
+});
