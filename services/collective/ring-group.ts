@@ -79,6 +79,8 @@ export class RingGroup implements InboundSink {
   private connecting: Promise<void> | undefined;
   private nextSequence = 0;
   private active: Active | undefined;
+  /** A call is between its start and its end (connecting or running). */
+  private busy = false;
   /** Chunks of the next collective that arrived before this rank started it (at most the left's window). */
   private early: RingChunk__Output[] = [];
   private failure: CollectiveError | undefined;
@@ -179,12 +181,28 @@ export class RingGroup implements InboundSink {
   private async allReduce(step: number, buf: Float32Array, mean: boolean, inPlace: boolean): Promise<Float32Array> {
     if (!Number.isSafeInteger(step) || step < 0) throw new CollectiveConfigError('step', 'an integer >= 0', String(step));
     if (!(buf instanceof Float32Array)) throw new CollectiveConfigError('buf', 'a Float32Array', Object.prototype.toString.call(buf));
-    if (this.active) throw new CollectiveConfigError('allReduce', 'one collective at a time per group', `sequence ${this.active.op.id.sequence} still running`);
+    if (this.busy) throw new CollectiveConfigError('allReduce', 'one collective at a time per group', 'a call still running');
     this.throwIfUnusable(step);
+    if (this.size === 1) {
+      this.nextSequence++;
+      return inPlace ? buf : new Float32Array(buf); // x / 1 === x: the mean is the copy too
+    }
+    this.busy = true;
+    try {
+      await this.connect();
+      this.throwIfUnusable(step);
+      return await this.run(step, buf, mean, inPlace);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /**
+   * Starts the collective of the next sequence number. Synchronous up to the returned promise, so
+   * that a chunk of this sequence is either early (taken here) or arrives after `active` is set.
+   */
+  private run(step: number, buf: Float32Array, mean: boolean, inPlace: boolean): Promise<Float32Array> {
     const sequence = this.nextSequence++;
-    if (this.size === 1) return inPlace ? buf : new Float32Array(buf); // x / 1 === x: the mean is the copy too
-    await this.connect();
-    this.throwIfUnusable(step);
     const plan = new RingPlan(buf.length, this.size, this.chunkBytes / 4);
     const op = new RingOp(plan, this.rank, { runId: this.runId, generation: this.generation, step, sequence }, buf, mean, inPlace);
     return new Promise<Float32Array>((resolve, reject) => {

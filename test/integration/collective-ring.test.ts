@@ -3,7 +3,7 @@
 // round-off; every rank gets the same bits; awkward lengths and pipelined small chunks.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBuffer, startRing, streamsDrained } from './collective-fixtures.ts';
+import { randomBuffer, startRing, startServers, streamsDrained } from './collective-fixtures.ts';
 import { CollectiveConfigError, RingGroup } from '../../services/collective/index.ts';
 
 function assertBitIdentical(outs: Float32Array[]): void {
@@ -128,5 +128,25 @@ test('in place: the result is written into the given buffer, with the same bits 
     assertBitIdentical([...copies, ...inPlace]);
   } finally {
     await ring.stop();
+  }
+});
+
+test('a rank still connecting when its left neighbour\'s chunks arrive takes them; a second concurrent call is refused', async () => {
+  const base = await startServers(2);
+  const g1 = new RingGroup({ runId: 'run-a', generation: 1, rank: 1, size: 2, addresses: base.addresses, endpoint: base.endpoints[1], chunkBytes: 64 });
+  let g0: RingGroup | undefined;
+  try {
+    const buf = randomBuffer(3000, 9);
+    // Rank 1's hello is held by rank 0's endpoint until rank 0's group exists.
+    const r1 = g1.allReduceSum(0, buf);
+    await assert.rejects(g1.allReduceSum(0, buf), (e: CollectiveConfigError) => e.field === 'allReduce');
+    await new Promise((r) => setTimeout(r, 100));
+    g0 = new RingGroup({ runId: 'run-a', generation: 1, rank: 0, size: 2, addresses: base.addresses, endpoint: base.endpoints[0], chunkBytes: 64 });
+    const [a, b] = await Promise.all([g0.allReduceSum(0, buf), r1]);
+    assertBitIdentical([a, b]);
+    assert.equal(a[5], buf[5] * 2);
+  } finally {
+    await Promise.all([g0?.close(), g1.close()]);
+    await Promise.all(base.servers.map((s) => s.shutdown({ graceMs: 200 })));
   }
 });
