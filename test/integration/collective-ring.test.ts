@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBuffer, startRing, startServers, streamsDrained } from './collective-fixtures.ts';
 import { CollectiveConfigError, RingGroup } from '../../services/collective/index.ts';
+import { createMetrics } from '../../services/telemetry/metrics.ts';
 
 function assertBitIdentical(outs: Float32Array[]): void {
   const first = Buffer.from(outs[0].buffer, outs[0].byteOffset, outs[0].byteLength);
@@ -147,6 +148,26 @@ test('a rank still connecting when its left neighbour\'s chunks arrive takes the
     assert.equal(a[5], buf[5] * 2);
   } finally {
     await Promise.all([g0?.close(), g1.close()]);
+    await Promise.all(base.servers.map((s) => s.shutdown({ graceMs: 200 })));
+  }
+});
+
+test('metrics: one allreduce observed per call, payload bytes sent and received counted', async () => {
+  const metrics = createMetrics('worker', { rank: 0 });
+  const base = await startServers(2);
+  const [a, b] = [0, 1].map((rank) => new RingGroup({ runId: 'run-b', generation: 1, rank, size: 2, addresses: base.addresses,
+    endpoint: base.endpoints[rank], ...(rank === 0 ? { metrics } : {}) }));
+  try {
+    const buf = randomBuffer(1000, 3); // 4000 bytes: rank 0 sends 2000 in reduce-scatter and 2000 in all-gather
+    await Promise.all([a.allReduceMean(0, buf), b.allReduceMean(0, buf)]);
+    const bytes = await metrics.registry.getSingleMetric('gantry_collective_bytes_total')!.get();
+    const value = (direction: string) => bytes.values.find((v) => v.labels.direction === direction && v.labels.op === 'allreduce')?.value;
+    assert.equal(value('sent'), 4000);
+    assert.equal(value('received'), 4000);
+    const text = await metrics.registry.metrics();
+    assert.match(text, /gantry_collective_duration_seconds_count\{[^}]*op="allreduce"[^}]*\} 1\n/);
+  } finally {
+    await Promise.all([a.close(), b.close()]);
     await Promise.all(base.servers.map((s) => s.shutdown({ graceMs: 200 })));
   }
 });
