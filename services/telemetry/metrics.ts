@@ -18,6 +18,7 @@ export const EVAL_METRICS = ['mnist_score', 'fd_features', 'fd_logits', 'classes
 export const DIRECTIONS = ['sent', 'received'] as const;
 export const GRPC_SIDES = ['client', 'server'] as const;
 export const COLLECTIVE_OPS = ['allreduce', 'reduce_scatter', 'all_gather', 'broadcast'] as const;
+export const MEMBERSHIP_CHANGES = ['join', 'leave'] as const;
 
 export interface MetricsOptions {
   /** Replica rank (workers): becomes a default label. */
@@ -43,10 +44,20 @@ export interface Metrics {
   readonly checkpointDuration: Histogram;
   /** labels: metric (EVAL_METRICS). */
   readonly evalScore: Gauge<'metric'>;
-  readonly replicas: Gauge;
-  /** labels: op (COLLECTIVE_OPS). */
-  readonly collectiveDuration: Histogram<'op'>;
-  readonly collectiveBytes: Counter<'op' | 'direction'>;
+  /** Replicas in the current generation of a replica group; labels: role ("worker"). */
+  readonly replicas: Gauge<'role'>;
+  /** labels: op (COLLECTIVE_OPS), rank. A worker's rank changes with its generation, so it is a
+   *  label of these series rather than a default label of the registry. */
+  readonly collectiveDuration: Histogram<'op' | 'rank'>;
+  readonly collectiveBytes: Counter<'op' | 'direction' | 'rank'>;
+  /** The replica group's current membership generation. */
+  readonly generation: Gauge;
+  /** Workers that joined or left the group; labels: kind (MEMBERSHIP_CHANGES). Failures are counted apart (stalls, restarts). */
+  readonly membershipChanges: Counter<'kind'>;
+  /** A worker fell silent past the liveness deadline during a step; labels: rank. */
+  readonly stalls: Counter<'rank'>;
+  /** Training images a worker computed gradients on; labels: rank. */
+  readonly workerImages: Counter<'rank'>;
 }
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -106,14 +117,27 @@ export function createMetrics(role: MetricsRole, opts: MetricsOptions = {}): Met
       buckets: CHECKPOINT_BUCKETS, registers,
     }),
     evalScore: new Gauge({ name: 'gantry_eval_score', help: 'Latest evaluation score.', labelNames: ['metric'], registers }),
-    replicas: new Gauge({ name: 'gantry_replicas', help: 'Replicas in the current membership generation.', registers }),
+    replicas: new Gauge({ name: 'gantry_replicas', help: 'Replicas in the current membership generation.', labelNames: ['role'], registers }),
     collectiveDuration: new Histogram({
       name: 'gantry_collective_duration_seconds', help: 'Wall time of one collective operation.',
-      labelNames: ['op'], buckets: LATENCY_BUCKETS, registers,
+      labelNames: ['op', 'rank'], buckets: LATENCY_BUCKETS, registers,
     }),
     collectiveBytes: new Counter({
       name: 'gantry_collective_bytes_total', help: 'Bytes moved by collective operations.',
-      labelNames: ['op', 'direction'], registers,
+      labelNames: ['op', 'direction', 'rank'], registers,
+    }),
+    generation: new Gauge({ name: 'gantry_generation', help: "The replica group's current membership generation.", registers }),
+    membershipChanges: new Counter({
+      name: 'gantry_membership_changes_total', help: 'Workers that joined or left the replica group (failures are counted apart).',
+      labelNames: ['kind'], registers,
+    }),
+    stalls: new Counter({
+      name: 'gantry_stalls_total', help: 'Workers dropped for falling silent past the liveness deadline during a step.',
+      labelNames: ['rank'], registers,
+    }),
+    workerImages: new Counter({
+      name: 'gantry_worker_images_total', help: 'Training images a worker computed gradients on.',
+      labelNames: ['rank'], registers,
     }),
   };
 }

@@ -106,7 +106,7 @@ test('each process object has its own registry; the global one stays empty; rank
 test('promtool check metrics finds no problems in the page', { skip: !existsSync(PROMTOOL) && `${PROMTOOL} not installed` }, async () => {
   const m = createMetrics('trainer');
   m.stepDuration.observe({ phase: 'g_step' }, 0.3);
-  m.collectiveBytes.inc({ op: 'allreduce', direction: 'sent' }, 1024);
+  m.collectiveBytes.inc({ op: 'allreduce', direction: 'sent', rank: '0' }, 1024);
   const server = await startMetricsServer(m.registry, 0);
   try {
     const page = await get(server.port, '/metrics');
