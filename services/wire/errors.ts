@@ -4,7 +4,8 @@
 //
 //   TensorValidationError, RequestValidationError,
 //   ShapeError, SnapshotMismatchError (core)      -> INVALID_ARGUMENT (the caller sent bad data)
-//   NonFiniteError (core), WrongRunError          -> FAILED_PRECONDITION (the model or the run is in a
+//   NonFiniteError (core), WrongRunError,
+//   CollectiveRefusedError                        -> FAILED_PRECONDITION (the model or the run is in a
 //                                                     state the call cannot proceed from; retrying the
 //                                                     same call cannot help: the run must stop)
 //   anything else                                 -> INTERNAL (a bug; the message is passed on)
@@ -48,6 +49,27 @@ export class WrongRunError extends Error {
     readonly found: string,
   ) {
     super(`id.run_id: this server serves run ${JSON.stringify(expected)}, found ${JSON.stringify(found)}`);
+  }
+}
+
+/** What a ring chunk or hello disagreed on (services/collective). */
+export type CollectiveRefusal = 'run' | 'generation' | 'step' | 'sequence' | 'position' | 'layout' | 'rank' | 'size';
+
+/**
+ * A collective message was refused, never summed: it belongs to another run, an older or newer
+ * generation, another step or collective (sequence), or is not the chunk the ring expects next
+ * (position), or the two ends disagree on the buffer layout, ranks or group size.
+ */
+export class CollectiveRefusedError extends Error {
+  override readonly name = 'CollectiveRefusedError';
+  constructor(
+    readonly kind: CollectiveRefusal,
+    /** The message field, e.g. "chunk.id.generation". */
+    readonly field: string,
+    readonly expected: string,
+    readonly found: string,
+  ) {
+    super(`${field}: expected ${expected}, found ${found} (${kind} refused, not summed)`);
   }
 }
 
@@ -95,7 +117,9 @@ const ERROR_FIELD_KEY = 'gantry-error-field';
 function codeFor(err: unknown): grpc.status {
   if (err instanceof TensorValidationError || err instanceof RequestValidationError) return grpc.status.INVALID_ARGUMENT;
   if (err instanceof ShapeError || err instanceof SnapshotMismatchError) return grpc.status.INVALID_ARGUMENT;
-  if (err instanceof NonFiniteError || err instanceof WrongRunError) return grpc.status.FAILED_PRECONDITION;
+  if (err instanceof NonFiniteError || err instanceof WrongRunError || err instanceof CollectiveRefusedError) {
+    return grpc.status.FAILED_PRECONDITION;
+  }
   return grpc.status.INTERNAL;
 }
 
