@@ -1,7 +1,9 @@
-// The seam between a worker and the collective of its generation. A group of size 1 sums
-// nothing (the identity); a larger group needs the ring all-reduce of services/collective/
-// (RingGroup over the worker's gRPC server), which this tree does not have yet: opening one
-// fails with CollectiveUnavailable, so the scheduler sees a clear error instead of wrong math.
+// The seam between a worker and the collective of its generation (services/collective). The
+// process owns one CollectiveEndpoint on its gRPC server (added before listen()); each
+// generation opens a RingGroup of its own on it and closes it when the next one is prepared, so
+// a sum in flight of a failed generation rejects and the step is rolled back.
+import { CollectiveEndpoint, RingGroup } from '../collective/index.ts';
+import type { Metrics } from '../telemetry/metrics.ts';
 
 /** Sums a flat float32 buffer over the group; `tag` names the tensor group for error messages. */
 export type GroupSum = (buf: Float32Array, tag: string) => Promise<Float32Array>;
@@ -9,8 +11,10 @@ export type GroupSum = (buf: Float32Array, tag: string) => Promise<Float32Array>
 export interface GroupHandle {
   readonly rank: number;
   readonly size: number;
+  /** The step whose collectives sum() belongs to (stamped on every collective). */
+  step: number;
   readonly sum: GroupSum;
-  /** Seconds spent waiting in sum() since the last call of takeWaitSeconds(). */
+  /** Seconds spent waiting in sum() since the last call. */
   takeWaitSeconds(): number;
   /** Aborts any sum in flight (it rejects) and releases the streams. */
   close(): void;
@@ -20,24 +24,40 @@ export interface GroupSpec {
   runId: string;
   generation: number;
   rank: number;
-  /** The members' gRPC addresses by rank. */
+  /** The members' gRPC addresses by rank (ring order). */
   addresses: readonly string[];
-}
-
-export class CollectiveUnavailable extends Error {
-  override readonly name = 'CollectiveUnavailable';
-  constructor(readonly size: number) {
-    super(`size: a replica group of ${size} needs the ring all-reduce (services/collective), which this build lacks; run with 1 worker`);
-  }
+  endpoint: CollectiveEndpoint;
+  /** Deadline of one collective (a stalled neighbour fails the step after this). */
+  collectiveMs: number;
+  metrics?: Metrics;
 }
 
 export function openGroup(spec: GroupSpec): GroupHandle {
   const size = spec.addresses.length;
-  if (size !== 1) throw new CollectiveUnavailable(size);
-  return {
-    rank: 0, size: 1,
-    sum: async (buf) => buf,
-    takeWaitSeconds: () => 0,
-    close: () => undefined,
+  const ring = new RingGroup({
+    runId: spec.runId, generation: spec.generation, rank: spec.rank, size, addresses: spec.addresses,
+    endpoint: spec.endpoint, timeouts: { collectiveMs: spec.collectiveMs }, metrics: spec.metrics,
+  });
+  let waited = 0;
+  const handle: GroupHandle = {
+    rank: spec.rank, size, step: 0,
+    sum: async (buf) => {
+      if (size === 1) return buf;
+      const t0 = performance.now();
+      try {
+        return await ring.allReduceSum(handle.step, buf);
+      } finally {
+        waited += (performance.now() - t0) / 1000;
+      }
+    },
+    takeWaitSeconds: () => {
+      const w = waited;
+      waited = 0;
+      return w;
+    },
+    close: () => void ring.close().catch(() => undefined),
   };
+  return handle;
 }
+
+export { CollectiveEndpoint };

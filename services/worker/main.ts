@@ -18,6 +18,7 @@ import { createMetrics } from '../telemetry/metrics.ts';
 import { startMetricsServer } from '../telemetry/metrics-server.ts';
 import { createServer } from '../wire/server.ts';
 import type { WorkerConfig } from './config.ts';
+import { CollectiveEndpoint } from './group.ts';
 import { WorkerGrpcService } from './grpc-service.ts';
 import { WorkerNode } from './node.ts';
 
@@ -28,8 +29,9 @@ export async function runWorker(cfg: WorkerConfig, log: Logger, signal: AbortSig
   const metricsServer = await startMetricsServer(metrics.registry, cfg.metricsPort, cfg.metricsHost);
   const key = workerKey(newInstanceId());
   let publisher: { beat(): void } | undefined;
+  const endpoint = new CollectiveEndpoint({ runId: cfg.runId });
   const node = new WorkerNode({
-    runId: cfg.runId, dataDir: cfg.dataDir, rpcTimeoutMs: cfg.rpcTimeoutMs, metrics, log,
+    runId: cfg.runId, dataDir: cfg.dataDir, rpcTimeoutMs: cfg.rpcTimeoutMs, endpoint, metrics, log,
     onChange: () => {
       server.setServing(node.replica !== undefined);
       publisher?.beat();
@@ -37,6 +39,7 @@ export async function runWorker(cfg: WorkerConfig, log: Logger, signal: AbortSig
   });
   const server = createServer({ metrics, logger: log });
   new WorkerGrpcService(node.access()).addToServer(server);
+  endpoint.addToServer(server); // the ring's inbound streams, for every generation
   const grpcPort = await server.listen(cfg.grpcPort, cfg.grpcHost);
   const addr = cfg.advertiseAddr ?? `${cfg.grpcHost}:${grpcPort}`;
   const nc = await connectNats(cfg.natsUrl, { name: 'gantry-worker', log });

@@ -14,7 +14,7 @@ import type { Metrics } from '../telemetry/metrics.ts';
 import { classifierTrainSchema, parseConfig, type ClassifierTrainConfig } from '../train/config.ts';
 import { WorkerClient } from '../wire/worker-client.ts';
 import type { WeightsState } from '../wire/weights-stream.ts';
-import { type GroupHandle, openGroup } from './group.ts';
+import { type CollectiveEndpoint, type GroupHandle, openGroup } from './group.ts';
 import { Replica } from './replica.ts';
 import { configHash } from '../control/run-config.ts';
 
@@ -25,6 +25,8 @@ export interface WorkerNodeOptions {
   /** Overrides the training config's data directory. */
   dataDir?: string;
   rpcTimeoutMs: number;
+  /** This process's collective endpoint (on its gRPC server). */
+  endpoint: CollectiveEndpoint;
   metrics: Metrics;
   log: Logger;
   /** Called after a state change that the registration should show at once. */
@@ -89,7 +91,10 @@ export class WorkerNode {
         throw new ServiceError('bad-request', `source: 'have', but this worker holds ${replica.applied} steps, not ${cmd.step}`, { field: 'source' });
       }
     }
-    const group = openGroup({ runId: this.opts.runId, generation: cmd.generation, rank: cmd.rank, addresses: cmd.members.map((m) => m.addr) });
+    const group = openGroup({
+      runId: this.opts.runId, generation: cmd.generation, rank: cmd.rank, addresses: cmd.members.map((m) => m.addr),
+      endpoint: this.opts.endpoint, collectiveMs: this.opts.rpcTimeoutMs, metrics: this.opts.metrics,
+    });
     this.joined = { generation: cmd.generation, rank: cmd.rank, size, group };
     this.opts.metrics.replicas.set({ role: 'worker' }, size);
     this.opts.metrics.generation.set(cmd.generation);

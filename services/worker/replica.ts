@@ -26,7 +26,8 @@ import { imageBatch, labelBatch } from '../data/tensors.ts';
 import type { ModelSnapshot } from '../run/model-snapshot.ts';
 import type { ClassifierTrainConfig } from '../train/config.ts';
 import type { WeightsState } from '../wire/weights-stream.ts';
-import { CollectiveUnavailable, type GroupHandle } from './group.ts';
+import type { GroupHandle } from './group.ts';
+import { perReplicaStatsStep } from './replica-step.ts';
 
 const EVAL_BATCH = 500;
 
@@ -76,13 +77,14 @@ export class Replica {
   /** One data-parallel step on this rank's slice of global batch `step` (the weights hold `step` steps). */
   async step(step: number, group: GroupHandle): Promise<StepResult> {
     if (this.applied !== step) throw new RangeError(`step: the replica holds ${this.applied} steps, asked for step ${step}`);
-    if (group.size !== 1) throw new CollectiveUnavailable(group.size);
     this.before = { snapshot: snapshotModel(this.model, this.optimizer), applied: step };
     const idx = this.sampler.indices(step, { rank: group.rank, size: group.size }).map((i) => this.split.train[i]);
     const x = imageBatch(this.data.train, idx); // (B/n, 28, 28, 1)
     const labels = labelBatch(this.data.train, idx); // (B/n,)
     try {
-      const m = classifierStep(this.model, this.optimizer, x, labels, step);
+      group.step = step;
+      // One rank: the in-process step itself. More: gradients summed over the ring.
+      const m = group.size === 1 ? classifierStep(this.model, this.optimizer, x, labels, step) : await perReplicaStatsStep(this.model, this.optimizer, x, labels, group, step);
       this.applied = step + 1;
       return { ...m, images: idx.length };
     } catch (err) {
