@@ -5,8 +5,7 @@
 import { CollectiveEndpoint, RingGroup } from '../collective/index.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 
-/** Sums a flat float32 buffer over the group; `tag` names the tensor group for error messages. */
-export type GroupSum = (buf: Float32Array, tag: string) => Promise<Float32Array>;
+import type { GroupSum } from '../core/parallel/mod.ts';
 
 export interface GroupHandle {
   readonly rank: number;

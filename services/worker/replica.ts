@@ -27,7 +27,7 @@ import type { ModelSnapshot } from '../run/model-snapshot.ts';
 import type { ClassifierTrainConfig } from '../train/config.ts';
 import type { WeightsState } from '../wire/weights-stream.ts';
 import type { GroupHandle } from './group.ts';
-import { perReplicaStatsStep } from './replica-step.ts';
+import { replicaClassifierStep } from '../core/parallel/mod.ts';
 
 const EVAL_BATCH = 500;
 
@@ -83,8 +83,12 @@ export class Replica {
     const labels = labelBatch(this.data.train, idx); // (B/n,)
     try {
       group.step = step;
-      // One rank: the in-process step itself. More: gradients summed over the ring.
-      const m = group.size === 1 ? classifierStep(this.model, this.optimizer, x, labels, step) : await perReplicaStatsStep(this.model, this.optimizer, x, labels, group, step);
+      // One rank: the in-process step itself. More: batch-norm moments and the fused gradient
+      // summed over the ring (SyncBatchNorm unless the config opts out), the same update everywhere.
+      const m = group.size === 1
+        ? classifierStep(this.model, this.optimizer, x, labels, step)
+        : await replicaClassifierStep(this.model, this.optimizer, x, labels,
+          { rank: group.rank, size: group.size, sum: group.sum, syncBatchNorm: this.cfg.syncBatchNorm ?? true }, this.cfg.batchSize, step);
       this.applied = step + 1;
       return { ...m, images: idx.length };
     } catch (err) {
