@@ -204,7 +204,8 @@ export class ClassifierScheduler {
           });
           if (r.cause instanceof CommandFailed && r.cause.code === 'non-finite') throw r.cause;
           if (failures > this.cfg.maxRecoveries) throw new Error(`step ${step} failed ${failures} times in a row (max ${this.cfg.maxRecoveries}): ${r.cause.message}`, { cause: r.cause });
-          step = await this.former.form(step, signal, new Set([...r.dead, ...r.stalled].map((m) => m.key)));
+          this.group.drop([...r.dead, ...r.stalled].map((m) => m.key));
+          step = await this.former.form(step, signal);
           continue;
         }
         failures = 0;
@@ -287,8 +288,18 @@ export class ClassifierScheduler {
     await this.ledger.patch({ lastCheckpoint: { iteration: step, path: path.relative(this.cfg.runDir, dir) } });
   }
 
+  /** Every rank's sha256 of its state, into metrics.jsonl (kind 'weights'); they must agree. */
+  private async recordHashes(step: number): Promise<void> {
+    const hashes = await Promise.all(this.group.members.map((m) => this.group.commands.send<'hash'>(m.key,
+      { type: 'hash', run: this.cfg.runId, generation: this.group.generation }, this.cfg.commandTimeoutMs)));
+    const ranks = this.group.members.map((m, i) => ({ rank: m.rank, key: m.key, applied: hashes[i].applied, weightsHash: hashes[i].weightsHash }));
+    this.session.metrics.append({ kind: 'weights', step, generation: this.group.generation, ranks });
+    if (new Set(ranks.map((r) => r.weightsHash)).size !== 1) throw new Error(`step ${step}: the ranks' weights differ (${ranks.map((r) => `rank ${r.rank} ${r.weightsHash.slice(0, 12)}`).join(', ')})`);
+  }
+
   // f) ---------------------------------------------------------------------------------------
   private async finish(step: number, finished: boolean): Promise<SchedulerOutcome> {
+    await this.recordHashes(step);
     if (!finished) await this.finalCheckpoint(step, await this.early.checkpointExtra(this.session, step));
     const best = this.early.best;
     if (best && best.step !== step) {

@@ -127,6 +127,7 @@ export class GenerationFormer {
     const silent = err instanceof RoleUnavailable;
     this.log.warn('worker failed while a generation formed; leaving it out', { key, silent, error: (err as Error)?.message });
     bad.add(key);
+    this.group.drop([key]);
   }
 
   private record(previous: Member[], members: Member[], generation: number, step: number, weightsHash: string, sources: string[]): void {

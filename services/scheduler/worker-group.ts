@@ -62,6 +62,8 @@ export interface GroupTimings {
 export class WorkerGroup {
   members: Member[] = [];
   generation = 0;
+  /** Workers dropped as dead or stalled, with the local time of the drop: left out until they beat again. */
+  private readonly dropped = new Map<string, number>();
 
   constructor(
     readonly commands: WorkerCommands,
@@ -73,17 +75,27 @@ export class WorkerGroup {
   ) {}
 
   /** Live candidates in rank order: the current members that are still live, then newcomers by arrival. */
-  candidates(exclude: ReadonlySet<string>): SeenWorker[] {
-    const live = this.roster.live(this.timings.livenessMs).filter((w) => !exclude.has(w.reg.key));
+  candidates(exclude: ReadonlySet<string> = new Set()): SeenWorker[] {
+    const live = this.roster.live(this.timings.livenessMs).filter((w) => !exclude.has(w.reg.key) && !this.isDropped(w));
     const rankOf = new Map(this.members.map((m) => [m.key, m.rank]));
     return live.sort((a, b) => (rankOf.get(a.reg.key) ?? Infinity) - (rankOf.get(b.reg.key) ?? Infinity) || a.firstSeen - b.firstSeen);
+  }
+
+  /** Leaves workers out of later generations until they register or beat again (a SIGSTOPped one may come back). */
+  drop(keys: Iterable<string>): void {
+    for (const k of keys) this.dropped.set(k, Date.now());
+  }
+
+  private isDropped(w: SeenWorker): boolean {
+    const at = this.dropped.get(w.reg.key);
+    return at !== undefined && w.receivedAt <= at;
   }
 
   /** True when a live worker is waiting outside the group or a member has left (a change at the next step boundary). */
   wantsChange(maxWorkers: number, globalBatch: number): boolean {
     const keys = new Set(this.members.map((m) => m.key));
     if (this.members.some((m) => !this.roster.isFresh(m.key, this.timings.livenessMs))) return true;
-    const outside = this.roster.live(this.timings.livenessMs).filter((w) => !keys.has(w.reg.key)).length;
+    const outside = this.candidates().filter((w) => !keys.has(w.reg.key)).length;
     return outside > 0 && groupSize(this.members.length + outside, maxWorkers, globalBatch) > this.members.length;
   }
 
