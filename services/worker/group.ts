@@ -3,6 +3,7 @@
 // generation opens a RingGroup of its own on it and closes it when the next one is prepared, so
 // a sum in flight of a failed generation rejects and the step is rolled back.
 import { CollectiveEndpoint, RingGroup } from '../collective/index.ts';
+import type { Counter, Histogram, LabelValues } from 'prom-client';
 import type { Metrics } from '../telemetry/metrics.ts';
 
 import type { GroupSum } from '../core/parallel/mod.ts';
@@ -35,7 +36,7 @@ export function openGroup(spec: GroupSpec): GroupHandle {
   const size = spec.addresses.length;
   const ring = new RingGroup({
     runId: spec.runId, generation: spec.generation, rank: spec.rank, size, addresses: spec.addresses,
-    endpoint: spec.endpoint, timeouts: { collectiveMs: spec.collectiveMs }, metrics: spec.metrics,
+    endpoint: spec.endpoint, timeouts: { collectiveMs: spec.collectiveMs }, metrics: spec.metrics && ranked(spec.metrics, spec.rank),
   });
   let waited = 0;
   const handle: GroupHandle = {
@@ -60,3 +61,18 @@ export function openGroup(spec: GroupSpec): GroupHandle {
 }
 
 export { CollectiveEndpoint };
+
+/**
+ * The collective metrics with this generation's rank as a label (gantry_collective_duration_seconds
+ * and gantry_collective_bytes_total carry op and rank): the ring labels op, the worker knows the
+ * rank. The views share the process's series; only the label is added.
+ */
+function ranked(m: Metrics, rank: number): Metrics {
+  const r = String(rank);
+  const duration = Object.create(m.collectiveDuration) as Histogram<'op' | 'rank'>;
+  duration.startTimer = (labels?: LabelValues<'op' | 'rank'>) => m.collectiveDuration.startTimer({ ...labels, rank: r });
+  const bytes = Object.create(m.collectiveBytes) as Counter<'op' | 'direction' | 'rank'>;
+  bytes.inc = ((a?: LabelValues<'op' | 'direction' | 'rank'> | number, b?: number) =>
+    typeof a === 'object' ? m.collectiveBytes.inc({ ...a, rank: r }, b) : m.collectiveBytes.inc({ rank: r }, a)) as typeof bytes.inc;
+  return { ...m, collectiveDuration: duration, collectiveBytes: bytes };
+}
