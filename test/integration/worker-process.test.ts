@@ -3,7 +3,6 @@
 // generation fence, idempotent steps, rollback of an uncommitted step, and atomic LoadWeights.
 import assert from 'node:assert/strict';
 import { promises as fsp } from 'node:fs';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { CommandFailed } from '../../services/control/errors.ts';
