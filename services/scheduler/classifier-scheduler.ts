@@ -218,7 +218,7 @@ export class ClassifierScheduler {
           lr: this.learningRate(done), elapsedSeconds: (performance.now() - began) / 1000, workers: this.group.members.length, generation: this.group.generation, waitShare: wait,
         });
         this.metrics.iteration.set(done);
-        this.metrics.workerImages.inc({ rank: 'all' }, images);
+        this.metrics.imagesPerSecond.set(images / Math.max(1e-9, Math.max(...r.replies.map((x) => x.seconds))));
         await this.ledger.patch({ iteration: done });
         this.publish({ iteration: done, status: 'running', loss: r.reply.loss, accuracy: r.reply.accuracy });
         step = done;

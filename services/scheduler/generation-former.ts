@@ -135,10 +135,6 @@ export class GenerationFormer {
     const after = new Set(members.map((m) => m.key));
     const joined = members.filter((m) => !before.has(m.key));
     const left = previous.filter((m) => !after.has(m.key));
-    if (previous.length > 0) {
-      this.metrics.membershipChanges.inc({ kind: 'join' }, joined.length);
-      this.metrics.membershipChanges.inc({ kind: 'leave' }, left.length);
-    }
     this.metrics.generation.set(generation);
     this.metrics.replicas.set({ role: 'worker' }, members.length);
     this.session.metrics.append({

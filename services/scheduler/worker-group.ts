@@ -144,7 +144,6 @@ export class WorkerGroup {
     for (const m of stalled) {
       if (dead.has(m)) continue;
       const w = this.roster.get(m.key);
-      this.metrics.stalls.inc({ rank: String(m.rank) });
       this.log.warn('worker stalled: no heartbeat past the liveness deadline; dropping it', {
         rank: m.rank, host: m.host, key: m.key, generation: this.generation, step,
         silentMs: w ? Date.now() - w.receivedAt : null, livenessMs: this.timings.livenessMs,

@@ -37,6 +37,8 @@ export class WorkerNode {
   replica: Replica | undefined;
   prepared: number | null = null;
   joined: Joined | undefined;
+  /** The members of the last generation joined, to count joins and leaves as this rank saw them. */
+  private lastMembers: string[] = [];
   private lastStep: { generation: number; step: number; reply: WorkerReplyBody<'step'> } | undefined;
   private data: { dir: string | undefined; sets: Promise<{ train: ImageSet; test: ImageSet }> } | undefined;
   private queue: Promise<unknown> = Promise.resolve();
@@ -96,6 +98,12 @@ export class WorkerNode {
       endpoint: this.opts.endpoint, collectiveMs: this.opts.rpcTimeoutMs, metrics: this.opts.metrics,
     });
     this.joined = { generation: cmd.generation, rank: cmd.rank, size, group };
+    const keys = cmd.members.map((m) => m.key);
+    if (this.lastMembers.length > 0) {
+      this.opts.metrics.membershipChanges.inc({ kind: 'join' }, keys.filter((k) => !this.lastMembers.includes(k)).length);
+      this.opts.metrics.membershipChanges.inc({ kind: 'leave' }, this.lastMembers.filter((k) => !keys.includes(k)).length);
+    }
+    this.lastMembers = keys;
     this.opts.metrics.replicas.set({ role: 'worker' }, size);
     this.opts.metrics.generation.set(cmd.generation);
     this.opts.onChange();
@@ -170,6 +178,9 @@ export class WorkerNode {
       r = await m.replica.step(cmd.step, m.group);
     } catch (err) {
       if (err instanceof ServiceError || (err as Error).name === 'NonFiniteError') throw err;
+      // The collective did not complete: a neighbour died or stalled (or the scheduler aborted the
+      // generation for that reason while this rank waited).
+      this.opts.metrics.stalls.inc({ rank: String(m.rank) });
       throw new ServiceError('peer-unavailable', `step ${cmd.step} failed in generation ${cmd.generation} (rank ${m.rank}): ${(err as Error).message}`,
         { role: 'worker' }, { cause: err });
     }
