@@ -28,8 +28,10 @@ export interface CollectiveErrorFields {
   /** The step and sequence of the failed collective; undefined while connecting. */
   step?: number;
   sequence?: number;
-  /** For 'refused': CollectiveRefusedError's kind (run, generation, step, sequence, ...). */
+  /** For 'refused': the refused message field, e.g. "chunk.id.step" or "hello.generation". */
   refusal?: string;
+  /** The rank that saw the failure first (this rank, or the one whose RingAbort reached it). */
+  reporterRank?: number;
   detail: string;
 }
 
@@ -44,6 +46,7 @@ export class CollectiveError extends Error {
   readonly step: number | undefined;
   readonly sequence: number | undefined;
   readonly refusal: string | undefined;
+  readonly reporterRank: number;
 
   constructor(fields: CollectiveErrorFields, options?: { cause?: unknown }) {
     const who = fields.peerRank === undefined ? '' : ` (peer rank ${fields.peerRank}${fields.peer ? ` at ${fields.peer}` : ''})`;
@@ -59,6 +62,7 @@ export class CollectiveError extends Error {
     this.step = fields.step;
     this.sequence = fields.sequence;
     this.refusal = fields.refusal;
+    this.reporterRank = fields.reporterRank ?? fields.rank;
   }
 }
 

@@ -10,6 +10,7 @@ import { COLLECTIVE_SERVICE } from '../wire/proto.ts';
 import type { RingFrame } from '../wire/generated/gantry/v1/RingFrame.ts';
 import type { RingAck__Output } from '../wire/generated/gantry/v1/RingAck.ts';
 import type { RingHello } from '../wire/generated/gantry/v1/RingHello.ts';
+import type { RingAbort, RingAbort__Output } from '../wire/generated/gantry/v1/RingAbort.ts';
 
 /** How the link ended, reported once: a status error, or the receiver ending its side. */
 export type LinkFailure = { kind: 'error'; error: PeerError } | { kind: 'ended' };
@@ -28,6 +29,8 @@ export class OutboundLink {
   bytesSent = 0;
   /** Called once when the stream fails or the receiver ends it (never after close()). */
   onFailure: (f: LinkFailure) => void = () => undefined;
+  /** Called when the right neighbour reports that its group failed (RingAck.abort). */
+  onAbort: (a: RingAbort__Output) => void = () => undefined;
   /** Called whenever the link becomes idle (queue empty, every write flushed). */
   onIdle: () => void = () => undefined;
 
@@ -46,6 +49,10 @@ export class OutboundLink {
     this.call = call;
     const accepted = new Promise<void>((resolve, reject) => { this.helloWaiter = { resolve, reject }; });
     call.on('data', (ack: RingAck__Output) => {
+      if (ack.abort) {
+        this.onAbort(ack.abort);
+        return;
+      }
       if (ack.helloAccepted && this.helloWaiter) {
         this.helloWaiter.resolve();
         this.helloWaiter = undefined;
@@ -73,17 +80,18 @@ export class OutboundLink {
     this.pump();
   }
 
-  /** Ends the stream: gracefully when idle, else cancelled. Safe to call twice. */
-  close(): void {
+  /** Ends the stream, after telling the right neighbour why when `abort` is given. Safe to call twice. */
+  close(abort?: RingAbort): void {
     if (this.ended) return;
     this.ended = true;
     const call = this.call;
     this.queue = [];
     this.head = 0;
     if (call) {
-      if (this.unflushed === 0) call.end();
-      // Give a graceful end a moment to reach the peer, then make sure nothing stays open.
-      setTimeout(() => call.cancel(), 100).unref();
+      if (abort) call.write({ abort });
+      call.end();
+      // Give the graceful end a moment to reach the peer, then make sure nothing stays open.
+      setTimeout(() => call.cancel(), 200).unref();
     }
     this.helloWaiter?.reject({ kind: 'ended' });
     this.helloWaiter = undefined;

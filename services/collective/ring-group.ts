@@ -11,14 +11,16 @@
 //   c) the call resolves when every expected chunk was received and every chunk sent was
 //      serialized (the result buffer is then the caller's to change);
 //   d) a timer bounds the whole collective; on expiry, a broken stream or a refused chunk the call
-//      rejects with a CollectiveError naming the neighbour and the phase, and both streams close.
+//      rejects with a CollectiveError naming the neighbour and the phase, a RingAbort naming the
+//      same culprit goes to both neighbours (who fail with it and pass it on), and both streams close.
 import { endianness } from 'node:os';
 import type { ClientOptions } from '../wire/client.ts';
 import { CollectiveRefusedError, type PeerError } from '../wire/errors.ts';
 import type { RingChunk__Output } from '../wire/generated/gantry/v1/RingChunk.ts';
 import type { RingFrame, RingFrame__Output } from '../wire/generated/gantry/v1/RingFrame.ts';
+import type { RingAbort, RingAbort__Output } from '../wire/generated/gantry/v1/RingAbort.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
-import { CollectiveConfigError, CollectiveError, type CollectiveErrorFields, type CollectivePhase } from './errors.ts';
+import { CollectiveConfigError, CollectiveError, type CollectiveErrorFields, type CollectiveFailure, type CollectivePhase } from './errors.ts';
 import type { CollectiveEndpoint, InboundEdge, InboundSink } from './endpoint.ts';
 import { OutboundLink, type LinkFailure } from './outbound-link.ts';
 import { RingOp, type Outgoing } from './ring-op.ts';
@@ -110,6 +112,7 @@ export class RingGroup implements InboundSink {
       this.outbound = new OutboundLink(addresses[this.right], window, opts.client ?? {});
       this.outbound.onFailure = (f) => this.breakOn(this.linkError(f));
       this.outbound.onIdle = () => this.maybeFinish();
+      this.outbound.onAbort = (a) => this.onAbort(a);
       opts.endpoint!.attach(this);
     }
   }
@@ -221,6 +224,7 @@ export class RingGroup implements InboundSink {
 
   private onFrame(frame: RingFrame__Output): void {
     if (this.closed || this.failure) return;
+    if (frame.abort) return this.onAbort(frame.abort);
     const chunk = frame.chunk;
     if (!chunk) {
       this.refuse(new CollectiveRefusedError('position', 'frame', 'a chunk (the hello comes once)', frame.frame ?? 'an empty frame'));
@@ -317,6 +321,16 @@ export class RingGroup implements InboundSink {
     return this.error({ kind: 'peer_gone', ...at, detail: `the ring stream to the right neighbour failed: ${e.codeName}: ${e.details}` }, e);
   }
 
+  /** A neighbour's group failed: fail with the culprit it names (the news then travels on). */
+  private onAbort(a: RingAbort__Output): void {
+    const kinds: CollectiveFailure[] = ['peer_gone', 'timeout', 'refused'];
+    const kind = kinds.includes(a.kind as CollectiveFailure) ? (a.kind as CollectiveFailure) : 'peer_gone';
+    const culprit = a.culpritRank < this.size ? a.culpritRank : undefined;
+    this.breakOn(this.error({ kind, phase: this.active?.op.phase ?? 'connect', peerRank: culprit,
+      peer: culprit === undefined ? undefined : this.addresses[culprit], reporterRank: a.reporterRank,
+      detail: `rank ${a.reporterRank} gave up on the group: ${a.detail}` }));
+  }
+
   private blame(side: 'left' | 'right'): { peerRank: number; peer: string; phase: CollectivePhase } {
     const peerRank = side === 'left' ? this.left : this.right;
     return { peerRank, peer: this.addresses[peerRank], phase: this.active?.op.phase ?? 'connect' };
@@ -341,12 +355,25 @@ export class RingGroup implements InboundSink {
   }
 
   private shutdownStreams(): void {
-    this.outbound?.close();
+    const abort = this.abortMessage();
+    this.outbound?.close(abort);
     const edge = this.inbound;
     this.inbound = undefined;
-    // A graceful end tells the left neighbour at once that this group is gone (closed or failed).
-    if (edge && !edge.call.cancelled) edge.call.end();
+    // The abort, then a graceful end, tell the left neighbour at once that this group is gone.
+    if (edge && !edge.call.cancelled) {
+      edge.call.write({ abort });
+      edge.call.end();
+    }
     this.opts.endpoint?.detach(this);
+  }
+
+  /** What this rank tells its neighbours when the group fails or closes (proto RingAbort). */
+  private abortMessage(): RingAbort {
+    const f = this.failure;
+    if (!f || f.kind === 'closed') {
+      return { culpritRank: this.rank, kind: 'peer_gone', reporterRank: this.rank, detail: `rank ${this.rank} closed its group` };
+    }
+    return { culpritRank: f.peerRank ?? this.rank, kind: f.kind, reporterRank: f.reporterRank, detail: f.message };
   }
 
   private error(f: Omit<CollectiveErrorFields, 'rank' | 'generation'> & Partial<CollectiveErrorFields>, cause?: unknown): CollectiveError {
@@ -357,6 +384,6 @@ export class RingGroup implements InboundSink {
 
   private fields(e: CollectiveError): CollectiveErrorFields {
     return { kind: e.kind, phase: e.phase, rank: e.rank, peerRank: e.peerRank, peer: e.peer, generation: e.generation,
-      step: e.step, sequence: e.sequence, refusal: e.refusal, detail: e.message };
+      step: e.step, sequence: e.sequence, refusal: e.refusal, reporterRank: e.reporterRank, detail: e.message };
   }
 }
