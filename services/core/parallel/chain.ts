@@ -33,28 +33,40 @@ export function segmentsOf(model: Model): readonly Segment[] {
   return segments;
 }
 
-/** Runs the segments on x (b, ...); `pass` prefixes the collective tags ("real", "fake", "x"). */
-export async function forwardChain(segments: readonly Segment[], x: tf.Tensor, ctx: BnContext, pass: string): Promise<ChainRun> {
-  const inputs: tf.Tensor[] = [x];
-  const caches: BnCache[] = [];
-  const dispose = () => {
-    tf.dispose(inputs.slice(1));
-    for (const c of caches) tf.dispose([c.xhat, c.rstd]);
+/**
+ * Runs the segments on each of xs (b, ...) in lockstep (one collective per batch-norm sum for all
+ * of them); `tag` prefixes the collective tags ("x", "real+fake", "fake").
+ */
+export async function forwardChains(segments: readonly Segment[], xs: readonly tf.Tensor[], ctx: BnContext, tag: string): Promise<ChainRun[]> {
+  const inputs: tf.Tensor[][] = xs.map((x) => [x]);
+  const caches: BnCache[][] = xs.map(() => []);
+  const disposeAll = () => {
+    for (const list of inputs) tf.dispose(list.slice(1));
+    for (const list of caches) for (const c of list) tf.dispose([c.xhat, c.rstd]);
   };
   try {
     for (const seg of segments) {
-      const z = tf.tidy(() => seg.apply(inputs[inputs.length - 1]));
-      if (!seg.bn) return { segments, inputs, caches, out: z, dispose: () => { dispose(); z.dispose(); } };
+      const zs = inputs.map((list) => tf.tidy(() => seg.apply(list[list.length - 1])));
+      if (!seg.bn) {
+        return zs.map((out, i) => ({
+          segments, inputs: inputs[i], caches: caches[i], out,
+          dispose: () => {
+            tf.dispose(inputs[i].slice(1));
+            for (const c of caches[i]) tf.dispose([c.xhat, c.rstd]);
+            out.dispose();
+          },
+        }));
+      }
       try {
-        const { y, cache } = await bnForward(z, seg.bn, ctx, `${pass}/${seg.name}`);
-        inputs.push(y);
-        caches.push(cache);
+        const { ys, caches: cs } = await bnForward(zs, seg.bn, ctx, `${tag}/${seg.name}`);
+        ys.forEach((y, i) => inputs[i].push(y));
+        cs.forEach((c, i) => caches[i].push(c));
       } finally {
-        z.dispose();
+        tf.dispose(zs);
       }
     }
   } catch (err) {
-    dispose();
+    disposeAll();
     throw err;
   }
   throw new ReplicaConfigError('model.segments', 'a last segment without batch norm', 'none');
@@ -74,43 +86,60 @@ function accumulate(grads: GradMap, v: tf.Variable, g: tf.Tensor): void {
 }
 
 /**
- * Back-propagates dOut = dL/dout (b, outputs) through `run`, adding this rank's parameter gradients
- * into `grads`; returns dL/dx (b, ...) when `inputGrad` (the caller owns it). Does not dispose run.
+ * Back-propagates dOuts[i] = dL/dout_i (b, outputs) through runs[i] (from one forwardChains call),
+ * in lockstep, adding this rank's parameter gradients into `grads` (pass 0's first, then pass 1's
+ * ...; none are computed when `grads` is undefined: the G-step needs only dL/dx); returns dL/dx_i
+ * (b, ...) per pass when `inputGrad` (the caller owns them). Does not dispose the runs.
  */
-export async function backwardChain(run: ChainRun, dOut: tf.Tensor, ctx: BnContext, grads: GradMap, inputGrad: boolean): Promise<tf.Tensor | undefined> {
-  let dy = dOut;
-  let owned = false; // whether dy is ours to dispose (dOut is the caller's)
-  const release = () => { if (owned) dy.dispose(); };
-  let cache = run.caches.length;
+export async function backwardChains(
+  runs: readonly ChainRun[],
+  dOuts: readonly tf.Tensor[],
+  ctx: BnContext,
+  grads: GradMap | undefined,
+  inputGrad: boolean,
+  tag: string,
+): Promise<tf.Tensor[]> {
+  const segments = runs[0].segments;
+  let dys = [...dOuts];
+  let owned = false; // whether dys are ours to dispose (dOuts are the caller's)
+  const release = () => { if (owned) tf.dispose(dys); };
+  let cache = runs[0].caches.length;
   try {
-    for (let k = run.segments.length - 1; k >= 0; k--) {
-      const seg = run.segments[k];
+    for (let k = segments.length - 1; k >= 0; k--) {
+      const seg = segments[k];
       if (seg.bn) {
-        const { dz, dgamma, dbeta } = await bnBackward(dy, run.caches[--cache], ctx);
-        accumulate(grads, seg.bn.gamma, dgamma);
-        accumulate(grads, seg.bn.beta, dbeta);
+        cache--;
+        const back = await bnBackward(dys, runs.map((r) => r.caches[cache]), ctx, `${tag}/${seg.name}`);
+        for (const { dgamma, dbeta } of back) {
+          if (grads) {
+            accumulate(grads, seg.bn.gamma, dgamma);
+            accumulate(grads, seg.bn.beta, dbeta);
+          } else {
+            tf.dispose([dgamma, dbeta]);
+          }
+        }
         release();
-        dy = dz;
+        dys = back.map((b) => b.dz);
         owned = true;
       }
       const withInput = k > 0 || inputGrad;
-      const xs = withInput ? [run.inputs[k], ...seg.params] : [...seg.params];
-      const upstream = dy;
-      const { value, grads: g } = tf.engine().gradients(() => seg.apply(run.inputs[k]), xs, upstream);
-      value.dispose();
-      const paramGrads = withInput ? g.slice(1) : g;
-      seg.params.forEach((v, i) => accumulate(grads, v, paramGrads[i]));
+      const params = grads ? seg.params : [];
+      if (!withInput && params.length === 0) break;
+      const next = runs.map((run, i) => {
+        const xs = withInput ? [run.inputs[k], ...params] : [...params];
+        const { value, grads: g } = tf.engine().gradients(() => seg.apply(run.inputs[k]), xs, dys[i]);
+        value.dispose();
+        const paramGrads = withInput ? g.slice(1) : g;
+        if (grads) params.forEach((v, j) => accumulate(grads, v, paramGrads[j]));
+        return withInput ? g[0] : undefined;
+      });
       release();
-      if (withInput) {
-        dy = g[0];
-        owned = true;
-      } else {
-        owned = false;
-      }
+      dys = next.filter((t): t is tf.Tensor => t !== undefined);
+      owned = withInput;
     }
   } catch (err) {
     release();
     throw err;
   }
-  return inputGrad ? dy : undefined;
+  return inputGrad ? dys : [];
 }

@@ -12,8 +12,8 @@ import { tf } from '../tf.ts';
 import type { ClassifierModel } from '../model.ts';
 import type { Adam } from '../optim.ts';
 import { NonFiniteError } from '../errors.ts';
-import { checkedSum, sliceRows, type ReplicaGroup } from './group.ts';
-import { backwardChain, forwardChain, segmentsOf, type GradMap } from './chain.ts';
+import { checkSlice, checkedSum, type ReplicaGroup } from './group.ts';
+import { backwardChains, forwardChains, segmentsOf, type GradMap } from './chain.ts';
 import { applyStats, averagedStats, firstNonFinite, fuseGrads, momentExtras, splitGrads, type PendingStats } from './fused.ts';
 import type { BnContext } from './sync-bn.ts';
 import { ReplicaConfigError } from './errors.ts';
@@ -48,7 +48,7 @@ export async function replicaClassifierGrads(
   group: ReplicaGroup,
   globalBatch: number,
 ): Promise<ReplicaClassifierGrads> {
-  const rows = sliceRows(group, globalBatch, x.shape[0], 'x');
+  const rows = checkSlice(group, globalBatch, x.shape, model.inputShape, 'x');
   if (labels.shape[0] !== rows) throw new ReplicaConfigError('labels.shape[0]', `x's rows (${rows})`, labels.shape[0]);
   const segments = segmentsOf(model);
   const ctx: BnContext = { group, sync: group.syncBatchNorm, globalRows: globalBatch, localRows: rows };
@@ -56,7 +56,7 @@ export async function replicaClassifierGrads(
   let extras: number[];
   let pending: PendingStats[];
   // (1)-(3): the forward and backward passes, holding this rank's gradients in `grads`.
-  const run = await forwardChain(segments, x, ctx, 'x');
+  const [run] = await forwardChains(segments, [x], ctx, 'x');
   try {
     pending = run.caches.map((c) => ({ bn: c.bn, mean: c.mean, variance: c.variance }));
     const logits = run.out; // (b, 10)
@@ -69,7 +69,7 @@ export async function replicaClassifierGrads(
     extras = [value.dataSync()[0], correct.dataSync()[0]];
     tf.dispose([value, correct]);
     try {
-      await backwardChain(run, dLogits, ctx, grads, false);
+      await backwardChains([run], [dLogits], ctx, grads, false, 'x');
     } finally {
       dLogits.dispose();
     }

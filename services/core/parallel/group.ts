@@ -4,16 +4,19 @@
 //
 // Collective protocol of one replica step (every rank calls sum() in the same order with the same
 // tags and lengths; a step whose collective fails is redone by the caller, never half-applied: no
-// variable is assigned before the last sum has returned):
-//   forward, per batch norm k:   "<pass>/<bn>/sum"    [sum x]                      (C,)
-//                                "<pass>/<bn>/sumsq"  [sum (x - mean)^2]           (C,)
-//   backward, per batch norm k:  "<pass>/<bn>/grad"   [sum dy, sum dy * x_hat]     (2C,)
+// variable is assigned before the last sum has returned). <pass> is "x" (classifier), "real+fake"
+// (D-step: both batches in lockstep, the vectors concatenated real first) or "fake" (G-step):
+//   forward, per batch norm k:   "<pass>/<bn>/sum"    [sum x]                      (C,) per batch
+//                                "<pass>/<bn>/sumsq"  [sum (x - mean)^2]           (C,) per batch
+//   backward, per batch norm k:  "<pass>/<bn>/grad"   [sum dy, sum dy * x_hat]     (2C,) per batch
 //   last:                        "grads"              [every param's gradient in model.params order,
 //                                                      then the step's scalars (loss, ...)]
+//                                or, for the G-step, "gen/metrics" [L_G share, D(G(z)) share]
 // With syncBatchNorm false the per-batch-norm sums are skipped (each rank normalises with its own
 // statistics) and "grads" also carries each batch norm's local [mean, variance], averaged over
 // the group for the moving statistics so that every rank keeps the same state.
 import { CollectiveMismatchError, ReplicaConfigError } from './errors.ts';
+import { ShapeError } from '../errors.ts';
 
 /** Element-wise sum of `buf` over the replica group; every rank receives the bit-identical result.
  *  `tag` names what is summed ("bn2/moments", "grads", ...) for errors and metrics. */
@@ -41,6 +44,14 @@ export function sliceRows(group: ReplicaGroup, globalBatch: number, rows: number
   const expected = globalBatch / group.size;
   if (rows !== expected) throw new ReplicaConfigError(`${field}.shape[0]`, `globalBatch / group.size = ${expected}`, rows);
   return expected;
+}
+
+/** sliceRows for a batch x (b, ...inputShape); a wrong per-row shape is a ShapeError naming the field. */
+export function checkSlice(group: ReplicaGroup, globalBatch: number, shape: readonly number[], inputShape: readonly number[], field: string): number {
+  const rows = sliceRows(group, globalBatch, shape[0], field);
+  const expected = [rows, ...inputShape];
+  if (shape.length !== expected.length || shape.some((d, i) => d !== expected[i])) throw new ShapeError(field, expected, shape);
+  return rows;
 }
 
 /** group.sum with the length checked: a wrong-length answer is a transport bug, never data. */
