@@ -99,8 +99,12 @@ export class GenerationFormer {
     if (!(await this.roster.waitUntil(enough, this.cfg.recoveryTimeoutMs, signal))) {
       throw new GroupUnavailable(this.group.candidates(bad).length, this.minWorkers, Date.now() - t0);
     }
-    // Workers that start together register within a heartbeat or two: let them all in at once.
-    if (this.group.members.length === 0) await new Promise((r) => setTimeout(r, Math.min(1_000, 2 * this.cfg.heartbeatMs)));
+    // The first generation waits (up to a minute) for the configured number of workers, which
+    // start together but load at different speeds, rather than start small and grow a step later.
+    if (this.group.members.length === 0) {
+      const wanted = Math.min(this.train.workers, this.maxWorkers);
+      await this.roster.waitUntil(() => this.group.candidates(bad).length >= wanted, Math.min(this.cfg.recoveryTimeoutMs, 60_000), signal);
+    }
     return size();
   }
 

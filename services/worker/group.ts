@@ -14,6 +14,8 @@ export interface GroupHandle {
   /** The step whose collectives sum() belongs to (stamped on every collective). */
   step: number;
   readonly sum: GroupSum;
+  /** Opens the stream to the right neighbour (resolves once its group of this generation accepted it). */
+  connect(): Promise<void>;
   /** Seconds spent waiting in sum() since the last call. */
   takeWaitSeconds(): number;
   /** Aborts any sum in flight (it rejects) and releases the streams. */
@@ -50,6 +52,7 @@ export function openGroup(spec: GroupSpec): GroupHandle {
         waited += (performance.now() - t0) / 1000;
       }
     },
+    connect: () => ring.connect(),
     takeWaitSeconds: () => {
       const w = waited;
       waited = 0;

@@ -97,6 +97,15 @@ export class WorkerNode {
       runId: this.opts.runId, generation: cmd.generation, rank: cmd.rank, addresses: cmd.members.map((m) => m.addr),
       endpoint: this.opts.endpoint, collectiveMs: this.opts.rpcTimeoutMs, metrics: this.opts.metrics,
     });
+    // Every rank opens its ring link before answering: the first step then starts on a formed
+    // ring, and a member that cannot be reached fails the join (a new generation), not a step.
+    try {
+      await group.connect();
+    } catch (err) {
+      group.close();
+      throw new ServiceError('peer-unavailable', `generation ${cmd.generation}: rank ${cmd.rank} cannot reach its ring neighbour: ${(err as Error).message}`,
+        { role: 'worker' }, { cause: err });
+    }
     this.joined = { generation: cmd.generation, rank: cmd.rank, size, group };
     const keys = cmd.members.map((m) => m.key);
     if (this.lastMembers.length > 0) {

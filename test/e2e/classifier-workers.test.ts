@@ -1,8 +1,9 @@
 // The data-parallel classifier against the in-process trainer, with real processes: nats-server,
 // the classifier scheduler and N workers (`gantry train classifier --workers N`'s launcher), the
-// ring all-reduce over gRPC. 'quick' preset, global batch 64, 20 steps.
+// ring all-reduce over gRPC. 'quick' preset, global batch 48 (divisible by 2 and 3), 20 steps.
 //   - N = 1: the same run directory and bit-identical weights (`gantry checkpoint diff` says equal);
-//   - N = 2: the same per-step losses (1e-5 relative), ranks bit-identical (each rank's sha256),
+//   - N = 2, N = 3, and a group whose membership changes 3 -> 2 -> 3 mid-run (kill -9, then a
+//     newcomer): the same per-step losses (1e-5 relative), ranks bit-identical (each rank's sha256),
 //     and weights at the float32 floor measured for replicas (test/unit/core-parallel-classifier):
 //     summing the group's gradients in another order is round-off, and Adam amplifies round-off
 //     where its first moment nearly cancels, so 1e-5 on the weights after 20 steps is not a
@@ -15,7 +16,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
-import { runLocalWorkers } from '../../services/launcher/local-workers.ts';
+import { LocalWorkers, runLocalWorkers } from '../../services/launcher/local-workers.ts';
 import { readMetrics } from '../../services/run/metrics-log.ts';
 import { trainClassifier } from '../../services/train/classifier-trainer.ts';
 import { type ClassifierTrainConfig, classifierTrainSchema } from '../../services/train/config.ts';
@@ -31,7 +32,7 @@ const INERT = new Set(['conv2/bias', 'fc3/bias', 'bn2/moving_mean', 'bn3/moving_
 
 function config(out: string, workers: number): ClassifierTrainConfig {
   return classifierTrainSchema.parse({
-    preset: 'quick', maxSteps: 20, evalEvery: 10, checkpointEvery: 10, validationSize: 1000, batchSize: 64, seed: 1, out, workers,
+    preset: 'quick', maxSteps: 20, evalEvery: 10, checkpointEvery: 10, validationSize: 1000, batchSize: 48, seed: 1, out, workers,
   });
 }
 
@@ -52,6 +53,24 @@ async function diff(a: string, b: string): Promise<{ status: string; iterations:
 
 async function trainRecords(dir: string): Promise<{ step: number; loss: number }[]> {
   return (await readMetrics(path.join(dir, 'metrics.jsonl'))).filter((m) => m.kind === 'train') as unknown as { step: number; loss: number }[];
+}
+
+/** Per-step losses equal the reference's, both ranks' final hashes agree, weights at the float32 floor. */
+async function assertEquivalent(dir: string, ranks: number): Promise<void> {
+  const [ref, dist] = await Promise.all([trainRecords(reference), trainRecords(dir)]);
+  const byStep = new Map(dist.map((r) => [r.step, r])); // a redone step has two records: the same loss
+  assert.equal(byStep.size, 20);
+  for (const r of ref) {
+    const d = byStep.get(r.step)!;
+    assert.ok(Math.abs(d.loss - r.loss) <= 1e-5 * r.loss, `step ${r.step}: loss ${d.loss} vs ${r.loss}`);
+  }
+  const weights = (await readMetrics(path.join(dir, 'metrics.jsonl'))).filter((m) => m.kind === 'weights') as unknown as { ranks: { weightsHash: string }[] }[];
+  assert.equal(weights.at(-1)!.ranks.length, ranks);
+  assert.equal(new Set(weights.at(-1)!.ranks.map((r) => r.weightsHash)).size, 1, 'every rank holds the same weights bit for bit');
+  const d = await diff(reference, dir);
+  assert.deepEqual(d.iterations, { a: 20, b: 20 });
+  assert.equal(d.tensors.length, 16);
+  for (const t of d.tensors.filter((x) => !INERT.has(x.name))) assert.ok(t.maxRelDiff <= 5e-3, `${t.name}: max relative difference ${t.maxRelDiff}`);
 }
 
 async function distributed(workers: number): Promise<string> {
@@ -77,19 +96,42 @@ test('1 worker = in-process: bit-identical weights and the same run directory', 
   for (const k of ['train', 'validation', 'checkpoint', 'test', 'membership', 'weights']) assert.ok(kinds.has(k), `metrics.jsonl has ${k} records`);
 });
 
-test('2 workers = in-process at the same global batch: losses, identical ranks, weights at the float32 floor', async () => {
-  const dir = await distributed(2);
-  const [ref, two] = await Promise.all([trainRecords(reference), trainRecords(dir)]);
-  assert.equal(two.length, 20);
-  for (const [i, r] of ref.entries()) {
-    assert.equal(two[i].step, r.step);
-    assert.ok(Math.abs(two[i].loss - r.loss) <= 1e-5 * r.loss, `step ${r.step}: loss ${two[i].loss} vs ${r.loss}`);
+for (const n of [2, 3]) {
+  test(`${n} workers = in-process at the same global batch: losses, identical ranks, weights at the float32 floor`, async () => {
+    await assertEquivalent(await distributed(n), n);
+  });
+}
+
+test('membership 3 -> 2 -> 3 mid-run (kill -9, then a newcomer) = in-process at the same global batch', async () => {
+  const output = new LineSink();
+  let done = 0;
+  const waiters = new Set<() => void>();
+  const progress = (atLeast: number): Promise<void> => new Promise((resolve) => {
+    const check = (): void => { if (done >= atLeast) { waiters.delete(check); resolve(); } };
+    waiters.add(check);
+    check();
+  });
+  const workers = new LocalWorkers(config(path.join(root, 'n3-2-3'), 3), {
+    natsUrl: nats.url, log: quietLog, output, progress: false, handleSignals: false, runId: 'equiv-elastic',
+    env: { scheduler: { GANTRY_LIVENESS_MS: '2000', GANTRY_HEARTBEAT_MS: '200' }, worker: { GANTRY_HEARTBEAT_MS: '200' } },
+    onEvent: (e) => {
+      if (e.type !== 'progress') return;
+      done = Math.max(done, e.iteration);
+      for (const w of [...waiters]) w();
+    },
+  });
+  try {
+    const finished = echoOnFailure(output, workers.run());
+    await progress(5);
+    process.kill(workers.workerPids()[1], 'SIGKILL');
+    await progress(10);
+    workers.addWorker();
+    const s = await finished;
+    assert.equal(s.status, 'completed');
+    const sizes = (await readMetrics(path.join(s.runDir, 'metrics.jsonl'))).filter((m) => m.kind === 'membership').map((m) => m.size);
+    assert.deepEqual([sizes[0], sizes.includes(2), sizes.at(-1)], [3, true, 3], `generation sizes ${JSON.stringify(sizes)}`);
+    await assertEquivalent(s.runDir, 3);
+  } finally {
+    await workers.shutdown();
   }
-  const weights = (await readMetrics(path.join(dir, 'metrics.jsonl'))).filter((m) => m.kind === 'weights') as unknown as { ranks: { weightsHash: string }[] }[];
-  assert.equal(weights.at(-1)!.ranks.length, 2);
-  assert.equal(new Set(weights.at(-1)!.ranks.map((r) => r.weightsHash)).size, 1, 'both ranks hold the same weights bit for bit');
-  const d = await diff(reference, dir);
-  assert.deepEqual(d.iterations, { a: 20, b: 20 });
-  assert.equal(d.tensors.length, 16);
-  for (const t of d.tensors.filter((x) => !INERT.has(x.name))) assert.ok(t.maxRelDiff <= 5e-3, `${t.name}: max relative difference ${t.maxRelDiff}`);
 });
