@@ -38,7 +38,8 @@
 //     the final checkpoint, report; status 'completed' (or 'stopped' on a stop request).
 import path from 'node:path';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import { CommandFailed, RunStateConflict } from '../control/errors.ts';
+import { CommandFailed, RoleUnavailable, RunStateConflict } from '../control/errors.ts';
+import { PeerError } from '../wire/errors.ts';
 import { newInstanceId } from '../control/heartbeat.ts';
 import { controlSchema, decodeMessage, encodeMessage, type ProgressEvent } from '../control/messages.ts';
 import { FINAL_STATUSES, RunStateStore } from '../control/run-state.ts';
@@ -186,7 +187,10 @@ export class ClassifierScheduler {
   }
 
   // c) d) e) ---------------------------------------------------------------------------------
+  private signal: AbortSignal | undefined;
+
   private async drive(signal: AbortSignal): Promise<SchedulerOutcome> {
+    this.signal = signal;
     let step = this.start;
     let failures = 0;
     let stoppedEarly = false;
@@ -268,17 +272,42 @@ export class ClassifierScheduler {
     return stop;
   }
 
-  private async rank0Command(type: 'evaluate', body: { split: 'validation' | 'test' }) {
-    const m = this.group.members[0];
-    return this.group.commands.send<'evaluate'>(m.key, { type, run: this.cfg.runId, generation: this.group.generation, ...body }, this.cfg.evalTimeoutMs);
+  private rank0Command(type: 'evaluate', body: { split: 'validation' | 'test' }) {
+    return this.viaRank0(`evaluate ${body.split}`, () => this.group.commands.send<'evaluate'>(this.group.members[0].key,
+      { type, run: this.cfg.runId, generation: this.group.generation, ...body }, this.cfg.evalTimeoutMs));
   }
 
-  private async rank0Weights() {
-    const client = new WorkerClient(this.group.members[0].addr, { deadlineMs: this.cfg.commandTimeoutMs });
-    try {
-      return await client.streamWeights();
-    } finally {
-      client.close();
+  private rank0Weights() {
+    return this.viaRank0('stream weights', async () => {
+      const client = new WorkerClient(this.group.members[0].addr, { deadlineMs: this.cfg.commandTimeoutMs });
+      try {
+        return await client.streamWeights();
+      } finally {
+        client.close();
+      }
+    });
+  }
+
+  /**
+   * e) for the work only rank 0 does (validation, snapshots): when rank 0 dies or stalls, a new
+   * generation is formed at the same committed step (another rank holds it and becomes rank 0)
+   * and the call is repeated. A generation that had to roll back to a checkpoint fails the run.
+   */
+  private async viaRank0<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    for (let failures = 0; ; failures++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (!isMemberFailure(err) || failures >= this.cfg.maxRecoveries) throw err;
+        const r0 = this.group.members[0];
+        const step = this.ledger.state.iteration;
+        this.log.warn(`rank 0 failed during '${what}'; forming a new generation`, { rank: 0, host: r0.host, key: r0.key, step, error: (err as Error).message });
+        const gone = (): boolean => !this.roster.isFresh(r0.key, this.cfg.livenessMs);
+        if (!(err instanceof RoleUnavailable && err.reason === 'no-responders')) await this.roster.waitUntil(gone, this.cfg.livenessMs + 500);
+        if (gone() || err instanceof RoleUnavailable) this.group.drop([r0.key]);
+        const start = await this.former.form(step, this.signal ?? new AbortController().signal);
+        if (start !== step) throw new Error(`no live worker held step ${step} after rank 0 failed; the group rolled back to step ${start}`, { cause: err });
+      }
     }
   }
 
@@ -303,12 +332,14 @@ export class ClassifierScheduler {
     if (!finished) await this.finalCheckpoint(step, await this.early.checkpointExtra(this.session, step));
     const best = this.early.best;
     if (best && best.step !== step) {
-      const client = new WorkerClient(this.group.members[0].addr, { deadlineMs: this.cfg.commandTimeoutMs });
-      try {
-        await client.loadWeights({ snapshot: best.snapshot, lastApplied: { iteration: best.step - 1, step: 0 } });
-      } finally {
-        client.close();
-      }
+      await this.viaRank0('load the best weights', async () => {
+        const client = new WorkerClient(this.group.members[0].addr, { deadlineMs: this.cfg.commandTimeoutMs });
+        try {
+          await client.loadWeights({ snapshot: best.snapshot, lastApplied: { iteration: best.step - 1, step: 0 } });
+        } finally {
+          client.close();
+        }
+      });
     }
     const t = await this.rank0Command('evaluate', { split: 'test' });
     this.session.metrics.append({ kind: 'test', step, loss: t.loss, accuracy: t.accuracy });
@@ -325,4 +356,10 @@ export class ClassifierScheduler {
     if (this.session.lastCheckpoint && this.session.lastCheckpointIteration === step) return;
     await this.checkpoint(step, extra);
   }
+}
+
+/** A member that died, stalled or left its generation (as opposed to a bad request or NaN). */
+function isMemberFailure(err: unknown): boolean {
+  if (err instanceof RoleUnavailable || err instanceof PeerError) return true;
+  return err instanceof CommandFailed && ['peer-unavailable', 'stale-generation', 'not-ready'].includes(err.code);
 }

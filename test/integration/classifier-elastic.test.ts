@@ -60,12 +60,15 @@ function cluster(name: string, steps: number): { workers: LocalWorkers; output: 
 
 const keyOf = (pid: number, m: Membership): string | undefined => m.members.find((x) => x.key.includes(`-${pid}-`))?.key;
 
-test('kill -9 a worker: the run goes on with N-1; a new worker joins with identical weights', async () => {
+test('kill -9 rank 0: the run goes on with N-1; a new worker joins with identical weights', async () => {
   const { workers, output, progress } = cluster('elastic-kill', 50);
   try {
     const finished = echoOnFailure(output, workers.run());
     await progress(8);
-    const [, victim] = workers.workerPids();
+    // Rank 0 (it serves validation and checkpoints): the survivor must take its place.
+    const first = (await readMetrics(path.join(workers.runDir, 'metrics.jsonl'))).find((r) => r.kind === 'membership') as unknown as Membership;
+    const victim = workers.workerPids().find((pid) => keyOf(pid, first) === first.members[0].key)!;
+    assert.ok(victim, 'rank 0 is one of the launched workers');
     process.kill(victim, 'SIGKILL');
     await progress(22);
     const newcomer = workers.addWorker();
