@@ -25,8 +25,10 @@ export type Member = z.infer<typeof memberSchema>;
 
 export const workerCommandSchema = z.discriminatedUnion('type', [
   /** Fence: abort any collective of an older generation, roll back an update of step `step` that
-   *  was applied but never committed, answer whether the replica now holds step `step`'s state. */
-  z.strictObject({ type: z.literal('prepare'), ...stamped, step: count }),
+   *  was applied but never committed, answer whether the replica now holds step `step`'s state.
+   *  A worker without a model (or with another config's) builds the seeded initial one, so that
+   *  every member can receive weights (LoadWeights) before it joins. */
+  z.strictObject({ type: z.literal('prepare'), ...stamped, step: count, config: z.record(z.string(), z.unknown()), configHash: sha256Hex }),
   /** Take rank `rank` of `members`; without the state of step `step`, build it: the seeded
    *  initial weights (source 'init', step 0 only) or rank 0's snapshot over gRPC (source 'peer'). */
   z.strictObject({

@@ -13,8 +13,9 @@
 //  c) Form a generation at step boundary S. generation += 1 in KV. Ranks: the previous members
 //     still live in their old order, then newcomers by arrival; the size n is the largest
 //     n <= min(live, maxWorkers) that divides the global batch. `prepare {generation, step S}`
-//     to each: it fences older generations, aborts a collective in flight, and rolls back a step
-//     S it applied but nobody committed; it answers whether it holds S. A holder becomes rank 0.
+//     to each: it fences older generations, aborts a collective in flight, rolls back a step S it
+//     applied but nobody committed (a worker without a model builds the seeded initial one, which
+//     is step 0); it answers whether it holds S. A holder becomes rank 0.
 //     No holder: S = 0 starts from the seeded initial weights on every rank ('init'); otherwise
 //     the last complete checkpoint is loaded into rank 0 over gRPC (LoadWeights) and S becomes
 //     its step. `join {rank, members, source}`: rank 0 keeps its state ('have'), every rank

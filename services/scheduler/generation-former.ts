@@ -34,6 +34,10 @@ export class GenerationFormer {
     private readonly log: Logger,
   ) {}
 
+  private configRecord(): Record<string, unknown> {
+    return this.train as unknown as Record<string, unknown>;
+  }
+
   private get minWorkers(): number {
     return this.train.minWorkers ?? 1;
   }
@@ -59,7 +63,7 @@ export class GenerationFormer {
       this.group.generation = generation;
       this.log.info('forming generation', { generation, step, size: n, workers: chosen.map((w) => w.reg.key) });
       const prepared = await Promise.allSettled(chosen.map((w) => this.group.commands.send(w.reg.key,
-        { type: 'prepare', run: this.cfg.runId, generation, step }, this.cfg.commandTimeoutMs)));
+        { type: 'prepare', run: this.cfg.runId, generation, step, config: this.configRecord(), configHash: this.hash }, this.cfg.commandTimeoutMs)));
       const failed = chosen.filter((_, i) => prepared[i].status === 'rejected');
       if (failed.length > 0) {
         for (const [i, w] of chosen.entries()) if (prepared[i].status === 'rejected') this.dropOnFailure(w.reg.key, (prepared[i] as PromiseRejectedResult).reason, bad);
@@ -75,7 +79,7 @@ export class GenerationFormer {
       const sources = order.map((i, rank) => (rank === 0 ? rank0 : rank0 === 'init' ? 'init' : atStep[i] && start === step ? 'have' : 'peer'));
       const joined = await Promise.allSettled(members.map((m, rank) => this.group.commands.send(m.key, {
         type: 'join', run: this.cfg.runId, generation, step: start, rank, members, source: sources[rank],
-        config: this.train as unknown as Record<string, unknown>, configHash: this.hash,
+        config: this.configRecord(), configHash: this.hash,
       }, this.cfg.commandTimeoutMs)));
       const notJoined = members.filter((_, i) => joined[i].status === 'rejected');
       if (notJoined.length > 0) {

@@ -57,10 +57,12 @@ export class WorkerNode {
     if (this.prepared !== null && cmd.generation < this.prepared) {
       throw new ServiceError('stale-generation', `generation: prepare for ${cmd.generation} refused, this worker is at ${this.prepared}`, { field: 'generation' });
     }
+    const cfg = this.parseConfig(cmd.config, cmd.configHash);
     this.prepared = cmd.generation;
     this.leaveGroup();
     await this.queue; // the step in flight (if any) has now failed and rolled back
-    const atStep = this.replica?.rollBackTo(cmd.step) ?? false;
+    if (!this.replica || this.replica.configHash !== cmd.configHash) await this.rebuild(cfg, cmd.configHash);
+    const atStep = this.replica!.rollBackTo(cmd.step);
     this.opts.onChange();
     return { atStep, applied: this.replica?.applied ?? null };
   }

@@ -96,11 +96,31 @@ test('1 worker = in-process: bit-identical weights and the same run directory', 
   for (const k of ['train', 'validation', 'checkpoint', 'test', 'membership', 'weights']) assert.ok(kinds.has(k), `metrics.jsonl has ${k} records`);
 });
 
+let twoWorkers: string | undefined;
 for (const n of [2, 3]) {
   test(`${n} workers = in-process at the same global batch: losses, identical ranks, weights at the float32 floor`, async () => {
-    await assertEquivalent(await distributed(n), n);
+    const dir = await distributed(n);
+    if (n === 2) twoWorkers = dir;
+    await assertEquivalent(dir, n);
   });
 }
+
+test('a 2-worker run stopped at step 10 and resumed (--resume) = the uninterrupted 2-worker run, bit for bit with Adam state', async () => {
+  const full = twoWorkers ?? await distributed(2);
+  const dir = path.join(root, 'n2-resumed');
+  const output = new LineSink();
+  const opts = { natsUrl: nats.url, log: quietLog, output, progress: false, handleSignals: false };
+  const first = await echoOnFailure(output, runLocalWorkers({ ...config(dir, 2), maxSteps: 10 }, { ...opts, runId: 'resume-a' }));
+  assert.equal(first.steps, 10);
+  // A new run id: the launcher of a resumed run starts afresh on the control plane; the run directory carries the state.
+  const second = await echoOnFailure(output, runLocalWorkers({ ...config(dir, 2), resume: true }, { ...opts, runId: 'resume-b' }));
+  assert.equal(second.steps, 20);
+  const r = await run(process.execPath, [GANTRY_BIN, 'checkpoint', 'diff', '--tolerance', '0', '--include-optimizer', '--json', full, dir]);
+  const d = JSON.parse(r.stdout) as { status: string; maxAbsDiff: number; tensors: unknown[] };
+  assert.equal(d.status, 'equal');
+  assert.equal(d.maxAbsDiff, 0);
+  assert.equal(d.tensors.length, 40, 'weights, moving statistics and both Adam moments');
+});
 
 test('membership 3 -> 2 -> 3 mid-run (kill -9, then a newcomer) = in-process at the same global batch', async () => {
   const output = new LineSink();

@@ -45,6 +45,9 @@ after(async () => {
 });
 
 const cfg = classifierTrainSchema.parse({ preset: 'quick', validationSize: 1000, batchSize: 16, seed: 3, out: 'unused' });
+const prepare = (generation: number, step: number) => ({
+  type: 'prepare' as const, run: RUN, generation, step, config: cfg as unknown as Record<string, unknown>, configHash: configHash(cfg),
+});
 const join = (generation: number, key: string, addr: string, step = 0, source: 'init' | 'peer' | 'have' = 'init') => ({
   type: 'join' as const, run: RUN, generation, step, rank: 0, members: [{ rank: 0, key, host: 'h', addr }], source,
   config: cfg as unknown as Record<string, unknown>, configHash: configHash(cfg),
@@ -60,7 +63,7 @@ test('a worker registers, is fenced by generation, steps idempotently, rolls bac
 
   // The fence: nothing before prepare; a join must match the prepared generation.
   await assert.rejects(cmds.send(key, join(1, key, addr), 60_000), (e: CommandFailed) => e.code === 'stale-generation');
-  assert.deepEqual(await cmds.send(key, { type: 'prepare', run: RUN, generation: 1, step: 0 }, 10_000), { ok: true, atStep: false, applied: null });
+  assert.deepEqual(await cmds.send(key, prepare(1, 0), 60_000), { ok: true, atStep: true, applied: 0 }, 'the seeded initial weights are step 0');
   const joined = await cmds.send(key, join(1, key, addr), 60_000);
   assert.equal(joined.applied, 0);
   await assert.rejects(cmds.send(key, { type: 'step', run: RUN, generation: 2, step: 0 }, 10_000), (e: CommandFailed) => e.code === 'stale-generation');
@@ -78,11 +81,11 @@ test('a worker registers, is fenced by generation, steps idempotently, rolls bac
 
   // An uncommitted step is rolled back by the next generation's prepare.
   await cmds.send(key, { type: 'step', run: RUN, generation: 1, step: 1 }, 60_000);
-  const p2 = await cmds.send(key, { type: 'prepare', run: RUN, generation: 2, step: 1 }, 10_000);
+  const p2 = await cmds.send(key, prepare(2, 1), 10_000);
   assert.deepEqual(p2, { ok: true, atStep: true, applied: 1 });
   const j2 = await cmds.send(key, join(2, key, addr, 1, 'have'), 60_000);
   assert.equal(j2.weightsHash, h1.weightsHash, 'back to the state after step 0, bit for bit');
-  await assert.rejects(cmds.send(key, { type: 'prepare', run: RUN, generation: 1, step: 0 }, 10_000), (e: CommandFailed) => e.code === 'stale-generation');
+  await assert.rejects(cmds.send(key, prepare(1, 0), 10_000), (e: CommandFailed) => e.code === 'stale-generation');
 
   // Weights over gRPC: a stream loads back unchanged; a damaged snapshot is refused whole.
   const client = new WorkerClient(addr, { deadlineMs: 30_000 });
