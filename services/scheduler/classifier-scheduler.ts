@@ -74,6 +74,12 @@ export class ClassifierScheduler {
   private former!: GenerationFormer;
   private control: Subscription | undefined;
   private stopRequested = false;
+  private signal: AbortSignal | undefined;
+  private early!: EarlyStopping;
+  /** The step the run (re)starts at, the whole global batches per epoch and the steps to run. */
+  private start = 0;
+  private stepsPerEpoch = 1;
+  private total = 0;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -120,7 +126,6 @@ export class ClassifierScheduler {
     await this.countSteps();
     const resume = this.train.resume || prev !== null;
     this.session = await openRun('classifier', { ...this.train, resume }, this.log);
-    this.session.watch(undefined);
     const early = new EarlyStopping(this.train.patience);
     let start = 0;
     let resumed: ModelSnapshot | undefined;
@@ -147,12 +152,6 @@ export class ClassifierScheduler {
     this.start = start;
     return undefined;
   }
-
-  private early!: EarlyStopping;
-  private start = 0;
-
-  private stepsPerEpoch = 1;
-  private total = 0;
 
   /** As the in-process trainer: whole global batches per epoch over the training split. */
   private async countSteps(): Promise<void> {
@@ -188,8 +187,6 @@ export class ClassifierScheduler {
   }
 
   // c) d) e) ---------------------------------------------------------------------------------
-  private signal: AbortSignal | undefined;
-
   private async drive(signal: AbortSignal): Promise<SchedulerOutcome> {
     this.signal = signal;
     let step = this.start;
