@@ -4,8 +4,9 @@
 // progress bar from the scheduler's progress events, and supervises:
 //   - a worker that dies is NOT restarted: the group goes on without it at the next generation
 //     (elastic membership); addWorker() starts another one, which joins at a step boundary;
-//   - a scheduler that exits 0 ends the run (completed or stopped, read from KV); any other exit
-//     fails it, naming what the scheduler last said;
+//   - a scheduler that exits 0 ends the run (completed or stopped, read from KV); one that exits 1
+//     having failed the run fails it; one that crashed is restarted (up to 5 times), takes the run
+//     over from KV and resumes from the last complete checkpoint;
 //   - Ctrl-C asks the scheduler to stop after the current step with a checkpoint; a second one
 //     stops everything.
 // On every way out all children's process groups and nats-server are stopped: no orphans.
@@ -29,6 +30,7 @@ import { freePort } from './ports.ts';
 
 const GANTRY_BIN = fileURLToPath(new URL('../../bin/gantry.js', import.meta.url));
 const STOP_GRACE_MS = 5_000;
+const MAX_SCHEDULER_RESTARTS = 5;
 
 export interface LocalWorkersOptions {
   natsUrl?: string;
@@ -75,6 +77,7 @@ export class LocalWorkers {
   private natsUrl = '';
   private bar: Progress | undefined;
   private stopping = false;
+  private schedulerRestarts = 0;
   private settle!: { resolve: (s: WorkersSummary) => void; reject: (e: Error) => void };
   private readonly done: Promise<WorkersSummary>;
   private readonly removeSignalHandlers: () => void;
@@ -145,11 +148,39 @@ export class LocalWorkers {
         const how = (exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`) + (child.lastWords() ? `: ${child.lastWords()}` : '');
         if (role === 'worker') this.opts.log.warn(`${name} exited (${how}); the group goes on without it`, { pid });
         else if (exit.code === 0) void this.finishFromKv();
-        else this.settle.reject(new ClusterFailed(`the scheduler exited (${how})`));
+        else void this.failOrRestart(child, how);
       });
     const pid = child.start();
     this.opts.onEvent?.({ type: 'spawn', role, pid, index });
     return child;
+  }
+
+  /**
+   * A scheduler that exits 1 having marked the run failed in KV ends it; one that crashed (a
+   * signal, or an exit without a failed run) is restarted: it takes the run over from KV, and the
+   * workers roll back to the last complete checkpoint (at most checkpointEvery steps are redone).
+   */
+  private async failOrRestart(child: ManagedChild, how: string): Promise<void> {
+    const store = await RunStateStore.open(this.nc!, { create: false }).catch(() => undefined);
+    const s = await store?.get(this.runId).catch(() => null);
+    if (this.stopping) return;
+    if (s?.state.status === 'failed' || this.schedulerRestarts >= MAX_SCHEDULER_RESTARTS) {
+      const why = s?.state.status === 'failed' ? s.state.error?.message ?? how : `${how}; restarted ${this.schedulerRestarts} times, giving up`;
+      this.settle.reject(new ClusterFailed(`the scheduler exited (${why})`, s?.state.error));
+      return;
+    }
+    this.schedulerRestarts++;
+    this.opts.log.warn(`the scheduler exited (${how}); restarting it`, { restart: this.schedulerRestarts });
+    setTimeout(() => {
+      if (this.stopping) return;
+      const pid = child.start();
+      this.opts.onEvent?.({ type: 'spawn', role: 'scheduler', pid, index: 0 });
+    }, 200);
+  }
+
+  /** The scheduler's pid while it runs (tests kill it). */
+  schedulerPid(): number | undefined {
+    return this.scheduler?.running ? this.scheduler.pid : undefined;
   }
 
   private async finishFromKv(): Promise<void> {

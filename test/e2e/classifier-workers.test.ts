@@ -122,6 +122,37 @@ test('a 2-worker run stopped at step 10 and resumed (--resume) = the uninterrupt
   assert.equal(d.tensors.length, 40, 'weights, moving statistics and both Adam moments');
 });
 
+test('kill -9 the scheduler mid-run: the launcher restarts it, it resumes from the checkpoint, the run ends as if never interrupted', async () => {
+  const full = twoWorkers ?? await distributed(2);
+  const output = new LineSink();
+  let done = 0;
+  let killed = false;
+  let schedulerSpawns = 0;
+  const workers: LocalWorkers = new LocalWorkers({ ...config(path.join(root, 'n2-scheduler-killed'), 2), checkpointEvery: 5 }, {
+    natsUrl: nats.url, log: quietLog, output, progress: false, handleSignals: false, runId: 'scheduler-killed',
+    onEvent: (e) => {
+      if (e.type === 'spawn' && e.role === 'scheduler') schedulerSpawns++;
+      if (e.type !== 'progress' || e.status !== 'running') return;
+      done = Math.max(done, e.iteration);
+      if (done >= 12 && !killed) {
+        killed = true;
+        process.kill(workers.schedulerPid()!, 'SIGKILL');
+      }
+    },
+  });
+  try {
+    const s = await echoOnFailure(output, workers.run());
+    assert.ok(killed, 'the scheduler was killed');
+    assert.equal(s.status, 'completed');
+    assert.equal(s.steps, 20);
+    assert.equal(schedulerSpawns, 2, 'restarted once');
+    const r = await run(process.execPath, [GANTRY_BIN, 'checkpoint', 'diff', '--tolerance', '0', '--include-optimizer', '--json', full, s.runDir]);
+    assert.equal((JSON.parse(r.stdout) as { status: string }).status, 'equal');
+  } finally {
+    await workers.shutdown();
+  }
+});
+
 test('membership 3 -> 2 -> 3 mid-run (kill -9, then a newcomer) = in-process at the same global batch', async () => {
   const output = new LineSink();
   let done = 0;
