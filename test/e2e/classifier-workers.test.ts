@@ -186,3 +186,15 @@ test('membership 3 -> 2 -> 3 mid-run (kill -9, then a newcomer) = in-process at 
     await workers.shutdown();
   }
 });
+
+test('the CLI: gantry train classifier --workers 1 prints the test accuracy; --nats without --workers is a usage error', async () => {
+  const out = path.join(root, 'cli');
+  const r = await run(process.execPath, [GANTRY_BIN, 'train', 'classifier', '--workers', '1', '--nats', nats.url, '--preset', 'quick',
+    '--max-steps', '2', '--eval-every', '2', '--validation-size', '1000', '--out', out]);
+  assert.match(r.stdout, /^completed: test accuracy \d+\.\d\d% \(loss \d+\.\d{4}\) after 2 steps in \d+ s \(generation 1\); run directory /);
+  await fsp.access(path.join(out, 'checkpoints', 'iter-000002'));
+  const bad = await run(process.execPath, [GANTRY_BIN, 'train', 'classifier', '--nats', nats.url, '--max-steps', '1']).then(() => undefined, (e: { code: number; stderr: string }) => e);
+  assert.ok(bad, 'the command failed');
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--nats is for data-parallel runs: add --workers N/);
+});
