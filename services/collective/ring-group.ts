@@ -13,43 +13,16 @@
 //   d) a timer bounds the whole collective; on expiry, a broken stream or a refused chunk the call
 //      rejects with a CollectiveError naming the neighbour and the phase, a RingAbort naming the
 //      same culprit goes to both neighbours (who fail with it and pass it on), and both streams close.
-import { endianness } from 'node:os';
-import type { ClientOptions } from '../wire/client.ts';
 import { CollectiveRefusedError, type PeerError } from '../wire/errors.ts';
 import type { RingChunk__Output } from '../wire/generated/gantry/v1/RingChunk.ts';
 import type { RingFrame, RingFrame__Output } from '../wire/generated/gantry/v1/RingFrame.ts';
 import type { RingAbort, RingAbort__Output } from '../wire/generated/gantry/v1/RingAbort.ts';
-import type { Metrics } from '../telemetry/metrics.ts';
 import { CollectiveConfigError, CollectiveError, type CollectiveErrorFields, type CollectiveFailure, type CollectivePhase } from './errors.ts';
 import type { CollectiveEndpoint, InboundEdge, InboundSink } from './endpoint.ts';
 import { OutboundLink, type LinkFailure } from './outbound-link.ts';
 import { RingOp, type Outgoing } from './ring-op.ts';
 import { mod, RingPlan } from './ring-plan.ts';
-
-export const DEFAULT_CHUNK_BYTES = 1024 * 1024;
-export const DEFAULT_MAX_CHUNKS_IN_FLIGHT = 4;
-export const DEFAULT_TIMEOUTS_MS = { connect: 10_000, collective: 60_000 } as const;
-
-export interface RingGroupOptions {
-  runId: string;
-  /** Membership generation; chunks and hellos of any other generation are refused. */
-  generation: number;
-  rank: number;
-  size: number;
-  /** host:port of every rank's CollectiveService, by rank; ring order is rank order. */
-  addresses: readonly string[];
-  /** This rank's endpoint (CollectiveEndpoint added to its gRPC server); needed when size > 1. */
-  endpoint?: CollectiveEndpoint;
-  timeouts?: { connectMs?: number; collectiveMs?: number };
-  /** Payload bytes per chunk, a multiple of 4; default 1 MiB. */
-  chunkBytes?: number;
-  /** Chunks sent to the right and not yet acknowledged; default 4. */
-  maxChunksInFlight?: number;
-  /** collective duration and bytes (op allreduce). */
-  metrics?: Metrics;
-  /** Channel options of the stream to the right (message limits, keepalive). */
-  client?: ClientOptions;
-}
+import { resolveOptions, type AllReduceOptions, type RingGroupOptions } from './ring-options.ts';
 
 interface Active {
   op: RingOp;
@@ -74,32 +47,15 @@ export class RingGroup implements InboundSink {
   private connecting: Promise<void> | undefined;
   private nextSequence = 0;
   private active: Active | undefined;
+  /** A call is between its start and its end (connecting or running). */
+  private busy = false;
   /** Chunks of the next collective that arrived before this rank started it (at most the left's window). */
   private early: RingChunk__Output[] = [];
   private failure: CollectiveError | undefined;
   private closed = false;
 
   constructor(private readonly opts: RingGroupOptions) {
-    const { runId, generation, rank, size, addresses } = opts;
-    if (endianness() !== 'LE') throw new CollectiveConfigError('host', 'a little-endian CPU (float32 views are sent as is)', endianness());
-    if (typeof runId !== 'string' || runId === '') throw new CollectiveConfigError('runId', 'a non-empty string', JSON.stringify(runId));
-    if (!Number.isSafeInteger(generation) || generation < 0) throw new CollectiveConfigError('generation', 'an integer >= 0', String(generation));
-    if (!Number.isSafeInteger(size) || size < 1) throw new CollectiveConfigError('size', 'an integer >= 1', String(size));
-    if (!Number.isSafeInteger(rank) || rank < 0 || rank >= size) throw new CollectiveConfigError('rank', `an integer in 0..${size - 1}`, String(rank));
-    if (addresses.length !== size) throw new CollectiveConfigError('addresses', `${size} addresses (one per rank)`, `${addresses.length}`);
-    const chunkBytes = opts.chunkBytes ?? DEFAULT_CHUNK_BYTES;
-    const maxMessage = opts.client?.maxMessageBytes ?? 64 * 1024 * 1024;
-    if (!Number.isSafeInteger(chunkBytes) || chunkBytes < 4 || chunkBytes % 4 !== 0 || chunkBytes > maxMessage - 4096) {
-      throw new CollectiveConfigError('chunkBytes', `a multiple of 4 in 4..${maxMessage - 4096} (the message limit less headers)`, String(chunkBytes));
-    }
-    const window = opts.maxChunksInFlight ?? DEFAULT_MAX_CHUNKS_IN_FLIGHT;
-    if (!Number.isSafeInteger(window) || window < 1) throw new CollectiveConfigError('maxChunksInFlight', 'an integer >= 1', String(window));
-    const connectMs = opts.timeouts?.connectMs ?? DEFAULT_TIMEOUTS_MS.connect;
-    const collectiveMs = opts.timeouts?.collectiveMs ?? DEFAULT_TIMEOUTS_MS.collective;
-    for (const [field, v] of [['timeouts.connectMs', connectMs], ['timeouts.collectiveMs', collectiveMs]] as const) {
-      if (!Number.isFinite(v) || v <= 0) throw new CollectiveConfigError(field, 'a positive number of milliseconds', String(v));
-    }
-    if (size > 1 && !opts.endpoint) throw new CollectiveConfigError('endpoint', 'a CollectiveEndpoint when size > 1', 'none');
+    const { runId, generation, rank, size, addresses, chunkBytes, window, connectMs, collectiveMs } = resolveOptions(opts);
     this.runId = runId;
     this.generation = generation;
     this.rank = rank;
@@ -131,14 +87,19 @@ export class RingGroup implements InboundSink {
     return this.connecting;
   }
 
-  /** Elementwise sum over the ranks; every rank gets the same bits. `buf` is not modified. */
-  allReduceSum(step: number, buf: Float32Array): Promise<Float32Array> {
-    return this.allReduce(step, buf, false);
+  /**
+   * Elementwise sum over the ranks; every rank gets the same bits. Returns a new array and leaves
+   * `buf` alone, or with { inPlace: true } reduces into `buf` and returns it (saves a copy and an
+   * allocation of the buffer's size; `buf` must not be touched until the promise settles, and
+   * holds garbage if it rejects).
+   */
+  allReduceSum(step: number, buf: Float32Array, opts: AllReduceOptions = {}): Promise<Float32Array> {
+    return this.allReduce(step, buf, false, opts.inPlace ?? false);
   }
 
-  /** Elementwise mean (sum, then divided by N once, by the segment's owner); bit-identical on every rank. */
-  allReduceMean(step: number, buf: Float32Array): Promise<Float32Array> {
-    return this.allReduce(step, buf, true);
+  /** Elementwise mean (sum, then divided by N once, by the segment's owner); bit-identical on every rank. As allReduceSum. */
+  allReduceMean(step: number, buf: Float32Array, opts: AllReduceOptions = {}): Promise<Float32Array> {
+    return this.allReduce(step, buf, true, opts.inPlace ?? false);
   }
 
   /** Fails a running collective (kind 'closed'), ends both streams and detaches from the endpoint. */
@@ -166,17 +127,33 @@ export class RingGroup implements InboundSink {
     call.once('error', gone('the left neighbour\'s stream failed'));
   }
 
-  private async allReduce(step: number, buf: Float32Array, mean: boolean): Promise<Float32Array> {
+  private async allReduce(step: number, buf: Float32Array, mean: boolean, inPlace: boolean): Promise<Float32Array> {
     if (!Number.isSafeInteger(step) || step < 0) throw new CollectiveConfigError('step', 'an integer >= 0', String(step));
     if (!(buf instanceof Float32Array)) throw new CollectiveConfigError('buf', 'a Float32Array', Object.prototype.toString.call(buf));
-    if (this.active) throw new CollectiveConfigError('allReduce', 'one collective at a time per group', `sequence ${this.active.op.id.sequence} still running`);
+    if (this.busy) throw new CollectiveConfigError('allReduce', 'one collective at a time per group', 'a call still running');
     this.throwIfUnusable(step);
+    if (this.size === 1) {
+      this.nextSequence++;
+      return inPlace ? buf : new Float32Array(buf); // x / 1 === x: the mean is the copy too
+    }
+    this.busy = true;
+    try {
+      await this.connect();
+      this.throwIfUnusable(step);
+      return await this.run(step, buf, mean, inPlace);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /**
+   * Starts the collective of the next sequence number. Synchronous up to the returned promise, so
+   * that a chunk of this sequence is either early (taken here) or arrives after `active` is set.
+   */
+  private run(step: number, buf: Float32Array, mean: boolean, inPlace: boolean): Promise<Float32Array> {
     const sequence = this.nextSequence++;
-    if (this.size === 1) return new Float32Array(buf); // x / 1 === x: the mean is the copy too
-    await this.connect();
-    this.throwIfUnusable(step);
     const plan = new RingPlan(buf.length, this.size, this.chunkBytes / 4);
-    const op = new RingOp(plan, this.rank, { runId: this.runId, generation: this.generation, step, sequence }, buf, mean);
+    const op = new RingOp(plan, this.rank, { runId: this.runId, generation: this.generation, step, sequence }, buf, mean, inPlace);
     return new Promise<Float32Array>((resolve, reject) => {
       const timer = setTimeout(() => this.onTimeout(), this.timeouts.collectiveMs);
       this.active = {

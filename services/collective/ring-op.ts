@@ -27,7 +27,7 @@ export interface Outgoing {
 const PHASE_NAMES: Record<string, 'REDUCE_SCATTER' | 'ALL_GATHER'> = { REDUCE_SCATTER: 'REDUCE_SCATTER', ALL_GATHER: 'ALL_GATHER', 0: 'REDUCE_SCATTER', 1: 'ALL_GATHER' };
 
 export class RingOp {
-  /** The result, (L,) float32; starts as a copy of the input. */
+  /** The result, (L,) float32: a copy of the input, or the input itself when inPlace. */
   readonly out: Float32Array;
   private readonly rsExpected: number;
   private readonly agExpected: number;
@@ -45,8 +45,10 @@ export class RingOp {
     input: Float32Array,
     /** Divide by N at the owner (before the all-gather), so every rank gets the same quotient. */
     private readonly mean: boolean,
+    /** Reduce into `input` itself (no 4L-byte copy, no allocation). */
+    inPlace = false,
   ) {
-    this.out = new Float32Array(input);
+    this.out = inPlace ? input : new Float32Array(input);
     this.rsExpected = plan.receives(rank, 'REDUCE_SCATTER');
     this.agExpected = plan.receives(rank, 'ALL_GATHER');
   }

@@ -3,8 +3,8 @@
 //   <- {"event":"listening","port":P}                               on start (127.0.0.1, port 0)
 //   -> {"cmd":"group", runId, generation, rank, size, addresses, chunkBytes?, maxChunksInFlight?, collectiveMs?}
 //   <- {"event":"group"}                                             once connected to the right
-//   -> {"cmd":"allreduce", op:"sum"|"mean", step, elements, repeat}  input[i] = rank + i % 7 (float32)
-//   <- {"event":"allreduce", seconds:[...], checksum, head:[4 values]}  seconds of each call
+//   -> {"cmd":"allreduce", op:"sum"|"mean", step, elements, repeat, inPlace?}  input[i] = rank + i % 7 (float32)
+//   <- {"event":"allreduce", seconds:[...], cpuSeconds:[...], checksum, head:[4 values]}  wall and CPU (user + system) seconds of each call
 //   -> {"cmd":"close"}  <- {"event":"closed"};   -> {"cmd":"exit"}
 // A failure answers {"event":"error", name, kind, rank, peerRank, phase, message}.
 import { createInterface } from 'node:readline';
@@ -15,7 +15,7 @@ const print = (value: unknown): void => void process.stdout.write(JSON.stringify
 
 interface GroupCmd { cmd: 'group'; runId: string; generation: number; rank: number; size: number; addresses: string[];
   chunkBytes?: number; maxChunksInFlight?: number; collectiveMs?: number }
-interface AllReduceCmd { cmd: 'allreduce'; op: 'sum' | 'mean'; step: number; elements: number; repeat: number }
+interface AllReduceCmd { cmd: 'allreduce'; op: 'sum' | 'mean'; step: number; elements: number; repeat: number; inPlace?: boolean }
 type Cmd = GroupCmd | AllReduceCmd | { cmd: 'close' } | { cmd: 'exit' };
 
 const server = createServer({ reflection: false });
@@ -38,15 +38,20 @@ async function handle(c: Cmd): Promise<void> {
     const input = new Float32Array(c.elements);
     for (let i = 0; i < input.length; i++) input[i] = g.rank + (i % 7);
     const seconds: number[] = [];
+    const cpuSeconds: number[] = [];
     let out: Float32Array = input;
     for (let i = 0; i < c.repeat; i++) {
-      const t0 = performance.now();
-      out = c.op === 'mean' ? await g.allReduceMean(c.step, input) : await g.allReduceSum(c.step, input);
+      const [t0, cpu0] = [performance.now(), process.cpuUsage()];
+      // In place, a repeated mean leaves the values as they are (a sum grows by N each time).
+      const opts = { inPlace: c.inPlace ?? false };
+      out = c.op === 'mean' ? await g.allReduceMean(c.step, input, opts) : await g.allReduceSum(c.step, input, opts);
       seconds.push((performance.now() - t0) / 1000);
+      const cpu = process.cpuUsage(cpu0);
+      cpuSeconds.push((cpu.user + cpu.system) / 1e6);
     }
     let checksum = 0;
     for (let i = 0; i < out.length; i++) checksum += out[i];
-    print({ event: 'allreduce', seconds, checksum, head: [...out.subarray(0, 4)] });
+    print({ event: 'allreduce', seconds, cpuSeconds, checksum, head: [...out.subarray(0, 4)] });
   } else if (c.cmd === 'close') {
     await group?.close();
     print({ event: 'closed' });

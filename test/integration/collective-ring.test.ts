@@ -3,8 +3,9 @@
 // round-off; every rank gets the same bits; awkward lengths and pipelined small chunks.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBuffer, startRing, streamsDrained } from './collective-fixtures.ts';
+import { randomBuffer, startRing, startServers, streamsDrained } from './collective-fixtures.ts';
 import { CollectiveConfigError, RingGroup } from '../../services/collective/index.ts';
+import { createMetrics } from '../../services/telemetry/metrics.ts';
 
 function assertBitIdentical(outs: Float32Array[]): void {
   const first = Buffer.from(outs[0].buffer, outs[0].byteOffset, outs[0].byteLength);
@@ -114,4 +115,59 @@ test('bad options and arguments are refused with the field and the bound', async
   const group = new RingGroup(base);
   await assert.rejects(group.allReduceSum(-1, new Float32Array(1)), (e: CollectiveConfigError) => e.field === 'step');
   await assert.rejects(group.allReduceSum(0, [1, 2] as unknown as Float32Array), (e: CollectiveConfigError) => e.field === 'buf');
+});
+
+test('in place: the result is written into the given buffer, with the same bits as the copying call', async () => {
+  const size = 3;
+  const ring = await startRing(size, { chunkBytes: 128 });
+  try {
+    const inputs = ring.groups.map((_, r) => randomBuffer(1001, 40 + r));
+    const copies = await Promise.all(ring.groups.map((g, r) => g.allReduceMean(0, inputs[r])));
+    const bufs = inputs.map((b) => Float32Array.from(b));
+    const inPlace = await Promise.all(ring.groups.map((g, r) => g.allReduceMean(0, bufs[r], { inPlace: true })));
+    inPlace.forEach((out, r) => assert.equal(out, bufs[r], 'the same array is returned'));
+    assertBitIdentical([...copies, ...inPlace]);
+  } finally {
+    await ring.stop();
+  }
+});
+
+test('a rank still connecting when its left neighbour\'s chunks arrive takes them; a second concurrent call is refused', async () => {
+  const base = await startServers(2);
+  const g1 = new RingGroup({ runId: 'run-a', generation: 1, rank: 1, size: 2, addresses: base.addresses, endpoint: base.endpoints[1], chunkBytes: 64 });
+  let g0: RingGroup | undefined;
+  try {
+    const buf = randomBuffer(3000, 9);
+    // Rank 1's hello is held by rank 0's endpoint until rank 0's group exists.
+    const r1 = g1.allReduceSum(0, buf);
+    await assert.rejects(g1.allReduceSum(0, buf), (e: CollectiveConfigError) => e.field === 'allReduce');
+    await new Promise((r) => setTimeout(r, 100));
+    g0 = new RingGroup({ runId: 'run-a', generation: 1, rank: 0, size: 2, addresses: base.addresses, endpoint: base.endpoints[0], chunkBytes: 64 });
+    const [a, b] = await Promise.all([g0.allReduceSum(0, buf), r1]);
+    assertBitIdentical([a, b]);
+    assert.equal(a[5], buf[5] * 2);
+  } finally {
+    await Promise.all([g0?.close(), g1.close()]);
+    await Promise.all(base.servers.map((s) => s.shutdown({ graceMs: 200 })));
+  }
+});
+
+test('metrics: one allreduce observed per call, payload bytes sent and received counted', async () => {
+  const metrics = createMetrics('worker', { rank: 0 });
+  const base = await startServers(2);
+  const [a, b] = [0, 1].map((rank) => new RingGroup({ runId: 'run-b', generation: 1, rank, size: 2, addresses: base.addresses,
+    endpoint: base.endpoints[rank], ...(rank === 0 ? { metrics } : {}) }));
+  try {
+    const buf = randomBuffer(1000, 3); // 4000 bytes: rank 0 sends 2000 in reduce-scatter and 2000 in all-gather
+    await Promise.all([a.allReduceMean(0, buf), b.allReduceMean(0, buf)]);
+    const bytes = await metrics.registry.getSingleMetric('gantry_collective_bytes_total')!.get();
+    const value = (direction: string) => bytes.values.find((v) => v.labels.direction === direction && v.labels.op === 'allreduce')?.value;
+    assert.equal(value('sent'), 4000);
+    assert.equal(value('received'), 4000);
+    const text = await metrics.registry.metrics();
+    assert.match(text, /gantry_collective_duration_seconds_count\{[^}]*op="allreduce"[^}]*\} 1\n/);
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+    await Promise.all(base.servers.map((s) => s.shutdown({ graceMs: 200 })));
+  }
 });
