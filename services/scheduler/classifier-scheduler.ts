@@ -146,7 +146,7 @@ export class ClassifierScheduler {
     this.roster = await new WorkerRoster(await openWorkersBucket(this.nc), this.cfg.runId, this.log).start();
     const commands = new WorkerCommands(this.nc, this.cfg.runId, this.cfg.prefix);
     this.group = new WorkerGroup(commands, this.roster, this.cfg.runId,
-      { commandTimeoutMs: this.cfg.commandTimeoutMs, livenessMs: this.cfg.livenessMs, pollMs: Math.min(250, this.cfg.heartbeatMs) }, this.metrics, this.log);
+      { commandTimeoutMs: this.cfg.commandTimeoutMs, livenessMs: this.cfg.livenessMs, pollMs: Math.min(250, this.cfg.heartbeatMs) }, this.log);
     this.former = new GenerationFormer(this.group, this.roster, this.ledger, this.session, this.train, this.hash, this.cfg, this.metrics, this.log);
     this.early = early;
     this.start = start;

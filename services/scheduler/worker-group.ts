@@ -13,7 +13,6 @@ import {
 } from '../control/worker-messages.ts';
 import type { SeenWorker, WorkerRoster } from '../control/worker-registry.ts';
 import type { Logger } from '../telemetry/log.ts';
-import type { Metrics } from '../telemetry/metrics.ts';
 
 const okFlag = z.looseObject({ ok: z.boolean() });
 
@@ -70,7 +69,6 @@ export class WorkerGroup {
     private readonly roster: WorkerRoster,
     private readonly run: string,
     private readonly timings: GroupTimings,
-    private readonly metrics: Metrics,
     private readonly log: Logger,
   ) {}
 
