@@ -10,7 +10,7 @@
 //
 // A leaf module (no imports): every layer, the math core included, may import it.
 
-export type EnvReader = 'generator' | 'discriminator' | 'scheduler' | 'cli';
+export type EnvReader = 'generator' | 'discriminator' | 'scheduler' | 'worker' | 'cli';
 export type EnvKind = 'string' | 'integer' | 'boolean' | 'choice' | 'presence';
 
 export interface EnvVarSpec {
@@ -34,11 +34,12 @@ export interface EnvVarSpec {
   readonly testOnly?: true;
 }
 
-const SERVICES: readonly EnvReader[] = ['generator', 'discriminator', 'scheduler'];
+const SERVICES: readonly EnvReader[] = ['generator', 'discriminator', 'scheduler', 'worker'];
 const EVERYONE: readonly EnvReader[] = [...SERVICES, 'cli'];
-const PEERS: readonly EnvReader[] = ['generator', 'discriminator'];
+/** Processes with a gRPC server of their own (the model services and the workers). */
+const PEERS: readonly EnvReader[] = ['generator', 'discriminator', 'worker'];
 /** Processes that run models: the two model services and the in-process commands (train, eval, sample). */
-const COMPUTE: readonly EnvReader[] = ['generator', 'discriminator', 'cli'];
+const COMPUTE: readonly EnvReader[] = ['generator', 'discriminator', 'worker', 'cli'];
 
 export const ENV_VARS = {
   // -- every control-plane process (services/control/common-settings.ts) -------------------
@@ -61,7 +62,7 @@ export const ENV_VARS = {
   // -- the gRPC side of the generator and the discriminator --------------------------------
   GANTRY_GRPC_HOST: { meaning: 'address the gRPC server binds', kind: 'string', source: 'config', default: '127.0.0.1', readBy: PEERS },
   GANTRY_GRPC_PORT: {
-    meaning: 'port of the gRPC server', kind: 'integer', source: 'config', default: '50051 (generator), 50052 (discriminator)', readBy: PEERS,
+    meaning: 'port of the gRPC server', kind: 'integer', source: 'config', default: '50051 (generator), 50052 (discriminator), 50053 (worker)', readBy: PEERS,
   },
   GANTRY_ADVERTISE_ADDR: {
     meaning: 'host:port that heartbeats report for this service', kind: 'string', source: 'config', default: 'grpcHost:grpcPort', readBy: PEERS,
@@ -78,12 +79,16 @@ export const ENV_VARS = {
   },
   GANTRY_DATA_DIR: {
     meaning: "MNIST-format data directory, instead of the training config's data", kind: 'string', source: 'config',
-    default: "the training config's data (bundled MNIST)", readBy: ['discriminator'],
+    default: "the training config's data (bundled MNIST)", readBy: ['discriminator', 'worker'],
   },
   // -- the scheduler ------------------------------------------------------------------------
   GANTRY_TRAIN_CONFIG: {
     meaning: 'the training config (a GanTrainConfig JSON file)', kind: 'string', source: 'config',
     default: "the run directory's config.json", readBy: ['scheduler'],
+  },
+  GANTRY_RUN_KIND: {
+    meaning: 'what the scheduler drives: gan (generator and discriminator) or classifier (data-parallel workers)', kind: 'string',
+    source: 'config', default: 'gan', readBy: ['scheduler'],
   },
   GANTRY_COMMAND_TIMEOUT_MS: {
     meaning: 'deadline of one step command, ms; must exceed the slowest step', kind: 'integer', source: 'config', default: '120000', readBy: ['scheduler'],

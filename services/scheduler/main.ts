@@ -9,7 +9,8 @@ import { runDirPaths } from '../run/run-dir.ts';
 import type { Logger } from '../telemetry/log.ts';
 import { startMetricsServer } from '../telemetry/metrics-server.ts';
 import { createSchedulerMetrics } from '../telemetry/scheduler-metrics.ts';
-import { ConfigError, type GanTrainConfig, ganTrainSchema, loadConfig } from '../train/config.ts';
+import { classifierTrainSchema, ConfigError, type GanTrainConfig, ganTrainSchema, loadConfig } from '../train/config.ts';
+import { ClassifierScheduler } from './classifier-scheduler.ts';
 import type { SchedulerConfig } from './config.ts';
 import { Scheduler, type SchedulerOutcome } from './scheduler.ts';
 
@@ -44,6 +45,7 @@ export async function loadTrainConfig(cfg: SchedulerConfig): Promise<GanTrainCon
 
 export async function runScheduler(cfg: SchedulerConfig, log: Logger, signal: AbortSignal): Promise<SchedulerOutcome> {
   log.info('config', { config: cfg });
+  if (cfg.kind === 'classifier') return runClassifierScheduler(cfg, log, signal);
   const train = await loadTrainConfig(cfg);
   log.info('training config', { config: train });
   const metrics = createSchedulerMetrics();
@@ -58,6 +60,26 @@ export async function runScheduler(cfg: SchedulerConfig, log: Logger, signal: Ab
   const nc = await connectNats(cfg.natsUrl, { name: 'gantry-scheduler', log });
   try {
     return await new Scheduler(nc, cfg, train, log, metrics).run(signal);
+  } finally {
+    await closeNats(nc);
+    await metricsServer.close();
+  }
+}
+
+/** The data-parallel classifier's scheduler (kind 'classifier'): a ClassifierTrainConfig, a group of workers. */
+async function runClassifierScheduler(cfg: SchedulerConfig, log: Logger, signal: AbortSignal): Promise<SchedulerOutcome> {
+  const file = cfg.trainConfig ?? path.join(cfg.runDir, 'config.json');
+  if (!cfg.trainConfig && !existsSync(file)) {
+    throw new ConfigError(`trainConfig (GANTRY_TRAIN_CONFIG or --train-config): not given, and ${file} does not exist`);
+  }
+  const train = await loadConfig(classifierTrainSchema, {}, file);
+  log.info('training config', { config: train });
+  const metrics = createSchedulerMetrics();
+  const metricsServer = await startMetricsServer(metrics.registry, cfg.metricsPort, cfg.metricsHost);
+  log.info('metrics', { port: metricsServer.port });
+  const nc = await connectNats(cfg.natsUrl, { name: 'gantry-scheduler', log });
+  try {
+    return await new ClassifierScheduler(nc, cfg, train, log, metrics).run(signal);
   } finally {
     await closeNats(nc);
     await metricsServer.close();

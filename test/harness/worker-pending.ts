@@ -9,7 +9,7 @@
 // services/, and the Compose classifier run must pass.
 export const TODO_WORKER_PENDING = {
   /** Variables the deploy files give the worker that no code under services/ reads yet. */
-  envNames: ['GANTRY_POD_NAME'] as readonly string[],
+  envNames: [] as readonly string[],
   /** While true, the Compose classifier run with `--scale worker=2` is skipped. */
   composeClassifierRun: true,
 };
