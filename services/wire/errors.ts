@@ -8,6 +8,8 @@
 //   StepNotArmedError                             -> FAILED_PRECONDITION (the model or the run is in a
 //                                                     state the call cannot proceed from; retrying the
 //                                                     same call cannot help)
+//   PeerNotAllowedError                           -> PERMISSION_DENIED (mutual TLS: the caller's role may
+//                                                     not call this method; peer-auth.ts)
 //   a call the client cancelled                   -> CANCELLED (logged at info, no stack)
 //   anything else                                 -> INTERNAL (a bug; the message is passed on)
 //
@@ -76,6 +78,27 @@ export class StepNotArmedError extends Error {
   }
 }
 
+/**
+ * With mutual TLS, the caller's certificate does not name a role allowed to call `method`
+ * (peer-auth.ts). `seen` is the role in the certificate (undefined: none), `allowed` the roles
+ * that may call. Nothing was run.
+ */
+export class PeerNotAllowedError extends Error {
+  override readonly name = 'PeerNotAllowedError';
+  readonly field = 'peer.role';
+  constructor(
+    /** e.g. "DiscriminatorService/TrainStep". */
+    readonly method: string,
+    readonly seen: string | undefined,
+    readonly allowed: readonly string[],
+    /** Why, when it is not simply the role (no identity, another run). */
+    readonly reason?: string,
+  ) {
+    const who = seen === undefined ? 'a peer without a gantry role' : `role ${JSON.stringify(clipText(seen, 64))}`;
+    super(`${method} refused for ${who}: allowed roles: ${allowed.join(', ')}${reason ? ` (${reason})` : ''}`);
+  }
+}
+
 const RETRYABLE = new Set<grpc.status>([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED, grpc.status.ABORTED]);
 
 /** A call to a peer failed. `code` is the gRPC status; `remoteName` the server-side error class. */
@@ -125,6 +148,7 @@ function codeFor(err: unknown): grpc.status {
   if (err instanceof TensorValidationError || err instanceof RequestValidationError) return grpc.status.INVALID_ARGUMENT;
   if (err instanceof ShapeError || err instanceof SnapshotMismatchError) return grpc.status.INVALID_ARGUMENT;
   if (err instanceof NonFiniteError || err instanceof WrongRunError || err instanceof StepNotArmedError) return grpc.status.FAILED_PRECONDITION;
+  if (err instanceof PeerNotAllowedError) return grpc.status.PERMISSION_DENIED;
   return grpc.status.INTERNAL;
 }
 
