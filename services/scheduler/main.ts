@@ -4,6 +4,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { closeNats, connectNats } from '../control/connection.ts';
+import { loadNatsAuth } from '../control/nats-auth.ts';
 import { readLatestSample } from '../run/latest-sample.ts';
 import { runDirPaths } from '../run/run-dir.ts';
 import type { Logger } from '../telemetry/log.ts';
@@ -44,6 +45,7 @@ export async function loadTrainConfig(cfg: SchedulerConfig): Promise<GanTrainCon
 
 export async function runScheduler(cfg: SchedulerConfig, log: Logger, signal: AbortSignal): Promise<SchedulerOutcome> {
   log.info('config', { config: cfg });
+  const natsAuth = await loadNatsAuth(cfg);
   const train = await loadTrainConfig(cfg);
   log.info('training config', { config: train });
   const metrics = createSchedulerMetrics();
@@ -55,7 +57,7 @@ export async function runScheduler(cfg: SchedulerConfig, log: Logger, signal: Ab
     },
   });
   log.info('metrics', { port: metricsServer.port });
-  const nc = await connectNats(cfg.natsUrl, { name: 'gantry-scheduler', log });
+  const nc = await connectNats(cfg.natsUrl, { name: 'gantry-scheduler', log, auth: natsAuth });
   try {
     return await new Scheduler(nc, cfg, train, log, metrics).run(signal);
   } finally {
