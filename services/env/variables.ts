@@ -59,17 +59,17 @@ export const ENV_VARS = {
     readBy: SERVICES, setByLauncher: true,
   },
   GANTRY_NATS_USER: {
-    meaning: 'NATS user name (with GANTRY_NATS_PASSWORD_FILE); see `gantry nats-config`', kind: 'string', source: 'config', default: 'unset (no auth)', readBy: SERVICES,
+    meaning: 'NATS user name (with GANTRY_NATS_PASSWORD_FILE); see `gantry nats-config`', kind: 'string', source: 'config', default: 'unset (no auth)', readBy: EVERYONE,
   },
   GANTRY_NATS_PASSWORD_FILE: {
-    meaning: "file holding the NATS user's password (one line)", kind: 'string', source: 'config', default: 'unset', readBy: SERVICES,
+    meaning: "file holding the NATS user's password (one line)", kind: 'string', source: 'config', default: 'unset', readBy: EVERYONE,
   },
   GANTRY_NATS_NKEY_FILE: {
-    meaning: 'file holding a NATS user nkey seed (SU...), instead of user and password', kind: 'string', source: 'config', default: 'unset', readBy: SERVICES,
+    meaning: 'file holding a NATS user nkey seed (SU...), instead of user and password', kind: 'string', source: 'config', default: 'unset', readBy: EVERYONE,
   },
-  GANTRY_NATS_TLS_CA: { meaning: 'CA file that verifies the NATS server (turns on TLS to NATS)', kind: 'string', source: 'config', default: 'unset', readBy: SERVICES },
-  GANTRY_NATS_TLS_CERT: { meaning: 'client certificate presented to NATS (with GANTRY_NATS_TLS_KEY)', kind: 'string', source: 'config', default: 'unset', readBy: SERVICES },
-  GANTRY_NATS_TLS_KEY: { meaning: 'key of the client certificate presented to NATS', kind: 'string', source: 'config', default: 'unset', readBy: SERVICES },
+  GANTRY_NATS_TLS_CA: { meaning: 'CA file that verifies the NATS server (turns on TLS to NATS)', kind: 'string', source: 'config', default: 'unset', readBy: EVERYONE },
+  GANTRY_NATS_TLS_CERT: { meaning: 'client certificate presented to NATS (with GANTRY_NATS_TLS_KEY)', kind: 'string', source: 'config', default: 'unset', readBy: EVERYONE },
+  GANTRY_NATS_TLS_KEY: { meaning: 'key of the client certificate presented to NATS', kind: 'string', source: 'config', default: 'unset', readBy: EVERYONE },
   // -- the gRPC side of the generator and the discriminator --------------------------------
   GANTRY_GRPC_HOST: { meaning: 'address the gRPC server binds', kind: 'string', source: 'config', default: '127.0.0.1', readBy: PEERS },
   GANTRY_GRPC_PORT: {
