@@ -24,6 +24,11 @@ const common = {
   data: z.string().min(1).optional(),
   backend: z.enum(BACKEND_CHOICES).default('auto'),
   resume: z.boolean().default(false),
+  /** Data-parallel replicas (classifier; discriminator with --discriminator-replicas) normalise
+   *  batch norm with the group's statistics (absent or true: N replicas at global batch B train as
+   *  one process at batch B) or with each replica's own slice (false: cheaper, NOT equivalent).
+   *  Optional rather than defaulted so configs and resume keys written before it are unchanged. */
+  syncBatchNorm: z.boolean().optional(),
 };
 
 export const ganTrainSchema = z.strictObject({
