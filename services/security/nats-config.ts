@@ -6,13 +6,13 @@
 //   generator, discriminator   pub <base>.hb.<role>                  sub <base>.cmd.<role>
 //   (any service role)         and replies to the commands they receive (allow_responses)
 //   scheduler                  pub <base>.cmd.*, <base>.hb.scheduler, <base>.progress,
-//                                  $JS.API.>, $KV.<bucket>.>  (run state in JetStream KV)
+//                                  $JS.API of the bucket's stream, $KV.<bucket>.>  (run state in JetStream KV)
 //                              sub <base>.hb.*, <base>.control, _INBOX.>
-//   operator                   pub <base>.control, $JS.API.>   sub <base>.hb.*, <base>.progress, _INBOX.>
+//   operator                   pub <base>.control, $JS.API of the bucket   sub <base>.hb.*, <base>.progress, _INBOX.>
 //   (gantry status, gantry run)
 // So a service cannot command another service, forge another role's heartbeat, stop the run or
-// touch JetStream; only the scheduler and the operator reach the JetStream API (not narrowed to
-// the bucket: its consumer subjects vary by client version).
+// touch JetStream; the scheduler and the operator reach the JetStream API of the runs bucket only
+// (any run's key in it: the bucket is shared by the runs on one server).
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -57,7 +57,11 @@ function scopedSubjects(scope: SubjectScope) {
 
 export function rolePermissions(role: string, scope: SubjectScope = {}): NatsPermissions {
   const s = scopedSubjects(scope);
-  const jetstream = ['$JS.API.>'];
+  // The JetStream API of the runs bucket's stream only (KV_<bucket>): stream and consumer calls
+  // name it as their 4th or 5th token (STREAM.INFO.KV_x, STREAM.MSG.GET.KV_x, CONSUMER.CREATE.KV_x.>,
+  // DIRECT.GET.KV_x.>), plus the account info call.
+  const stream = `KV_${RUNS_BUCKET}`;
+  const jetstream = ['$JS.API.INFO', `$JS.API.*.*.${stream}`, `$JS.API.*.*.${stream}.>`, `$JS.API.*.*.*.${stream}`];
   if (role === 'scheduler') {
     return {
       publish: [s.cmd('*'), s.hb('scheduler'), s.progress, ...jetstream, `$KV.${RUNS_BUCKET}.>`],

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { connect, PermissionViolationError, type NatsConnection } from '@nats-io/transport-node';
+import { Kvm } from '@nats-io/kv';
 import { connectNats, NatsConnectError } from '../../services/control/connection.ts';
 import { loadNatsAuth } from '../../services/control/nats-auth.ts';
 import { RunStateStore } from '../../services/control/run-state.ts';
@@ -147,6 +148,12 @@ test('the scheduler keeps its run state in JetStream KV under its permissions', 
   assert.equal((await store.get(RUN))?.state.iteration, 3);
   assert.equal((await store.get(RUN))?.revision, updated.revision);
   assert.deepEqual(await store.runIds(), [RUN]);
+  // The operator (gantry status, gantry run) reads the same state.
+  const operator = await RunStateStore.open(await as('operator'), { create: false });
+  assert.equal((await operator.get(RUN))?.state.iteration, 3);
+  assert.deepEqual(await operator.runIds(), [RUN]);
+  // The scheduler's JetStream reach ends at the runs bucket: it cannot make another bucket.
+  await assert.rejects(new Kvm(scheduler).create('not_the_runs_bucket'), /Permissions Violation for Publish to "\$JS\.API\.STREAM\.INFO\.KV_not_the_runs_bucket"/);
   // A service's user reaches no JetStream API: it cannot read or rewrite the run state.
   const generator = await as('generator');
   await assert.rejects((async () => (await RunStateStore.open(generator, { create: false })).get(RUN))(), /Permissions Violation/);
