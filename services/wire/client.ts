@@ -145,6 +145,20 @@ export class RpcClient {
     });
   }
 
+  /**
+   * Opens a bidirectional stream; the caller owns it (writes, reads, cancel). `deadlineMs`
+   * undefined means no gRPC deadline: the caller must bound every wait itself (the collectives
+   * keep one stream per ring edge for a whole generation and time each collective). Errors on
+   * the stream are PeerErrors.
+   */
+  duplex<Req extends object, Res extends object>(method: string, deadlineMs?: number): DuplexCall<Req, Res> {
+    const { def, label, serialize, deserialize, done } = this.prepare(method);
+    const call = this.client.makeBidiStreamRequest(def.path, serialize, deserialize, new grpc.Metadata(),
+      deadlineMs === undefined ? {} : { deadline: Date.now() + deadlineMs }) as unknown as grpc.ClientDuplexStream<Req, Res>;
+    call.on('status', (status: grpc.StatusObject) => done(status.code));
+    return { call, toError: (status) => fromStatus(status, label, this.address) };
+  }
+
   /** Resolves once the channel is connected; rejects with PeerUnavailableError after timeoutMs. */
   waitForReady(timeoutMs: number): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -182,6 +196,12 @@ export class RpcClient {
     };
     return { def, label, serialize, deserialize, done };
   }
+}
+
+/** A raw bidirectional call and the typed error for a status it ends with. */
+export interface DuplexCall<Req, Res> {
+  call: grpc.ClientDuplexStream<Req, Res>;
+  toError: (status: Partial<grpc.StatusObject>) => PeerError;
 }
 
 export type HealthStatus = 'UNKNOWN' | 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKNOWN';

@@ -4,6 +4,7 @@
 //   GeneratorService/Generate, ApplyUpstreamGradient       the discriminator (D-steps; upstream gradients)
 //   DiscriminatorService/TrainStep, GeneratorGrad          the generator (fake batches for D; G-steps)
 //   */StreamWeights, */LoadWeights                         the scheduler (snapshots to and from the run directory)
+//   CollectiveService/Ring                                 the replicas of a data-parallel group (workers; discriminator replicas)
 //   any other method of a gantry service                   any role of the run (RUN_ROLES)
 // A certificate bound to another run (spiffe://gantry/<run>/<role>) is refused as well. Health and
 // reflection are registered outside GantryServer.addService and stay open to every TLS client.
@@ -26,6 +27,7 @@ export const PEER_POLICY: Readonly<Record<string, readonly string[]>> = {
   'DiscriminatorService/GeneratorGrad': ['generator'],
   'DiscriminatorService/StreamWeights': ['scheduler'],
   'DiscriminatorService/LoadWeights': ['scheduler'],
+  'CollectiveService/Ring': ['worker', 'discriminator'],
 };
 
 export function allowedRoles(label: string): readonly string[] {

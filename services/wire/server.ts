@@ -50,12 +50,22 @@ export interface ServerOptions {
 interface Unary<Req, Res> { kind: 'unary'; fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Res | Promise<Res> }
 interface ServerStream<Req, Res> { kind: 'serverStream'; fn: (req: Req) => Iterable<Res> | AsyncIterable<Res> }
 interface ClientStream<Req, Res> { kind: 'clientStream'; fn: (requests: AsyncIterable<Req>) => Promise<Res> }
+/**
+ * A long-lived bidirectional stream owned by its handler (the collectives' ring edges): the handler
+ * reads and writes `call` itself, ends it with call.end(), and fails it with `fail(err)`, which
+ * sends err's status (toStatus) exactly once.
+ */
+interface BidiStream<Req, Res> {
+  kind: 'bidiStream';
+  fn: (call: grpc.ServerDuplexStream<Req, Res>, fail: (err: unknown) => void) => void;
+}
 // Handlers are checked against their request/response types where they are written (unary<Req, Res>).
-export type Handler = Unary<any, any> | ServerStream<any, any> | ClientStream<any, any>;
+export type Handler = Unary<any, any> | ServerStream<any, any> | ClientStream<any, any> | BidiStream<any, any>;
 
 export const unary = <Req, Res>(fn: Unary<Req, Res>['fn']): Unary<Req, Res> => ({ kind: 'unary', fn });
 export const serverStream = <Req, Res>(fn: ServerStream<Req, Res>['fn']): ServerStream<Req, Res> => ({ kind: 'serverStream', fn });
 export const clientStream = <Req, Res>(fn: ClientStream<Req, Res>['fn']): ClientStream<Req, Res> => ({ kind: 'clientStream', fn });
+export const bidiStream = <Req, Res>(fn: BidiStream<Req, Res>['fn']): BidiStream<Req, Res> => ({ kind: 'bidiStream', fn });
 
 /** "gantry.v1.GeneratorService" + "Generate" -> "GeneratorService/Generate" (the metrics label). */
 export function methodLabel(service: string, method: string): string {
@@ -219,6 +229,7 @@ export class GantryServer {
   private adapt(label: string, h: Handler): grpc.UntypedHandleCall {
     if (h.kind === 'unary') return this.adaptUnary(label, h);
     if (h.kind === 'serverStream') return this.adaptServerStream(label, h);
+    if (h.kind === 'bidiStream') return this.adaptBidiStream(label, h);
     return this.adaptClientStream(label, h);
   }
 
@@ -252,6 +263,32 @@ export class GantryServer {
         const status = this.statusFor(label, err, call);
         done(status.code);
         if (!call.cancelled) call.emit('error', status);
+      }
+    };
+  }
+
+  private adaptBidiStream(label: string, h: BidiStream<unknown, unknown>): grpc.handleBidiStreamingCall<unknown, unknown> {
+    return (call) => {
+      const done = this.observe(label);
+      let finished = false;
+      const finish = (code: grpc.status): void => {
+        if (finished) return;
+        finished = true;
+        done(code);
+      };
+      call.once('finish', () => finish(grpc.status.OK));
+      call.once('cancelled', () => finish(grpc.status.CANCELLED));
+      const fail = (err: unknown): void => {
+        if (finished) return;
+        const status = this.statusFor(label, err, call);
+        finish(status.code);
+        if (!call.cancelled) call.emit('error', status);
+      };
+      try {
+        this.authorize(label, call);
+        h.fn(call, fail);
+      } catch (err) {
+        fail(err);
       }
     };
   }
