@@ -5,7 +5,7 @@
 // they wrote and the settings each process then needs.
 import path from 'node:path';
 import type { Command } from 'commander';
-import { DEFAULT_CERT_ROLES, issueCertificates, writeCertificates } from '../../security/certs.ts';
+import { CERT_ROLES } from '../../security/identity.ts';
 import { CertificateRequestError } from '../../security/errors.ts';
 import { credentialFileName, makeCredentials, NATS_ROLES, type NatsAuthMode, writeNatsConfig } from '../../security/nats-config.ts';
 import { UsageError } from '../errors.ts';
@@ -28,6 +28,8 @@ interface CertsOptions { out: string; roles?: string; run?: string; days: string
 interface NatsConfigOptions { out: string; roles?: string; run: string; subjectPrefix?: string; auth: string; listen: string; storeDir: string; tlsDir?: string; verifyClients: boolean }
 
 async function certs(opts: CertsOptions): Promise<void> {
+  // Loaded only here: @peculiar/x509 and its Reflect polyfill are not every command's start-up cost.
+  const { issueCertificates, writeCertificates } = await import('../../security/certs.ts');
   const bundle = await usage(() => issueCertificates({
     roles: opts.roles !== undefined ? list(opts.roles) : undefined, run: opts.run, days: integer('--days', opts.days),
     hosts: opts.hosts !== undefined ? list(opts.hosts) : undefined,
@@ -63,7 +65,7 @@ export function register(program: Command): void {
     .command('certs')
     .description('make a development CA and a key + certificate per role (gRPC mutual TLS, NATS TLS)')
     .requiredOption('--out <dir>', 'directory to write ca.crt, ca.key, ROLE.crt, ROLE.key into')
-    .option('--roles <list>', `comma-separated roles (default ${DEFAULT_CERT_ROLES.join(',')})`)
+    .option('--roles <list>', `comma-separated roles (default ${CERT_ROLES.join(',')})`)
     .option('--run <id>', 'bind the certificates to this run (SAN URI spiffe://gantry/<run>/<role>); default: any run')
     .option('--days <n>', 'validity in days (1-3650)', '365')
     .option('--hosts <list>', 'extra DNS names or IP addresses for every certificate (besides localhost, 127.0.0.1, ::1)')
