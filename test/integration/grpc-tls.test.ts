@@ -12,8 +12,8 @@ import { issueCertificates, writeCertificates, type CertBundle } from '../../ser
 import { InsecureListenerError, SecuritySettingError } from '../../services/security/errors.ts';
 import { checkHealth, RpcClient } from '../../services/wire/client.ts';
 import { PeerError } from '../../services/wire/errors.ts';
-import { GENERATOR_SERVICE, serviceDefinition } from '../../services/wire/proto.ts';
-import { clientStream, createServer, serverStream, unary, type GantryServer, type Handler } from '../../services/wire/server.ts';
+import { COLLECTIVE_SERVICE, GENERATOR_SERVICE, serviceDefinition } from '../../services/wire/proto.ts';
+import { bidiStream, clientStream, createServer, serverStream, unary, type GantryServer, type Handler } from '../../services/wire/server.ts';
 import { encodeTensor } from '../../services/wire/tensor-codec.ts';
 import { loadGrpcTls, type GrpcTls } from '../../services/wire/tls.ts';
 import { tempDir } from '../harness/nats.ts';
@@ -28,7 +28,7 @@ let otherRun: CertBundle;
 
 before(async () => {
   dir = await tempDir('gantry-tls-');
-  bundle = await issueCertificates({ roles: ['generator', 'discriminator', 'scheduler'], run: RUN, days: 1 });
+  bundle = await issueCertificates({ roles: ['generator', 'discriminator', 'scheduler', 'worker'], run: RUN, days: 1 });
   foreign = await issueCertificates({ roles: ['discriminator'], days: 1, caName: 'someone else CA' });
   await writeCertificates(dir, bundle);
   // Another run's certificates (their own CA): the server in the run test trusts that CA.
@@ -211,4 +211,29 @@ test('TLS files: all three or none; mtls needs them; a non-PEM file is named', a
   const notPem = path.join(dir, 'not.pem');
   await (await import('node:fs/promises')).writeFile(notPem, 'hello');
   await assert.rejects(loadGrpcTls({ tlsCa: notPem, tlsCert: notPem, tlsKey: notPem }), (e: unknown) => e instanceof SecuritySettingError && e.kind === 'malformed' && e.file === notPem);
+});
+
+test('mutual TLS on a bidirectional stream: the ring admits a worker and refuses the scheduler', async () => {
+  const server = createServer({ tls: pem(bundle, 'worker', true), runId: RUN });
+  // The handler ends every stream at once: reaching it at all is what the test looks at.
+  server.addService(COLLECTIVE_SERVICE, { Ring: bidiStream((call) => call.end()) });
+  const address = `127.0.0.1:${await server.listen(0)}`;
+  const ring = (role: string): Promise<grpc.StatusObject> => {
+    const client = new RpcClient(address, COLLECTIVE_SERVICE, { tls: pem(bundle, role) });
+    const { call } = client.duplex('Ring', DEADLINE_MS);
+    call.on('data', () => undefined);
+    call.on('error', () => undefined);
+    return new Promise((resolve) => call.on('status', (st: grpc.StatusObject) => {
+      client.close();
+      resolve(st);
+    }));
+  };
+  try {
+    assert.equal((await ring('worker')).code, grpc.status.OK);
+    const refused = await ring('scheduler');
+    assert.equal(refused.code, grpc.status.PERMISSION_DENIED);
+    assert.match(refused.details, /CollectiveService\/Ring refused for role "scheduler": allowed roles: worker, discriminator/);
+  } finally {
+    await server.shutdown();
+  }
 });
