@@ -59,6 +59,18 @@ export const ENV_VARS = {
     meaning: 'the launcher: the process exits when that pid is gone', kind: 'integer', source: 'config', default: 'unset',
     readBy: SERVICES, setByLauncher: true,
   },
+  GANTRY_NATS_USER: {
+    meaning: 'NATS user name (with GANTRY_NATS_PASSWORD_FILE); see `gantry nats-config`', kind: 'string', source: 'config', default: 'unset (no auth)', readBy: EVERYONE,
+  },
+  GANTRY_NATS_PASSWORD_FILE: {
+    meaning: "file holding the NATS user's password (one line)", kind: 'string', source: 'config', default: 'unset', readBy: EVERYONE,
+  },
+  GANTRY_NATS_NKEY_FILE: {
+    meaning: 'file holding a NATS user nkey seed (SU...), instead of user and password', kind: 'string', source: 'config', default: 'unset', readBy: EVERYONE,
+  },
+  GANTRY_NATS_TLS_CA: { meaning: 'CA file that verifies the NATS server (turns on TLS to NATS)', kind: 'string', source: 'config', default: 'unset', readBy: EVERYONE },
+  GANTRY_NATS_TLS_CERT: { meaning: 'client certificate presented to NATS (with GANTRY_NATS_TLS_KEY)', kind: 'string', source: 'config', default: 'unset', readBy: EVERYONE },
+  GANTRY_NATS_TLS_KEY: { meaning: 'key of the client certificate presented to NATS', kind: 'string', source: 'config', default: 'unset', readBy: EVERYONE },
   // -- the gRPC side of the generator and the discriminator --------------------------------
   GANTRY_GRPC_HOST: { meaning: 'address the gRPC server binds', kind: 'string', source: 'config', default: '127.0.0.1', readBy: PEERS },
   GANTRY_GRPC_PORT: {
@@ -68,6 +80,15 @@ export const ENV_VARS = {
     meaning: 'host:port that heartbeats report for this service', kind: 'string', source: 'config', default: 'grpcHost:grpcPort', readBy: PEERS,
   },
   GANTRY_RPC_TIMEOUT_MS: { meaning: 'deadline of each gRPC call to the peer, ms', kind: 'integer', source: 'config', default: '30000', readBy: PEERS },
+  GANTRY_TLS_CA: { meaning: 'CA file of the data plane (gRPC TLS; with GANTRY_TLS_CERT and GANTRY_TLS_KEY)', kind: 'string', source: 'config', default: 'unset (plaintext)', readBy: PEERS },
+  GANTRY_TLS_CERT: { meaning: "this service's certificate (gRPC server and client)", kind: 'string', source: 'config', default: 'unset', readBy: PEERS },
+  GANTRY_TLS_KEY: { meaning: "the key of this service's certificate", kind: 'string', source: 'config', default: 'unset', readBy: PEERS },
+  GANTRY_MTLS: {
+    meaning: "mutual TLS: require client certificates of the CA and check each caller's role per method", kind: 'boolean', source: 'config', default: 'off', readBy: PEERS,
+  },
+  GANTRY_INSECURE: {
+    meaning: 'allow a plaintext gRPC listener on a non-loopback address', kind: 'boolean', source: 'config', default: 'off', readBy: PEERS,
+  },
   GANTRY_DISCRIMINATOR_ADDR: {
     meaning: "the discriminator's gRPC host:port", kind: 'string', source: 'config', default: 'required', readBy: ['generator'],
   },

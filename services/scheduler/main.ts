@@ -4,6 +4,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { closeNats, connectNats } from '../control/connection.ts';
+import { loadNatsAuth, type NatsAuth } from '../control/nats-auth.ts';
 import { readLatestSample } from '../run/latest-sample.ts';
 import { runDirPaths } from '../run/run-dir.ts';
 import type { Logger } from '../telemetry/log.ts';
@@ -45,7 +46,8 @@ export async function loadTrainConfig(cfg: SchedulerConfig): Promise<GanTrainCon
 
 export async function runScheduler(cfg: SchedulerConfig, log: Logger, signal: AbortSignal): Promise<SchedulerOutcome> {
   log.info('config', { config: cfg });
-  if (cfg.kind === 'classifier') return runClassifierScheduler(cfg, log, signal);
+  const natsAuth = await loadNatsAuth(cfg);
+  if (cfg.kind === 'classifier') return runClassifierScheduler(cfg, log, signal, natsAuth);
   const train = await loadTrainConfig(cfg);
   log.info('training config', { config: train });
   const metrics = createSchedulerMetrics();
@@ -57,7 +59,7 @@ export async function runScheduler(cfg: SchedulerConfig, log: Logger, signal: Ab
     },
   });
   log.info('metrics', { port: metricsServer.port });
-  const nc = await connectNats(cfg.natsUrl, { name: 'gantry-scheduler', log });
+  const nc = await connectNats(cfg.natsUrl, { name: 'gantry-scheduler', log, auth: natsAuth });
   try {
     return await new Scheduler(nc, cfg, train, log, metrics).run(signal);
   } finally {
@@ -67,7 +69,7 @@ export async function runScheduler(cfg: SchedulerConfig, log: Logger, signal: Ab
 }
 
 /** The data-parallel classifier's scheduler (kind 'classifier'): a ClassifierTrainConfig, a group of workers. */
-async function runClassifierScheduler(cfg: SchedulerConfig, log: Logger, signal: AbortSignal): Promise<SchedulerOutcome> {
+async function runClassifierScheduler(cfg: SchedulerConfig, log: Logger, signal: AbortSignal, natsAuth: NatsAuth): Promise<SchedulerOutcome> {
   const file = cfg.trainConfig ?? path.join(cfg.runDir, 'config.json');
   if (!cfg.trainConfig && !existsSync(file)) {
     throw new ConfigError(`trainConfig (GANTRY_TRAIN_CONFIG or --train-config): not given, and ${file} does not exist`);
@@ -77,7 +79,7 @@ async function runClassifierScheduler(cfg: SchedulerConfig, log: Logger, signal:
   const metrics = createSchedulerMetrics();
   const metricsServer = await startMetricsServer(metrics.registry, cfg.metricsPort, cfg.metricsHost);
   log.info('metrics', { port: metricsServer.port });
-  const nc = await connectNats(cfg.natsUrl, { name: 'gantry-scheduler', log });
+  const nc = await connectNats(cfg.natsUrl, { name: 'gantry-scheduler', log, auth: natsAuth });
   try {
     return await new ClassifierScheduler(nc, cfg, train, log, metrics).run(signal);
   } finally {

@@ -8,6 +8,8 @@
 //   StepNotArmedError, CollectiveRefusedError     -> FAILED_PRECONDITION (the model or the run is in a
 //                                                     state the call cannot proceed from; retrying the
 //                                                     same call cannot help)
+//   PeerNotAllowedError                           -> PERMISSION_DENIED (mutual TLS: the caller's role may
+//                                                     not call this method; peer-auth.ts)
 //   a call the client cancelled                   -> CANCELLED (logged at info, no stack)
 //   anything else                                 -> INTERNAL (a bug; the message is passed on)
 //
@@ -73,6 +75,27 @@ export class StepNotArmedError extends Error {
   ) {
     const asked = found ? ` for (iteration ${found.iteration}, step ${found.step})` : '';
     super(`${method}${asked} refused: the ${role} executes only the step its scheduler commanded; expected ${expectedText}`);
+  }
+}
+
+/**
+ * With mutual TLS, the caller's certificate does not name a role allowed to call `method`
+ * (peer-auth.ts). `seen` is the role in the certificate (undefined: none), `allowed` the roles
+ * that may call. Nothing was run.
+ */
+export class PeerNotAllowedError extends Error {
+  override readonly name = 'PeerNotAllowedError';
+  readonly field = 'peer.role';
+  constructor(
+    /** e.g. "DiscriminatorService/TrainStep". */
+    readonly method: string,
+    readonly seen: string | undefined,
+    readonly allowed: readonly string[],
+    /** Why, when it is not simply the role (no identity, another run). */
+    readonly reason?: string,
+  ) {
+    const who = seen === undefined ? 'a peer without a gantry role' : `role ${JSON.stringify(clipText(seen, 64))}`;
+    super(`${method} refused for ${who}: allowed roles: ${allowed.join(', ')}${reason ? ` (${reason})` : ''}`);
   }
 }
 
@@ -148,6 +171,7 @@ function codeFor(err: unknown): grpc.status {
   if (err instanceof NonFiniteError || err instanceof WrongRunError || err instanceof StepNotArmedError || err instanceof CollectiveRefusedError) {
     return grpc.status.FAILED_PRECONDITION;
   }
+  if (err instanceof PeerNotAllowedError) return grpc.status.PERMISSION_DENIED;
   return grpc.status.INTERNAL;
 }
 

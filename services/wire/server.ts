@@ -1,7 +1,10 @@
 // A gRPC server for gantry services: raised message limits, keepalive, the standard health
 // service (grpc.health.v1, truthful: NOT_SERVING until setServing(true), NOT_SERVING again as soon
 // as shutdown begins), server reflection, per-method byte and latency metrics, and handlers that
-// answer exactly once with typed errors mapped to status codes (errors.ts).
+// answer exactly once with typed errors mapped to status codes (errors.ts). With TLS settings
+// (tls.ts) it serves TLS or mutual TLS; with mutual TLS every method added by addService first
+// checks the caller's role (peer-auth.ts), while health and reflection stay open. A plaintext
+// listener on a non-loopback address is refused unless `insecure` (security/listeners.ts).
 //
 // Handlers are plain functions wrapped by unary(), serverStream() and clientStream(); they return
 // (or yield) messages and throw typed errors; the wrapper does the answering.
@@ -11,6 +14,9 @@ import { ReflectionService } from '@grpc/reflection';
 import type { MethodDefinition } from '@grpc/proto-loader';
 import { HEALTH_SERVICE, healthPackageDefinition, packageDefinition, serviceDefinition } from './proto.ts';
 import { toStatus } from './errors.ts';
+import { authorizePeer } from './peer-auth.ts';
+import { serverCredentials, type GrpcTls } from './tls.ts';
+import { assertListenerAllowed } from '../security/listeners.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import type { Logger } from '../telemetry/log.ts';
 
@@ -33,6 +39,12 @@ export interface ServerOptions {
   metrics?: Metrics;
   /** Receives INTERNAL errors (bugs) with their stack, and client cancellations at info. */
   logger?: Logger;
+  /** TLS, or mutual TLS with per-method peer roles (tls.mtls); plaintext when absent. */
+  tls?: GrpcTls;
+  /** With mutual TLS: client certificates bound to another run are refused. */
+  runId?: string;
+  /** Allow a plaintext listener on a non-loopback address (--insecure). */
+  insecure?: boolean;
 }
 
 interface Unary<Req, Res> { kind: 'unary'; fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Res | Promise<Res> }
@@ -127,9 +139,10 @@ export class GantryServer {
       const pkg = { ...packageDefinition, ...healthPackageDefinition };
       new ReflectionService(pkg, { services: [...this.services, HEALTH_SERVICE] }).addToServer(this.grpcServer);
     }
+    assertListenerAllowed(host, port, { tls: this.opts.tls !== undefined, insecure: this.opts.insecure ?? false });
     const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
     this.boundPort = await new Promise<number>((resolve, reject) => {
-      this.grpcServer.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, bound) => {
+      this.grpcServer.bindAsync(address, serverCredentials(this.opts.tls), (err, bound) => {
         if (err) reject(new Error(`gRPC server: cannot bind ${address}: ${err.message}`, { cause: err }));
         else resolve(bound);
       });
@@ -208,6 +221,11 @@ export class GantryServer {
     };
   }
 
+  /** With mutual TLS, throws PeerNotAllowedError unless the caller's role may call `label`. */
+  private authorize(label: string, call: Pick<grpc.ServerUnaryCall<unknown, unknown>, 'getAuthContext'>): void {
+    if (this.opts.tls?.mtls) authorizePeer(call, label, this.opts.runId);
+  }
+
   private adapt(label: string, h: Handler): grpc.UntypedHandleCall {
     if (h.kind === 'unary') return this.adaptUnary(label, h);
     if (h.kind === 'serverStream') return this.adaptServerStream(label, h);
@@ -219,7 +237,10 @@ export class GantryServer {
     return (call, callback) => {
       const answer = this.answerOnce(label, call, callback);
       Promise.resolve()
-        .then(() => h.fn(call.request, call))
+        .then(() => {
+          this.authorize(label, call);
+          return h.fn(call.request, call);
+        })
         .then((res) => answer(undefined, res), (err: unknown) => answer(err ?? new Error('handler rejected')));
     };
   }
@@ -228,6 +249,7 @@ export class GantryServer {
     return async (call) => {
       const done = this.observe(label);
       try {
+        this.authorize(label, call);
         for await (const msg of h.fn(call.request)) {
           if (call.cancelled) {
             done(grpc.status.CANCELLED);
@@ -263,6 +285,7 @@ export class GantryServer {
         if (!call.cancelled) call.emit('error', status);
       };
       try {
+        this.authorize(label, call);
         h.fn(call, fail);
       } catch (err) {
         fail(err);
@@ -273,7 +296,10 @@ export class GantryServer {
   private adaptClientStream(label: string, h: ClientStream<unknown, unknown>): grpc.handleClientStreamingCall<unknown, unknown> {
     return (call, callback) => {
       const answer = this.answerOnce(label, call, callback);
-      h.fn(call).then((res) => answer(undefined, res), async (err: unknown) => {
+      Promise.resolve().then(() => {
+        this.authorize(label, call);
+        return h.fn(call);
+      }).then((res) => answer(undefined, res), async (err: unknown) => {
         // A client's cancellation reaches the handler first as an early end of its request
         // stream (a "truncated stream" error); grpc-js flags the call cancelled only when the
         // HTTP/2 stream closes, a moment later. Wait that moment, so a cancellation is logged

@@ -4,6 +4,7 @@
 // a sum in flight of a failed generation rejects and the step is rolled back.
 import { CollectiveEndpoint, RingGroup } from '../collective/index.ts';
 import type { WorkerMetrics } from '../telemetry/worker-metrics.ts';
+import type { GrpcTls } from '../wire/tls.ts';
 import type { GroupSum } from '../core/parallel/mod.ts';
 
 export interface GroupHandle {
@@ -30,13 +31,14 @@ export interface GroupSpec {
   /** Deadline of one collective (a stalled neighbour fails the step after this). */
   collectiveMs: number;
   metrics?: Pick<WorkerMetrics, 'collectiveDuration' | 'collectiveBytes'>;
+  tls?: GrpcTls;
 }
 
 export function openGroup(spec: GroupSpec): GroupHandle {
   const size = spec.addresses.length;
   const ring = new RingGroup({
     runId: spec.runId, generation: spec.generation, rank: spec.rank, size, addresses: spec.addresses,
-    endpoint: spec.endpoint, timeouts: { collectiveMs: spec.collectiveMs }, metrics: spec.metrics,
+    endpoint: spec.endpoint, timeouts: { collectiveMs: spec.collectiveMs }, metrics: spec.metrics, client: { tls: spec.tls },
   });
   let waited = 0;
   const handle: GroupHandle = {

@@ -17,6 +17,9 @@ import type { Logger } from '../telemetry/log.ts';
 import { createWorkerMetrics } from '../telemetry/worker-metrics.ts';
 import { startMetricsServer } from '../telemetry/metrics-server.ts';
 import { createServer } from '../wire/server.ts';
+import { loadGrpcTls } from '../wire/tls.ts';
+import { loadNatsAuth } from '../control/nats-auth.ts';
+import { assertListenerAllowed } from '../security/listeners.ts';
 import type { WorkerConfig } from './config.ts';
 import { CollectiveEndpoint } from './group.ts';
 import { WorkerGrpcService } from './grpc-service.ts';
@@ -24,6 +27,10 @@ import { WorkerNode } from './node.ts';
 
 export async function runWorker(cfg: WorkerConfig, log: Logger, signal: AbortSignal): Promise<void> {
   log.info('config', { config: cfg });
+  // Security settings first: a bad file or a refused listener fails before the slow backend start.
+  const tls = await loadGrpcTls(cfg);
+  const natsAuth = await loadNatsAuth(cfg);
+  assertListenerAllowed(cfg.grpcHost, cfg.grpcPort, { tls: tls !== undefined, insecure: cfg.insecure });
   const backend = await initBackend(cfg.backend, log);
   const metrics = createWorkerMetrics();
   const metricsServer = await startMetricsServer(metrics.registry, cfg.metricsPort, cfg.metricsHost);
@@ -31,18 +38,18 @@ export async function runWorker(cfg: WorkerConfig, log: Logger, signal: AbortSig
   let publisher: { beat(): void } | undefined;
   const endpoint = new CollectiveEndpoint({ runId: cfg.runId });
   const node = new WorkerNode({
-    runId: cfg.runId, dataDir: cfg.dataDir, rpcTimeoutMs: cfg.rpcTimeoutMs, endpoint, metrics, log,
+    runId: cfg.runId, dataDir: cfg.dataDir, rpcTimeoutMs: cfg.rpcTimeoutMs, endpoint, metrics, log, tls,
     onChange: () => {
       server.setServing(node.replica !== undefined);
       publisher?.beat();
     },
   });
-  const server = createServer({ metrics, logger: log });
+  const server = createServer({ metrics, logger: log, tls, runId: cfg.runId, insecure: cfg.insecure });
   new WorkerGrpcService(node.access()).addToServer(server);
   endpoint.addToServer(server); // the ring's inbound streams, for every generation
   const grpcPort = await server.listen(cfg.grpcPort, cfg.grpcHost);
   const addr = cfg.advertiseAddr ?? `${cfg.grpcHost}:${grpcPort}`;
-  const nc = await connectNats(cfg.natsUrl, { name: 'gantry-worker', log });
+  const nc = await connectNats(cfg.natsUrl, { name: 'gantry-worker', log, auth: natsAuth });
   const kv = await openWorkersBucket(nc);
   const sub = nc.subscribe(workerCmdSubject(cfg.runId, key, cfg.prefix), {
     callback: (err, msg) => {

@@ -4,6 +4,7 @@
 // that does not wait its turn: it must abort a step blocked in the collective of a generation
 // that has failed, so it closes the group first (the pending sum rejects, the replica rolls the
 // step back) and then waits for the queue to drain.
+import type { GrpcTls } from '../wire/tls.ts';
 import { tf } from '../core/tf.ts';
 import { ServiceError } from '../control/errors.ts';
 import type { WorkerCommandOf, WorkerReplyBody } from '../control/worker-messages.ts';
@@ -29,6 +30,8 @@ export interface WorkerNodeOptions {
   endpoint: CollectiveEndpoint;
   metrics: WorkerMetrics;
   log: Logger;
+  /** Data-plane TLS for the ring and for pulling weights from rank 0 (wire/tls.ts); unset: plaintext. */
+  tls?: GrpcTls;
   /** Called after a state change that the registration should show at once. */
   onChange(): void;
 }
@@ -97,7 +100,7 @@ export class WorkerNode {
     }
     const group = openGroup({
       runId: this.opts.runId, generation: cmd.generation, rank: cmd.rank, addresses: cmd.members.map((m) => m.addr),
-      endpoint: this.opts.endpoint, collectiveMs: this.opts.rpcTimeoutMs, metrics: this.opts.metrics,
+      endpoint: this.opts.endpoint, collectiveMs: this.opts.rpcTimeoutMs, metrics: this.opts.metrics, tls: this.opts.tls,
     });
     // Every rank opens its ring link before answering: the first step then starts on a formed
     // ring, and a member that cannot be reached fails the join (a new generation), not a step.
@@ -152,7 +155,7 @@ export class WorkerNode {
 
   /** A newcomer's state: rank 0's snapshot over gRPC, validated whole, then assigned. */
   private async pullFrom(addr: string, step: number): Promise<void> {
-    const client = new WorkerClient(addr, { deadlineMs: this.opts.rpcTimeoutMs });
+    const client = new WorkerClient(addr, { deadlineMs: this.opts.rpcTimeoutMs, tls: this.opts.tls });
     let state: WeightsState;
     try {
       state = await client.streamWeights();
