@@ -1,6 +1,7 @@
-// Settings every control-plane process shares (NATS, run, run directory, metrics, heartbeats),
-// as zod fields and env/flag bindings that each process's config module spreads into its own.
-import path from 'node:path';
+// Settings every control-plane process shares (NATS, run, metrics, heartbeats), as zod fields and
+// env/flag bindings that each process's config module spreads into its own. The run directory is
+// not among them: the scheduler is its only reader and writer (scheduler/config.ts), so the model
+// services need no shared or writable volume.
 import { z } from 'zod';
 import type { Binding } from './process-config.ts';
 import { DEFAULT_PREFIX, prefixSchema, runIdSchema } from './subjects.ts';
@@ -11,8 +12,6 @@ const ms = (min: number, max: number) => z.number().int().min(min).max(max);
 export const commonFields = {
   natsUrl: z.string().regex(/^(nats|tls):\/\/[^\s]+$/, 'expected nats://host:port').default('nats://127.0.0.1:4222'),
   runId: runIdSchema,
-  /** Absolute after resolution; every path in a command is relative to it. */
-  runDir: z.string().min(1).transform((p) => path.resolve(p)),
   prefix: prefixSchema.default(DEFAULT_PREFIX),
   /** 0 picks a free port (logged at start-up). */
   metricsPort: port.default(0),
@@ -25,7 +24,6 @@ export const commonFields = {
 export const commonBindings: readonly Binding[] = [
   { key: 'natsUrl', env: 'GANTRY_NATS_URL', flag: 'nats', kind: 'string' },
   { key: 'runId', env: 'GANTRY_RUN_ID', flag: 'run', kind: 'string' },
-  { key: 'runDir', env: 'GANTRY_RUN_DIR', flag: 'run-dir', kind: 'string' },
   { key: 'prefix', env: 'GANTRY_SUBJECT_PREFIX', flag: 'subject-prefix', kind: 'string' },
   { key: 'metricsPort', env: 'GANTRY_METRICS_PORT', flag: 'metrics-port', kind: 'int' },
   { key: 'metricsHost', env: 'GANTRY_METRICS_HOST', flag: 'metrics-host', kind: 'string' },

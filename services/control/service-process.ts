@@ -18,7 +18,6 @@ import { runSubjects, type ServiceRole } from './subjects.ts';
 export interface ServiceProcessConfig {
   natsUrl: string;
   runId: string;
-  runDir: string;
   prefix: string;
   metricsPort: number;
   metricsHost: string;

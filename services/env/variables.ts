@@ -48,7 +48,7 @@ export const ENV_VARS = {
   },
   GANTRY_RUN_ID: { meaning: 'the run: 1-64 of A-Z a-z 0-9 _ -', kind: 'string', source: 'config', default: 'required', readBy: SERVICES },
   GANTRY_RUN_DIR: {
-    meaning: 'the run directory; paths in commands are relative to it', kind: 'string', source: 'config', default: 'required', readBy: SERVICES,
+    meaning: 'the run directory (the scheduler is its only reader and writer; the model services mount none)', kind: 'string', source: 'config', default: 'required', readBy: ['scheduler'],
   },
   GANTRY_SUBJECT_PREFIX: { meaning: 'first token of every NATS subject of the run', kind: 'string', source: 'config', default: 'gantry', readBy: SERVICES },
   GANTRY_METRICS_PORT: { meaning: 'port of /metrics; 0 picks a free one (logged)', kind: 'integer', source: 'config', default: '0', readBy: SERVICES },
@@ -68,10 +68,10 @@ export const ENV_VARS = {
   },
   GANTRY_RPC_TIMEOUT_MS: { meaning: 'deadline of each gRPC call to the peer, ms', kind: 'integer', source: 'config', default: '30000', readBy: PEERS },
   GANTRY_DISCRIMINATOR_ADDR: {
-    meaning: "the discriminator's gRPC host:port", kind: 'string', source: 'config', default: 'required', readBy: ['generator'],
+    meaning: "the discriminator's gRPC host:port", kind: 'string', source: 'config', default: 'required', readBy: ['generator', 'scheduler'],
   },
   GANTRY_GENERATOR_ADDR: {
-    meaning: "the generator's gRPC host:port", kind: 'string', source: 'config', default: 'required', readBy: ['discriminator'],
+    meaning: "the generator's gRPC host:port", kind: 'string', source: 'config', default: 'required', readBy: ['discriminator', 'scheduler'],
   },
   GANTRY_BACKEND: {
     meaning: 'tfjs backend: auto, tensorflow-gpu, tensorflow, wasm or cpu', kind: 'string', source: 'config', default: 'auto', readBy: PEERS,

@@ -89,11 +89,14 @@ export interface Services {
   stop(): Promise<void>;
 }
 
-/** A generator and a discriminator process for `runId`, both ready (gRPC up, NATS subscribed). */
-export async function startServices(natsUrl: string, runId: string, runDir: string, env: Record<string, string> = {}): Promise<Services> {
+/**
+ * A generator and a discriminator process for `runId`, both ready (gRPC up, NATS subscribed). They
+ * are told no run directory (only the scheduler has one); give the scheduler `grpc`'s addresses.
+ */
+export async function startServices(natsUrl: string, runId: string, env: Record<string, string> = {}): Promise<Services> {
   const [gPort, dPort] = await freePorts(2);
   const output = new LineSink();
-  const common = { ...process.env, GANTRY_NATS_URL: natsUrl, GANTRY_RUN_ID: runId, GANTRY_RUN_DIR: runDir, GANTRY_BACKEND: 'wasm', GANTRY_HEARTBEAT_MS: '200', GANTRY_LOG_FORMAT: 'json', ...env };
+  const common = { ...process.env, GANTRY_NATS_URL: natsUrl, GANTRY_RUN_ID: runId, GANTRY_BACKEND: 'wasm', GANTRY_HEARTBEAT_MS: '200', GANTRY_LOG_FORMAT: 'json', ...env };
   const spawn = (role: string, extra: Record<string, string>): ManagedChild => {
     const child = new ManagedChild({ role, command: process.execPath, args: [GANTRY_BIN, 'serve', role], env: { ...common, ...extra } }, output, () => undefined);
     child.start();
