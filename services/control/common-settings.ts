@@ -1,7 +1,9 @@
-// Settings every control-plane process shares (NATS and its credentials, run, run directory,
-// metrics, heartbeats), as zod fields and env/flag bindings that each process's config module
-// spreads into its own. Secrets are files (a NATS password, an nkey seed, TLS keys), never values:
-// a Kubernetes Secret mounts them, and the config a process logs at start-up holds only paths.
+// Settings every control-plane process shares (NATS and its credentials, run, metrics, heartbeats),
+// as zod fields and env/flag bindings that each process's config module spreads into its own.
+// Secrets are files (a NATS password, an nkey seed, TLS keys), never values: a Kubernetes Secret
+// mounts them, and the config a process logs at start-up holds only paths. The run directory is
+// not among them: the scheduler is its only reader and writer (scheduler/config.ts), so the model
+// services need no shared or writable volume.
 import path from 'node:path';
 import { z } from 'zod';
 import type { Binding } from './process-config.ts';
@@ -13,8 +15,6 @@ const ms = (min: number, max: number) => z.number().int().min(min).max(max);
 export const commonFields = {
   natsUrl: z.string().regex(/^(nats|tls):\/\/[^\s]+$/, 'expected nats://host:port').default('nats://127.0.0.1:4222'),
   runId: runIdSchema,
-  /** Absolute after resolution; every path in a command is relative to it. */
-  runDir: z.string().min(1).transform((p) => path.resolve(p)),
   prefix: prefixSchema.default(DEFAULT_PREFIX),
   /** 0 picks a free port (logged at start-up). */
   metricsPort: port.default(0),
@@ -34,7 +34,6 @@ export const commonFields = {
 export const commonBindings: readonly Binding[] = [
   { key: 'natsUrl', env: 'GANTRY_NATS_URL', flag: 'nats', kind: 'string' },
   { key: 'runId', env: 'GANTRY_RUN_ID', flag: 'run', kind: 'string' },
-  { key: 'runDir', env: 'GANTRY_RUN_DIR', flag: 'run-dir', kind: 'string' },
   { key: 'prefix', env: 'GANTRY_SUBJECT_PREFIX', flag: 'subject-prefix', kind: 'string' },
   { key: 'metricsPort', env: 'GANTRY_METRICS_PORT', flag: 'metrics-port', kind: 'int' },
   { key: 'metricsHost', env: 'GANTRY_METRICS_HOST', flag: 'metrics-host', kind: 'string' },
@@ -49,6 +48,21 @@ export const commonBindings: readonly Binding[] = [
 ];
 
 /** The gRPC side of the generator and discriminator services. */
+/** Data-plane TLS (services/wire/tls.ts): all three files or none. A gRPC client (the scheduler
+ *  pulling snapshots) needs these; a server also has mtls, which demands client certificates and
+ *  checks each caller's role (services/wire/peer-auth.ts). */
+export const tlsClientFields = {
+  tlsCa: z.string().min(1).optional(),
+  tlsCert: z.string().min(1).optional(),
+  tlsKey: z.string().min(1).optional(),
+};
+
+export const tlsClientBindings: readonly Binding[] = [
+  { key: 'tlsCa', env: 'GANTRY_TLS_CA', flag: 'tls-ca', kind: 'string' },
+  { key: 'tlsCert', env: 'GANTRY_TLS_CERT', flag: 'tls-cert', kind: 'string' },
+  { key: 'tlsKey', env: 'GANTRY_TLS_KEY', flag: 'tls-key', kind: 'string' },
+];
+
 export const grpcFields = {
   grpcHost: z.string().min(1).default('127.0.0.1'),
   grpcPort: port,
@@ -56,11 +70,7 @@ export const grpcFields = {
   advertiseAddr: z.string().regex(/^[^\s:]+:\d+$/, 'expected host:port').optional(),
   /** Deadline of each gRPC call to the peer. */
   rpcTimeoutMs: ms(100, 3_600_000).default(30_000),
-  // Data-plane TLS (services/wire/tls.ts): all three files or none; mtls also demands client
-  // certificates and checks each caller's role (services/wire/peer-auth.ts).
-  tlsCa: z.string().min(1).optional(),
-  tlsCert: z.string().min(1).optional(),
-  tlsKey: z.string().min(1).optional(),
+  ...tlsClientFields,
   mtls: z.boolean().default(false),
   /** Serve plaintext gRPC on a non-loopback grpcHost (refused otherwise: security/listeners.ts). */
   insecure: z.boolean().default(false),
@@ -71,9 +81,7 @@ export const grpcBindings: readonly Binding[] = [
   { key: 'grpcPort', env: 'GANTRY_GRPC_PORT', flag: 'grpc-port', kind: 'int' },
   { key: 'advertiseAddr', env: 'GANTRY_ADVERTISE_ADDR', flag: 'advertise-addr', kind: 'string' },
   { key: 'rpcTimeoutMs', env: 'GANTRY_RPC_TIMEOUT_MS', flag: 'rpc-timeout-ms', kind: 'int' },
-  { key: 'tlsCa', env: 'GANTRY_TLS_CA', flag: 'tls-ca', kind: 'string' },
-  { key: 'tlsCert', env: 'GANTRY_TLS_CERT', flag: 'tls-cert', kind: 'string' },
-  { key: 'tlsKey', env: 'GANTRY_TLS_KEY', flag: 'tls-key', kind: 'string' },
+  ...tlsClientBindings,
   { key: 'mtls', env: 'GANTRY_MTLS', flag: 'mtls', kind: 'bool' },
   { key: 'insecure', env: 'GANTRY_INSECURE', flag: 'insecure', kind: 'bool' },
 ];

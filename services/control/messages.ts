@@ -10,13 +10,15 @@ import { MEMBER_ROLES, runIdSchema } from './subjects.ts';
 const count = z.number().int().nonnegative();
 const finite = z.number().finite();
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex digits');
-/** Paths inside commands are relative to the run directory, which each process mounts itself. */
+/** Paths relative to the run directory, which only the scheduler mounts (KV's lastCheckpoint, logs). */
 export const runRelativePath = z
   .string()
   .min(1)
   .refine((p) => !path.isAbsolute(p) && !p.split(/[\\/]/).includes('..'), 'expected a path inside the run directory (relative, no ..)');
 
 const stamped = { run: runIdSchema, generation: count };
+/** Bound of a sample reply's PNG (base64 characters): well inside NATS' default 1 MB payload. */
+export const MAX_SAMPLE_PNG_BASE64 = 700_000;
 export const checkpointRefSchema = z.strictObject({ iteration: count, path: runRelativePath });
 export type CheckpointRef = z.infer<typeof checkpointRefSchema>;
 
@@ -25,7 +27,9 @@ export const commandSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('ping'), run: runIdSchema }),
   z.strictObject({ type: z.literal('d-step'), ...stamped, iteration: count, step: count }),
   z.strictObject({ type: z.literal('g-step'), ...stamped, iteration: count, step: count }),
-  z.strictObject({ type: z.literal('checkpoint'), ...stamped, iteration: count, stagingDir: runRelativePath }),
+  /** Checkpoint N: the service checks it has applied exactly iterations 0..N-1 and holds still; the
+   *  scheduler then pulls its snapshot over gRPC (StreamWeights) and writes the files itself. */
+  z.strictObject({ type: z.literal('checkpoint'), ...stamped, iteration: count }),
   z.strictObject({
     type: z.literal('restore'),
     ...stamped,
@@ -34,9 +38,13 @@ export const commandSchema = z.discriminatedUnion('type', [
     /** The run's GanTrainConfig; the service validates it with the training config schema. */
     config: z.record(z.string(), z.unknown()),
     configHash: sha256Hex,
+    /** With a checkpoint the service starts from the seeded init, arms LoadWeights for the
+     *  checkpoint's progress and refuses every other command until the scheduler has streamed
+     *  the snapshot in (the path is the scheduler's, for logs: services mount no run directory). */
     checkpoint: checkpointRefSchema.nullable(),
   }),
-  z.strictObject({ type: z.literal('sample'), ...stamped, iteration: count, path: runRelativePath }),
+  /** The fixed-z grid after `iteration` iterations, answered as PNG bytes (the scheduler writes the file). */
+  z.strictObject({ type: z.literal('sample'), ...stamped, iteration: count }),
   /** Periodic evaluation of G after `iteration` iterations (the run config's evalEvery, evalSamples, classifier). */
   z.strictObject({ type: z.literal('eval'), ...stamped, iteration: count }),
 ]);
@@ -86,10 +94,10 @@ export const okReplySchemas = {
   ping: z.strictObject({ ok: z.literal(true), role: z.enum(MEMBER_ROLES), instance: z.string(), generation: count.nullable() }),
   'd-step': z.strictObject({ ok: z.literal(true), metrics: dStepMetricsSchema }),
   'g-step': z.strictObject({ ok: z.literal(true), metrics: gStepMetricsSchema }),
-  // The entry is a ManifestModelEntry; commitCheckpoint validates it against the files on disk.
-  checkpoint: z.strictObject({ ok: z.literal(true), entry: z.record(z.string(), z.unknown()) }),
+  checkpoint: z.strictObject({ ok: z.literal(true), iteration: count }),
   restore: z.strictObject({ ok: z.literal(true), iteration: count, backend: backendReportSchema.optional() }),
-  sample: z.strictObject({ ok: z.literal(true), path: runRelativePath }),
+  // An 8x8 grid of 28x28 tiles is about 30 KB of PNG: far below NATS' 1 MB payload limit.
+  sample: z.strictObject({ ok: z.literal(true), iteration: count, pngBase64: z.base64().max(MAX_SAMPLE_PNG_BASE64) }),
   // scores null: evaluation is off on the generator (no usable classifier; its log says why, once).
   eval: z.strictObject({ ok: z.literal(true), iteration: count, scores: evalScoresSchema.nullable(), seconds: z.number().nonnegative() }),
 } as const satisfies Record<CommandType, z.ZodType>;

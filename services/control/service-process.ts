@@ -21,7 +21,6 @@ import { runSubjects, type ServiceRole } from './subjects.ts';
 export interface ServiceProcessConfig extends TlsFileSettings, NatsAuthSettings {
   natsUrl: string;
   runId: string;
-  runDir: string;
   prefix: string;
   metricsPort: number;
   metricsHost: string;

@@ -49,7 +49,7 @@ export const ENV_VARS = {
   },
   GANTRY_RUN_ID: { meaning: 'the run: 1-64 of A-Z a-z 0-9 _ -', kind: 'string', source: 'config', default: 'required', readBy: SERVICES },
   GANTRY_RUN_DIR: {
-    meaning: 'the run directory; paths in commands are relative to it', kind: 'string', source: 'config', default: 'required', readBy: SERVICES,
+    meaning: 'the run directory (the scheduler is its only reader and writer; the model services mount none)', kind: 'string', source: 'config', default: 'required', readBy: ['scheduler'],
   },
   GANTRY_SUBJECT_PREFIX: { meaning: 'first token of every NATS subject of the run', kind: 'string', source: 'config', default: 'gantry', readBy: SERVICES },
   GANTRY_METRICS_PORT: { meaning: 'port of /metrics; 0 picks a free one (logged)', kind: 'integer', source: 'config', default: '0', readBy: SERVICES },
@@ -80,9 +80,9 @@ export const ENV_VARS = {
     meaning: 'host:port that heartbeats report for this service', kind: 'string', source: 'config', default: 'grpcHost:grpcPort', readBy: PEERS,
   },
   GANTRY_RPC_TIMEOUT_MS: { meaning: 'deadline of each gRPC call to the peer, ms', kind: 'integer', source: 'config', default: '30000', readBy: PEERS },
-  GANTRY_TLS_CA: { meaning: 'CA file of the data plane (gRPC TLS; with GANTRY_TLS_CERT and GANTRY_TLS_KEY)', kind: 'string', source: 'config', default: 'unset (plaintext)', readBy: PEERS },
-  GANTRY_TLS_CERT: { meaning: "this service's certificate (gRPC server and client)", kind: 'string', source: 'config', default: 'unset', readBy: PEERS },
-  GANTRY_TLS_KEY: { meaning: "the key of this service's certificate", kind: 'string', source: 'config', default: 'unset', readBy: PEERS },
+  GANTRY_TLS_CA: { meaning: 'CA file of the data plane (gRPC TLS; with GANTRY_TLS_CERT and GANTRY_TLS_KEY)', kind: 'string', source: 'config', default: 'unset (plaintext)', readBy: [...PEERS, 'scheduler'] },
+  GANTRY_TLS_CERT: { meaning: "this service's certificate (gRPC server and client)", kind: 'string', source: 'config', default: 'unset', readBy: [...PEERS, 'scheduler'] },
+  GANTRY_TLS_KEY: { meaning: "the key of this service's certificate", kind: 'string', source: 'config', default: 'unset', readBy: [...PEERS, 'scheduler'] },
   GANTRY_MTLS: {
     meaning: "mutual TLS: require client certificates of the CA and check each caller's role per method", kind: 'boolean', source: 'config', default: 'off', readBy: PEERS,
   },
@@ -90,10 +90,10 @@ export const ENV_VARS = {
     meaning: 'allow a plaintext gRPC listener on a non-loopback address', kind: 'boolean', source: 'config', default: 'off', readBy: PEERS,
   },
   GANTRY_DISCRIMINATOR_ADDR: {
-    meaning: "the discriminator's gRPC host:port", kind: 'string', source: 'config', default: 'required', readBy: ['generator'],
+    meaning: "the discriminator's gRPC host:port", kind: 'string', source: 'config', default: 'required', readBy: ['generator', 'scheduler'],
   },
   GANTRY_GENERATOR_ADDR: {
-    meaning: "the generator's gRPC host:port", kind: 'string', source: 'config', default: 'required', readBy: ['discriminator'],
+    meaning: "the generator's gRPC host:port", kind: 'string', source: 'config', default: 'required', readBy: ['discriminator', 'scheduler'],
   },
   GANTRY_BACKEND: {
     meaning: 'tfjs backend: auto, tensorflow-gpu, tensorflow, wasm or cpu', kind: 'string', source: 'config', default: 'auto', readBy: PEERS,

@@ -37,6 +37,7 @@
 //     committed step fail the run; membership changes never count.
 //  f) End: as the in-process trainer: the best weights loaded into rank 0, `evaluate test`,
 //     the final checkpoint, report; status 'completed' (or 'stopped' on a stop request).
+import type { GrpcTls } from '../wire/tls.ts';
 import path from 'node:path';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { CommandFailed, RoleUnavailable, RunStateConflict } from '../control/errors.ts';
@@ -87,6 +88,8 @@ export class ClassifierScheduler {
     train: ClassifierTrainConfig,
     private readonly log: Logger,
     private readonly metrics: SchedulerMetrics,
+    /** Data-plane TLS of the weight streams to and from rank 0; unset: plaintext. */
+    private readonly tls?: GrpcTls,
   ) {
     this.train = { ...train, out: cfg.runDir };
     this.subjects = runSubjects(cfg.runId, cfg.prefix);
@@ -147,7 +150,7 @@ export class ClassifierScheduler {
     const commands = new WorkerCommands(this.nc, this.cfg.runId, this.cfg.prefix);
     this.group = new WorkerGroup(commands, this.roster, this.cfg.runId,
       { commandTimeoutMs: this.cfg.commandTimeoutMs, livenessMs: this.cfg.livenessMs, pollMs: Math.min(250, this.cfg.heartbeatMs) }, this.log);
-    this.former = new GenerationFormer(this.group, this.roster, this.ledger, this.session, this.train, this.hash, this.cfg, this.metrics, this.log);
+    this.former = new GenerationFormer(this.group, this.roster, this.ledger, this.session, this.train, this.hash, this.cfg, this.metrics, this.log, this.tls);
     this.early = early;
     this.start = start;
     return undefined;
@@ -278,7 +281,7 @@ export class ClassifierScheduler {
 
   private rank0Weights() {
     return this.viaRank0('stream weights', async () => {
-      const client = new WorkerClient(this.group.members[0].addr, { deadlineMs: this.cfg.commandTimeoutMs });
+      const client = new WorkerClient(this.group.members[0].addr, { deadlineMs: this.cfg.commandTimeoutMs, tls: this.tls });
       try {
         return await client.streamWeights();
       } finally {
@@ -332,7 +335,7 @@ export class ClassifierScheduler {
     const best = this.early.best;
     if (best && best.step !== step) {
       await this.viaRank0('load the best weights', async () => {
-        const client = new WorkerClient(this.group.members[0].addr, { deadlineMs: this.cfg.commandTimeoutMs });
+        const client = new WorkerClient(this.group.members[0].addr, { deadlineMs: this.cfg.commandTimeoutMs, tls: this.tls });
         try {
           await client.loadWeights({ snapshot: best.snapshot, lastApplied: { iteration: best.step - 1, step: 0 } });
         } finally {

@@ -1,5 +1,6 @@
 // Step c) of the classifier scheduler's protocol (classifier-scheduler.ts): forming a numbered
 // generation of the replica group at a step boundary, and recording the membership change.
+import type { GrpcTls } from '../wire/tls.ts';
 import { RoleUnavailable } from '../control/errors.ts';
 import type { Member } from '../control/worker-messages.ts';
 import type { WorkerRoster } from '../control/worker-registry.ts';
@@ -32,6 +33,7 @@ export class GenerationFormer {
     private readonly cfg: SchedulerConfig,
     private readonly metrics: SchedulerMetrics,
     private readonly log: Logger,
+    private readonly tls?: GrpcTls,
   ) {}
 
   private configRecord(): Record<string, unknown> {
@@ -122,7 +124,7 @@ export class GenerationFormer {
     const ckpt = await readCheckpoint(dir);
     const start = ckpt.manifest.iteration;
     this.log.warn('no worker holds the current step: rolling back to the last checkpoint', { step, checkpoint: dir, start });
-    const client = new WorkerClient(rank0.addr, { deadlineMs: this.cfg.commandTimeoutMs });
+    const client = new WorkerClient(rank0.addr, { deadlineMs: this.cfg.commandTimeoutMs, tls: this.tls });
     try {
       await client.loadWeights({ snapshot: ckpt.models.get('classifier')!, lastApplied: { iteration: start - 1, step: 0 } });
     } finally {

@@ -1,6 +1,7 @@
 // The scheduler process (`gantry serve scheduler`): resolves the training config, serves
 // /metrics, connects to NATS and runs one Scheduler until the run ends. Exit codes say how it
 // ended, for the launcher and for container restart policies.
+import { loadGrpcTls, type GrpcTls } from '../wire/tls.ts';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { closeNats, connectNats } from '../control/connection.ts';
@@ -47,7 +48,8 @@ export async function loadTrainConfig(cfg: SchedulerConfig): Promise<GanTrainCon
 export async function runScheduler(cfg: SchedulerConfig, log: Logger, signal: AbortSignal): Promise<SchedulerOutcome> {
   log.info('config', { config: cfg });
   const natsAuth = await loadNatsAuth(cfg);
-  if (cfg.kind === 'classifier') return runClassifierScheduler(cfg, log, signal, natsAuth);
+  const tls = await loadGrpcTls(cfg);
+  if (cfg.kind === 'classifier') return runClassifierScheduler(cfg, log, signal, natsAuth, tls);
   const train = await loadTrainConfig(cfg);
   log.info('training config', { config: train });
   const metrics = createSchedulerMetrics();
@@ -61,7 +63,7 @@ export async function runScheduler(cfg: SchedulerConfig, log: Logger, signal: Ab
   log.info('metrics', { port: metricsServer.port });
   const nc = await connectNats(cfg.natsUrl, { name: 'gantry-scheduler', log, auth: natsAuth });
   try {
-    return await new Scheduler(nc, cfg, train, log, metrics).run(signal);
+    return await new Scheduler(nc, cfg, train, log, metrics, tls).run(signal);
   } finally {
     await closeNats(nc);
     await metricsServer.close();
@@ -69,7 +71,7 @@ export async function runScheduler(cfg: SchedulerConfig, log: Logger, signal: Ab
 }
 
 /** The data-parallel classifier's scheduler (kind 'classifier'): a ClassifierTrainConfig, a group of workers. */
-async function runClassifierScheduler(cfg: SchedulerConfig, log: Logger, signal: AbortSignal, natsAuth: NatsAuth): Promise<SchedulerOutcome> {
+async function runClassifierScheduler(cfg: SchedulerConfig, log: Logger, signal: AbortSignal, natsAuth: NatsAuth, tls: GrpcTls | undefined): Promise<SchedulerOutcome> {
   const file = cfg.trainConfig ?? path.join(cfg.runDir, 'config.json');
   if (!cfg.trainConfig && !existsSync(file)) {
     throw new ConfigError(`trainConfig (GANTRY_TRAIN_CONFIG or --train-config): not given, and ${file} does not exist`);
@@ -81,7 +83,7 @@ async function runClassifierScheduler(cfg: SchedulerConfig, log: Logger, signal:
   log.info('metrics', { port: metricsServer.port });
   const nc = await connectNats(cfg.natsUrl, { name: 'gantry-scheduler', log, auth: natsAuth });
   try {
-    return await new ClassifierScheduler(nc, cfg, train, log, metrics).run(signal);
+    return await new ClassifierScheduler(nc, cfg, train, log, metrics, tls).run(signal);
   } finally {
     await closeNats(nc);
     await metricsServer.close();

@@ -21,7 +21,7 @@ import { credentialFileName, makeCredentials, writeNatsConfig } from '../../serv
 import { createSchedulerMetrics } from '../../services/telemetry/scheduler-metrics.ts';
 import { PeerError } from '../../services/wire/errors.ts';
 import { GeneratorClient } from '../../services/wire/generator-client.ts';
-import { loadGrpcTls } from '../../services/wire/tls.ts';
+import { type GrpcTls, loadGrpcTls } from '../../services/wire/tls.ts';
 import { echoOnFailure, quietLog, startServices, type Services, tinyGanConfig, trainReference } from '../harness/cluster.ts';
 import { tempDir } from '../harness/nats.ts';
 
@@ -33,6 +33,7 @@ let runDir: string;
 let server: NatsServerProcess;
 let services: Services;
 let nc: NatsConnection;
+let schedulerTls: GrpcTls | undefined;
 
 const roleTls = (role: string): Record<string, string> => ({
   GANTRY_TLS_CA: path.join(certs, 'ca.crt'), GANTRY_TLS_CERT: path.join(certs, `${role}.crt`), GANTRY_TLS_KEY: path.join(certs, `${role}.key`), GANTRY_MTLS: '1',
@@ -53,12 +54,13 @@ before(async () => {
   }, creds);
   assert.deepEqual(creds.map(credentialFileName), ['nats-generator.password', 'nats-discriminator.password', 'nats-scheduler.password']);
   server = await startNatsServer({ storeDir: path.join(root, 'js'), configFile: path.join(natsDir, 'nats-server.conf') });
-  services = await startServices(server.url, RUN, runDir, {}, { generator: roleTls('generator'), discriminator: roleTls('discriminator') });
+  services = await startServices(server.url, RUN, {}, { roleEnv: { generator: roleTls('generator'), discriminator: roleTls('discriminator') } });
   const s = roleTls('scheduler');
   const auth = await loadNatsAuth({
     natsUser: 'scheduler', natsPasswordFile: s.GANTRY_NATS_PASSWORD_FILE, natsTlsCa: s.GANTRY_NATS_TLS_CA, natsTlsCert: s.GANTRY_NATS_TLS_CERT, natsTlsKey: s.GANTRY_NATS_TLS_KEY,
   });
   nc = await connectNats(server.url, { name: 'test-scheduler', log: quietLog, auth, timeoutMs: 5_000 });
+  schedulerTls = await loadGrpcTls({ tlsCa: s.GANTRY_TLS_CA, tlsCert: s.GANTRY_TLS_CERT, tlsKey: s.GANTRY_TLS_KEY });
 });
 
 after(async () => {
@@ -70,8 +72,8 @@ after(async () => {
 
 test('a run over mutual TLS and authenticated NATS completes with the in-process weights', async () => {
   const train = tinyGanConfig({ out: runDir, iterations: 6, checkpointEvery: 3, sampleEvery: 6 });
-  const cfg = schedulerConfigSchema.parse({ natsUrl: server.url, runId: RUN, runDir, commandTimeoutMs: 10_000, livenessMs: 5_000, recoveryTimeoutMs: 20_000, progress: false });
-  const outcome = await echoOnFailure(services.output, new Scheduler(nc, cfg, train, quietLog, createSchedulerMetrics()).run(new AbortController().signal));
+  const cfg = schedulerConfigSchema.parse({ natsUrl: server.url, runId: RUN, runDir, generatorAddr: services.grpc.generator, discriminatorAddr: services.grpc.discriminator, commandTimeoutMs: 10_000, livenessMs: 5_000, recoveryTimeoutMs: 20_000, progress: false });
+  const outcome = await echoOnFailure(services.output, new Scheduler(nc, cfg, train, quietLog, createSchedulerMetrics(), schedulerTls).run(new AbortController().signal));
   assert.equal(outcome.status, 'completed');
   assert.equal(outcome.iteration, 6);
   const reference = await trainReference(train, path.join(root, 'reference'));

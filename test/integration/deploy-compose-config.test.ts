@@ -46,8 +46,13 @@ describe('docker compose config', { skip: engine.ok ? false : engine.reason }, (
         assert.equal(services.scheduler.depends_on?.[dep]?.condition, 'service_healthy', `scheduler waits for a healthy ${dep}`);
       }
       assert.ok(services.nats.volumes.some((v: any) => v.target === '/data' && v.type === 'volume'), 'JetStream store on a volume');
+      // The scheduler is the run directory's only writer: the model services mount no volume at all.
+      assert.ok(services.scheduler.volumes.some((v: any) => v.target === '/var/lib/gantry/runs' && v.type === 'volume'), 'scheduler: the run volume');
+      for (const role of ['generator', 'discriminator', 'worker']) {
+        assert.deepEqual((services[role].volumes ?? []).filter((v: any) => v.type !== 'tmpfs'), [], `${role}: no volume`);
+        assert.equal(services[role].environment?.GANTRY_RUN_DIR, undefined, `${role}: told no run directory`);
+      }
       for (const role of ['generator', 'discriminator', 'scheduler']) {
-        assert.ok(services[role].volumes.some((v: any) => v.target === '/var/lib/gantry/runs' && v.type === 'volume'), `${role}: the run volume`);
         assert.equal(services[role].read_only, true, `${role}: read-only root filesystem`);
         assert.deepEqual(services[role].cap_drop, ['ALL'], `${role}: no capabilities`);
       }

@@ -93,6 +93,24 @@ describe('k8s overlays', { skip: hasKubectl() ? false : 'kubectl not found: inst
     }
   });
 
+  it('only the scheduler mounts the run volume (ReadWriteOnce); G, D and the workers write to no volume but /tmp', () => {
+    for (const [overlay, objs] of built) {
+      const claim = objs.find((o) => o.kind === 'PersistentVolumeClaim' && o.metadata.name === 'gantry-runs') as any;
+      assert.deepEqual(claim.spec.accessModes, ['ReadWriteOnce'], `${overlay}: no ReadWriteMany needed`);
+      for (const o of objs.filter((x) => ['Deployment', 'StatefulSet'].includes(x.kind)) as any[]) {
+        const spec = o.spec.template.spec;
+        const claims = (spec.volumes ?? []).filter((v: any) => v.persistentVolumeClaim?.claimName === 'gantry-runs');
+        assert.equal(claims.length, o.metadata.name === 'gantry-scheduler' ? 1 : 0, `${overlay} ${o.metadata.name}`);
+        if (!['gantry-generator', 'gantry-discriminator', 'gantry-worker'].includes(o.metadata.name)) continue;
+        for (const c of spec.containers) {
+          const writable = (c.volumeMounts ?? []).filter((m: any) => !m.readOnly).map((m: any) => m.mountPath);
+          assert.deepEqual(writable, ['/tmp'], `${overlay} ${o.metadata.name}: writable mounts`);
+          assert.ok(!(c.env ?? []).some((e: any) => e.name === 'GANTRY_RUN_DIR'), `${overlay} ${o.metadata.name}: told no run directory`);
+        }
+      }
+    }
+  });
+
   it('the ConfigMap\'s train.json is a valid GAN config', () => {
     const cm = built.get('local')!.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'gantry-config') as any;
     const cfg = parseConfig(ganTrainSchema, JSON.parse(cm.data['train.json']), 'gantry-config train.json');
