@@ -4,6 +4,7 @@
 // handler. Objects are strict: an unknown key is an error, not silently dropped.
 import path from 'node:path';
 import { z } from 'zod';
+import { clipText } from '../core/errors.ts';
 import { ERROR_CODES, MessageError } from './errors.ts';
 import { MEMBER_ROLES, runIdSchema } from './subjects.ts';
 
@@ -142,7 +143,7 @@ export function decodeMessage<S extends z.ZodType>(schema: S, data: Uint8Array, 
   try {
     raw = JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8'));
   } catch (err) {
-    throw new MessageError('', `${what}: expected a JSON object, found bytes that do not parse: ${(err as Error).message}`, { cause: err });
+    throw new MessageError('', `${what}: expected a JSON object, found ${data.byteLength} bytes that do not parse: ${clipText((err as Error).message, 200)}`, { cause: err });
   }
   return validateMessage(schema, raw, what);
 }
@@ -152,10 +153,11 @@ export function validateMessage<S extends z.ZodType>(schema: S, raw: unknown, wh
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   if (issue.code === 'unrecognized_keys') {
-    const field = [...issue.path, issue.keys[0]].map(String).join('.');
+    // Keys come from the sender: an unknown one may be 900 KB long, and is echoed clipped.
+    const field = [...issue.path, issue.keys[0]].map((k) => clipText(String(k))).join('.');
     throw new MessageError(field, `${what}: ${field}: unknown field (allowed fields are fixed by the schema)`, { cause: result.error });
   }
-  const field = issue.path.map(String).join('.');
+  const field = issue.path.map((k) => clipText(String(k))).join('.');
   const found = describeFound(raw, issue.path);
   throw new MessageError(field, `${what}: ${field || 'message'}: ${issue.message}${found}`, { cause: result.error });
 }
@@ -167,7 +169,12 @@ function describeFound(raw: unknown, at: readonly PropertyKey[]): string {
     cur = (cur as Record<PropertyKey, unknown>)[key];
   }
   if (cur === undefined) return '';
-  const text = JSON.stringify(cur) ?? String(cur);
+  let text: string;
+  try {
+    text = JSON.stringify(cur) ?? String(cur);
+  } catch {
+    text = Array.isArray(cur) ? 'an array nested too deep to show' : 'an object nested too deep to show'; // RangeError: the stack
+  }
   return `, found ${text.length > 80 ? text.slice(0, 77) + '...' : text}`;
 }
 

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { tf } from '../core/tf.ts';
 import { DiscriminatorNode } from '../core/gan/discriminator-node.ts';
 import type { CommandHandlers, ReplyBody } from '../control/commands.ts';
-import { ServiceError } from '../control/errors.ts';
+import { checkpointRefused, ServiceError } from '../control/errors.ts';
 import type { CommandOf } from '../control/messages.ts';
 import { NodeSlot } from '../control/node-slot.ts';
 import { peerFailure } from '../control/peer-failure.ts';
@@ -112,7 +112,8 @@ async function restoredDiscriminator(cmd: CommandOf<'restore'>, inRunDir: (p: st
   const node = new DiscriminatorNode(math, await data.get(train.data));
   if (!cmd.checkpoint) return node;
   try {
-    const ckpt = await readCheckpoint(inRunDir(cmd.checkpoint.path)); // refuses .partial and hash mismatches
+    const where = cmd.checkpoint.path;
+    const ckpt = await readCheckpoint(inRunDir(where)).catch((err: unknown) => { throw checkpointRefused(err, where); }); // refuses .partial and hash mismatches
     node.restore(ckpt.models.get('discriminator')!, { iteration: cmd.checkpoint.iteration - 1, step: math.dSteps - 1 });
     return node;
   } catch (err) {

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { tf } from '../core/tf.ts';
 import { GeneratorNode } from '../core/gan/generator-node.ts';
 import type { CommandHandlers, ReplyBody } from '../control/commands.ts';
-import { ServiceError } from '../control/errors.ts';
+import { checkpointRefused, ServiceError } from '../control/errors.ts';
 import type { CommandOf } from '../control/messages.ts';
 import { NodeSlot } from '../control/node-slot.ts';
 import { peerFailure } from '../control/peer-failure.ts';
@@ -113,7 +113,8 @@ export async function restoredGenerator(cmd: CommandOf<'restore'>, inRunDir: (p:
   const node = new GeneratorNode(toGanMathConfig(train));
   if (!cmd.checkpoint) return node;
   try {
-    const ckpt = await readCheckpoint(inRunDir(cmd.checkpoint.path)); // refuses .partial and hash mismatches
+    const where = cmd.checkpoint.path;
+    const ckpt = await readCheckpoint(inRunDir(where)).catch((err: unknown) => { throw checkpointRefused(err, where); }); // refuses .partial and hash mismatches
     node.restore(ckpt.models.get('generator')!, cmd.checkpoint.iteration - 1);
     return node;
   } catch (err) {

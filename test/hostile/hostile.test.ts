@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { runInProcessGrpc } from './grpc-inprocess.ts';
+import { runControlPlane } from './nats-surface.ts';
 import { Tally } from './tally.ts';
 
 const SEED = Number(process.env.GANTRY_HOSTILE_SEED ?? 19);
@@ -14,7 +15,15 @@ test('gRPC: generator and discriminator services, health and reflection, in this
   await runInProcessGrpc(tally, SEED);
 });
 
+test('NATS: commands to service processes, gRPC to them, control messages and heartbeats to a paused scheduler', async () => {
+  const end = await runControlPlane(tally, SEED);
+  // The scheduler was still paused where it was: the real stop found it there.
+  assert.equal(end.status, 'stopped');
+  assert.equal(end.stoppedAt, end.pausedAt);
+});
+
 after(() => {
+  for (const v of tally.violations.slice(0, 60)) process.stderr.write(`hostile ${v.outcome}: ${v.surface}: ${v.name}: ${v.detail.slice(0, 300)}\n`);
   process.stdout.write(`${JSON.stringify(tally.summary())}\n`);
 });
 

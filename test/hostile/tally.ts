@@ -59,19 +59,33 @@ export class Tally {
   private readonly slow: [number, string][] = [];
 
   /**
-   * Runs `cases` against `target`, one at a time. The state digest is taken before the first
-   * case and compared after each one (a rejected input changes nothing, so it must stay equal).
+   * Runs `cases` against `target`, one at a time; health is checked after every case. The state
+   * digest is taken first and compared after every `every` cases and after the last (a rejected
+   * input changes nothing, so it must stay equal); a change is reported with the cases since the
+   * last comparison. `every` 1 pins a change on its case; a larger one keeps a slow digest
+   * (weights streamed out of a process) affordable.
    */
-  async runAll(surface: string, target: Target, cases: Iterable<CaseSpec>): Promise<void> {
+  async runAll(surface: string, target: Target, cases: Iterable<CaseSpec>, every = 1): Promise<void> {
     let before = await target.stateHash();
+    let since: string[] = [];
     for (const c of cases) {
-      const outcome = await this.run(surface, target, c, before);
-      // After a state change, compare the next cases with the new state (one violation, not many).
-      if (outcome === 'state-change') before = await target.stateHash();
+      since.push(c.name);
+      const outcome = await this.run(surface, target, c);
+      if (outcome !== 'ok' || since.length < every) continue;
+      before = await this.compare(surface, target, before, since);
+      since = [];
     }
+    if (since.length > 0) await this.compare(surface, target, before, since);
   }
 
-  private async run(surface: string, target: Target, c: CaseSpec, before: string): Promise<Outcome> {
+  /** The digest now; a state change (naming `cases`) when it differs from `before`. */
+  private async compare(surface: string, target: Target, before: string, cases: string[]): Promise<string> {
+    const now = await target.stateHash();
+    if (now !== before) this.record(surface, cases.length === 1 ? cases[0] : `one of ${cases.join(' | ')}`, 'state-change', `${before.slice(0, 40)} -> ${now.slice(0, 40)}`);
+    return now;
+  }
+
+  private async run(surface: string, target: Target, c: CaseSpec): Promise<Outcome> {
     const id = `${surface}: ${c.name}`;
     if (this.names.has(id)) throw new Error(`duplicate hostile case name: ${id}`);
     this.names.add(id);
@@ -88,15 +102,9 @@ export class Tally {
     this.slow.sort((a, b) => b[0] - a[0]).splice(5);
     const sick = await target.health();
     if (sick !== undefined) return this.record(surface, c.name, 'crash', sick);
-    if ((await target.stateHash()) !== before) return this.record(surface, c.name, 'state-change', JSON.stringify(answer).slice(0, 300));
     const problem = judge(c, answer);
     if (problem) return this.record(surface, c.name, 'unclear', problem);
     return 'ok';
-  }
-
-  /** A case judged outside runAll (e.g. a spawned CLI whose exit code is its answer). */
-  async runOne(surface: string, target: Target, c: CaseSpec): Promise<Outcome> {
-    return this.run(surface, target, c, await target.stateHash());
   }
 
   private record(surface: string, name: string, outcome: Outcome, detail: string): Outcome {
