@@ -122,11 +122,17 @@ export async function loadConfig<S extends z.ZodType>(
 ): Promise<z.infer<S>> {
   let fromFile: Record<string, unknown> = {};
   if (configFile) {
+    let raw: unknown;
     try {
-      fromFile = JSON.parse(await readFile(configFile, 'utf8')) as Record<string, unknown>;
+      raw = JSON.parse(await readFile(configFile, 'utf8'));
     } catch (err) {
       throw new ConfigError(`cannot read config file ${configFile}`, { cause: err });
     }
+    // null, an array or a number would spread into nothing or into keys "0", "1", ...
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+      throw new ConfigError(`config file ${configFile}: expected a JSON object, found ${raw === null ? 'null' : Array.isArray(raw) ? 'an array' : typeof raw}`);
+    }
+    fromFile = raw as Record<string, unknown>;
   }
   const merged = { ...fromFile, ...flags };
   return parseConfig(schema, merged, configFile ? `${configFile} + flags` : 'flags');

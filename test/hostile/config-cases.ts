@@ -98,7 +98,7 @@ export function configCases(dir: string): CaseSpec[] {
 }
 
 /** A sample of real CLI invocations: exit 1 or 2 and a `gantry: ...` / commander line naming the flag. */
-export function cliCases(dir: string): CaseSpec[] {
+export async function cliCases(dir: string): Promise<CaseSpec[]> {
   const run = (args: string[], env: Record<string, string> = {}): Promise<Answer> => new Promise((resolve) => {
     const child = spawn(process.execPath, [GANTRY_BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
@@ -108,6 +108,7 @@ export function cliCases(dir: string): CaseSpec[] {
   const c = (name: string, args: string[], names: RegExp, env?: Record<string, string>): CaseSpec =>
     ({ name, expect: ['exit 1', 'exit 2'], names, send: () => run(args, env) });
   const bad = path.join(dir, 'bad-config.json');
+  await fsp.writeFile(bad, '{"batchSze": 8}');
   return [
     c('train gan --iterations 0', ['train', 'gan', '--in-process', '--iterations', '0', '--out', path.join(dir, 'r1')], /iterations/),
     c('train gan --batch-size abc', ['train', 'gan', '--batch-size', 'abc'], /batch-size/),
@@ -115,5 +116,5 @@ export function cliCases(dir: string): CaseSpec[] {
     c('train gan --no-such-flag', ['train', 'gan', '--no-such-flag'], /no-such-flag/),
     c('train gan --config with an unknown key', ['train', 'gan', '--in-process', '--config', bad, '--out', path.join(dir, 'r2')], /batchSze/),
     c('serve generator with GANTRY_GRPC_PORT=abc', ['serve', 'generator'], /GANTRY_GRPC_PORT/, { GANTRY_GRPC_PORT: 'abc', GANTRY_RUN_ID: 'r', GANTRY_RUN_DIR: dir }),
-  ].map((x) => (x.name.includes('--config') ? { ...x, send: async () => { await fsp.writeFile(bad, '{"batchSze": 8}'); return x.send(); } } : x));
+  ];
 }

@@ -6,6 +6,11 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { runInProcessGrpc } from './grpc-inprocess.ts';
 import { runControlPlane } from './nats-surface.ts';
+import { cliCases, configCases } from './config-cases.ts';
+import { checkpointCases, dataCases, treeHash } from './file-cases.ts';
+import { promises as fsp } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Tally } from './tally.ts';
 
 const SEED = Number(process.env.GANTRY_HOSTILE_SEED ?? 19);
@@ -20,6 +25,30 @@ test('NATS: commands to service processes, gRPC to them, control messages and he
   // The scheduler was still paused where it was: the real stop found it there.
   assert.equal(end.status, 'stopped');
   assert.equal(end.stoppedAt, end.pausedAt);
+});
+
+test('config loader and CLI: unknown keys, wrong types, out-of-range values', async () => {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'gantry-hostile-config-'));
+  try {
+    // Pure parsers: nothing to change; files written by the cases are their own.
+    await tally.runAll('config loader', { stateHash: async () => 'pure', health: async () => undefined }, configCases(dir));
+    const cli = { stateHash: () => treeHash(dir), health: async () => undefined };
+    await tally.runAll('cli (bin/gantry.js)', cli, await cliCases(dir));
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('checkpoint and data files: truncated, bit-flipped, manifest-less, wrong sha, wrong headers, bad CRCs', async () => {
+  const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'gantry-hostile-files-'));
+  try {
+    const ckpt = await checkpointCases(path.join(root, 'checkpoints'), SEED);
+    await tally.runAll('checkpoint files (readCheckpoint)', ckpt.target, ckpt.cases, 20);
+    const data = await dataCases(path.join(root, 'data'), SEED);
+    await tally.runAll('data files (readIdx, readTFRecord, loadImageSet)', data.target, data.cases, 20);
+  } finally {
+    await fsp.rm(root, { recursive: true, force: true });
+  }
 });
 
 after(() => {
