@@ -44,7 +44,7 @@ export async function runInProcessGrpc(tally: Tally, seed: number): Promise<void
       arm: (role, gate, iteration, step) => (role === 'generator' ? gs : ds).gates[gate].arm({ generation: 1, iteration, step }),
       disarm: () => { for (const s of [gs, ds]) { s.gates.update.reset(); s.gates.load.reset(); } },
     }, raw, seed);
-    await tally.runAll('grpc (in-process servers)', target, cases);
+    await tally.runAll('grpc (in-process servers)', target, cases, 3);
   } finally {
     raw.close();
     for (const c of healthClients.values()) c.close();

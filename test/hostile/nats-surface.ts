@@ -77,14 +77,14 @@ export async function runControlPlane(tally: Tally, seed: number): Promise<{ sto
     // 1. commands
     await tally.runAll('nats commands (service processes)', services_, commandCases({ nc, subjects, run: RUN, generation: 1, applied: 1, k, train }, seed), 8);
 
-    // 2. gRPC against the processes: every third case of the in-process families (nothing is armed here).
+    // 2. gRPC against the processes: every fourth case of the in-process families (nothing is armed here).
     const fake = await g.generate({ runId: RUN, iteration: 0, step: 0 }, train.batchSize);
     const grpc = grpcCases({
       gen: services.grpc.generator, disc: services.grpc.discriminator, runId: RUN, B: train.batchSize, k, fake,
       weights: async (role) => (role === 'generator'
         ? await g.streamWeights().then((w) => ({ snapshot: w.snapshot, lastApplied: { iteration: w.lastAppliedIteration, step: -1 } }))
         : await d.streamWeights()),
-    }, raw, seed + 1).filter((_, i) => i % 3 === 0);
+    }, raw, seed + 1).filter((_, i) => i % 4 === 0);
     await tally.runAll('grpc (service processes)', { stateHash: weightsHash, health: alive }, grpc, 8);
 
     // 3. a paused scheduler
@@ -111,8 +111,9 @@ export async function runControlPlane(tally: Tally, seed: number): Promise<{ sto
       },
       health: alive,
     };
-    const { ts: _ts, ...member } = members.get('generator')!.hb;
-    await tally.runAll('nats control and heartbeats (scheduler)', scheduler, schedulerCases(nc, subjects, RUN, { ...member, ts: new Date().toISOString() }, seed + 2));
+    // Each role's own latest heartbeat is the base its hostile variants are made from.
+    const real = Object.fromEntries((['generator', 'discriminator'] as const).map((r) => [r, { ...members.get(r)!.hb, ts: new Date().toISOString() }]));
+    await tally.runAll('nats control and heartbeats (scheduler)', scheduler, schedulerCases(nc, subjects, RUN, real, seed + 2));
     members.stop();
     nc.publish(subjects.control, encodeMessage({ type: 'stop', run: RUN, reason: 'end of the hostile suite' }));
     const end = await outcome;

@@ -22,7 +22,7 @@ async function publish(nc: NatsConnection, subject: string, payload: Uint8Array)
   return { kind: 'ignored', message: 'published' };
 }
 
-export function schedulerCases(nc: NatsConnection, subjects: RunSubjects, run: string, member: Record<string, unknown>, seed: number): CaseSpec[] {
+export function schedulerCases(nc: NatsConnection, subjects: RunSubjects, run: string, members: Record<string, Record<string, unknown>>, seed: number): CaseSpec[] {
   const h = new Hostile(seed);
   const cases: CaseSpec[] = [];
   const to = (subject: string, label: string, payload: () => Uint8Array): void => {
@@ -51,7 +51,7 @@ export function schedulerCases(nc: NatsConnection, subjects: RunSubjects, run: s
 
   // heartbeats: on the scheduler's wildcard hb.*, as the generator and the discriminator.
   for (const role of ['generator', 'discriminator'] as const) {
-    const hb: Record<string, unknown> = { ...member, role };
+    const hb: Record<string, unknown> = { ...members[role] };
     const subject = subjects.hb(role);
     for (const [what, payload] of malformed) to(subject, `hb.${role}: ${what}`, () => payload);
     for (const field of Object.keys(hb)) {
@@ -71,7 +71,7 @@ export function schedulerCases(nc: NatsConnection, subjects: RunSubjects, run: s
     to(subject, `hb.${role}: claiming the other role`, () => json({ ...hb, role: role === 'generator' ? 'discriminator' : 'generator', instance: 'impostor-1' }));
     to(subject, `hb.${role}: claiming to be the scheduler`, () => json({ ...hb, role: 'scheduler', instance: 'impostor-2' }));
   }
-  to(`${subjects.hbAll.slice(0, -1)}nobody`, 'hb.nobody: a role that does not exist', () => json({ ...member, role: 'nobody' }));
-  to(`${subjects.hbAll.slice(0, -1)}generator.extra`, 'hb.generator.extra: a deeper subject', () => json({ ...member, role: 'generator', instance: 'deep-1' }));
+  to(`${subjects.hbAll.slice(0, -1)}nobody`, 'hb.nobody: a role that does not exist', () => json({ ...members.generator, role: 'nobody' }));
+  to(`${subjects.hbAll.slice(0, -1)}generator.extra`, 'hb.generator.extra: a deeper subject', () => json({ ...members.generator, instance: 'deep-1' }));
   return cases;
 }
