@@ -13,7 +13,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Tally } from './tally.ts';
 
-const SEED = Number(process.env.GANTRY_HOSTILE_SEED ?? 19);
+/** The cases' seed: the same cases, in the same order, on every run. */
+const SEED = 19;
 const tally = new Tally();
 
 test('gRPC: generator and discriminator services, health and reflection, in this process', async () => {
