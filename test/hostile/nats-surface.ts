@@ -4,10 +4,12 @@
 //      ledgers (streamed out over StreamWeights) and the generation each serves (ping)
 //   2. a sample of the gRPC cases against the processes' own servers (nothing armed there)
 //   3. a scheduler run, paused at an iteration: hostile control messages and heartbeats
-//      (scheduler-cases.ts); the state is the run state in KV and the membership view; then a
-//      real `stop` must find the scheduler paused where it was
+//      (scheduler-cases.ts); the state is the run state in KV and the membership view; then
+//      damaged run states of other runs in the KV bucket; then a real `stop` must find the
+//      scheduler paused where it was
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { CommandClient } from '../../services/control/commands.ts';
 import { closeNats, connectNats } from '../../services/control/connection.ts';
@@ -15,7 +17,7 @@ import { Membership } from '../../services/control/heartbeat.ts';
 import { encodeMessage } from '../../services/control/messages.ts';
 import { configHash } from '../../services/control/run-config.ts';
 import { RunStateStore } from '../../services/control/run-state.ts';
-import { runSubjects } from '../../services/control/subjects.ts';
+import { RUNS_BUCKET, runSubjects } from '../../services/control/subjects.ts';
 import { schedulerConfigSchema } from '../../services/scheduler/config.ts';
 import { Scheduler } from '../../services/scheduler/scheduler.ts';
 import { createSchedulerMetrics } from '../../services/telemetry/scheduler-metrics.ts';
@@ -30,7 +32,7 @@ import { grpcCases } from './grpc-cases.ts';
 import { servingHealth } from './grpc-inprocess.ts';
 import { commandCases } from './nats-cases.ts';
 import { RawClient } from './raw-grpc.ts';
-import { schedulerCases } from './scheduler-cases.ts';
+import { runStateCases, schedulerCases } from './scheduler-cases.ts';
 import type { Tally, Target } from './tally.ts';
 
 const RUN = 'hostile';
@@ -114,6 +116,11 @@ export async function runControlPlane(tally: Tally, seed: number): Promise<{ sto
     // Each role's own latest heartbeat is the base its hostile variants are made from.
     const real = Object.fromEntries((['generator', 'discriminator'] as const).map((r) => [r, { ...members.get(r)!.hb, ts: new Date().toISOString() }]));
     await tally.runAll('nats control and heartbeats (scheduler)', scheduler, schedulerCases(nc, subjects, RUN, real, seed + 2));
+    // The run state bucket: damaged entries of other runs; the real run's entry is the state.
+    const kv = await new Kvm(nc).open(RUNS_BUCKET);
+    const valid = (await store.get(RUN))!.state as unknown as Record<string, unknown>;
+    await tally.runAll('nats kv run state (RunStateStore)', scheduler,
+      runStateCases(async (key, value) => { await kv.put(key, value); }, (key) => store.get(key), valid));
     members.stop();
     nc.publish(subjects.control, encodeMessage({ type: 'stop', run: RUN, reason: 'end of the hostile suite' }));
     const end = await outcome;

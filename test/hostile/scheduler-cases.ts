@@ -75,3 +75,41 @@ export function schedulerCases(nc: NatsConnection, subjects: RunSubjects, run: s
   to(`${subjects.hbAll.slice(0, -1)}generator.extra`, 'hb.generator.extra: a deeper subject', () => json({ ...members.generator, instance: 'deep-1' }));
   return cases;
 }
+
+/**
+ * Hostile run states in the KV bucket, under keys of runs that do not exist: reading one (what a
+ * scheduler's claim and `gantry status` do) must fail with a MessageError naming the field, and
+ * the real run's entry must stay as it was.
+ */
+export function runStateCases(put: (key: string, value: Uint8Array) => Promise<void>, get: (key: string) => Promise<unknown>, valid: Record<string, unknown>): CaseSpec[] {
+  const cases: CaseSpec[] = [];
+  let n = 0;
+  const c = (what: string, value: () => Uint8Array): void => {
+    const key = `hostile-kv-${n++}`;
+    cases.push({
+      name: `kv gantry_runs: ${what}`, expect: ['MessageError'],
+      send: async () => {
+        await put(key, value());
+        return get(key).then(() => ({}), (err: Error) => ({ kind: err.name, message: err.message }));
+      },
+    });
+  };
+  for (const [what, bytes] of [['empty', new Uint8Array(0)], ['not JSON', Buffer.from('{"runId":')], ['JSON null', json(null)], ['JSON array', json([valid])]] as const) c(what, () => bytes);
+  for (const field of Object.keys(valid)) {
+    if (field === 'error') continue;
+    const { [field]: _drop, ...rest } = valid;
+    c(`without ${field}`, () => json(rest));
+    for (const [what, v] of WRONG_JSON) {
+      if (field === 'lastCheckpoint' && v === null) continue; // no checkpoint yet: valid
+      if (field === 'scheduler' && v === null) continue;
+      c(`${field} = ${what}`, () => json({ ...valid, [field]: v }));
+    }
+  }
+  // Under key hostile-kv-N, a state that names another run: writes would go to that run's key.
+  c('a run state naming another run', () => json({ ...valid, runId: 'another-run' }));
+  c('status "exploded"', () => json({ ...valid, status: 'exploded' }));
+  c('an unknown key', () => json({ ...valid, owner: 'mallory' }));
+  c('a checkpoint outside the run directory', () => json({ ...valid, lastCheckpoint: { iteration: 5, path: '../../etc' } }));
+  c('an absolute checkpoint path', () => json({ ...valid, lastCheckpoint: { iteration: 5, path: '/etc' } }));
+  return cases;
+}
