@@ -131,6 +131,9 @@ export const progressSchema = z.strictObject({
   status: z.string(),
   lossD: finite.optional(),
   lossG: finite.optional(),
+  /** The classifier's training loss and accuracy (data-parallel runs). */
+  loss: finite.optional(),
+  accuracy: finite.optional(),
   itPerSec: finite.optional(),
   message: z.string().optional(),
 });

@@ -42,7 +42,7 @@ export async function runDiscriminator(cfg: DiscriminatorConfig, log: Logger, si
     role: 'discriminator',
     addGrpc: (server, ctx) => new DiscriminatorGrpcService(slot.view, { runId: cfg.runId, metrics: ctx.metrics, gates }).addToServer(server),
     handlers: (ctx) => {
-      generator = new GeneratorClient(cfg.generatorAddr, { deadlineMs: cfg.rpcTimeoutMs, metrics: ctx.metrics });
+      generator = new GeneratorClient(cfg.generatorAddr, { deadlineMs: cfg.rpcTimeoutMs, metrics: ctx.metrics, tls: ctx.tls });
       return discriminatorHandlers(cfg, slot, gates, generator, ctx);
     },
     lastIteration: () => slot.current?.lastApplied.iteration,

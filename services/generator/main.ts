@@ -45,7 +45,7 @@ export async function runGenerator(cfg: GeneratorConfig, log: Logger, signal: Ab
     role: 'generator',
     addGrpc: (server, ctx) => new GeneratorGrpcService(lookahead.wrap(slot.view), { runId: cfg.runId, metrics: ctx.metrics, gates }).addToServer(server),
     handlers: (ctx) => {
-      discriminator = new DiscriminatorClient(cfg.discriminatorAddr, { deadlineMs: cfg.rpcTimeoutMs, metrics: ctx.metrics });
+      discriminator = new DiscriminatorClient(cfg.discriminatorAddr, { deadlineMs: cfg.rpcTimeoutMs, metrics: ctx.metrics, tls: ctx.tls });
       return generatorHandlers(cfg, { slot, lookahead, evaluation, gates }, discriminator, ctx);
     },
     lastIteration: () => slot.current?.lastAppliedIteration,

@@ -10,6 +10,8 @@ const ms = (min: number, max: number) => z.number().int().min(min).max(max);
 export const schedulerConfigSchema = z.strictObject({
   ...commonFields,
   trainConfig: z.string().min(1).optional(),
+  /** What the run trains: a GAN (generator + discriminator services) or the classifier on a group of workers. */
+  kind: z.enum(['gan', 'classifier']).default('gan'),
   /** Deadline of one step command; must exceed the slowest step (dcgan on the cpu backend: ~1 min). */
   commandTimeoutMs: ms(100, 3_600_000).default(120_000),
   /** A role whose latest heartbeat is older than this is presumed dead. Heartbeats pause while a
@@ -34,6 +36,7 @@ export type SchedulerConfig = z.infer<typeof schedulerConfigSchema>;
 export const schedulerBindings: readonly Binding[] = [
   ...commonBindings,
   { key: 'trainConfig', env: 'GANTRY_TRAIN_CONFIG', flag: 'train-config', kind: 'string' },
+  { key: 'kind', env: 'GANTRY_RUN_KIND', flag: 'kind', kind: 'string' },
   { key: 'commandTimeoutMs', env: 'GANTRY_COMMAND_TIMEOUT_MS', flag: 'command-timeout-ms', kind: 'int' },
   { key: 'livenessMs', env: 'GANTRY_LIVENESS_MS', flag: 'liveness-ms', kind: 'int' },
   { key: 'evalTimeoutMs', env: 'GANTRY_EVAL_TIMEOUT_MS', flag: 'eval-timeout-ms', kind: 'int' },

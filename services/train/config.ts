@@ -25,6 +25,11 @@ const common = {
   data: z.string().min(1).optional(),
   backend: z.enum(BACKEND_CHOICES).default('auto'),
   resume: z.boolean().default(false),
+  /** Data-parallel replicas (classifier; discriminator with --discriminator-replicas) normalise
+   *  batch norm with the group's statistics (absent or true: N replicas at global batch B train as
+   *  one process at batch B) or with each replica's own slice (false: cheaper, NOT equivalent).
+   *  Optional rather than defaulted so configs and resume keys written before it are unchanged. */
+  syncBatchNorm: z.boolean().optional(),
 };
 
 export const ganTrainSchema = z.strictObject({
@@ -87,6 +92,11 @@ export const classifierTrainSchema = z.strictObject({
   patience: int(1, 1000).default(5),
   /** The workshop's absolute threshold: stop once the validation loss falls below it. */
   stopBelowValLoss: z.number().gt(0).optional(),
+  /** Data-parallel workers the local launcher starts (`--workers`); the in-process trainer ignores it. */
+  workers: int(1, 1024).default(1),
+  /** The group trains while at least minWorkers are alive (default 1) and takes at most maxWorkers (default workers). */
+  minWorkers: int(1, 1024).optional(),
+  maxWorkers: int(1, 1024).optional(),
 });
 export type ClassifierTrainConfig = z.infer<typeof classifierTrainSchema>;
 
@@ -165,5 +175,8 @@ export function resumeKey(cfg: GanTrainConfig | ClassifierTrainConfig): string {
   delete rest.truncation;
   delete rest.epochs;
   delete rest.maxSteps;
+  delete rest.workers; // how many replicas compute a step, not what it computes
+  delete rest.minWorkers;
+  delete rest.maxWorkers;
   return JSON.stringify(rest, Object.keys(rest).sort());
 }

@@ -6,9 +6,11 @@
 //   MalformedRequestError,
 //   ShapeError, SnapshotMismatchError (core)      -> INVALID_ARGUMENT (the caller sent bad data)
 //   NonFiniteError (core), WrongRunError,
-//   StepNotArmedError                             -> FAILED_PRECONDITION (the model or the run is in a
+//   StepNotArmedError, CollectiveRefusedError     -> FAILED_PRECONDITION (the model or the run is in a
 //                                                     state the call cannot proceed from; retrying the
 //                                                     same call cannot help)
+//   PeerNotAllowedError                           -> PERMISSION_DENIED (mutual TLS: the caller's role may
+//                                                     not call this method; peer-auth.ts)
 //   a call the client cancelled                   -> CANCELLED (logged at info, no stack)
 //   anything else                                 -> INTERNAL (a bug; the message is passed on)
 //
@@ -95,6 +97,48 @@ export class StepNotArmedError extends Error {
   }
 }
 
+/**
+ * With mutual TLS, the caller's certificate does not name a role allowed to call `method`
+ * (peer-auth.ts). `seen` is the role in the certificate (undefined: none), `allowed` the roles
+ * that may call. Nothing was run.
+ */
+export class PeerNotAllowedError extends Error {
+  override readonly name = 'PeerNotAllowedError';
+  readonly field = 'peer.role';
+  constructor(
+    /** e.g. "DiscriminatorService/TrainStep". */
+    readonly method: string,
+    readonly seen: string | undefined,
+    readonly allowed: readonly string[],
+    /** Why, when it is not simply the role (no identity, another run). */
+    readonly reason?: string,
+  ) {
+    const who = seen === undefined ? 'a peer without a gantry role' : `role ${JSON.stringify(clipText(seen, 64))}`;
+    super(`${method} refused for ${who}: allowed roles: ${allowed.join(', ')}${reason ? ` (${reason})` : ''}`);
+  }
+}
+
+/** What a ring chunk or hello disagreed on (services/collective). */
+export type CollectiveRefusal = 'run' | 'generation' | 'step' | 'sequence' | 'position' | 'layout' | 'rank' | 'size';
+
+/**
+ * A collective message was refused, never summed: it belongs to another run, an older or newer
+ * generation, another step or collective (sequence), or is not the chunk the ring expects next
+ * (position), or the two ends disagree on the buffer layout, ranks or group size.
+ */
+export class CollectiveRefusedError extends Error {
+  override readonly name = 'CollectiveRefusedError';
+  constructor(
+    readonly kind: CollectiveRefusal,
+    /** The message field, e.g. "chunk.id.generation". */
+    readonly field: string,
+    readonly expected: string,
+    readonly found: string,
+  ) {
+    super(`${field}: expected ${expected}, found ${found} (${kind} refused, not summed)`);
+  }
+}
+
 const RETRYABLE = new Set<grpc.status>([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED, grpc.status.ABORTED]);
 
 /** A call to a peer failed. `code` is the gRPC status; `remoteName` the server-side error class. */
@@ -143,7 +187,10 @@ const ERROR_FIELD_KEY = 'gantry-error-field';
 function codeFor(err: unknown): grpc.status {
   if (err instanceof TensorValidationError || err instanceof RequestValidationError || err instanceof MalformedRequestError) return grpc.status.INVALID_ARGUMENT;
   if (err instanceof ShapeError || err instanceof SnapshotMismatchError) return grpc.status.INVALID_ARGUMENT;
-  if (err instanceof NonFiniteError || err instanceof WrongRunError || err instanceof StepNotArmedError) return grpc.status.FAILED_PRECONDITION;
+  if (err instanceof NonFiniteError || err instanceof WrongRunError || err instanceof StepNotArmedError || err instanceof CollectiveRefusedError) {
+    return grpc.status.FAILED_PRECONDITION;
+  }
+  if (err instanceof PeerNotAllowedError) return grpc.status.PERMISSION_DENIED;
   return grpc.status.INTERNAL;
 }
 

@@ -73,13 +73,25 @@ function guard(h: AnyHandler, requestStream: boolean, responseStream: boolean): 
       else h(call, (err: Partial<grpc.StatusObject> | null, res?: unknown) => callback!(clipped(err), res));
     };
   }
-  // Streamed requests arrive as 'data' events: the first Unparsed one ends the call instead.
-  return (call: { emit: (event: string | symbol, ...args: unknown[]) => boolean }, callback?: unknown) => {
-    const emit = call.emit.bind(call);
-    call.emit = (event, ...args) => {
-      if (event === 'data' && args[0] instanceof Unparsed) return emit('error', toStatus(args[0].error));
-      return emit(event, ...args);
-    };
+  return (call: Emitter, callback?: unknown) => {
+    refuseUnparsedData(call, (err) => call.emit('error', toStatus(err)));
     h(call, callback);
+  };
+}
+
+type Emitter = { emit: (event: string | symbol, ...args: any[]) => boolean };
+
+/**
+ * Streamed requests that a handler reads as 'data' events (bidirectional calls): an Unparsed one
+ * is not delivered; `refuse` gets its MalformedRequestError instead.
+ */
+export function refuseUnparsedData(call: Emitter, refuse: (err: MalformedRequestError) => void): void {
+  const emit = call.emit.bind(call);
+  call.emit = (event, ...args) => {
+    if (event === 'data' && args[0] instanceof Unparsed) {
+      refuse(args[0].error);
+      return true;
+    }
+    return emit(event, ...args);
   };
 }

@@ -89,13 +89,19 @@ export interface Services {
   stop(): Promise<void>;
 }
 
-/** A generator and a discriminator process for `runId`, both ready (gRPC up, NATS subscribed). */
-export async function startServices(natsUrl: string, runId: string, runDir: string, env: Record<string, string> = {}): Promise<Services> {
+/**
+ * A generator and a discriminator process for `runId`, both ready (gRPC up, NATS subscribed).
+ * `env` goes to both; `roleEnv` to one role (its own certificate and credentials).
+ */
+export async function startServices(
+  natsUrl: string, runId: string, runDir: string, env: Record<string, string> = {},
+  roleEnv: Partial<Record<'generator' | 'discriminator', Record<string, string>>> = {},
+): Promise<Services> {
   const [gPort, dPort] = await freePorts(2);
   const output = new LineSink();
   const common = { ...process.env, GANTRY_NATS_URL: natsUrl, GANTRY_RUN_ID: runId, GANTRY_RUN_DIR: runDir, GANTRY_BACKEND: 'wasm', GANTRY_HEARTBEAT_MS: '200', GANTRY_LOG_FORMAT: 'json', ...env };
   const spawn = (role: string, extra: Record<string, string>): ManagedChild => {
-    const child = new ManagedChild({ role, command: process.execPath, args: [GANTRY_BIN, 'serve', role], env: { ...common, ...extra } }, output, () => undefined);
+    const child = new ManagedChild({ role, command: process.execPath, args: [GANTRY_BIN, 'serve', role], env: { ...common, ...extra, ...roleEnv[role as 'generator'] } }, output, () => undefined);
     child.start();
     return child;
   };
