@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { runInProcessGrpc } from './grpc-inprocess.ts';
 import { runControlPlane } from './nats-surface.ts';
+import { runCollective, runWorker } from './collective-cases.ts';
 import { cliCases, configCases } from './config-cases.ts';
 import { checkpointCases, dataCases, treeHash } from './file-cases.ts';
 import { promises as fsp } from 'node:fs';
@@ -19,6 +20,14 @@ const tally = new Tally();
 
 test('gRPC: generator and discriminator services, health and reflection, in this process', async () => {
   await runInProcessGrpc(tally, SEED);
+});
+
+test('gRPC: the collective ring of data-parallel replicas, in this process', async () => {
+  await runCollective(tally, SEED);
+});
+
+test('gRPC: a data-parallel worker replica (WorkerService), in this process', async () => {
+  await runWorker(tally, SEED);
 });
 
 test('NATS: commands to service processes, gRPC to them, control messages and heartbeats to a paused scheduler', async () => {
