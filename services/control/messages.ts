@@ -4,6 +4,7 @@
 // handler. Objects are strict: an unknown key is an error, not silently dropped.
 import path from 'node:path';
 import { z } from 'zod';
+import { clipText } from '../core/errors.ts';
 import { ERROR_CODES, MessageError } from './errors.ts';
 import { MEMBER_ROLES, runIdSchema } from './subjects.ts';
 
@@ -21,6 +22,14 @@ const stamped = { run: runIdSchema, generation: count };
 export const MAX_SAMPLE_PNG_BASE64 = 700_000;
 export const checkpointRefSchema = z.strictObject({ iteration: count, path: runRelativePath });
 export type CheckpointRef = z.infer<typeof checkpointRefSchema>;
+
+/** A restore names a complete checkpoint directory of its own iteration, checkpoints/iter-NNNNNN:
+ *  never a .partial one, the run directory or another iteration's (the service cannot look: it
+ *  mounts no run directory, and the snapshot the scheduler then streams must hold that progress). */
+const restoreCheckpointSchema = checkpointRefSchema.refine(
+  (r) => r.path === `checkpoints/iter-${String(r.iteration).padStart(6, '0')}`,
+  { message: 'expected checkpoints/iter-NNNNNN of the checkpoint\'s own iteration', path: ['path'] },
+);
 
 // ---- commands (scheduler -> service, request/reply) -------------------------------------------
 export const commandSchema = z.discriminatedUnion('type', [
@@ -41,7 +50,7 @@ export const commandSchema = z.discriminatedUnion('type', [
     /** With a checkpoint the service starts from the seeded init, arms LoadWeights for the
      *  checkpoint's progress and refuses every other command until the scheduler has streamed
      *  the snapshot in (the path is the scheduler's, for logs: services mount no run directory). */
-    checkpoint: checkpointRefSchema.nullable(),
+    checkpoint: restoreCheckpointSchema.nullable(),
   }),
   /** The fixed-z grid after `iteration` iterations, answered as PNG bytes (the scheduler writes the file). */
   z.strictObject({ type: z.literal('sample'), ...stamped, iteration: count }),
@@ -153,7 +162,7 @@ export function decodeMessage<S extends z.ZodType>(schema: S, data: Uint8Array, 
   try {
     raw = JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8'));
   } catch (err) {
-    throw new MessageError('', `${what}: expected a JSON object, found bytes that do not parse: ${(err as Error).message}`, { cause: err });
+    throw new MessageError('', `${what}: expected a JSON object, found ${data.byteLength} bytes that do not parse: ${clipText((err as Error).message, 200)}`, { cause: err });
   }
   return validateMessage(schema, raw, what);
 }
@@ -163,10 +172,11 @@ export function validateMessage<S extends z.ZodType>(schema: S, raw: unknown, wh
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   if (issue.code === 'unrecognized_keys') {
-    const field = [...issue.path, issue.keys[0]].map(String).join('.');
+    // Keys come from the sender: an unknown one may be 900 KB long, and is echoed clipped.
+    const field = [...issue.path, issue.keys[0]].map((k) => clipText(String(k))).join('.');
     throw new MessageError(field, `${what}: ${field}: unknown field (allowed fields are fixed by the schema)`, { cause: result.error });
   }
-  const field = issue.path.map(String).join('.');
+  const field = issue.path.map((k) => clipText(String(k))).join('.');
   const found = describeFound(raw, issue.path);
   throw new MessageError(field, `${what}: ${field || 'message'}: ${issue.message}${found}`, { cause: result.error });
 }
@@ -178,7 +188,12 @@ function describeFound(raw: unknown, at: readonly PropertyKey[]): string {
     cur = (cur as Record<PropertyKey, unknown>)[key];
   }
   if (cur === undefined) return '';
-  const text = JSON.stringify(cur) ?? String(cur);
+  let text: string;
+  try {
+    text = JSON.stringify(cur) ?? String(cur);
+  } catch {
+    text = Array.isArray(cur) ? 'an array nested too deep to show' : 'an object nested too deep to show'; // RangeError: the stack
+  }
   return `, found ${text.length > 80 ? text.slice(0, 77) + '...' : text}`;
 }
 

@@ -305,6 +305,10 @@ export class Scheduler {
         if (err) return;
         try {
           const c = decodeMessage(controlSchema, msg.data, `control message on ${msg.subject}`);
+          if (c.run !== this.cfg.runId) {
+            this.log.warn('ignoring a control message for another run', { type: c.type, run: c.run });
+            return;
+          }
           this.log.info('control', { type: c.type, reason: c.reason });
           if (c.type === 'pause') this.paused = true;
           if (c.type === 'resume') this.paused = false;

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { GAN_PRESETS, CLASSIFIER_PRESETS, ganArch } from '../core/presets.ts';
 import { GAN_LOSSES } from '../core/losses.ts';
 import type { GanMathConfig } from '../core/gan/config.ts';
+import { clipText } from '../core/errors.ts';
 import { BACKEND_CHOICES, isTruncation, TRUNCATION_EXPECTED, type BackendChoice } from '../core/catalog.ts';
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
@@ -106,8 +107,12 @@ export class ConfigError extends Error {
 function describe(issues: z.core.$ZodIssue[]): string {
   return issues
     .map((i) => {
-      const key = i.path.join('.') || '(root)';
-      if (i.code === 'unrecognized_keys') return `unknown key(s) ${i.keys.map((k) => `"${k}"`).join(', ')}`;
+      const key = i.path.map((k) => clipText(String(k))).join('.') || '(root)';
+      // Keys come from a file or a message: echo at most a few, each clipped.
+      if (i.code === 'unrecognized_keys') {
+        const more = i.keys.length > 5 ? ` and ${i.keys.length - 5} more` : '';
+        return `unknown key(s) ${i.keys.slice(0, 5).map((k) => JSON.stringify(clipText(k))).join(', ')}${more}`;
+      }
       return `${key}: ${i.message}`;
     })
     .join('; ');
@@ -127,11 +132,17 @@ export async function loadConfig<S extends z.ZodType>(
 ): Promise<z.infer<S>> {
   let fromFile: Record<string, unknown> = {};
   if (configFile) {
+    let raw: unknown;
     try {
-      fromFile = JSON.parse(await readFile(configFile, 'utf8')) as Record<string, unknown>;
+      raw = JSON.parse(await readFile(configFile, 'utf8'));
     } catch (err) {
       throw new ConfigError(`cannot read config file ${configFile}`, { cause: err });
     }
+    // null, an array or a number would spread into nothing or into keys "0", "1", ...
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+      throw new ConfigError(`config file ${configFile}: expected a JSON object, found ${raw === null ? 'null' : Array.isArray(raw) ? 'an array' : typeof raw}`);
+    }
+    fromFile = raw as Record<string, unknown>;
   }
   const merged = { ...fromFile, ...flags };
   return parseConfig(schema, merged, configFile ? `${configFile} + flags` : 'flags');

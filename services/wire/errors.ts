@@ -3,6 +3,7 @@
 // a status with toStatus(); clients turn a failed call into a PeerError with fromStatus().
 //
 //   TensorValidationError, RequestValidationError,
+//   MalformedRequestError,
 //   ShapeError, SnapshotMismatchError (core)      -> INVALID_ARGUMENT (the caller sent bad data)
 //   NonFiniteError (core), WrongRunError,
 //   StepNotArmedError, CollectiveRefusedError     -> FAILED_PRECONDITION (the model or the run is in a
@@ -41,6 +42,24 @@ export class RequestValidationError extends Error {
     readonly found: string,
   ) {
     super(`${field}: expected ${expected}, found ${found}`);
+  }
+}
+
+/**
+ * A request's bytes are not a protobuf message of the method's request type (truncated, bad wire
+ * types, impossible lengths). grpc-js answers such bytes INTERNAL; GantryServer answers this instead.
+ */
+export class MalformedRequestError extends Error {
+  override readonly name = 'MalformedRequestError';
+  readonly field = 'request';
+  constructor(
+    /** e.g. "GeneratorService/Generate". */
+    readonly method: string,
+    readonly bytes: number,
+    options?: { cause?: unknown },
+  ) {
+    const reason = options?.cause instanceof Error ? options.cause.message : String(options?.cause);
+    super(`request: expected a ${method} request message, found ${bytes} bytes that do not parse (${clipText(reason, 120)})`, options);
   }
 }
 
@@ -166,7 +185,7 @@ const ERROR_NAME_KEY = 'gantry-error-name';
 const ERROR_FIELD_KEY = 'gantry-error-field';
 
 function codeFor(err: unknown): grpc.status {
-  if (err instanceof TensorValidationError || err instanceof RequestValidationError) return grpc.status.INVALID_ARGUMENT;
+  if (err instanceof TensorValidationError || err instanceof RequestValidationError || err instanceof MalformedRequestError) return grpc.status.INVALID_ARGUMENT;
   if (err instanceof ShapeError || err instanceof SnapshotMismatchError) return grpc.status.INVALID_ARGUMENT;
   if (err instanceof NonFiniteError || err instanceof WrongRunError || err instanceof StepNotArmedError || err instanceof CollectiveRefusedError) {
     return grpc.status.FAILED_PRECONDITION;
@@ -182,7 +201,9 @@ export function toStatus(err: unknown): grpc.StatusObject {
   const name = err instanceof Error ? err.name : typeof err;
   metadata.set(ERROR_NAME_KEY, name);
   const field = (err as { field?: unknown } | null)?.field;
-  if (typeof field === 'string') metadata.set(ERROR_FIELD_KEY, clipText(field, MAX_FIELD_CHARS));
+  // Metadata values must be printable ASCII (grpc-js throws otherwise); a field can echo a
+  // received tensor name, which may hold anything.
+  if (typeof field === 'string') metadata.set(ERROR_FIELD_KEY, clipText(field, MAX_FIELD_CHARS).replace(/[^ -~]/g, '?'));
   const message = err instanceof Error ? err.message : String(err);
   const details = code === grpc.status.INTERNAL ? `internal error: ${name}: ${message}` : message;
   return { code, details: clipText(details, MAX_DETAILS_CHARS), metadata };

@@ -16,6 +16,7 @@ import { HEALTH_SERVICE, healthPackageDefinition, packageDefinition, serviceDefi
 import { toStatus } from './errors.ts';
 import { authorizePeer } from './peer-auth.ts';
 import { serverCredentials, type GrpcTls } from './tls.ts';
+import { parsedRequests, refuseUnparsedData, tolerantDeserialize, tolerantRegistrar, Unparsed } from './unparsed.ts';
 import { assertListenerAllowed } from '../security/listeners.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import type { Logger } from '../telemetry/log.ts';
@@ -72,14 +73,19 @@ export function methodLabel(service: string, method: string): string {
   return `${service.split('.').pop()}/${method}`;
 }
 
-/** A copy of `def` whose (de)serializers count bytes. */
-function meteredMethod(def: MethodDefinition<object, object>, label: string, metrics: Metrics): MethodDefinition<object, object> {
+/**
+ * A copy of `def` whose request deserializer answers bytes that do not parse with an Unparsed
+ * marker (unparsed.ts) and whose (de)serializers count bytes when there are metrics.
+ */
+function servedMethod(def: MethodDefinition<object, object>, label: string, metrics: Metrics | undefined): MethodDefinition<object, object> {
+  const parse = tolerantDeserialize(def.requestDeserialize, label) as (b: Buffer) => object;
+  if (!metrics) return { ...def, requestDeserialize: parse };
   const bytes = metrics.grpcServerBytes;
   return {
     ...def,
     requestDeserialize: (buf: Buffer) => {
       bytes.inc({ method: label, direction: 'received' }, buf.length);
-      return def.requestDeserialize(buf);
+      return parse(buf);
     },
     responseSerialize: (value: object) => {
       const buf = def.responseSerialize(value);
@@ -105,7 +111,7 @@ export class GantryServer {
       'grpc.keepalive_time_ms': opts.keepaliveTimeMs ?? 60_000,
       'grpc.keepalive_timeout_ms': opts.keepaliveTimeoutMs ?? 120_000,
     });
-    this.health.addToServer(this.grpcServer);
+    this.health.addToServer(tolerantRegistrar(this.grpcServer));
   }
 
   /** Registers `name` (e.g. GENERATOR_SERVICE) with one handler per RPC; its health starts NOT_SERVING. */
@@ -123,7 +129,7 @@ export class GantryServer {
     const impl: grpc.UntypedServiceImplementation = {};
     for (const m of methods) {
       const label = methodLabel(name, m);
-      metered[m] = this.opts.metrics ? meteredMethod(def[m], label, this.opts.metrics) : def[m];
+      metered[m] = servedMethod(def[m], label, this.opts.metrics);
       impl[m] = this.adapt(label, handlers[m]);
     }
     this.grpcServer.addService(metered, impl);
@@ -137,7 +143,7 @@ export class GantryServer {
     this.listening = true;
     if (this.opts.reflection ?? true) {
       const pkg = { ...packageDefinition, ...healthPackageDefinition };
-      new ReflectionService(pkg, { services: [...this.services, HEALTH_SERVICE] }).addToServer(this.grpcServer);
+      new ReflectionService(pkg, { services: [...this.services, HEALTH_SERVICE] }).addToServer(tolerantRegistrar(this.grpcServer));
     }
     assertListenerAllowed(host, port, { tls: this.opts.tls !== undefined, insecure: this.opts.insecure ?? false });
     const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
@@ -239,6 +245,7 @@ export class GantryServer {
       Promise.resolve()
         .then(() => {
           this.authorize(label, call);
+          if (call.request instanceof Unparsed) throw call.request.error;
           return h.fn(call.request, call);
         })
         .then((res) => answer(undefined, res), (err: unknown) => answer(err ?? new Error('handler rejected')));
@@ -250,6 +257,7 @@ export class GantryServer {
       const done = this.observe(label);
       try {
         this.authorize(label, call);
+        if (call.request instanceof Unparsed) throw call.request.error;
         for await (const msg of h.fn(call.request)) {
           if (call.cancelled) {
             done(grpc.status.CANCELLED);
@@ -286,6 +294,7 @@ export class GantryServer {
       };
       try {
         this.authorize(label, call);
+        refuseUnparsedData(call, fail);
         h.fn(call, fail);
       } catch (err) {
         fail(err);
@@ -298,7 +307,7 @@ export class GantryServer {
       const answer = this.answerOnce(label, call, callback);
       Promise.resolve().then(() => {
         this.authorize(label, call);
-        return h.fn(call);
+        return h.fn(parsedRequests(call));
       }).then((res) => answer(undefined, res), async (err: unknown) => {
         // A client's cancellation reaches the handler first as an early end of its request
         // stream (a "truncated stream" error); grpc-js flags the call cancelled only when the

@@ -5,7 +5,7 @@ import type { WeightsChunk__Output } from '../wire/generated/gantry/v1/WeightsCh
 import type { LoadWeightsResponse } from '../wire/generated/gantry/v1/LoadWeightsResponse.ts';
 import { WORKER_SERVICE } from '../wire/proto.ts';
 import { clientStream, serverStream, type GantryServer } from '../wire/server.ts';
-import { chunksToSnapshot, loadSummary, snapshotToChunks, type WeightsState } from '../wire/weights-stream.ts';
+import { checkSameArch, chunksToSnapshot, loadSummary, snapshotToChunks, type WeightsState } from '../wire/weights-stream.ts';
 
 /** What the service needs of the worker: its replica's state, read and replaced between steps. */
 export interface ReplicaAccess {
@@ -25,6 +25,8 @@ export class WorkerGrpcService {
 
   private async loadWeights(chunks: AsyncIterable<WeightsChunk__Output>): Promise<LoadWeightsResponse> {
     const state = await chunksToSnapshot(chunks, 'classifier');
+    // Tensors that fit by name and shape but are labelled another architecture are another model.
+    checkSameArch({ arch: this.replica.snapshot().snapshot.arch }, state.snapshot);
     this.replica.load(state);
     return loadSummary(state.snapshot);
   }
