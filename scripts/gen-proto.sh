@@ -19,7 +19,7 @@ node node_modules/@grpc/proto-loader/build/bin/proto-loader-gen-types.js \
   --longs=Number --enums=String --defaults --oneofs \
   --grpcLib=@grpc/grpc-js --includeComments \
   -I proto -O "$tmp" \
-  gantry/v1/generator.proto gantry/v1/discriminator.proto
+  gantry/v1/generator.proto gantry/v1/discriminator.proto gantry/v1/collective.proto gantry/v1/worker.proto
 
 find "$tmp" -name '*.ts' -print0 |
   xargs -0 sed -i -E "s#(from '\.\.?/[^']*)';#\1.ts';#"

@@ -1,6 +1,7 @@
 // Errors of the control plane. A remote failure arrives as a reply {ok:false, error:{code, ...}}
 // and is rethrown here as CommandFailed with the same code; a silent peer (timeout, no
 // responders) is RoleUnavailable, which the scheduler treats as a dead service.
+import { RunFileError } from '../run/errors.ts';
 
 /** Error codes a service answers with; the scheduler decides what to do by code. */
 export const ERROR_CODES = [
@@ -89,4 +90,14 @@ export class ServiceError extends Error {
   ) {
     super(message, options);
   }
+}
+
+/**
+ * A restore that names a checkpoint the service cannot load (missing, half-written, damaged): the
+ * command is refused as a bad request naming the path, not answered as the service's own fault.
+ * Other errors pass through.
+ */
+export function checkpointRefused(err: unknown, checkpointPath: string): unknown {
+  if (!(err instanceof RunFileError)) return err;
+  return new ServiceError('bad-request', `checkpoint.path: ${checkpointPath} cannot be restored: ${err.message}`, { field: 'checkpoint.path' }, { cause: err });
 }

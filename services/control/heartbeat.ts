@@ -70,7 +70,13 @@ export class Membership {
       callback: (err, msg) => {
         if (err) return;
         try {
-          this.record(decodeMessage(heartbeatSchema, msg.data, `heartbeat on ${msg.subject}`));
+          const hb = decodeMessage(heartbeatSchema, msg.data, `heartbeat on ${msg.subject}`);
+          // A heartbeat speaks for the run and role of its subject only (<...>.<run>.hb.<role>).
+          if (hb.run !== this.subjects.run || msg.subject !== this.subjects.hb(hb.role)) {
+            this.log.warn('ignoring a heartbeat for another run or role', { subject: msg.subject, run: hb.run, role: hb.role });
+            return;
+          }
+          this.record(hb);
         } catch (e) {
           this.log.warn('ignoring a malformed heartbeat', { subject: msg.subject, error: e });
         }

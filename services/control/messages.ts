@@ -4,28 +4,41 @@
 // handler. Objects are strict: an unknown key is an error, not silently dropped.
 import path from 'node:path';
 import { z } from 'zod';
+import { clipText } from '../core/errors.ts';
 import { ERROR_CODES, MessageError } from './errors.ts';
 import { MEMBER_ROLES, runIdSchema } from './subjects.ts';
 
 const count = z.number().int().nonnegative();
 const finite = z.number().finite();
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex digits');
-/** Paths inside commands are relative to the run directory, which each process mounts itself. */
+/** Paths relative to the run directory, which only the scheduler mounts (KV's lastCheckpoint, logs). */
 export const runRelativePath = z
   .string()
   .min(1)
   .refine((p) => !path.isAbsolute(p) && !p.split(/[\\/]/).includes('..'), 'expected a path inside the run directory (relative, no ..)');
 
 const stamped = { run: runIdSchema, generation: count };
+/** Bound of a sample reply's PNG (base64 characters): well inside NATS' default 1 MB payload. */
+export const MAX_SAMPLE_PNG_BASE64 = 700_000;
 export const checkpointRefSchema = z.strictObject({ iteration: count, path: runRelativePath });
 export type CheckpointRef = z.infer<typeof checkpointRefSchema>;
+
+/** A restore names a complete checkpoint directory of its own iteration, checkpoints/iter-NNNNNN:
+ *  never a .partial one, the run directory or another iteration's (the service cannot look: it
+ *  mounts no run directory, and the snapshot the scheduler then streams must hold that progress). */
+const restoreCheckpointSchema = checkpointRefSchema.refine(
+  (r) => r.path === `checkpoints/iter-${String(r.iteration).padStart(6, '0')}`,
+  { message: 'expected checkpoints/iter-NNNNNN of the checkpoint\'s own iteration', path: ['path'] },
+);
 
 // ---- commands (scheduler -> service, request/reply) -------------------------------------------
 export const commandSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('ping'), run: runIdSchema }),
   z.strictObject({ type: z.literal('d-step'), ...stamped, iteration: count, step: count }),
   z.strictObject({ type: z.literal('g-step'), ...stamped, iteration: count, step: count }),
-  z.strictObject({ type: z.literal('checkpoint'), ...stamped, iteration: count, stagingDir: runRelativePath }),
+  /** Checkpoint N: the service checks it has applied exactly iterations 0..N-1 and holds still; the
+   *  scheduler then pulls its snapshot over gRPC (StreamWeights) and writes the files itself. */
+  z.strictObject({ type: z.literal('checkpoint'), ...stamped, iteration: count }),
   z.strictObject({
     type: z.literal('restore'),
     ...stamped,
@@ -34,9 +47,13 @@ export const commandSchema = z.discriminatedUnion('type', [
     /** The run's GanTrainConfig; the service validates it with the training config schema. */
     config: z.record(z.string(), z.unknown()),
     configHash: sha256Hex,
-    checkpoint: checkpointRefSchema.nullable(),
+    /** With a checkpoint the service starts from the seeded init, arms LoadWeights for the
+     *  checkpoint's progress and refuses every other command until the scheduler has streamed
+     *  the snapshot in (the path is the scheduler's, for logs: services mount no run directory). */
+    checkpoint: restoreCheckpointSchema.nullable(),
   }),
-  z.strictObject({ type: z.literal('sample'), ...stamped, iteration: count, path: runRelativePath }),
+  /** The fixed-z grid after `iteration` iterations, answered as PNG bytes (the scheduler writes the file). */
+  z.strictObject({ type: z.literal('sample'), ...stamped, iteration: count }),
   /** Periodic evaluation of G after `iteration` iterations (the run config's evalEvery, evalSamples, classifier). */
   z.strictObject({ type: z.literal('eval'), ...stamped, iteration: count }),
 ]);
@@ -87,10 +104,10 @@ export const okReplySchemas = {
   ping: z.strictObject({ ok: z.literal(true), role: z.enum(MEMBER_ROLES), instance: z.string(), generation: count.nullable() }),
   'd-step': z.strictObject({ ok: z.literal(true), metrics: dStepMetricsSchema }),
   'g-step': z.strictObject({ ok: z.literal(true), metrics: gStepMetricsSchema }),
-  // The entry is a ManifestModelEntry; commitCheckpoint validates it against the files on disk.
-  checkpoint: z.strictObject({ ok: z.literal(true), entry: z.record(z.string(), z.unknown()) }),
+  checkpoint: z.strictObject({ ok: z.literal(true), iteration: count }),
   restore: z.strictObject({ ok: z.literal(true), iteration: count, backend: backendReportSchema.optional() }),
-  sample: z.strictObject({ ok: z.literal(true), path: runRelativePath }),
+  // An 8x8 grid of 28x28 tiles is about 30 KB of PNG: far below NATS' 1 MB payload limit.
+  sample: z.strictObject({ ok: z.literal(true), iteration: count, pngBase64: z.base64().max(MAX_SAMPLE_PNG_BASE64) }),
   // scores null: evaluation is off on the generator (no usable classifier; its log says why, once).
   eval: z.strictObject({ ok: z.literal(true), iteration: count, scores: evalScoresSchema.nullable(), seconds: z.number().nonnegative() }),
 } as const satisfies Record<CommandType, z.ZodType>;
@@ -131,6 +148,9 @@ export const progressSchema = z.strictObject({
   status: z.string(),
   lossD: finite.optional(),
   lossG: finite.optional(),
+  /** The classifier's training loss and accuracy (data-parallel runs). */
+  loss: finite.optional(),
+  accuracy: finite.optional(),
   itPerSec: finite.optional(),
   message: z.string().optional(),
 });
@@ -143,7 +163,7 @@ export function decodeMessage<S extends z.ZodType>(schema: S, data: Uint8Array, 
   try {
     raw = JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8'));
   } catch (err) {
-    throw new MessageError('', `${what}: expected a JSON object, found bytes that do not parse: ${(err as Error).message}`, { cause: err });
+    throw new MessageError('', `${what}: expected a JSON object, found ${data.byteLength} bytes that do not parse: ${clipText((err as Error).message, 200)}`, { cause: err });
   }
   return validateMessage(schema, raw, what);
 }
@@ -153,10 +173,11 @@ export function validateMessage<S extends z.ZodType>(schema: S, raw: unknown, wh
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   if (issue.code === 'unrecognized_keys') {
-    const field = [...issue.path, issue.keys[0]].map(String).join('.');
+    // Keys come from the sender: an unknown one may be 900 KB long, and is echoed clipped.
+    const field = [...issue.path, issue.keys[0]].map((k) => clipText(String(k))).join('.');
     throw new MessageError(field, `${what}: ${field}: unknown field (allowed fields are fixed by the schema)`, { cause: result.error });
   }
-  const field = issue.path.map(String).join('.');
+  const field = issue.path.map((k) => clipText(String(k))).join('.');
   const found = describeFound(raw, issue.path);
   throw new MessageError(field, `${what}: ${field || 'message'}: ${issue.message}${found}`, { cause: result.error });
 }
@@ -168,7 +189,12 @@ function describeFound(raw: unknown, at: readonly PropertyKey[]): string {
     cur = (cur as Record<PropertyKey, unknown>)[key];
   }
   if (cur === undefined) return '';
-  const text = JSON.stringify(cur) ?? String(cur);
+  let text: string;
+  try {
+    text = JSON.stringify(cur) ?? String(cur);
+  } catch {
+    text = Array.isArray(cur) ? 'an array nested too deep to show' : 'an object nested too deep to show'; // RangeError: the stack
+  }
   return `, found ${text.length > 80 ? text.slice(0, 77) + '...' : text}`;
 }
 

@@ -4,6 +4,7 @@
 // bound, and the value found. Only the variables a binding lists are read; anything else in the
 // environment is left to the modules that own it (GANTRY_LOG_FORMAT, GANTRY_WASM_KERNELS, ...).
 import { z } from 'zod';
+import { clipText } from '../core/errors.ts';
 
 export type ValueKind = 'string' | 'int' | 'number' | 'bool';
 
@@ -29,7 +30,7 @@ export class ProcessConfigError extends Error {
 
 /** An environment string converted to the binding's kind; a bad one fails naming the variable. */
 function fromEnv(b: Binding, raw: string): unknown {
-  const where = `${b.env}=${JSON.stringify(raw)}`;
+  const where = `${b.env}=${JSON.stringify(clipText(raw))}`;
   switch (b.kind) {
     case 'string':
       return raw;
@@ -80,13 +81,13 @@ export function resolveProcessConfig<S extends z.ZodType>(
 
 function configError(issue: z.core.$ZodIssue, bindings: readonly Binding[], merged: Record<string, unknown>): ProcessConfigError {
   if (issue.code === 'unrecognized_keys') {
-    return new ProcessConfigError(issue.keys[0], `unknown setting ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}; known: ${bindings.map((b) => b.key).join(', ')}`);
+    return new ProcessConfigError(clipText(issue.keys[0]), `unknown setting ${issue.keys.slice(0, 5).map((k) => JSON.stringify(clipText(k))).join(', ')}; known: ${bindings.map((b) => b.key).join(', ')}`);
   }
   const key = String(issue.path[0] ?? '');
   const b = bindings.find((x) => x.key === key);
   const sources = [b?.env, b?.flag ? `--${b.flag}` : undefined].filter(Boolean).join(' or ');
   const where = `${key}${sources ? ` (${sources})` : ''}`;
   if (!(key in merged) && issue.code === 'invalid_type') return new ProcessConfigError(key, `${where}: required but not set`);
-  const found = key in merged ? `, found ${JSON.stringify(merged[key])}` : '';
+  const found = key in merged ? `, found ${clipText(JSON.stringify(merged[key]) ?? String(merged[key]), 80)}` : '';
   return new ProcessConfigError(key, `${where}: ${issue.message}${found}`);
 }

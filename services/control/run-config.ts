@@ -4,7 +4,7 @@
 // resume), so a run can be extended or moved without looking like another run.
 import { createHash } from 'node:crypto';
 import { ServiceError } from './errors.ts';
-import { type GanTrainConfig, ganTrainSchema, parseConfig, resumeKey } from '../train/config.ts';
+import { type ClassifierTrainConfig, type GanTrainConfig, ganTrainSchema, parseConfig, resumeKey } from '../train/config.ts';
 
 /** Validates a received config; a bad one is a 'bad-request' naming the config. */
 export function parseTrainConfig(raw: unknown, source: string): GanTrainConfig {
@@ -16,6 +16,6 @@ export function parseTrainConfig(raw: unknown, source: string): GanTrainConfig {
 }
 
 /** sha256 (hex) of the config's resume key. */
-export function configHash(cfg: GanTrainConfig): string {
+export function configHash(cfg: GanTrainConfig | ClassifierTrainConfig): string {
   return createHash('sha256').update(resumeKey(cfg)).digest('hex');
 }

@@ -5,7 +5,7 @@ import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { z } from 'zod';
-import { RunStateConflict } from './errors.ts';
+import { MessageError, RunStateConflict } from './errors.ts';
 import { checkpointRefSchema, decodeMessage, encodeMessage, errorDetailsSchema } from './messages.ts';
 import { RUNS_BUCKET, runIdSchema } from './subjects.ts';
 
@@ -54,7 +54,10 @@ export class RunStateStore {
   async get(runId: string): Promise<VersionedRunState | null> {
     const entry = await this.kv.get(runId);
     if (!entry || entry.operation !== 'PUT') return null;
-    const state = decodeMessage(runStateSchema, entry.value, `run state ${RUNS_BUCKET}/${runId}`);
+    const what = `run state ${RUNS_BUCKET}/${runId}`;
+    const state = decodeMessage(runStateSchema, entry.value, what);
+    // update() writes under state.runId: an entry naming another run would redirect the writes.
+    if (state.runId !== runId) throw new MessageError('runId', `${what}: runId: expected ${JSON.stringify(runId)} (the key), found ${JSON.stringify(state.runId)}`);
     return { state, revision: entry.revision };
   }
 

@@ -4,7 +4,8 @@
 // Fencing: a service is restored into generation g by a `restore` command and from then on
 // executes only commands stamped g ('stale-generation' otherwise; 'not-ready' before any
 // restore). A restore stamped below the current generation comes from a superseded scheduler
-// and is refused. So an old scheduler can never move a service the new one has taken over.
+// and is refused. So an old scheduler can never move a service the new one has taken over. A
+// refused restore leaves the service in the generation it served.
 //
 // Idempotency: the replies of the last few d-step / g-step commands are kept by
 // (type, iteration, step); a retried command gets the cached reply with applied=false and the
@@ -75,9 +76,10 @@ export class ServiceHost {
         throw new ServiceError('stale-generation',
           `generation: restore for generation ${cmd.generation} refused, the ${this.opts.role} already serves ${this.generation}`, { field: 'generation' });
       }
-      this.generation = null; // a failed restore leaves the service unusable until the next one
-      this.cache.clear();
+      // The handlers build and check the new model before swapping it in, so a refused restore
+      // (bad config, unreadable checkpoint) changes nothing: the service keeps its generation.
       const reply = await h(cmd);
+      this.cache.clear();
       this.generation = cmd.generation;
       this.heartbeats?.beat();
       this.opts.log.info('restored', { generation: cmd.generation, iteration: reply.iteration, checkpoint: cmd.checkpoint?.path ?? null });

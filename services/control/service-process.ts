@@ -7,18 +7,20 @@ import type { Logger } from '../telemetry/log.ts';
 import { createMetrics, type Metrics } from '../telemetry/metrics.ts';
 import { startMetricsServer } from '../telemetry/metrics-server.ts';
 import { createServer, type GantryServer } from '../wire/server.ts';
+import { assertListenerAllowed } from '../security/listeners.ts';
+import { loadGrpcTls, type GrpcTls, type TlsFileSettings } from '../wire/tls.ts';
 import type { CommandHandlers } from './commands.ts';
 import { closeNats, connectNats } from './connection.ts';
+import { loadNatsAuth, type NatsAuthSettings } from './nats-auth.ts';
 import { newInstanceId } from './heartbeat.ts';
 import { untilAborted } from './lifecycle.ts';
 import type { BackendReport } from './messages.ts';
 import { ServiceHost } from './service-host.ts';
 import { runSubjects, type ServiceRole } from './subjects.ts';
 
-export interface ServiceProcessConfig {
+export interface ServiceProcessConfig extends TlsFileSettings, NatsAuthSettings {
   natsUrl: string;
   runId: string;
-  runDir: string;
   prefix: string;
   metricsPort: number;
   metricsHost: string;
@@ -27,12 +29,15 @@ export interface ServiceProcessConfig {
   grpcPort: number;
   advertiseAddr?: string;
   backend: BackendChoice;
+  insecure?: boolean;
 }
 
 export interface ServiceContext {
   backend: BackendInfo;
   metrics: Metrics;
   log: Logger;
+  /** The data-plane TLS files, for the clients of the peer (undefined: plaintext). */
+  tls?: GrpcTls;
 }
 
 export interface ServiceSpec {
@@ -52,14 +57,18 @@ export function backendReport(b: BackendInfo): BackendReport {
 
 export async function runServiceProcess(spec: ServiceSpec, cfg: ServiceProcessConfig, log: Logger, signal: AbortSignal): Promise<void> {
   log.info('config', { config: cfg });
+  // Security settings first: a bad file or a refused listener fails before the slow backend start.
+  const tls = await loadGrpcTls(cfg);
+  const natsAuth = await loadNatsAuth(cfg);
+  assertListenerAllowed(cfg.grpcHost, cfg.grpcPort, { tls: tls !== undefined, insecure: cfg.insecure ?? false });
   const backend = await initBackend(cfg.backend, log);
   const metrics = createMetrics(spec.role);
-  const ctx: ServiceContext = { backend, metrics, log };
+  const ctx: ServiceContext = { backend, metrics, log, tls };
   const metricsServer = await startMetricsServer(metrics.registry, cfg.metricsPort, cfg.metricsHost);
-  const server = createServer({ metrics, logger: log });
+  const server = createServer({ metrics, logger: log, tls, runId: cfg.runId, insecure: cfg.insecure });
   spec.addGrpc(server, ctx);
   const grpcPort = await server.listen(cfg.grpcPort, cfg.grpcHost);
-  const nc = await connectNats(cfg.natsUrl, { name: `gantry-${spec.role}`, log });
+  const nc = await connectNats(cfg.natsUrl, { name: `gantry-${spec.role}`, log, auth: natsAuth });
   const host = new ServiceHost({
     nc, subjects: runSubjects(cfg.runId, cfg.prefix), role: spec.role, instance: newInstanceId(), log,
     heartbeatMs: cfg.heartbeatMs, grpcAddr: cfg.advertiseAddr ?? `${cfg.grpcHost}:${grpcPort}`, iteration: () => spec.lastIteration(),

@@ -47,3 +47,16 @@ export function runSubjects(run: string, prefix: string = DEFAULT_PREFIX): RunSu
     progress: `${base}.progress`,
   };
 }
+
+/** The JetStream KV bucket of worker registrations, keys `<run>.<worker key>`. */
+export const WORKERS_BUCKET = 'gantry_workers';
+
+/** One worker's command subject (request/reply). `key` is a subject token (workerKey). */
+export function workerCmdSubject(run: string, key: string, prefix: string = DEFAULT_PREFIX): string {
+  return `${prefix}.${run}.cmd.worker.${key}`;
+}
+
+/** A subject token and KV key segment from an instance id (host names may hold dots). */
+export function workerKey(instance: string): string {
+  return instance.replace(/[^A-Za-z0-9_-]/g, '_').slice(-64);
+}

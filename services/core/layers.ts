@@ -110,7 +110,9 @@ export function batchNorm<T extends tf.Tensor>(x: T, bn: BatchNorm, mode: Forwar
   return tf.add(tf.mul(xhat, bn.gamma), bn.beta) as T;
 }
 
-function updateMovingStats(bn: BatchNorm, mean: tf.Tensor, variance: tf.Tensor): void {
+/** moving = 0.9 moving + 0.1 batch, for the mean and the (biased, as tf.moments) variance; also
+ *  what synchronised replicas apply with the group's moments (core/parallel/sync-bn.ts). */
+export function updateMovingStats(bn: BatchNorm, mean: tf.Tensor, variance: tf.Tensor): void {
   // Inside a gradient tape this assignment is off the loss's path, so no gradient flows into it.
   bn.movingMean.assign(tf.add(tf.mul(bn.movingMean, BN_MOMENTUM), tf.mul(mean, 1 - BN_MOMENTUM)));
   bn.movingVar.assign(tf.add(tf.mul(bn.movingVar, BN_MOMENTUM), tf.mul(variance, 1 - BN_MOMENTUM)));

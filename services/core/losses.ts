@@ -70,6 +70,9 @@ export function meanOutput(loss: GanLoss, scores: tf.Tensor): tf.Scalar {
  * WGAN-GP penalty lambda * E[(||dD(x^)/dx^||_2 - 1)^2] on per-sample interpolates
  * x^ = e * real + (1 - e) * fake, e ~ U(0, 1) of shape (B, 1, 1, 1). `critic` must be
  * differentiable twice (it is called inside the outer gradient tape).
+ * With `slice` (a data-parallel replica holding rows [start, start + b) of a global batch of
+ * globalBatch rows): e is those rows of the global batch's draw, and the result is this slice's
+ * share lambda * sum_rows (...)^2 / globalBatch, so the shares of all replicas add up to the penalty.
  */
 export function gradientPenalty(
   critic: (x: tf.Tensor) => tf.Tensor,
@@ -77,13 +80,16 @@ export function gradientPenalty(
   fake: tf.Tensor4D,
   lambda: number,
   seed: number,
+  slice?: { start: number; globalBatch: number },
 ): tf.Scalar {
   const b = real.shape[0];
-  const e = tf.randomUniform([b, 1, 1, 1], 0, 1, 'float32', seed);
+  const drawn = tf.randomUniform([slice ? slice.globalBatch : b, 1, 1, 1], 0, 1, 'float32', seed);
+  const e = slice ? tf.slice(drawn, slice.start, b) : drawn;
   const interp = tf.add(tf.mul(e, real), tf.mul(tf.sub(1, e), fake)) as tf.Tensor4D; // (B, 28, 28, 1)
   const grad = tf.grad((x: tf.Tensor) => tf.sum(critic(x)))(interp); // (B, 28, 28, 1)
   const norm = tf.sqrt(tf.add(tf.sum(tf.square(grad), [1, 2, 3]), 1e-12)); // (B,)
-  return tf.mul(mean(tf.square(tf.sub(norm, 1))), lambda);
+  const perSample = tf.square(tf.sub(norm, 1)); // (B,)
+  return tf.mul(slice ? tf.div(tf.sum(perSample), slice.globalBatch) : mean(perSample), lambda);
 }
 
 /** Softmax cross-entropy through tfjs's fused logits op; labels are class indices (B,). */

@@ -3,6 +3,7 @@
 // not with tf.layers, so that the in-process trainer and the services run exactly the same ops in
 // the same order and batch-norm statistics are updated only where a step says so.
 import type { tf } from './tf.ts';
+import type { BatchNorm } from './layers.ts';
 
 export type ModelRole = 'generator' | 'discriminator' | 'classifier';
 
@@ -27,6 +28,23 @@ export interface NamedVariable {
   readonly variable: tf.Variable;
 }
 
+/**
+ * One piece of a network between its batch-norm layers: a pure function of its input and of its
+ * variables (no batch norm inside, no state). A model's segments, run in order with each segment's
+ * `bn` applied to its output, ARE its forward pass (the model's own forward is built from them), so
+ * data-parallel replicas (core/parallel/) can synchronise each batch norm's statistics across the
+ * group between segments and chain vector-Jacobian products back through them.
+ */
+export interface Segment {
+  /** For errors and collective tags, e.g. "bn2" (the batch norm it feeds) or "out". */
+  readonly name: string;
+  /** The trainable variables apply() reads (not the batch norm's gamma and beta). */
+  readonly params: readonly tf.Variable[];
+  apply(x: tf.Tensor): tf.Tensor;
+  /** The batch norm applied to apply()'s output; absent on the last segment only. */
+  readonly bn?: BatchNorm;
+}
+
 export interface Model {
   readonly role: ModelRole;
   /** Preset-independent description of the architecture, written into checkpoints. */
@@ -39,6 +57,9 @@ export interface Model {
   readonly params: readonly NamedVariable[];
   /** Non-trainable state (batch-norm moving mean and variance), checkpointed with the params. */
   readonly state: readonly NamedVariable[];
+  /** The forward pass as segments between batch norms (see Segment); absent for models that
+   *  data-parallel replicas do not run (the generators). */
+  readonly segments?: readonly Segment[];
   /** The network's output for a batch. Callers own the returned tensor. */
   apply(x: tf.Tensor, mode: ForwardMode): tf.Tensor;
   dispose(): void;

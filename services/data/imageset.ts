@@ -81,6 +81,11 @@ export function imageSetFromExamples(records: Uint8Array[], file: string, split:
   const first = decodeDigit(records[0], file, 0);
   const [height, width] = imageShape(first, file);
   const size = height * width;
+  // height/width features are the file's word, not a bound: they must describe record 0's bytes
+  // before anything is allocated from them.
+  if (size !== first.image.length) {
+    throw new DataFormatError(file, `${file}: record 0: height x width = ${height}x${width} needs a ${size}-byte image, found ${first.image.length} bytes`);
+  }
   const images = new Uint8Array(records.length * size);
   const labels = new Uint8Array(records.length);
   for (let i = 0; i < records.length; i++) {

@@ -17,7 +17,7 @@ import { DISCRIMINATOR_SERVICE } from '../wire/proto.ts';
 import { clientStream, serverStream, unary, type GantryServer } from '../wire/server.ts';
 import { decodeTensor, encodeTensor, IMAGE_RANGE, type DecodedTensor, type WireDType } from '../wire/tensor-codec.ts';
 import { checkResponseDType, checkStepId } from '../wire/step-id.ts';
-import { chunksToSnapshot, loadSummary, snapshotToChunks, WEIGHTS_CHUNK_BYTES } from '../wire/weights-stream.ts';
+import { checkSameArch, chunksToSnapshot, loadSummary, snapshotToChunks, WEIGHTS_CHUNK_BYTES } from '../wire/weights-stream.ts';
 import type { DataPlaneGates } from '../wire/step-gate.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 
@@ -109,6 +109,7 @@ export class DiscriminatorGrpcService {
     const gate = this.opts.gates.load;
     gate.requireArmed(); // before reading megabytes from a caller nobody armed
     const { snapshot, lastApplied } = await chunksToSnapshot(chunks, 'discriminator');
+    checkSameArch(this.node.model, snapshot);
     gate.check(lastApplied.iteration, lastApplied.step);
     this.node.restore(snapshot, lastApplied);
     gate.consume();

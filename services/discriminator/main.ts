@@ -1,17 +1,23 @@
 // The discriminator service: owns D, D's optimizer and the real data behind a DiscriminatorNode,
 // serves DiscriminatorService.GeneratorGrad over gRPC (the generator's G-steps ask it for
-// dL_G/dG(z')) and answers the scheduler's NATS commands:
-//   restore     build D from the seeded init or the checkpoint the scheduler names; load the data
+// dL_G/dG(z')) and answers the scheduler's NATS commands. It mounts no run directory and writes
+// no file (its data comes from the image or a read-only volume): the scheduler moves every
+// snapshot over gRPC.
+//   restore     build D from the seeded init and load the data; with a checkpoint, arm
+//               LoadWeights for its progress (t_ckpt - 1, k - 1) and refuse every other command
+//               until the scheduler has streamed the checkpoint's snapshot in (all or nothing)
 //   d-step      (1) Update D on step (t, s): fake = G.Generate(t, s) over gRPC, real = its own
 //               batch (t, s); minimise L_D(D(real), D(fake)) (for minimax: maximise
 //               log D(x) + log(1 - D(G(z)))) and apply Adam
-//   checkpoint  write discriminator.safetensors + discriminator.optim.safetensors
+//   checkpoint  check D has applied exactly iterations 0..N-1; the scheduler then pulls the
+//               snapshot with StreamWeights and writes discriminator{,.optim}.safetensors itself
 //
 // Test hooks (never set them in a real run): GANTRY_TEST_INJECT_NAN_AT=N multiplies the real
 // batch of D-step (N, 0) by NaN, so the core raises NonFiniteError; GANTRY_TEST_EXIT_IN_CHECKPOINT_AT=N
-// exits the process after writing the files of checkpoint N and before answering (once per run
-// directory), leaving a half-written iter-N.partial behind.
+// exits the process inside checkpoint N before answering (once per run id: a marker file in the
+// OS temp directory, never in the run directory), leaving the scheduler's iter-N.partial behind.
 import { promises as fsp } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { tf } from '../core/tf.ts';
 import { DiscriminatorNode } from '../core/gan/discriminator-node.ts';
@@ -24,7 +30,6 @@ import { configHash, parseTrainConfig } from '../control/run-config.ts';
 import { runServiceProcess, type ServiceContext } from '../control/service-process.ts';
 import type { ImageSet } from '../data/imageset.ts';
 import { loadImageSet } from '../data/mnist.ts';
-import { readCheckpoint, writeModelFiles } from '../run/checkpoint.ts';
 import type { Logger } from '../telemetry/log.ts';
 import { toGanMathConfig } from '../train/config.ts';
 import { GeneratorClient } from '../wire/generator-client.ts';
@@ -34,15 +39,15 @@ import { DiscriminatorGrpcService } from './grpc-service.ts';
 
 export async function runDiscriminator(cfg: DiscriminatorConfig, log: Logger, signal: AbortSignal): Promise<void> {
   const slot = new NodeSlot<DiscriminatorNode>('discriminator');
-  // D-steps run here (d-step), so TrainStep is never armed; LoadWeights neither (restores read
-  // checkpoints): both stay closed to callers the scheduler did not command.
+  // D-steps run here (d-step), so TrainStep is never armed; LoadWeights is armed by a `restore`
+  // from a checkpoint, once, for that checkpoint's progress only.
   const gates = dataPlaneGates('discriminator', 'TrainStep');
   let generator: GeneratorClient | undefined;
   await runServiceProcess({
     role: 'discriminator',
     addGrpc: (server, ctx) => new DiscriminatorGrpcService(slot.view, { runId: cfg.runId, metrics: ctx.metrics, gates }).addToServer(server),
     handlers: (ctx) => {
-      generator = new GeneratorClient(cfg.generatorAddr, { deadlineMs: cfg.rpcTimeoutMs, metrics: ctx.metrics });
+      generator = new GeneratorClient(cfg.generatorAddr, { deadlineMs: cfg.rpcTimeoutMs, metrics: ctx.metrics, tls: ctx.tls });
       return discriminatorHandlers(cfg, slot, gates, generator, ctx);
     },
     lastIteration: () => slot.current?.lastApplied.iteration,
@@ -56,30 +61,38 @@ export async function runDiscriminator(cfg: DiscriminatorConfig, log: Logger, si
 function discriminatorHandlers(
   cfg: DiscriminatorConfig, slot: NodeSlot<DiscriminatorNode>, gates: DataPlaneGates, g: GeneratorClient, ctx: ServiceContext,
 ): CommandHandlers {
-  const inRunDir = (p: string): string => path.join(cfg.runDir, p);
   const data = new DataCache(cfg.dataDir, ctx.log);
+  /** The served node, once any checkpoint weights the last restore armed have been loaded. */
+  const loaded = (): DiscriminatorNode => {
+    const node = slot.get();
+    const pending = gates.load.armed;
+    if (pending) {
+      throw new ServiceError('not-ready', `the discriminator awaits the checkpoint's weights (up to (${pending.iteration}, ${pending.step})) over LoadWeights`);
+    }
+    return node;
+  };
   return {
     restore: async (cmd) => {
-      slot.replace(await restoredDiscriminator(cmd, inRunDir, data));
+      const node = await restoredDiscriminator(cmd, data);
+      slot.replace(node);
       gates.update.reset();
       gates.load.reset();
+      if (cmd.checkpoint) gates.load.arm({ generation: cmd.generation, iteration: cmd.checkpoint.iteration - 1, step: node.cfg.dSteps - 1 });
       return { iteration: cmd.iteration };
     },
     'd-step': (cmd) => {
+      const node = loaded();
       gates.update.runLocally(cmd);
-      return dStep(cmd, slot.get(), g, cfg, ctx);
+      return dStep(cmd, node, g, cfg, ctx);
     },
     checkpoint: async (cmd) => {
-      const node = slot.get();
+      const node = loaded();
       const last = node.lastApplied;
       if (last.iteration !== cmd.iteration - 1 || (cmd.iteration > 0 && last.step !== node.cfg.dSteps - 1)) {
         throw new ServiceError('bad-request', `iteration: checkpoint ${cmd.iteration} asked, but D has applied up to (${last.iteration}, ${last.step})`, { field: 'iteration' });
       }
-      const end = ctx.metrics.checkpointDuration.startTimer();
-      const entry = await writeModelFiles(inRunDir(cmd.stagingDir), node.snapshot());
-      end();
-      if (cfg.testExitInCheckpointAt === cmd.iteration) await exitOnceForTest(cfg.runDir, cmd.iteration, ctx.log);
-      return { entry };
+      if (cfg.testExitInCheckpointAt === cmd.iteration) await exitOnceForTest(cfg.runId, cmd.iteration, ctx.log);
+      return { iteration: cmd.iteration };
     },
   };
 }
@@ -100,7 +113,8 @@ class DataCache {
   }
 }
 
-async function restoredDiscriminator(cmd: CommandOf<'restore'>, inRunDir: (p: string) => string, data: DataCache): Promise<DiscriminatorNode> {
+/** A fresh node (seeded init) on the run's data; the checkpoint's weights, if any, arrive later over LoadWeights. */
+async function restoredDiscriminator(cmd: CommandOf<'restore'>, data: DataCache): Promise<DiscriminatorNode> {
   const train = parseTrainConfig(cmd.config, 'restore.config');
   if (configHash(train) !== cmd.configHash) {
     throw new ServiceError('bad-request', 'configHash: does not match the hash of restore.config', { field: 'configHash' });
@@ -108,17 +122,7 @@ async function restoredDiscriminator(cmd: CommandOf<'restore'>, inRunDir: (p: st
   if (cmd.iteration !== (cmd.checkpoint?.iteration ?? 0)) {
     throw new ServiceError('bad-request', `iteration: expected ${cmd.checkpoint?.iteration ?? 0} (the checkpoint's), found ${cmd.iteration}`, { field: 'iteration' });
   }
-  const math = toGanMathConfig(train);
-  const node = new DiscriminatorNode(math, await data.get(train.data));
-  if (!cmd.checkpoint) return node;
-  try {
-    const ckpt = await readCheckpoint(inRunDir(cmd.checkpoint.path)); // refuses .partial and hash mismatches
-    node.restore(ckpt.models.get('discriminator')!, { iteration: cmd.checkpoint.iteration - 1, step: math.dSteps - 1 });
-    return node;
-  } catch (err) {
-    node.dispose();
-    throw err;
-  }
+  return new DiscriminatorNode(toGanMathConfig(train), await data.get(train.data));
 }
 
 /** (1) Update D on step (t, s). z, the real batch and any penalty noise derive from (seed, t, s). */
@@ -162,8 +166,8 @@ function injectNan(real: tf.Tensor4D, log: Logger, t: number): tf.Tensor4D {
   return poisoned;
 }
 
-async function exitOnceForTest(runDir: string, iteration: number, log: Logger): Promise<void> {
-  const marker = path.join(runDir, `.test-exit-in-checkpoint-${iteration}`);
+async function exitOnceForTest(runId: string, iteration: number, log: Logger): Promise<void> {
+  const marker = path.join(os.tmpdir(), `gantry-test-exit-in-checkpoint-${runId}-${iteration}`);
   try {
     await fsp.writeFile(marker, `${process.pid}\n`, { flag: 'wx' });
   } catch {

@@ -10,7 +10,7 @@
 //
 // A leaf module (no imports): every layer, the math core included, may import it.
 
-export type EnvReader = 'generator' | 'discriminator' | 'scheduler' | 'cli';
+export type EnvReader = 'generator' | 'discriminator' | 'scheduler' | 'worker' | 'cli';
 export type EnvKind = 'string' | 'integer' | 'boolean' | 'choice' | 'presence';
 
 export interface EnvVarSpec {
@@ -34,11 +34,12 @@ export interface EnvVarSpec {
   readonly testOnly?: true;
 }
 
-const SERVICES: readonly EnvReader[] = ['generator', 'discriminator', 'scheduler'];
+const SERVICES: readonly EnvReader[] = ['generator', 'discriminator', 'scheduler', 'worker'];
 const EVERYONE: readonly EnvReader[] = [...SERVICES, 'cli'];
-const PEERS: readonly EnvReader[] = ['generator', 'discriminator'];
+/** Processes with a gRPC server of their own (the model services and the workers). */
+const PEERS: readonly EnvReader[] = ['generator', 'discriminator', 'worker'];
 /** Processes that run models: the two model services and the in-process commands (train, eval, sample). */
-const COMPUTE: readonly EnvReader[] = ['generator', 'discriminator', 'cli'];
+const COMPUTE: readonly EnvReader[] = ['generator', 'discriminator', 'worker', 'cli'];
 
 export const ENV_VARS = {
   // -- every control-plane process (services/control/common-settings.ts) -------------------
@@ -48,7 +49,7 @@ export const ENV_VARS = {
   },
   GANTRY_RUN_ID: { meaning: 'the run: 1-64 of A-Z a-z 0-9 _ -', kind: 'string', source: 'config', default: 'required', readBy: SERVICES },
   GANTRY_RUN_DIR: {
-    meaning: 'the run directory; paths in commands are relative to it', kind: 'string', source: 'config', default: 'required', readBy: SERVICES,
+    meaning: 'the run directory (the scheduler is its only reader and writer; the model services mount none)', kind: 'string', source: 'config', default: 'required', readBy: ['scheduler'],
   },
   GANTRY_SUBJECT_PREFIX: { meaning: 'first token of every NATS subject of the run', kind: 'string', source: 'config', default: 'gantry', readBy: SERVICES },
   GANTRY_METRICS_PORT: { meaning: 'port of /metrics; 0 picks a free one (logged)', kind: 'integer', source: 'config', default: '0', readBy: SERVICES },
@@ -58,32 +59,57 @@ export const ENV_VARS = {
     meaning: 'the launcher: the process exits when that pid is gone', kind: 'integer', source: 'config', default: 'unset',
     readBy: SERVICES, setByLauncher: true,
   },
+  GANTRY_NATS_USER: {
+    meaning: 'NATS user name (with GANTRY_NATS_PASSWORD_FILE); see `gantry nats-config`', kind: 'string', source: 'config', default: 'unset (no auth)', readBy: EVERYONE,
+  },
+  GANTRY_NATS_PASSWORD_FILE: {
+    meaning: "file holding the NATS user's password (one line)", kind: 'string', source: 'config', default: 'unset', readBy: EVERYONE,
+  },
+  GANTRY_NATS_NKEY_FILE: {
+    meaning: 'file holding a NATS user nkey seed (SU...), instead of user and password', kind: 'string', source: 'config', default: 'unset', readBy: EVERYONE,
+  },
+  GANTRY_NATS_TLS_CA: { meaning: 'CA file that verifies the NATS server (turns on TLS to NATS)', kind: 'string', source: 'config', default: 'unset', readBy: EVERYONE },
+  GANTRY_NATS_TLS_CERT: { meaning: 'client certificate presented to NATS (with GANTRY_NATS_TLS_KEY)', kind: 'string', source: 'config', default: 'unset', readBy: EVERYONE },
+  GANTRY_NATS_TLS_KEY: { meaning: 'key of the client certificate presented to NATS', kind: 'string', source: 'config', default: 'unset', readBy: EVERYONE },
   // -- the gRPC side of the generator and the discriminator --------------------------------
   GANTRY_GRPC_HOST: { meaning: 'address the gRPC server binds', kind: 'string', source: 'config', default: '127.0.0.1', readBy: PEERS },
   GANTRY_GRPC_PORT: {
-    meaning: 'port of the gRPC server', kind: 'integer', source: 'config', default: '50051 (generator), 50052 (discriminator)', readBy: PEERS,
+    meaning: 'port of the gRPC server', kind: 'integer', source: 'config', default: '50051 (generator), 50052 (discriminator), 50053 (worker)', readBy: PEERS,
   },
   GANTRY_ADVERTISE_ADDR: {
     meaning: 'host:port that heartbeats report for this service', kind: 'string', source: 'config', default: 'grpcHost:grpcPort', readBy: PEERS,
   },
   GANTRY_RPC_TIMEOUT_MS: { meaning: 'deadline of each gRPC call to the peer, ms', kind: 'integer', source: 'config', default: '30000', readBy: PEERS },
+  GANTRY_TLS_CA: { meaning: 'CA file of the data plane (gRPC TLS; with GANTRY_TLS_CERT and GANTRY_TLS_KEY)', kind: 'string', source: 'config', default: 'unset (plaintext)', readBy: [...PEERS, 'scheduler'] },
+  GANTRY_TLS_CERT: { meaning: "this service's certificate (gRPC server and client)", kind: 'string', source: 'config', default: 'unset', readBy: [...PEERS, 'scheduler'] },
+  GANTRY_TLS_KEY: { meaning: "the key of this service's certificate", kind: 'string', source: 'config', default: 'unset', readBy: [...PEERS, 'scheduler'] },
+  GANTRY_MTLS: {
+    meaning: "mutual TLS: require client certificates of the CA and check each caller's role per method", kind: 'boolean', source: 'config', default: 'off', readBy: PEERS,
+  },
+  GANTRY_INSECURE: {
+    meaning: 'allow a plaintext gRPC listener on a non-loopback address', kind: 'boolean', source: 'config', default: 'off', readBy: PEERS,
+  },
   GANTRY_DISCRIMINATOR_ADDR: {
-    meaning: "the discriminator's gRPC host:port", kind: 'string', source: 'config', default: 'required', readBy: ['generator'],
+    meaning: "the discriminator's gRPC host:port", kind: 'string', source: 'config', default: 'required', readBy: ['generator', 'scheduler'],
   },
   GANTRY_GENERATOR_ADDR: {
-    meaning: "the generator's gRPC host:port", kind: 'string', source: 'config', default: 'required', readBy: ['discriminator'],
+    meaning: "the generator's gRPC host:port", kind: 'string', source: 'config', default: 'required', readBy: ['discriminator', 'scheduler'],
   },
   GANTRY_BACKEND: {
     meaning: 'tfjs backend: auto, tensorflow-gpu, tensorflow, wasm or cpu', kind: 'string', source: 'config', default: 'auto', readBy: PEERS,
   },
   GANTRY_DATA_DIR: {
     meaning: "MNIST-format data directory, instead of the training config's data", kind: 'string', source: 'config',
-    default: "the training config's data (bundled MNIST)", readBy: ['discriminator'],
+    default: "the training config's data (bundled MNIST)", readBy: ['discriminator', 'worker'],
   },
   // -- the scheduler ------------------------------------------------------------------------
   GANTRY_TRAIN_CONFIG: {
     meaning: 'the training config (a GanTrainConfig JSON file)', kind: 'string', source: 'config',
     default: "the run directory's config.json", readBy: ['scheduler'],
+  },
+  GANTRY_RUN_KIND: {
+    meaning: 'what the scheduler drives: gan (generator and discriminator) or classifier (data-parallel workers)', kind: 'string',
+    source: 'config', default: 'gan', readBy: ['scheduler'],
   },
   GANTRY_COMMAND_TIMEOUT_MS: {
     meaning: 'deadline of one step command, ms; must exceed the slowest step', kind: 'integer', source: 'config', default: '120000', readBy: ['scheduler'],

@@ -17,7 +17,7 @@ import { clientStream, serverStream, unary, type GantryServer } from '../wire/se
 import { decodeTensor, encodeTensor, type WireDType } from '../wire/tensor-codec.ts';
 import { checkResponseDType, checkStepId } from '../wire/step-id.ts';
 import { RequestValidationError } from '../wire/errors.ts';
-import { chunksToSnapshot, loadSummary, snapshotToChunks, WEIGHTS_CHUNK_BYTES } from '../wire/weights-stream.ts';
+import { checkSameArch, chunksToSnapshot, loadSummary, snapshotToChunks, WEIGHTS_CHUNK_BYTES } from '../wire/weights-stream.ts';
 import type { DataPlaneGates } from '../wire/step-gate.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 
@@ -96,6 +96,7 @@ export class GeneratorGrpcService {
     const gate = this.opts.gates.load;
     gate.requireArmed(); // before reading megabytes from a caller nobody armed
     const { snapshot, lastApplied } = await chunksToSnapshot(chunks, 'generator');
+    checkSameArch(this.node.model, snapshot);
     gate.check(lastApplied.iteration, lastApplied.step);
     this.node.restore(snapshot, lastApplied.iteration);
     gate.consume();

@@ -1,16 +1,19 @@
 // The generator service: owns G and G's optimizer behind a GeneratorNode, serves
 // GeneratorService.Generate over gRPC (the discriminator's D-steps ask it for G(z)) and answers
-// the scheduler's NATS commands:
-//   restore     build G from the seeded init or the checkpoint the scheduler names
+// the scheduler's NATS commands. It mounts no run directory and writes no file: the scheduler
+// moves every snapshot over gRPC and writes what the generator answers.
+//   restore     build G from the seeded init; with a checkpoint, arm LoadWeights for its progress
+//               (t_ckpt - 1, -1) and refuse every other command until the scheduler has streamed
+//               the checkpoint's snapshot in (all or nothing: a rejected stream changes nothing)
 //   g-step      (2) Update G: fake' = G(z'); {L_G, dL_G/dfake'} = D.GeneratorGrad(fake') over gRPC,
 //               D held fixed; back-propagate the upstream gradient through G and apply Adam.
 //               G(z') is usually ready: computed ahead while D ran its last D-step (lookahead.ts)
-//   checkpoint  write generator.safetensors + generator.optim.safetensors into the staging dir
-//   sample      write the fixed-z 8x8 grid to samples/iter-XXXXXX.png
+//   checkpoint  check G has applied exactly iterations 0..N-1; the scheduler then pulls the
+//               snapshot with StreamWeights and writes generator{,.optim}.safetensors itself
+//   sample      answer the fixed-z 8x8 grid as PNG bytes (the scheduler writes samples/iter-N.png)
 //   eval        score G after iteration N with the run's classifier (evalSamples images, z from the
 //               run seed), exactly as the in-process trainer's periodic evaluator does; scores
 //               null when no classifier can be loaded (logged once here; training goes on)
-import path from 'node:path';
 import { tf } from '../core/tf.ts';
 import { GeneratorNode } from '../core/gan/generator-node.ts';
 import type { CommandHandlers, ReplyBody } from '../control/commands.ts';
@@ -20,8 +23,7 @@ import { NodeSlot } from '../control/node-slot.ts';
 import { peerFailure } from '../control/peer-failure.ts';
 import { configHash, parseTrainConfig } from '../control/run-config.ts';
 import { runServiceProcess, type ServiceContext } from '../control/service-process.ts';
-import { readCheckpoint, writeModelFiles } from '../run/checkpoint.ts';
-import { writeGrid } from '../run/png-grid.ts';
+import { encodeGrid } from '../run/png-grid.ts';
 import type { Logger } from '../telemetry/log.ts';
 import { toGanMathConfig } from '../train/config.ts';
 import { sampleGrid } from '../train/gan-trainer.ts';
@@ -37,15 +39,15 @@ export async function runGenerator(cfg: GeneratorConfig, log: Logger, signal: Ab
   const slot = new NodeSlot<GeneratorNode>('generator');
   const evaluation = new Evaluation(log);
   const lookahead = new Lookahead(() => slot.current);
-  // G-steps run here (g-step), so ApplyUpstreamGradient is never armed; LoadWeights neither
-  // (restores read checkpoints): both stay closed to callers the scheduler did not command.
+  // G-steps run here (g-step), so ApplyUpstreamGradient is never armed; LoadWeights is armed by a
+  // `restore` from a checkpoint, once, for that checkpoint's progress only.
   const gates = dataPlaneGates('generator', 'ApplyUpstreamGradient');
   let discriminator: DiscriminatorClient | undefined;
   await runServiceProcess({
     role: 'generator',
     addGrpc: (server, ctx) => new GeneratorGrpcService(lookahead.wrap(slot.view), { runId: cfg.runId, metrics: ctx.metrics, gates }).addToServer(server),
     handlers: (ctx) => {
-      discriminator = new DiscriminatorClient(cfg.discriminatorAddr, { deadlineMs: cfg.rpcTimeoutMs, metrics: ctx.metrics });
+      discriminator = new DiscriminatorClient(cfg.discriminatorAddr, { deadlineMs: cfg.rpcTimeoutMs, metrics: ctx.metrics, tls: ctx.tls });
       return generatorHandlers(cfg, { slot, lookahead, evaluation, gates }, discriminator, ctx);
     },
     lastIteration: () => slot.current?.lastAppliedIteration,
@@ -68,41 +70,48 @@ interface GeneratorState {
 
 function generatorHandlers(cfg: GeneratorConfig, state: GeneratorState, d: DiscriminatorClient, ctx: ServiceContext): CommandHandlers {
   const { slot, lookahead, evaluation, gates } = state;
-  const inRunDir = (p: string): string => path.join(cfg.runDir, p);
+  /** The served node, once any checkpoint weights the last restore armed have been loaded. */
+  const loaded = (): GeneratorNode => {
+    const node = slot.get();
+    const pending = gates.load.armed;
+    if (pending) {
+      throw new ServiceError('not-ready', `the generator awaits the checkpoint's weights (G-steps up to iteration ${pending.iteration}) over LoadWeights`);
+    }
+    return node;
+  };
   return {
     restore: async (cmd) => {
-      const node = await restoredGenerator(cmd, inRunDir);
+      const node = restoredGenerator(cmd);
       lookahead.clear();
       slot.replace(node);
       gates.update.reset();
       gates.load.reset();
+      if (cmd.checkpoint) gates.load.arm({ generation: cmd.generation, iteration: cmd.checkpoint.iteration - 1, step: -1 });
       evaluation.configure(parseTrainConfig(cmd.config, 'restore.config'), cmd.configHash);
       return { iteration: cmd.iteration };
     },
     'g-step': (cmd) => {
+      const node = loaded();
       gates.update.runLocally(cmd);
-      return gStep(cmd, slot.get(), lookahead, d, cfg.runId, ctx);
+      return gStep(cmd, node, lookahead, d, cfg.runId, ctx);
     },
     checkpoint: async (cmd) => {
-      const node = slot.get();
+      const node = loaded();
       if (node.lastAppliedIteration !== cmd.iteration - 1) {
         throw new ServiceError('bad-request', `iteration: checkpoint ${cmd.iteration} asked, but G has applied iterations up to ${node.lastAppliedIteration}`, { field: 'iteration' });
       }
-      const end = ctx.metrics.checkpointDuration.startTimer();
-      const entry = await writeModelFiles(inRunDir(cmd.stagingDir), node.snapshot());
-      end();
-      return { entry };
+      return { iteration: cmd.iteration };
     },
     sample: async (cmd) => {
-      await writeGrid(inRunDir(cmd.path), sampleGrid(slot.get()), SAMPLE_GRID_SHAPE);
-      return { path: cmd.path };
+      const png = encodeGrid(sampleGrid(loaded()), SAMPLE_GRID_SHAPE); // 64 images (28, 28) from the fixed z
+      return { iteration: cmd.iteration, pngBase64: png.toString('base64') };
     },
-    eval: (cmd) => evaluation.evaluate(cmd.iteration, slot.get()),
+    eval: async (cmd) => evaluation.evaluate(cmd.iteration, loaded()),
   };
 }
 
-/** A fresh node (seeded init), loaded from the checkpoint when the command names one. */
-export async function restoredGenerator(cmd: CommandOf<'restore'>, inRunDir: (p: string) => string): Promise<GeneratorNode> {
+/** A fresh node (seeded init); the checkpoint's weights, if any, arrive later over LoadWeights. */
+export function restoredGenerator(cmd: CommandOf<'restore'>): GeneratorNode {
   const train = parseTrainConfig(cmd.config, 'restore.config');
   if (configHash(train) !== cmd.configHash) {
     throw new ServiceError('bad-request', 'configHash: does not match the hash of restore.config', { field: 'configHash' });
@@ -110,16 +119,7 @@ export async function restoredGenerator(cmd: CommandOf<'restore'>, inRunDir: (p:
   if (cmd.iteration !== (cmd.checkpoint?.iteration ?? 0)) {
     throw new ServiceError('bad-request', `iteration: expected ${cmd.checkpoint?.iteration ?? 0} (the checkpoint's), found ${cmd.iteration}`, { field: 'iteration' });
   }
-  const node = new GeneratorNode(toGanMathConfig(train));
-  if (!cmd.checkpoint) return node;
-  try {
-    const ckpt = await readCheckpoint(inRunDir(cmd.checkpoint.path)); // refuses .partial and hash mismatches
-    node.restore(ckpt.models.get('generator')!, cmd.checkpoint.iteration - 1);
-    return node;
-  } catch (err) {
-    node.dispose();
-    throw err;
-  }
+  return new GeneratorNode(toGanMathConfig(train));
 }
 
 /** (2) Update G for iteration t. The z' is derived from (seed, t), so a re-run computes the same G(z'). */

@@ -181,11 +181,20 @@ class LocalCluster {
     this.nc = await connectNats(natsUrl, { name: 'gantry-launcher', log: this.log });
     this.followProgress();
     const [gGrpc, dGrpc, gMetrics, dMetrics, sMetrics] = await freePorts(5);
-    const common = { GANTRY_NATS_URL: natsUrl, GANTRY_RUN_ID: this.runId, GANTRY_RUN_DIR: this.runDir, GANTRY_PARENT_PID: String(process.pid) };
+    // Only the scheduler is told the run directory: it writes every file of it, and moves the
+    // services' weights over gRPC (a Kubernetes cluster needs no ReadWriteMany volume either).
+    // Local mode binds every listener to loopback, whatever GANTRY_*_HOST the user's environment holds.
+    const common = {
+      GANTRY_NATS_URL: natsUrl, GANTRY_RUN_ID: this.runId, GANTRY_PARENT_PID: String(process.pid),
+      GANTRY_GRPC_HOST: '127.0.0.1', GANTRY_METRICS_HOST: '127.0.0.1',
+    };
     const env: Record<MemberRole, Record<string, string>> = {
       generator: { ...common, GANTRY_GRPC_PORT: String(gGrpc), GANTRY_METRICS_PORT: String(gMetrics), GANTRY_DISCRIMINATOR_ADDR: `127.0.0.1:${dGrpc}`, GANTRY_BACKEND: this.cfg.backend },
       discriminator: { ...common, GANTRY_GRPC_PORT: String(dGrpc), GANTRY_METRICS_PORT: String(dMetrics), GANTRY_GENERATOR_ADDR: `127.0.0.1:${gGrpc}`, GANTRY_BACKEND: this.cfg.backend },
-      scheduler: { ...common, GANTRY_METRICS_PORT: String(sMetrics), GANTRY_TRAIN_CONFIG: trainConfig, GANTRY_PROGRESS: '0' },
+      scheduler: {
+        ...common, GANTRY_RUN_DIR: this.runDir, GANTRY_METRICS_PORT: String(sMetrics), GANTRY_TRAIN_CONFIG: trainConfig, GANTRY_PROGRESS: '0',
+        GANTRY_GENERATOR_ADDR: `127.0.0.1:${gGrpc}`, GANTRY_DISCRIMINATOR_ADDR: `127.0.0.1:${dGrpc}`,
+      },
     };
     this.log.info('local cluster', {
       run: this.runId, runDir: this.runDir, nats: natsUrl,

@@ -13,6 +13,8 @@ export interface NatsServerOptions {
   port?: number;
   binary?: string;
   readyTimeoutMs?: number;
+  /** A configuration file (`-c`): users, permissions, TLS (`gantry nats-config`); the flags above still set address, port and store. */
+  configFile?: string;
   /** Receives the server's own log lines. */
   onLog?: (line: string) => void;
 }
@@ -62,7 +64,7 @@ export const WATCHDOG = [
 
 function spawnServer(port: number, opts: NatsServerOptions): Promise<NatsServerProcess> {
   const binary = opts.binary ?? 'nats-server';
-  const args = ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', opts.storeDir];
+  const args = ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', opts.storeDir, ...(opts.configFile ? ['-c', opts.configFile] : [])];
   const child = spawn('sh', ['-c', WATCHDOG, 'sh', String(process.pid), binary, ...args],
     { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

@@ -2,7 +2,8 @@
 // either the previous checkpoint or the new one, never a half-written one that gets loaded:
 //   a) prepareStagingDir: checkpoints/iter-XXXXXX.partial/ is created empty (a stale one from a
 //      crashed attempt is removed first);
-//   b) writeModelFiles, once per model, in this process or in the service that owns the model:
+//   b) writeModelFiles, once per model, by the one process that writes the run directory (the
+//      in-process trainer, or the scheduler with snapshots it pulled from the services over gRPC):
 //      <role>.safetensors and <role>.optim.safetensors, each temp file + fsync + rename;
 //   c) commitCheckpoint: every listed file is re-hashed from disk and must match the entries;
 //      manifest.json is written (temp + rename); iter-XXXXXX.partial is renamed to iter-XXXXXX

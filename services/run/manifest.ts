@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { clipText } from '../core/errors.ts';
 import { CheckpointError } from './errors.ts';
 
 export const MANIFEST_FILE = 'manifest.json';
@@ -24,6 +25,7 @@ const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex 
 // Plain names inside the checkpoint directory: no separators, so a manifest cannot point outside.
 const fileName = z
   .string()
+  .max(255, 'expected a file name of at most 255 characters')
   .regex(/^[A-Za-z0-9_][A-Za-z0-9._-]*$/, 'expected a plain file name inside the checkpoint directory')
   .refine((n) => n !== MANIFEST_FILE, `may not be ${MANIFEST_FILE}`);
 
@@ -66,7 +68,8 @@ export type Manifest = z.infer<typeof manifestSchema>;
 export function parseManifest(raw: unknown, file: string): Manifest {
   const result = manifestSchema.safeParse(raw);
   if (!result.success) {
-    throw new CheckpointError(file, `${file}: invalid manifest:\n${z.prettifyError(result.error)}`, { cause: result.error });
+    // Bounded: the issues may quote keys of any length from the file.
+    throw new CheckpointError(file, `${file}: invalid manifest:\n${clipText(z.prettifyError(result.error), 1000)}`, { cause: result.error });
   }
   return result.data;
 }

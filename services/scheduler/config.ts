@@ -1,15 +1,26 @@
 // The scheduler's configuration, read once from GANTRY_* variables and `gantry serve scheduler`
 // flags. The training config (a GanTrainConfig JSON file) is separate: --train-config, or the run
-// directory's config.json when the scheduler is restarted on an existing run.
+// directory's config.json when the scheduler is restarted on an existing run. The scheduler is
+// the run directory's only writer; it reaches the services' weights over gRPC at their addresses.
+import path from 'node:path';
 import { z } from 'zod';
-import { commonBindings, commonFields } from '../control/common-settings.ts';
+import { commonBindings, commonFields, peerAddr, tlsClientBindings, tlsClientFields } from '../control/common-settings.ts';
 import { type Binding, resolveProcessConfig } from '../control/process-config.ts';
 
 const ms = (min: number, max: number) => z.number().int().min(min).max(max);
 
 export const schedulerConfigSchema = z.strictObject({
   ...commonFields,
+  ...tlsClientFields,
+  /** Absolute after resolution; KV's checkpoint paths are relative to it. */
+  runDir: z.string().min(1).transform((p) => path.resolve(p)),
+  /** gRPC host:port of the generator and the discriminator: checkpoints stream their snapshots
+   *  out (StreamWeights), restores stream them back in (LoadWeights). */
+  generatorAddr: peerAddr.default('127.0.0.1:50051'),
+  discriminatorAddr: peerAddr.default('127.0.0.1:50052'),
   trainConfig: z.string().min(1).optional(),
+  /** What the run trains: a GAN (generator + discriminator services) or the classifier on a group of workers. */
+  kind: z.enum(['gan', 'classifier']).default('gan'),
   /** Deadline of one step command; must exceed the slowest step (dcgan on the cpu backend: ~1 min). */
   commandTimeoutMs: ms(100, 3_600_000).default(120_000),
   /** A role whose latest heartbeat is older than this is presumed dead. Heartbeats pause while a
@@ -33,7 +44,12 @@ export type SchedulerConfig = z.infer<typeof schedulerConfigSchema>;
 
 export const schedulerBindings: readonly Binding[] = [
   ...commonBindings,
+  ...tlsClientBindings,
+  { key: 'runDir', env: 'GANTRY_RUN_DIR', flag: 'run-dir', kind: 'string' },
+  { key: 'generatorAddr', env: 'GANTRY_GENERATOR_ADDR', flag: 'generator-addr', kind: 'string' },
+  { key: 'discriminatorAddr', env: 'GANTRY_DISCRIMINATOR_ADDR', flag: 'discriminator-addr', kind: 'string' },
   { key: 'trainConfig', env: 'GANTRY_TRAIN_CONFIG', flag: 'train-config', kind: 'string' },
+  { key: 'kind', env: 'GANTRY_RUN_KIND', flag: 'kind', kind: 'string' },
   { key: 'commandTimeoutMs', env: 'GANTRY_COMMAND_TIMEOUT_MS', flag: 'command-timeout-ms', kind: 'int' },
   { key: 'livenessMs', env: 'GANTRY_LIVENESS_MS', flag: 'liveness-ms', kind: 'int' },
   { key: 'evalTimeoutMs', env: 'GANTRY_EVAL_TIMEOUT_MS', flag: 'eval-timeout-ms', kind: 'int' },

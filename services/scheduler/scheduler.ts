@@ -11,18 +11,20 @@
 //     After a loss, each must have beaten since the loss, and the lost role must be a new
 //     instance (or the old one must have kept beating for a whole liveness window).
 //  c) Form a generation. generation += 1 in KV; send `restore` {generation, config, configHash,
-//     checkpoint} to both: each rebuilds its model from the last complete checkpoint recorded
-//     in KV (never a .partial one; the services' loader refuses those) or from the seeded
-//     initial weights, and answers with the backend it computes on (into run.json). The run
+//     checkpoint} to both: each builds its model from the seeded initial weights and answers
+//     with the backend it computes on (into run.json); with a checkpoint (the last complete one
+//     recorded in KV, never a .partial one) each arms LoadWeights and the scheduler streams the
+//     checkpoint's snapshots in over gRPC (checkpointer.ts; services mount no run directory). The run
 //     continues at the checkpoint's iteration. Services execute only commands stamped with the
 //     generation they were restored into.
 //  d) Train, iteration t = start .. iterations-1 (Goodfellow et al. 2014, Algorithm 1):
 //     for s in 0..k-1: `d-step` (t, s) to the discriminator (it fetches G(z) over gRPC);
 //     then `g-step` (t, k) to the generator (it fetches dL_G/dG(z') over gRPC). Then append the
 //     train record, publish progress, KV iteration = t+1. Every sampleEvery: `sample` to the
-//     generator. Every checkpointEvery: `checkpoint` {iteration, stagingDir} to both, each
-//     writes its files into checkpoints/iter-N.partial and answers its manifest entry; the
-//     scheduler commits the manifest (rename to iter-N), records it in KV, prunes old ones.
+//     generator, which answers the PNG; the scheduler writes it. Every checkpointEvery:
+//     `checkpoint` {iteration} to both (each checks its progress), then StreamWeights from both
+//     over gRPC; the scheduler writes the files into checkpoints/iter-N.partial, commits the
+//     manifest (rename to iter-N), records it in KV, prunes old ones.
 //     Every evalEvery: `eval` {iteration} to the generator (its own deadline and liveness
 //     window, evalTimeoutMs), which scores G; the scores go to metrics.jsonl and /metrics.
 //     Between iterations: `pause` / `resume` / `stop` from the control subject, and SIGTERM.
@@ -35,6 +37,7 @@
 //     last good checkpoint stays as it is.
 //  g) End. A final checkpoint at the last iteration, status 'completed' (or 'stopped').
 //     report.html is written at the end of every run that gets to f) or g) (best effort).
+import type { GrpcTls } from '../wire/tls.ts';
 import path from 'node:path';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { CommandFailed, type RemoteErrorDetails, RunStateConflict } from '../control/errors.ts';
@@ -54,6 +57,7 @@ import { RunEvaluation } from './evaluation.ts';
 import { Fleet, RecoveryTimeout, ServiceLost, StepFault, type StepBody } from './fleet.ts';
 import { RunLedger } from './ledger.ts';
 import { type IterationResult, RunRecords } from './run-records.ts';
+import { ServiceSnapshots } from './snapshots.ts';
 
 export interface SchedulerOutcome {
   status: RunStatus | 'superseded' | 'interrupted';
@@ -68,6 +72,7 @@ export class Scheduler {
   private readonly instance = newInstanceId();
   private readonly hash: string;
   private readonly fleet: Fleet;
+  private readonly snapshots: ServiceSnapshots;
   private ledger!: RunLedger;
   private records!: RunRecords;
   private checkpointer!: Checkpointer;
@@ -86,11 +91,17 @@ export class Scheduler {
     train: GanTrainConfig,
     private readonly log: Logger,
     private readonly metrics: SchedulerMetrics,
+    /** Data-plane TLS of the snapshot streams (the scheduler's certificate under mTLS); unset: plaintext. */
+    tls?: GrpcTls,
   ) {
     this.train = { ...train, out: cfg.runDir };
     this.subjects = runSubjects(cfg.runId, cfg.prefix);
     this.hash = configHash(train);
     this.fleet = new Fleet(nc, this.subjects, cfg, log);
+    this.snapshots = new ServiceSnapshots({
+      generatorAddr: cfg.generatorAddr, discriminatorAddr: cfg.discriminatorAddr, deadlineMs: cfg.commandTimeoutMs, metrics, tls,
+      instanceOf: (role) => this.fleet.members.get(role)?.hb.instance,
+    });
   }
 
   async run(signal: AbortSignal): Promise<SchedulerOutcome> {
@@ -105,6 +116,7 @@ export class Scheduler {
     } finally {
       this.control?.unsubscribe();
       this.fleet.stop();
+      this.snapshots.close();
       this.records?.close();
     }
   }
@@ -119,7 +131,7 @@ export class Scheduler {
       return { status: state.status, iteration: state.iteration, lastCheckpoint: state.lastCheckpoint, error: state.error };
     }
     this.ledger = prev ? await this.takeOver(store, prev) : await this.create(store);
-    this.checkpointer = new Checkpointer(this.fleet, this.ledger, this.records, this.train, this.cfg.runDir, this.metrics, this.log);
+    this.checkpointer = new Checkpointer(this.fleet, this.snapshots, this.ledger, this.records, this.train, this.cfg.runDir, this.metrics, this.log);
     this.evaluation = new RunEvaluation(this.fleet, this.records, this.train, this.cfg.evalTimeoutMs, this.metrics, this.log);
     return undefined;
   }
@@ -204,7 +216,7 @@ export class Scheduler {
       generation, from: checkpoint?.path ?? 'initial weights', iteration: checkpoint?.iteration ?? 0,
       members: this.fleet.members.all().map((m) => `${m.hb.role}:${m.hb.instance}`),
     });
-    await this.records.backends(await this.fleet.restoreAll(this.train, this.hash, checkpoint));
+    await this.records.backends(await this.checkpointer.restore(this.hash, checkpoint));
     const start = checkpoint?.iteration ?? 0;
     await this.ledger.patch({ status: 'running', iteration: start });
     this.records.begin(start);
@@ -296,6 +308,10 @@ export class Scheduler {
         if (err) return;
         try {
           const c = decodeMessage(controlSchema, msg.data, `control message on ${msg.subject}`);
+          if (c.run !== this.cfg.runId) {
+            this.log.warn('ignoring a control message for another run', { type: c.type, run: c.run });
+            return;
+          }
           this.log.info('control', { type: c.type, reason: c.reason });
           if (c.type === 'pause') this.paused = true;
           if (c.type === 'resume') this.paused = false;

@@ -27,8 +27,10 @@ export interface WorkerMetrics extends Metrics {
   readonly images: Counter;
 }
 
-export function createWorkerMetrics(rank: number): WorkerMetrics {
-  const base = createMetrics('worker', { rank });
+/** `rank` is this process's rank in its current generation; a worker that is not yet in one passes
+ *  none, and setRank() relabels the whole page when a generation gives it one. */
+export function createWorkerMetrics(rank?: number): WorkerMetrics {
+  const base = createMetrics('worker', rank === undefined ? {} : { rank });
   const registers = [base.registry];
   return {
     ...base,
@@ -47,4 +49,9 @@ export function createWorkerMetrics(rank: number): WorkerMetrics {
     stalls: new Counter({ name: 'gantry_stalls_total', help: 'Steps this rank waited past its stall bound.', registers }),
     images: new Counter({ name: 'gantry_worker_images_total', help: 'Training images this rank computed on.', registers }),
   };
+}
+
+/** Relabels every series of a worker's page with the rank its current generation gave it. */
+export function setRank(m: Pick<WorkerMetrics, 'registry'>, rank: number): void {
+  m.registry.setDefaultLabels({ role: 'worker', rank: String(rank) });
 }

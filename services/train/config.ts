@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { GAN_PRESETS, CLASSIFIER_PRESETS, ganArch } from '../core/presets.ts';
 import { GAN_LOSSES } from '../core/losses.ts';
 import type { GanMathConfig } from '../core/gan/config.ts';
+import { clipText } from '../core/errors.ts';
 import { BACKEND_CHOICES, isTruncation, TRUNCATION_EXPECTED, type BackendChoice } from '../core/catalog.ts';
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
@@ -27,6 +28,11 @@ const common = {
   /** With resume: when every checkpoint of the run is damaged, train again from the initial
    *  weights instead of refusing (NoValidCheckpoint). Never carried over to a later resume. */
   restartFromScratch: z.boolean().default(false),
+  /** Data-parallel replicas (classifier; discriminator with --discriminator-replicas) normalise
+   *  batch norm with the group's statistics (absent or true: N replicas at global batch B train as
+   *  one process at batch B) or with each replica's own slice (false: cheaper, NOT equivalent).
+   *  Optional rather than defaulted so configs and resume keys written before it are unchanged. */
+  syncBatchNorm: z.boolean().optional(),
 };
 
 export const ganTrainSchema = z.strictObject({
@@ -89,6 +95,11 @@ export const classifierTrainSchema = z.strictObject({
   patience: int(1, 1000).default(5),
   /** The workshop's absolute threshold: stop once the validation loss falls below it. */
   stopBelowValLoss: z.number().gt(0).optional(),
+  /** Data-parallel workers the local launcher starts (`--workers`); the in-process trainer ignores it. */
+  workers: int(1, 1024).default(1),
+  /** The group trains while at least minWorkers are alive (default 1) and takes at most maxWorkers (default workers). */
+  minWorkers: int(1, 1024).optional(),
+  maxWorkers: int(1, 1024).optional(),
 });
 export type ClassifierTrainConfig = z.infer<typeof classifierTrainSchema>;
 
@@ -99,8 +110,12 @@ export class ConfigError extends Error {
 function describe(issues: z.core.$ZodIssue[]): string {
   return issues
     .map((i) => {
-      const key = i.path.join('.') || '(root)';
-      if (i.code === 'unrecognized_keys') return `unknown key(s) ${i.keys.map((k) => `"${k}"`).join(', ')}`;
+      const key = i.path.map((k) => clipText(String(k))).join('.') || '(root)';
+      // Keys come from a file or a message: echo at most a few, each clipped.
+      if (i.code === 'unrecognized_keys') {
+        const more = i.keys.length > 5 ? ` and ${i.keys.length - 5} more` : '';
+        return `unknown key(s) ${i.keys.slice(0, 5).map((k) => JSON.stringify(clipText(k))).join(', ')}${more}`;
+      }
       return `${key}: ${i.message}`;
     })
     .join('; ');
@@ -120,11 +135,17 @@ export async function loadConfig<S extends z.ZodType>(
 ): Promise<z.infer<S>> {
   let fromFile: Record<string, unknown> = {};
   if (configFile) {
+    let raw: unknown;
     try {
-      fromFile = JSON.parse(await readFile(configFile, 'utf8')) as Record<string, unknown>;
+      raw = JSON.parse(await readFile(configFile, 'utf8'));
     } catch (err) {
       throw new ConfigError(`cannot read config file ${configFile}`, { cause: err });
     }
+    // null, an array or a number would spread into nothing or into keys "0", "1", ...
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+      throw new ConfigError(`config file ${configFile}: expected a JSON object, found ${raw === null ? 'null' : Array.isArray(raw) ? 'an array' : typeof raw}`);
+    }
+    fromFile = raw as Record<string, unknown>;
   }
   const merged = { ...fromFile, ...flags };
   return parseConfig(schema, merged, configFile ? `${configFile} + flags` : 'flags');
@@ -157,5 +178,8 @@ export function resumeKey(cfg: GanTrainConfig | ClassifierTrainConfig): string {
   delete rest.truncation;
   delete rest.epochs;
   delete rest.maxSteps;
+  delete rest.workers; // how many replicas compute a step, not what it computes
+  delete rest.minWorkers;
+  delete rest.maxWorkers;
   return JSON.stringify(rest, Object.keys(rest).sort());
 }

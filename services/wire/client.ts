@@ -1,12 +1,16 @@
 // A gRPC client channel for one gantry service: the same message limits as the server, keepalive,
 // a deadline on every call (grpc-js has none by default), byte and latency metrics, and failed
 // calls turned into typed PeerErrors (errors.ts). Service clients (GeneratorClient,
-// DiscriminatorClient) are thin typed layers over RpcClient.
+// DiscriminatorClient) are thin typed layers over RpcClient. With TLS settings (tls.ts) the channel
+// verifies the server against the CA, its name and its gantry role, and presents this process's
+// certificate for mutual TLS.
 import * as grpc from '@grpc/grpc-js';
 import type { MethodDefinition } from '@grpc/proto-loader';
 import { HEALTH_SERVICE, serviceDefinition } from './proto.ts';
 import { fromStatus, PeerError } from './errors.ts';
+import { serverRoleOf } from './peer-auth.ts';
 import { DEFAULT_MAX_MESSAGE_BYTES, methodLabel } from './server.ts';
+import { channelCredentials, type GrpcTls } from './tls.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 
 /** Default deadlines in milliseconds (override per client or per call). */
@@ -34,6 +38,8 @@ export interface ClientOptions {
   keepaliveTimeMs?: number;
   keepaliveTimeoutMs?: number;
   metrics?: Metrics;
+  /** TLS (and the client certificate for mutual TLS); plaintext when absent. */
+  tls?: GrpcTls;
 }
 
 /** Per-call options of the service clients. */
@@ -68,7 +74,7 @@ export class RpcClient {
     private readonly opts: ClientOptions = {},
   ) {
     this.methods = serviceDefinition(service);
-    this.client = new grpc.Client(address, grpc.credentials.createInsecure(), channelOptions(opts));
+    this.client = new grpc.Client(address, channelCredentials(opts.tls, serverRoleOf(service)), channelOptions(opts));
   }
 
   /** Default deadline of this client for compute calls or weights streams. */
@@ -139,6 +145,20 @@ export class RpcClient {
     });
   }
 
+  /**
+   * Opens a bidirectional stream; the caller owns it (writes, reads, cancel). `deadlineMs`
+   * undefined means no gRPC deadline: the caller must bound every wait itself (the collectives
+   * keep one stream per ring edge for a whole generation and time each collective). Errors on
+   * the stream are PeerErrors.
+   */
+  duplex<Req extends object, Res extends object>(method: string, deadlineMs?: number): DuplexCall<Req, Res> {
+    const { def, label, serialize, deserialize, done } = this.prepare(method);
+    const call = this.client.makeBidiStreamRequest(def.path, serialize, deserialize, new grpc.Metadata(),
+      deadlineMs === undefined ? {} : { deadline: Date.now() + deadlineMs }) as unknown as grpc.ClientDuplexStream<Req, Res>;
+    call.on('status', (status: grpc.StatusObject) => done(status.code));
+    return { call, toError: (status) => fromStatus(status, label, this.address) };
+  }
+
   /** Resolves once the channel is connected; rejects with PeerUnavailableError after timeoutMs. */
   waitForReady(timeoutMs: number): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -178,11 +198,17 @@ export class RpcClient {
   }
 }
 
+/** A raw bidirectional call and the typed error for a status it ends with. */
+export interface DuplexCall<Req, Res> {
+  call: grpc.ClientDuplexStream<Req, Res>;
+  toError: (status: Partial<grpc.StatusObject>) => PeerError;
+}
+
 export type HealthStatus = 'UNKNOWN' | 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKNOWN';
 
 /** grpc.health.v1 Check of `service` ("" = the whole server). Throws PeerError (NOT_FOUND for an unknown service). */
-export async function checkHealth(address: string, service = '', deadlineMs: number = DEFAULT_DEADLINES_MS.health): Promise<HealthStatus> {
-  const client = new RpcClient(address, HEALTH_SERVICE);
+export async function checkHealth(address: string, service = '', deadlineMs: number = DEFAULT_DEADLINES_MS.health, tls?: GrpcTls): Promise<HealthStatus> {
+  const client = new RpcClient(address, HEALTH_SERVICE, { tls });
   try {
     const res = await client.unary<{ service: string }, { status: HealthStatus }>('Check', { service }, deadlineMs);
     return res.status;
@@ -192,12 +218,12 @@ export async function checkHealth(address: string, service = '', deadlineMs: num
 }
 
 /** Polls Check until SERVING; rejects with the last PeerError or a timeout error after timeoutMs. */
-export async function waitForServing(address: string, service = '', timeoutMs = 30_000, pollMs = 100): Promise<void> {
+export async function waitForServing(address: string, service = '', timeoutMs = 30_000, pollMs = 100, tls?: GrpcTls): Promise<void> {
   const until = Date.now() + timeoutMs;
   let last = 'no answer';
   while (Date.now() < until) {
     try {
-      const status = await checkHealth(address, service, Math.max(1, Math.min(DEFAULT_DEADLINES_MS.health, until - Date.now())));
+      const status = await checkHealth(address, service, Math.max(1, Math.min(DEFAULT_DEADLINES_MS.health, until - Date.now())), tls);
       if (status === 'SERVING') return;
       last = status;
     } catch (err) {

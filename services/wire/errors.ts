@@ -3,11 +3,14 @@
 // a status with toStatus(); clients turn a failed call into a PeerError with fromStatus().
 //
 //   TensorValidationError, RequestValidationError,
+//   MalformedRequestError,
 //   ShapeError, SnapshotMismatchError (core)      -> INVALID_ARGUMENT (the caller sent bad data)
 //   NonFiniteError (core), WrongRunError,
-//   StepNotArmedError                             -> FAILED_PRECONDITION (the model or the run is in a
+//   StepNotArmedError, CollectiveRefusedError     -> FAILED_PRECONDITION (the model or the run is in a
 //                                                     state the call cannot proceed from; retrying the
 //                                                     same call cannot help)
+//   PeerNotAllowedError                           -> PERMISSION_DENIED (mutual TLS: the caller's role may
+//                                                     not call this method; peer-auth.ts)
 //   a call the client cancelled                   -> CANCELLED (logged at info, no stack)
 //   anything else                                 -> INTERNAL (a bug; the message is passed on)
 //
@@ -42,6 +45,24 @@ export class RequestValidationError extends Error {
   }
 }
 
+/**
+ * A request's bytes are not a protobuf message of the method's request type (truncated, bad wire
+ * types, impossible lengths). grpc-js answers such bytes INTERNAL; GantryServer answers this instead.
+ */
+export class MalformedRequestError extends Error {
+  override readonly name = 'MalformedRequestError';
+  readonly field = 'request';
+  constructor(
+    /** e.g. "GeneratorService/Generate". */
+    readonly method: string,
+    readonly bytes: number,
+    options?: { cause?: unknown },
+  ) {
+    const reason = options?.cause instanceof Error ? options.cause.message : String(options?.cause);
+    super(`request: expected a ${method} request message, found ${bytes} bytes that do not parse (${clipText(reason, 120)})`, options);
+  }
+}
+
 /** The call's id.run_id is not the run this server serves. `found` is clipped (clipText) in the message. */
 export class WrongRunError extends Error {
   override readonly name = 'WrongRunError';
@@ -73,6 +94,48 @@ export class StepNotArmedError extends Error {
   ) {
     const asked = found ? ` for (iteration ${found.iteration}, step ${found.step})` : '';
     super(`${method}${asked} refused: the ${role} executes only the step its scheduler commanded; expected ${expectedText}`);
+  }
+}
+
+/**
+ * With mutual TLS, the caller's certificate does not name a role allowed to call `method`
+ * (peer-auth.ts). `seen` is the role in the certificate (undefined: none), `allowed` the roles
+ * that may call. Nothing was run.
+ */
+export class PeerNotAllowedError extends Error {
+  override readonly name = 'PeerNotAllowedError';
+  readonly field = 'peer.role';
+  constructor(
+    /** e.g. "DiscriminatorService/TrainStep". */
+    readonly method: string,
+    readonly seen: string | undefined,
+    readonly allowed: readonly string[],
+    /** Why, when it is not simply the role (no identity, another run). */
+    readonly reason?: string,
+  ) {
+    const who = seen === undefined ? 'a peer without a gantry role' : `role ${JSON.stringify(clipText(seen, 64))}`;
+    super(`${method} refused for ${who}: allowed roles: ${allowed.join(', ')}${reason ? ` (${reason})` : ''}`);
+  }
+}
+
+/** What a ring chunk or hello disagreed on (services/collective). */
+export type CollectiveRefusal = 'run' | 'generation' | 'step' | 'sequence' | 'position' | 'layout' | 'rank' | 'size';
+
+/**
+ * A collective message was refused, never summed: it belongs to another run, an older or newer
+ * generation, another step or collective (sequence), or is not the chunk the ring expects next
+ * (position), or the two ends disagree on the buffer layout, ranks or group size.
+ */
+export class CollectiveRefusedError extends Error {
+  override readonly name = 'CollectiveRefusedError';
+  constructor(
+    readonly kind: CollectiveRefusal,
+    /** The message field, e.g. "chunk.id.generation". */
+    readonly field: string,
+    readonly expected: string,
+    readonly found: string,
+  ) {
+    super(`${field}: expected ${expected}, found ${found} (${kind} refused, not summed)`);
   }
 }
 
@@ -122,9 +185,12 @@ const ERROR_NAME_KEY = 'gantry-error-name';
 const ERROR_FIELD_KEY = 'gantry-error-field';
 
 function codeFor(err: unknown): grpc.status {
-  if (err instanceof TensorValidationError || err instanceof RequestValidationError) return grpc.status.INVALID_ARGUMENT;
+  if (err instanceof TensorValidationError || err instanceof RequestValidationError || err instanceof MalformedRequestError) return grpc.status.INVALID_ARGUMENT;
   if (err instanceof ShapeError || err instanceof SnapshotMismatchError) return grpc.status.INVALID_ARGUMENT;
-  if (err instanceof NonFiniteError || err instanceof WrongRunError || err instanceof StepNotArmedError) return grpc.status.FAILED_PRECONDITION;
+  if (err instanceof NonFiniteError || err instanceof WrongRunError || err instanceof StepNotArmedError || err instanceof CollectiveRefusedError) {
+    return grpc.status.FAILED_PRECONDITION;
+  }
+  if (err instanceof PeerNotAllowedError) return grpc.status.PERMISSION_DENIED;
   return grpc.status.INTERNAL;
 }
 
@@ -135,7 +201,9 @@ export function toStatus(err: unknown): grpc.StatusObject {
   const name = err instanceof Error ? err.name : typeof err;
   metadata.set(ERROR_NAME_KEY, name);
   const field = (err as { field?: unknown } | null)?.field;
-  if (typeof field === 'string') metadata.set(ERROR_FIELD_KEY, clipText(field, MAX_FIELD_CHARS));
+  // Metadata values must be printable ASCII (grpc-js throws otherwise); a field can echo a
+  // received tensor name, which may hold anything.
+  if (typeof field === 'string') metadata.set(ERROR_FIELD_KEY, clipText(field, MAX_FIELD_CHARS).replace(/[^ -~]/g, '?'));
   const message = err instanceof Error ? err.message : String(err);
   const details = code === grpc.status.INTERNAL ? `internal error: ${name}: ${message}` : message;
   return { code, details: clipText(details, MAX_DETAILS_CHARS), metadata };

@@ -7,7 +7,7 @@ import { protoPath as healthProtoPath } from 'grpc-health-check';
 
 /** proto/ at the repository root: import paths are "gantry/v1/<file>.proto". */
 export const PROTO_ROOT = fileURLToPath(new URL('../../proto/', import.meta.url));
-export const PROTO_FILES = ['gantry/v1/generator.proto', 'gantry/v1/discriminator.proto'] as const;
+export const PROTO_FILES = ['gantry/v1/generator.proto', 'gantry/v1/discriminator.proto', 'gantry/v1/collective.proto', 'gantry/v1/worker.proto'] as const;
 
 /**
  * keepCase false: fields are camelCase in JS (run_id -> runId). longs Number: int64/uint64 are JS
@@ -26,6 +26,8 @@ export const LOADER_OPTIONS: protoLoader.Options = {
 
 export const GENERATOR_SERVICE = 'gantry.v1.GeneratorService';
 export const DISCRIMINATOR_SERVICE = 'gantry.v1.DiscriminatorService';
+export const COLLECTIVE_SERVICE = 'gantry.v1.CollectiveService';
+export const WORKER_SERVICE = 'gantry.v1.WorkerService';
 export const HEALTH_SERVICE = 'grpc.health.v1.Health';
 
 export const packageDefinition: protoLoader.PackageDefinition = protoLoader.loadSync([...PROTO_FILES], LOADER_OPTIONS);

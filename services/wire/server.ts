@@ -1,7 +1,10 @@
 // A gRPC server for gantry services: raised message limits, keepalive, the standard health
 // service (grpc.health.v1, truthful: NOT_SERVING until setServing(true), NOT_SERVING again as soon
 // as shutdown begins), server reflection, per-method byte and latency metrics, and handlers that
-// answer exactly once with typed errors mapped to status codes (errors.ts).
+// answer exactly once with typed errors mapped to status codes (errors.ts). With TLS settings
+// (tls.ts) it serves TLS or mutual TLS; with mutual TLS every method added by addService first
+// checks the caller's role (peer-auth.ts), while health and reflection stay open. A plaintext
+// listener on a non-loopback address is refused unless `insecure` (security/listeners.ts).
 //
 // Handlers are plain functions wrapped by unary(), serverStream() and clientStream(); they return
 // (or yield) messages and throw typed errors; the wrapper does the answering.
@@ -11,6 +14,10 @@ import { ReflectionService } from '@grpc/reflection';
 import type { MethodDefinition } from '@grpc/proto-loader';
 import { HEALTH_SERVICE, healthPackageDefinition, packageDefinition, serviceDefinition } from './proto.ts';
 import { toStatus } from './errors.ts';
+import { authorizePeer } from './peer-auth.ts';
+import { serverCredentials, type GrpcTls } from './tls.ts';
+import { parsedRequests, refuseUnparsedData, tolerantDeserialize, tolerantRegistrar, Unparsed } from './unparsed.ts';
+import { assertListenerAllowed } from '../security/listeners.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import type { Logger } from '../telemetry/log.ts';
 
@@ -33,31 +40,52 @@ export interface ServerOptions {
   metrics?: Metrics;
   /** Receives INTERNAL errors (bugs) with their stack, and client cancellations at info. */
   logger?: Logger;
+  /** TLS, or mutual TLS with per-method peer roles (tls.mtls); plaintext when absent. */
+  tls?: GrpcTls;
+  /** With mutual TLS: client certificates bound to another run are refused. */
+  runId?: string;
+  /** Allow a plaintext listener on a non-loopback address (--insecure). */
+  insecure?: boolean;
 }
 
 interface Unary<Req, Res> { kind: 'unary'; fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Res | Promise<Res> }
 interface ServerStream<Req, Res> { kind: 'serverStream'; fn: (req: Req) => Iterable<Res> | AsyncIterable<Res> }
 interface ClientStream<Req, Res> { kind: 'clientStream'; fn: (requests: AsyncIterable<Req>) => Promise<Res> }
+/**
+ * A long-lived bidirectional stream owned by its handler (the collectives' ring edges): the handler
+ * reads and writes `call` itself, ends it with call.end(), and fails it with `fail(err)`, which
+ * sends err's status (toStatus) exactly once.
+ */
+interface BidiStream<Req, Res> {
+  kind: 'bidiStream';
+  fn: (call: grpc.ServerDuplexStream<Req, Res>, fail: (err: unknown) => void) => void;
+}
 // Handlers are checked against their request/response types where they are written (unary<Req, Res>).
-export type Handler = Unary<any, any> | ServerStream<any, any> | ClientStream<any, any>;
+export type Handler = Unary<any, any> | ServerStream<any, any> | ClientStream<any, any> | BidiStream<any, any>;
 
 export const unary = <Req, Res>(fn: Unary<Req, Res>['fn']): Unary<Req, Res> => ({ kind: 'unary', fn });
 export const serverStream = <Req, Res>(fn: ServerStream<Req, Res>['fn']): ServerStream<Req, Res> => ({ kind: 'serverStream', fn });
 export const clientStream = <Req, Res>(fn: ClientStream<Req, Res>['fn']): ClientStream<Req, Res> => ({ kind: 'clientStream', fn });
+export const bidiStream = <Req, Res>(fn: BidiStream<Req, Res>['fn']): BidiStream<Req, Res> => ({ kind: 'bidiStream', fn });
 
 /** "gantry.v1.GeneratorService" + "Generate" -> "GeneratorService/Generate" (the metrics label). */
 export function methodLabel(service: string, method: string): string {
   return `${service.split('.').pop()}/${method}`;
 }
 
-/** A copy of `def` whose (de)serializers count bytes. */
-function meteredMethod(def: MethodDefinition<object, object>, label: string, metrics: Metrics): MethodDefinition<object, object> {
+/**
+ * A copy of `def` whose request deserializer answers bytes that do not parse with an Unparsed
+ * marker (unparsed.ts) and whose (de)serializers count bytes when there are metrics.
+ */
+function servedMethod(def: MethodDefinition<object, object>, label: string, metrics: Metrics | undefined): MethodDefinition<object, object> {
+  const parse = tolerantDeserialize(def.requestDeserialize, label) as (b: Buffer) => object;
+  if (!metrics) return { ...def, requestDeserialize: parse };
   const bytes = metrics.grpcServerBytes;
   return {
     ...def,
     requestDeserialize: (buf: Buffer) => {
       bytes.inc({ method: label, direction: 'received' }, buf.length);
-      return def.requestDeserialize(buf);
+      return parse(buf);
     },
     responseSerialize: (value: object) => {
       const buf = def.responseSerialize(value);
@@ -83,7 +111,7 @@ export class GantryServer {
       'grpc.keepalive_time_ms': opts.keepaliveTimeMs ?? 60_000,
       'grpc.keepalive_timeout_ms': opts.keepaliveTimeoutMs ?? 120_000,
     });
-    this.health.addToServer(this.grpcServer);
+    this.health.addToServer(tolerantRegistrar(this.grpcServer));
   }
 
   /** Registers `name` (e.g. GENERATOR_SERVICE) with one handler per RPC; its health starts NOT_SERVING. */
@@ -101,7 +129,7 @@ export class GantryServer {
     const impl: grpc.UntypedServiceImplementation = {};
     for (const m of methods) {
       const label = methodLabel(name, m);
-      metered[m] = this.opts.metrics ? meteredMethod(def[m], label, this.opts.metrics) : def[m];
+      metered[m] = servedMethod(def[m], label, this.opts.metrics);
       impl[m] = this.adapt(label, handlers[m]);
     }
     this.grpcServer.addService(metered, impl);
@@ -115,11 +143,12 @@ export class GantryServer {
     this.listening = true;
     if (this.opts.reflection ?? true) {
       const pkg = { ...packageDefinition, ...healthPackageDefinition };
-      new ReflectionService(pkg, { services: [...this.services, HEALTH_SERVICE] }).addToServer(this.grpcServer);
+      new ReflectionService(pkg, { services: [...this.services, HEALTH_SERVICE] }).addToServer(tolerantRegistrar(this.grpcServer));
     }
+    assertListenerAllowed(host, port, { tls: this.opts.tls !== undefined, insecure: this.opts.insecure ?? false });
     const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
     this.boundPort = await new Promise<number>((resolve, reject) => {
-      this.grpcServer.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, bound) => {
+      this.grpcServer.bindAsync(address, serverCredentials(this.opts.tls), (err, bound) => {
         if (err) reject(new Error(`gRPC server: cannot bind ${address}: ${err.message}`, { cause: err }));
         else resolve(bound);
       });
@@ -198,9 +227,15 @@ export class GantryServer {
     };
   }
 
+  /** With mutual TLS, throws PeerNotAllowedError unless the caller's role may call `label`. */
+  private authorize(label: string, call: Pick<grpc.ServerUnaryCall<unknown, unknown>, 'getAuthContext'>): void {
+    if (this.opts.tls?.mtls) authorizePeer(call, label, this.opts.runId);
+  }
+
   private adapt(label: string, h: Handler): grpc.UntypedHandleCall {
     if (h.kind === 'unary') return this.adaptUnary(label, h);
     if (h.kind === 'serverStream') return this.adaptServerStream(label, h);
+    if (h.kind === 'bidiStream') return this.adaptBidiStream(label, h);
     return this.adaptClientStream(label, h);
   }
 
@@ -208,7 +243,11 @@ export class GantryServer {
     return (call, callback) => {
       const answer = this.answerOnce(label, call, callback);
       Promise.resolve()
-        .then(() => h.fn(call.request, call))
+        .then(() => {
+          this.authorize(label, call);
+          if (call.request instanceof Unparsed) throw call.request.error;
+          return h.fn(call.request, call);
+        })
         .then((res) => answer(undefined, res), (err: unknown) => answer(err ?? new Error('handler rejected')));
     };
   }
@@ -217,6 +256,8 @@ export class GantryServer {
     return async (call) => {
       const done = this.observe(label);
       try {
+        this.authorize(label, call);
+        if (call.request instanceof Unparsed) throw call.request.error;
         for await (const msg of h.fn(call.request)) {
           if (call.cancelled) {
             done(grpc.status.CANCELLED);
@@ -234,10 +275,40 @@ export class GantryServer {
     };
   }
 
+  private adaptBidiStream(label: string, h: BidiStream<unknown, unknown>): grpc.handleBidiStreamingCall<unknown, unknown> {
+    return (call) => {
+      const done = this.observe(label);
+      let finished = false;
+      const finish = (code: grpc.status): void => {
+        if (finished) return;
+        finished = true;
+        done(code);
+      };
+      call.once('finish', () => finish(grpc.status.OK));
+      call.once('cancelled', () => finish(grpc.status.CANCELLED));
+      const fail = (err: unknown): void => {
+        if (finished) return;
+        const status = this.statusFor(label, err, call);
+        finish(status.code);
+        if (!call.cancelled) call.emit('error', status);
+      };
+      try {
+        this.authorize(label, call);
+        refuseUnparsedData(call, fail);
+        h.fn(call, fail);
+      } catch (err) {
+        fail(err);
+      }
+    };
+  }
+
   private adaptClientStream(label: string, h: ClientStream<unknown, unknown>): grpc.handleClientStreamingCall<unknown, unknown> {
     return (call, callback) => {
       const answer = this.answerOnce(label, call, callback);
-      h.fn(call).then((res) => answer(undefined, res), async (err: unknown) => {
+      Promise.resolve().then(() => {
+        this.authorize(label, call);
+        return h.fn(parsedRequests(call));
+      }).then((res) => answer(undefined, res), async (err: unknown) => {
         // A client's cancellation reaches the handler first as an early end of its request
         // stream (a "truncated stream" error); grpc-js flags the call cancelled only when the
         // HTTP/2 stream closes, a moment later. Wait that moment, so a cancellation is logged

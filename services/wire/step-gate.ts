@@ -1,6 +1,7 @@
 // Which state-changing data-plane call a service may execute: only the step its current scheduler
-// generation commanded. gRPC carries no identity yet (no mutual TLS), so anyone who can reach the
-// port can send a well-formed TrainStep; the gate makes such a call harmless.
+// generation commanded. Without mutual TLS anyone who can reach the port can send a well-formed
+// TrainStep, and with it (peer-auth.ts checks the caller's role) a peer can still send the wrong
+// step; the gate makes such a call harmless.
 //
 // Protocol (one StepGate per state-changing method of a service):
 //   1. The service is restored into generation g (NATS `restore`): reset(); nothing is armed.

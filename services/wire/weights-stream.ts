@@ -113,6 +113,7 @@ class SnapshotReader {
     if (c.shape.map(Number).join(',') !== cur.shape.join(',')) {
       throw new TensorValidationError(`${where}.shape`, `${formatShape(cur.shape)} (as in the tensor's first chunk)`, formatShape(c.shape.map(Number)));
     }
+    if (c.group !== cur.group) throw new RequestValidationError(`${where}.group`, `${cur.group} (as in the tensor's first chunk)`, String(c.group));
     if (Number(c.byteOffset) !== cur.filled) throw new RequestValidationError(`${where}.byte_offset`, String(cur.filled), String(c.byteOffset));
     if (cur.filled + c.data.length > cur.size) {
       throw new TensorValidationError(`${where}.data`, `at most ${cur.size - cur.filled} more bytes for "${clipText(cur.name)}"`,
@@ -197,6 +198,25 @@ export async function chunksToSnapshot(
   }
   if (!reader) throw new RequestValidationError('chunk[0]', 'a header chunk', 'an empty stream');
   return reader.result();
+}
+
+/** JSON with object keys sorted, so two descriptions of one architecture compare equal. */
+function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    const entries = Object.entries(v).filter(([, x]) => x !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonicalJson(x)}`).join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'null';
+}
+
+/**
+ * A received snapshot must describe the receiving model's architecture: tensors that happen to
+ * fit another architecture's names and shapes are still another model. Throws SnapshotMismatchError.
+ */
+export function checkSameArch(model: { arch: unknown }, s: ModelSnapshot): void {
+  const [want, got] = [canonicalJson(model.arch), canonicalJson(s.arch)];
+  if (want !== got) throw new SnapshotMismatchError(`chunk[0].header.arch_json: expected ${clipText(want, 200)}, found ${clipText(got, 200)}`);
 }
 
 /** The LoadWeights reply for a received snapshot: how many tensors and bytes it held. */

@@ -89,13 +89,29 @@ export interface Services {
   stop(): Promise<void>;
 }
 
-/** A generator and a discriminator process for `runId`, both ready (gRPC up, NATS subscribed). */
-export async function startServices(natsUrl: string, runId: string, runDir: string, env: Record<string, string> = {}): Promise<Services> {
+export interface StartServicesOptions {
+  /** Run both services as this user (root only; util-linux setpriv), e.g. nobody's 65534. */
+  asUser?: { uid: number; gid: number };
+  /** Variables for one role only (its own certificate and credentials). */
+  roleEnv?: Partial<Record<'generator' | 'discriminator', Record<string, string>>>;
+}
+
+/**
+ * A generator and a discriminator process for `runId`, both ready (gRPC up, NATS subscribed). They
+ * are told no run directory (only the scheduler has one); give the scheduler `grpc`'s addresses.
+ * `env` goes to both.
+ */
+export async function startServices(
+  natsUrl: string, runId: string, env: Record<string, string> = {}, opts: StartServicesOptions = {},
+): Promise<Services> {
   const [gPort, dPort] = await freePorts(2);
   const output = new LineSink();
-  const common = { ...process.env, GANTRY_NATS_URL: natsUrl, GANTRY_RUN_ID: runId, GANTRY_RUN_DIR: runDir, GANTRY_BACKEND: 'wasm', GANTRY_HEARTBEAT_MS: '200', GANTRY_LOG_FORMAT: 'json', ...env };
+  const common = { ...process.env, GANTRY_NATS_URL: natsUrl, GANTRY_RUN_ID: runId, GANTRY_BACKEND: 'wasm', GANTRY_HEARTBEAT_MS: '200', GANTRY_LOG_FORMAT: 'json', ...env };
   const spawn = (role: string, extra: Record<string, string>): ManagedChild => {
-    const child = new ManagedChild({ role, command: process.execPath, args: [GANTRY_BIN, 'serve', role], env: { ...common, ...extra } }, output, () => undefined);
+    const argv = [process.execPath, GANTRY_BIN, 'serve', role];
+    // setpriv execs in place: the child's pid is the service's own.
+    const [command, ...args] = opts.asUser ? ['setpriv', `--reuid=${opts.asUser.uid}`, `--regid=${opts.asUser.gid}`, '--clear-groups', '--', ...argv] : argv;
+    const child = new ManagedChild({ role, command, args, env: { ...common, ...extra, ...opts.roleEnv?.[role as 'generator'] } }, output, () => undefined);
     child.start();
     return child;
   };

@@ -39,7 +39,7 @@ before(async () => {
   root = await tempDir('gantry-control-guard-');
   runDir = path.join(root, 'run');
   await fsp.mkdir(runDir);
-  services = await startServices(nats.url, RUN, runDir);
+  services = await startServices(nats.url, RUN);
   nc = await connectNats(nats.url, { name: 'test', log: quietLog });
 });
 after(async () => {
@@ -94,7 +94,7 @@ it('service processes refuse foreign state-changing gRPC calls and keep their st
 it('a step answered applied=false on its first attempt stops the run with a fault naming the role and iteration', async () => {
   const train = tinyGanConfig({ out: runDir, iterations: 200, checkpointEvery: 100, sampleEvery: 100 });
   const cfg = schedulerConfigSchema.parse({
-    natsUrl: nats.url, runId: RUN, runDir, commandTimeoutMs: 5_000, livenessMs: 2_000, recoveryTimeoutMs: 20_000, progress: false,
+    natsUrl: nats.url, runId: RUN, runDir, generatorAddr: services.grpc.generator, discriminatorAddr: services.grpc.discriminator, commandTimeoutMs: 5_000, livenessMs: 2_000, recoveryTimeoutMs: 20_000, progress: false,
   });
   const outcome = new Scheduler(nc, cfg, train, quietLog, createSchedulerMetrics()).run(new AbortController().signal);
   const store = await RunStateStore.open(nc);

@@ -1,5 +1,5 @@
 // Real generator and discriminator processes driven over NATS: first by the test itself (command
-// validation, idempotent retries, generation fencing, half-written checkpoints); then by a
+// validation, idempotent retries, generation fencing, checkpoints and restores through gRPC); then by a
 // scheduler that `gantry run` pauses, resumes and stops while `gantry status` reports it; then by
 // two schedulers in turn (the first resumes the stopped run from KV, the second takes it over and
 // the first must stop). The final weights must equal an uninterrupted in-process run's.
@@ -15,8 +15,6 @@ import { decodeMessage, encodeMessage, errorReplySchema } from '../../services/c
 import { configHash } from '../../services/control/run-config.ts';
 import { RunStateStore } from '../../services/control/run-state.ts';
 import { runSubjects } from '../../services/control/subjects.ts';
-import { commitCheckpoint, prepareStagingDir } from '../../services/run/checkpoint.ts';
-import type { ManifestModelEntry } from '../../services/run/manifest.ts';
 import { diffCheckpoints } from '../../services/run/diff.ts';
 import { schedulerConfigSchema } from '../../services/scheduler/config.ts';
 import { Scheduler } from '../../services/scheduler/scheduler.ts';
@@ -24,6 +22,10 @@ import { register as registerRun } from '../../services/cli/commands/run.ts';
 import { register as registerStatus } from '../../services/cli/commands/status.ts';
 import { CheckFailed, UsageError } from '../../services/cli/errors.ts';
 import { Command } from 'commander';
+import * as grpc from '@grpc/grpc-js';
+import { DiscriminatorClient } from '../../services/wire/discriminator-client.ts';
+import { PeerError } from '../../services/wire/errors.ts';
+import { GeneratorClient } from '../../services/wire/generator-client.ts';
 import { createSchedulerMetrics } from '../../services/telemetry/scheduler-metrics.ts';
 import { metricsPortOf, quietLog, scrapeGauge, startServices, type Services, tinyGanConfig, trainReference } from '../harness/cluster.ts';
 import { startTestNats, tempDir, type TestNats, waitFor } from '../harness/nats.ts';
@@ -40,7 +42,7 @@ before(async () => {
   root = await tempDir('gantry-control-services-');
   runDir = path.join(root, 'run');
   await fsp.mkdir(runDir);
-  services = await startServices(nats.url, RUN, runDir);
+  services = await startServices(nats.url, RUN);
   nc = await connectNats(nats.url, { name: 'test', log: quietLog });
 });
 after(async () => {
@@ -110,26 +112,40 @@ describe('service commands', () => {
     assert.match(reply.error.message, /iteration.*"one"/);
   });
 
-  it('never loads a half-written checkpoint, and loads it once committed', async () => {
-    const staging = await prepareStagingDir(path.join(runDir, 'checkpoints'), 5);
-    const stagingDir = path.relative(runDir, staging);
-    const entries: ManifestModelEntry[] = [];
+  it('checkpoints and restores through gRPC only: a restore arms LoadWeights and nothing runs until the snapshot is in', async () => {
+    // Iterations 0..4 are applied above: checkpoint 5 is what both can give.
+    await assert.rejects(client().send('generator', { type: 'checkpoint', run: RUN, generation: 1, iteration: 4 }, 15_000), failsWith('bad-request', 'iteration'));
     for (const role of ['generator', 'discriminator'] as const) {
-      const r = await client().send(role, { type: 'checkpoint', run: RUN, generation: 1, iteration: 5, stagingDir }, 15_000);
-      entries.push(r.entry as ManifestModelEntry);
+      assert.equal((await client().send(role, { type: 'checkpoint', run: RUN, generation: 1, iteration: 5 }, 15_000)).iteration, 5);
     }
-    await assert.rejects(client().send('generator', restore(2, { iteration: 5, path: stagingDir }), 15_000), (err: unknown) => {
-      assert.ok(err instanceof CommandFailed);
-      assert.match(err.message, /half-written/);
-      return true;
-    });
-    const final = await commitCheckpoint(staging, { kind: 'gan', iteration: 5, config: train() as Record<string, unknown>, models: entries });
-    for (const role of ['generator', 'discriminator'] as const) {
-      const r = await client().send(role, restore(3, { iteration: 5, path: path.relative(runDir, final) }), 30_000);
-      assert.equal(r.iteration, 5);
+    const g = new GeneratorClient(services.grpc.generator, { deadlineMs: 15_000 });
+    const d = new DiscriminatorClient(services.grpc.discriminator, { deadlineMs: 15_000 });
+    try {
+      const [gw, dw] = [await g.streamWeights(), await d.streamWeights()];
+      assert.equal(gw.lastAppliedIteration, 4);
+      assert.deepEqual(dw.lastApplied, { iteration: 4, step: 0 });
+      const ref = { iteration: 5, path: 'checkpoints/iter-000005' };
+      for (const role of ['generator', 'discriminator'] as const) assert.equal((await client().send(role, restore(2, ref), 30_000)).iteration, 5);
+      // Seeded init weights are in place, but nothing runs on them.
+      await assert.rejects(client().send('discriminator', { type: 'd-step', run: RUN, generation: 2, iteration: 5, step: 0 }, 15_000), failsWith('not-ready'));
+      await assert.rejects(client().send('generator', { type: 'sample', run: RUN, generation: 2, iteration: 5 }, 15_000), failsWith('not-ready'));
+      // Another progress than the checkpoint's is refused, and a damaged snapshot changes nothing.
+      await assert.rejects(d.loadWeights({ ...dw, lastApplied: { iteration: 3, step: 0 } }), (err: unknown) => err instanceof PeerError && err.remoteName === 'StepNotArmedError');
+      const damaged = { ...dw.snapshot, tensors: dw.snapshot.tensors.slice(1) };
+      await assert.rejects(d.loadWeights({ ...dw, snapshot: damaged }), (err: unknown) => err instanceof PeerError && err.code === grpc.status.INVALID_ARGUMENT);
+      await assert.rejects(client().send('discriminator', { type: 'd-step', run: RUN, generation: 2, iteration: 5, step: 0 }, 15_000), failsWith('not-ready'));
+      await d.loadWeights(dw);
+      await g.loadWeights(gw);
+      await assert.rejects(d.loadWeights(dw), (err: unknown) => err instanceof PeerError && err.remoteName === 'StepNotArmedError', 'armed once');
+      const step = await client().send('discriminator', { type: 'd-step', run: RUN, generation: 2, iteration: 5, step: 0 }, 15_000);
+      assert.equal(step.metrics.applied, true);
+      const sample = await client().send('generator', { type: 'sample', run: RUN, generation: 2, iteration: 5 }, 15_000);
+      assert.deepEqual([...Buffer.from(sample.pngBase64, 'base64').subarray(1, 4)], [0x50, 0x4e, 0x47], 'PNG bytes');
+      assert.deepEqual(await fsp.readdir(runDir), [], 'the services wrote nothing into the run directory');
+    } finally {
+      g.close();
+      d.close();
     }
-    const d = await client().send('discriminator', { type: 'd-step', run: RUN, generation: 3, iteration: 5, step: 0 }, 15_000);
-    assert.equal(d.metrics.applied, true);
   });
 });
 
@@ -152,7 +168,7 @@ async function gantry(...args: string[]): Promise<string> {
 describe('a distributed run, controlled and taken over', () => {
   const train = (): ReturnType<typeof tinyGanConfig> => tinyGanConfig({ out: runDir, iterations: 30, checkpointEvery: 5, sampleEvery: 15 });
   const schedulerConfig = () => schedulerConfigSchema.parse({
-    natsUrl: nats.url, runId: RUN, runDir, commandTimeoutMs: 5_000, livenessMs: 2_000, recoveryTimeoutMs: 20_000, progress: false,
+    natsUrl: nats.url, runId: RUN, runDir, generatorAddr: services.grpc.generator, discriminatorAddr: services.grpc.discriminator, commandTimeoutMs: 5_000, livenessMs: 2_000, recoveryTimeoutMs: 20_000, progress: false,
   });
   const scheduler = () => new Scheduler(nc, schedulerConfig(), train(), quietLog, createSchedulerMetrics()).run(new AbortController().signal);
 

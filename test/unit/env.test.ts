@@ -15,6 +15,7 @@ import {
 import { generatorBindings } from '../../services/generator/config.ts';
 import { discriminatorBindings } from '../../services/discriminator/config.ts';
 import { schedulerBindings } from '../../services/scheduler/config.ts';
+import { workerBindings } from '../../services/worker/config.ts';
 import { parseWasmThreads } from '../../services/core/backend/wasm-parallel/settings.ts';
 import { WasmThreadsSettingError } from '../../services/core/backend/errors.ts';
 import { createLogger } from '../../services/telemetry/log.ts';
@@ -123,6 +124,7 @@ test('catalogue: GANTRY_* names, each described; integers with bounds, choices w
 test('catalogue: exactly the variables the config bindings read, with the same parsing and readers', () => {
   const byRole: [EnvReader, readonly { env?: string; kind: string }[]][] = [
     ['generator', generatorBindings], ['discriminator', discriminatorBindings], ['scheduler', schedulerBindings],
+    ['worker', workerBindings],
   ];
   const kinds: Record<string, string> = { string: 'string', int: 'integer', number: 'number', bool: 'boolean' };
   const bound = new Set<string>();

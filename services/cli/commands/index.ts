@@ -9,10 +9,11 @@ import { register as report } from './report.ts';
 import { register as serve } from './serve.ts';
 import { register as status } from './status.ts';
 import { register as runControl } from './run.ts';
+import { register as certs } from './certs.ts';
 
 type Register = (program: Command) => void;
 
-const modules: Register[] = [train, sample, evaluate, report, checkpoint, data, serve, status, runControl];
+const modules: Register[] = [train, sample, evaluate, report, checkpoint, data, serve, status, runControl, certs];
 
 export function registerCommands(program: Command): void {
   for (const register of modules) register(program);

@@ -1,4 +1,4 @@
-// `gantry serve generator|discriminator|scheduler`: one process of a distributed run, configured
+// `gantry serve generator|discriminator|worker|scheduler`: one process of a distributed run, configured
 // by GANTRY_* environment variables and flags (flags win), for containers and the local launcher.
 // Each process validates its config once (services/<role>/config.ts) and logs it at start-up.
 import type { Command } from 'commander';
@@ -8,6 +8,7 @@ import { shutdownSignal } from '../../control/lifecycle.ts';
 import { discriminatorBindings, resolveDiscriminatorConfig } from '../../discriminator/config.ts';
 import { generatorBindings, resolveGeneratorConfig } from '../../generator/config.ts';
 import { resolveSchedulerConfig, schedulerBindings } from '../../scheduler/config.ts';
+import { resolveWorkerConfig, workerBindings } from '../../worker/config.ts';
 import { createLogger, type Logger } from '../../telemetry/log.ts';
 import { serviceEnvironment } from '../../env/mod.ts';
 import { NoValidCheckpoint } from '../../run/checkpoint-list.ts';
@@ -41,6 +42,17 @@ export function register(program: Command): void {
     const stop = shutdownSignal(log, cfg.parentPid);
     try {
       await runDiscriminator(cfg, log, stop.signal);
+    } finally {
+      stop.dispose();
+    }
+    return 0;
+  });
+  addRole(serve, 'worker', 'one classifier replica of a data-parallel group: registers in KV, steps over NATS, gradients over the ring', workerBindings, async (flags, log) => {
+    const cfg = configOrUsage(() => resolveWorkerConfig(serviceEnvironment(), flags));
+    const { runWorker } = await import('../../worker/main.ts');
+    const stop = shutdownSignal(log, cfg.parentPid);
+    try {
+      await runWorker(cfg, log, stop.signal);
     } finally {
       stop.dispose();
     }

@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { closeNats, connectNats } from '../../control/connection.ts';
+import { loadNatsAuth } from '../../control/nats-auth.ts';
 import { Membership, type SeenMember } from '../../control/heartbeat.ts';
 import { type RunState, RunStateStore } from '../../control/run-state.ts';
 import { DEFAULT_PREFIX, prefixSchema, RUNS_BUCKET, runIdSchema, runSubjects } from '../../control/subjects.ts';
@@ -32,7 +33,15 @@ export function natsTarget(opts: { nats?: string; run?: string; subjectPrefix?: 
 /** Connects (5 s) and opens the runs bucket without creating it. */
 export async function openRuns(target: NatsTarget): Promise<{ nc: NatsConnection; store: RunStateStore }> {
   const log = createLogger({ component: 'status', level: 'error' });
-  const nc = await connectNats(target.url, { name: 'gantry-cli', log, timeoutMs: 5_000 }).catch((err: unknown) => {
+  // The operator's NATS credentials, as a service's (GANTRY_NATS_USER ...; `gantry nats-config` role "operator").
+  const setting = (name: Parameters<typeof readEnv>[0]): string | undefined => readEnv(name) || undefined;
+  const auth = await loadNatsAuth({
+    natsUser: setting('GANTRY_NATS_USER'), natsPasswordFile: setting('GANTRY_NATS_PASSWORD_FILE'), natsNkeyFile: setting('GANTRY_NATS_NKEY_FILE'),
+    natsTlsCa: setting('GANTRY_NATS_TLS_CA'), natsTlsCert: setting('GANTRY_NATS_TLS_CERT'), natsTlsKey: setting('GANTRY_NATS_TLS_KEY'),
+  }).catch((err: unknown) => {
+    throw new UsageError((err as Error).message, { cause: err });
+  });
+  const nc = await connectNats(target.url, { name: 'gantry-cli', log, timeoutMs: 5_000, auth }).catch((err: unknown) => {
     throw new CheckFailed(`cannot reach NATS at ${target.url} (--nats): ${(err as Error).message}`);
   });
   try {

@@ -62,6 +62,10 @@ const CLASSIFIER_FLAGS: FlagSpec[] = [
   { flag: 'eval-every', key: 'evalEvery', kind: 'int', description: 'validate every N steps (default 200)' },
   { flag: 'patience', key: 'patience', kind: 'int', description: 'early stopping: validations without improvement (default 5)' },
   { flag: 'stop-below-val-loss', key: 'stopBelowValLoss', kind: 'number', description: "the workshop's absolute threshold on the validation loss" },
+  { flag: 'workers', key: 'workers', kind: 'int', description: 'data-parallel: start nats-server, the scheduler and N worker processes (the global batch is split across them)' },
+  { flag: 'min-workers', key: 'minWorkers', kind: 'int', description: 'data-parallel: keep training while at least A workers are alive (default 1)' },
+  { flag: 'max-workers', key: 'maxWorkers', kind: 'int', description: 'data-parallel: at most B workers in the group; more wait as spares (default --workers)' },
+  { flag: 'global-batch', key: 'batchSize', kind: 'int', description: 'images per step over all workers (the same as --batch-size)' },
   ...COMMON,
 ];
 
@@ -130,7 +134,8 @@ export function register(program: Command): void {
     train.command('classifier').description('the workshop classifier on MNIST, with validation and test accuracy'),
     CLASSIFIER_FLAGS,
   )
-    .option('--in-process', 'accepted for symmetry: the classifier trains in this process')
+    .option('--in-process', 'train in this process (the reference; the default without --workers)')
+    .option('--nats <url>', 'data-parallel: use this NATS server instead of starting one')
     .option('--config <file>', 'JSON config file (flags override it)')
     .option('--resume <run-dir>', 'continue a run from its last complete checkpoint');
   classifier.action(async () => {
@@ -139,6 +144,17 @@ export function register(program: Command): void {
     const { flags, file } = await resolveSources(classifier, CLASSIFIER_FLAGS);
     const cfg = await loadConfig(classifierTrainSchema, flags, file);
     const log = createLogger({ component: 'train', format: process.stderr.isTTY ? 'pretty' : 'json' });
+    const o = classifier.opts<RunFlags>();
+    if (classifier.getOptionValue('workers') !== undefined && !o.inProcess) {
+      const { runLocalWorkers } = await import('../../launcher/local-workers.ts');
+      const { readMetrics } = await import('../../run/metrics-log.ts');
+      const w = await runLocalWorkers(cfg, { natsUrl: o.nats, log });
+      const test = (await readMetrics(path.join(w.runDir, 'metrics.jsonl'))).filter((m) => m.kind === 'test').pop() as { accuracy: number; loss: number } | undefined;
+      const acc = test ? `test accuracy ${(100 * test.accuracy).toFixed(2)}% (loss ${test.loss.toFixed(4)}) after ` : '';
+      process.stdout.write(`${w.status}: ${acc}${w.steps} steps in ${w.seconds.toFixed(0)} s (generation ${w.generation}); run directory ${w.runDir}\n`);
+      return;
+    }
+    if (o.nats) throw new UsageError('--nats is for data-parallel runs: add --workers N');
     const r = await trainClassifier(cfg, log);
     process.stdout.write(
       `test accuracy ${(100 * r.testAccuracy).toFixed(2)}% (loss ${r.testLoss.toFixed(4)}) after ${r.steps} steps; ` +

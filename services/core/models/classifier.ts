@@ -16,7 +16,7 @@ export function convClassifier(s: ClassifierSizes, arch: Record<string, unknown>
   const body = convBody({ imageShape: s.imageShape, width: s.width, denseUnits: s.denseUnits, outputs: s.numClasses }, seed);
   return {
     role: 'classifier', arch, inputShape: s.imageShape, outputShape: [s.numClasses],
-    params: body.params, state: body.state,
+    params: body.params, state: body.state, segments: body.segments,
     apply: (x: tf.Tensor, mode: ForwardMode) => tf.tidy(() => body.forward(x, mode).out), // (B, 10)
     embed: (x: tf.Tensor, mode: ForwardMode) => {
       const { features, out } = body.forward(x, mode);

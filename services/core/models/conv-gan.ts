@@ -79,7 +79,7 @@ export function convDiscriminator(s: ConvGanSizes, arch: Record<string, unknown>
   const body = convBody({ imageShape: s.imageShape, width: s.dWidth, convLayers: s.dLayers, denseUnits: s.dDense, outputs: 1 }, seed);
   return {
     role: 'discriminator', arch, inputShape: s.imageShape, outputShape: [1],
-    params: body.params, state: body.state,
+    params: body.params, state: body.state, segments: body.segments,
     apply: (x: tf.Tensor, mode: ForwardMode) => tf.tidy(() => body.forward(x, mode).out), // (B, 1)
     dispose: () => body.dispose(),
   };

@@ -4,7 +4,7 @@
 // With w = 256 this is the 100-256-512-784 / 784-512-256-1 pair of ENVIRONMENT.md.
 import { tf } from '../tf.ts';
 import { ParamStore, dense, denseParams, leaky } from '../layers.ts';
-import type { ForwardMode, Model } from '../model.ts';
+import type { ForwardMode, Model, Segment } from '../model.ts';
 
 export interface MlpGanSizes { zDim: number; gWidth: number; dWidth: number; imageShape: readonly [number, number, number] }
 
@@ -35,15 +35,21 @@ export function mlpDiscriminator(s: MlpGanSizes, arch: Record<string, unknown>, 
   const l1 = denseParams(p, 'fc1', pixels(s.imageShape), 2 * s.dWidth);
   const l2 = denseParams(p, 'fc2', 2 * s.dWidth, s.dWidth);
   const out = denseParams(p, 'out', s.dWidth, 1);
-  return {
-    role: 'discriminator', arch, inputShape: s.imageShape, outputShape: [1],
-    params: p.params, state: p.state,
-    apply: (x: tf.Tensor, _mode: ForwardMode) => tf.tidy(() => {
+  // No batch norm: the whole network is one segment.
+  const whole: Segment = {
+    name: 'out',
+    params: p.params.map((v) => v.variable),
+    apply: (x) => {
       const flat = tf.reshape(x, [x.shape[0], -1]); // (B, 784)
       const h1 = leaky(dense(flat, l1)); // (B, 2w)
       const h2 = leaky(dense(h1, l2)); // (B, w)
       return dense(h2, out); // (B, 1)
-    }),
+    },
+  };
+  return {
+    role: 'discriminator', arch, inputShape: s.imageShape, outputShape: [1],
+    params: p.params, state: p.state, segments: [whole],
+    apply: (x: tf.Tensor, _mode: ForwardMode) => tf.tidy(() => whole.apply(x)),
     dispose: () => p.dispose(),
   };
 }

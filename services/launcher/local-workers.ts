@@ -1,0 +1,267 @@
+// The local data-parallel classifier: `gantry train classifier --workers N` starts nats-server
+// (unless given a URL), the classifier scheduler and N workers (`gantry serve worker`) as
+// separate OS processes on loopback, merges their logs with a "[role] " prefix, draws one
+// progress bar from the scheduler's progress events, and supervises:
+//   - a worker that dies is NOT restarted: the group goes on without it at the next generation
+//     (elastic membership); addWorker() starts another one, which joins at a step boundary;
+//   - a scheduler that exits 0 ends the run (completed or stopped, read from KV); one that exits 1
+//     having failed the run fails it; one that crashed is restarted (up to 5 times), takes the run
+//     over from KV and resumes from the last complete checkpoint;
+//   - Ctrl-C asks the scheduler to stop after the current step with a checkpoint; a second one
+//     stops everything.
+// On every way out all children's process groups and nats-server are stopped: no orphans.
+import { childEnvironment } from '../env/mod.ts';
+import { promises as fsp } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { closeNats, connectNats } from '../control/connection.ts';
+import { decodeMessage, encodeMessage, progressSchema } from '../control/messages.ts';
+import { RunStateStore } from '../control/run-state.ts';
+import { runSubjects } from '../control/subjects.ts';
+import { createProgress, type Progress } from '../run/progress.ts';
+import { timestamp } from '../run/run-dir.ts';
+import type { Logger } from '../telemetry/log.ts';
+import type { ClassifierTrainConfig } from '../train/config.ts';
+import { ManagedChild } from './child.ts';
+import { ClusterFailed, runIdFor } from './local-cluster.ts';
+import { type NatsServerProcess, startNatsServer } from './nats-server.ts';
+import { freePort } from './ports.ts';
+
+const GANTRY_BIN = fileURLToPath(new URL('../../bin/gantry.js', import.meta.url));
+const STOP_GRACE_MS = 5_000;
+const MAX_SCHEDULER_RESTARTS = 5;
+
+export interface LocalWorkersOptions {
+  natsUrl?: string;
+  log: Logger;
+  runId?: string;
+  output?: NodeJS.WritableStream;
+  progress?: boolean;
+  /** Extra environment of the scheduler and of every worker (deadlines, heartbeats). */
+  env?: { scheduler?: Record<string, string>; worker?: Record<string, string> };
+  handleSignals?: boolean;
+  signal?: AbortSignal;
+  onEvent?: (e: WorkersEvent) => void;
+}
+
+export type WorkersEvent =
+  | { type: 'spawn'; role: 'scheduler' | 'worker'; pid: number; index: number }
+  | { type: 'exit'; role: 'scheduler' | 'worker'; pid: number; index: number; code: number | null; signal: NodeJS.Signals | null }
+  | { type: 'progress'; iteration: number; total: number; status: string };
+
+export interface WorkersSummary {
+  runId: string;
+  runDir: string;
+  status: 'completed' | 'stopped';
+  steps: number;
+  generation: number;
+  lastCheckpoint: string | null;
+  seconds: number;
+}
+
+export function workersRunDir(cfg: ClassifierTrainConfig): string {
+  return path.resolve(cfg.out ?? path.join('runs', `classifier-${timestamp(new Date())}`));
+}
+
+export class LocalWorkers {
+  readonly runDir: string;
+  readonly runId: string;
+  private readonly output: NodeJS.WritableStream;
+  private readonly workers: ManagedChild[] = [];
+  private scheduler: ManagedChild | undefined;
+  private readonly started = performance.now();
+  private tmp: string | undefined;
+  private nats: NatsServerProcess | undefined;
+  private nc: NatsConnection | undefined;
+  private natsUrl = '';
+  private bar: Progress | undefined;
+  private stopping = false;
+  private schedulerRestarts = 0;
+  private settle!: { resolve: (s: WorkersSummary) => void; reject: (e: Error) => void };
+  private readonly done: Promise<WorkersSummary>;
+  private readonly removeSignalHandlers: () => void;
+
+  constructor(private readonly cfg: ClassifierTrainConfig, private readonly opts: LocalWorkersOptions) {
+    this.output = opts.output ?? process.stderr;
+    this.runDir = workersRunDir(cfg);
+    this.runId = opts.runId ?? runIdFor(this.runDir);
+    this.done = new Promise((resolve, reject) => { this.settle = { resolve, reject }; });
+    this.removeSignalHandlers = this.installSignalHandlers();
+  }
+
+  /** Starts everything; resolves when the run ends. */
+  async run(): Promise<WorkersSummary> {
+    this.tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'gantry-workers-'));
+    const trainConfig = path.join(this.tmp, 'train-config.json');
+    await fsp.writeFile(trainConfig, JSON.stringify({ ...this.cfg, out: this.runDir }, null, 2));
+    this.natsUrl = this.opts.natsUrl ?? (await this.startNats());
+    this.nc = await connectNats(this.natsUrl, { name: 'gantry-launcher', log: this.opts.log });
+    this.followProgress();
+    const metricsPort = await freePort();
+    this.opts.log.info('local workers', { run: this.runId, runDir: this.runDir, nats: this.natsUrl, workers: this.cfg.workers, schedulerMetrics: metricsPort });
+    this.scheduler = this.child('scheduler', 0, {
+      ...this.common(), GANTRY_RUN_KIND: 'classifier', GANTRY_TRAIN_CONFIG: trainConfig, GANTRY_PROGRESS: '0',
+      GANTRY_METRICS_PORT: String(metricsPort), ...this.opts.env?.scheduler,
+    });
+    for (let i = 0; i < this.cfg.workers; i++) this.addWorker();
+    return this.done;
+  }
+
+  /** Starts one more worker (it joins the group at the next step boundary); returns its pid. */
+  addWorker(): number {
+    const index = this.workers.length;
+    const child = this.child('worker', index, {
+      ...this.common(), GANTRY_GRPC_PORT: '0', GANTRY_METRICS_PORT: '0', GANTRY_BACKEND: this.cfg.backend, ...this.opts.env?.worker,
+    });
+    this.workers.push(child);
+    return child.pid!;
+  }
+
+  /** Pids of the worker processes still running, by start order. */
+  workerPids(): number[] {
+    return this.workers.filter((w) => w.running).map((w) => w.pid!);
+  }
+
+  private common(): Record<string, string> {
+    return { GANTRY_NATS_URL: this.natsUrl, GANTRY_RUN_ID: this.runId, GANTRY_RUN_DIR: this.runDir, GANTRY_PARENT_PID: String(process.pid) };
+  }
+
+  private async startNats(): Promise<string> {
+    const storeDir = path.join(this.tmp!, 'nats');
+    await fsp.mkdir(storeDir);
+    this.nats = await startNatsServer({ storeDir });
+    void this.nats.exited.then((code) => {
+      if (!this.stopping) this.settle.reject(new ClusterFailed(`nats-server exited unexpectedly (code ${code})`));
+    });
+    return this.nats.url;
+  }
+
+  private child(role: 'scheduler' | 'worker', index: number, env: Record<string, string>): ManagedChild {
+    const childEnv = childEnvironment(env);
+    if (childEnv.GANTRY_LOG_FORMAT === undefined && (this.output as NodeJS.WriteStream).isTTY) childEnv.GANTRY_LOG_FORMAT = 'pretty';
+    const name = role === 'worker' ? `worker-${index}` : role;
+    const child: ManagedChild = new ManagedChild({ role: name, command: process.execPath, args: [GANTRY_BIN, 'serve', role], env: childEnv }, this.output,
+      (exit, pid) => {
+        this.opts.onEvent?.({ type: 'exit', role, pid, index, code: exit.code, signal: exit.signal });
+        if (this.stopping) return;
+        const how = (exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`) + (child.lastWords() ? `: ${child.lastWords()}` : '');
+        if (role === 'worker') this.opts.log.warn(`${name} exited (${how}); the group goes on without it`, { pid });
+        else if (exit.code === 0) void this.finishFromKv();
+        else void this.failOrRestart(child, how);
+      });
+    const pid = child.start();
+    this.opts.onEvent?.({ type: 'spawn', role, pid, index });
+    return child;
+  }
+
+  /**
+   * A scheduler that exits 1 having marked the run failed in KV ends it; one that crashed (a
+   * signal, or an exit without a failed run) is restarted: it takes the run over from KV, and the
+   * workers roll back to the last complete checkpoint (at most checkpointEvery steps are redone).
+   */
+  private async failOrRestart(child: ManagedChild, how: string): Promise<void> {
+    const store = await RunStateStore.open(this.nc!, { create: false }).catch(() => undefined);
+    const s = await store?.get(this.runId).catch(() => null);
+    if (this.stopping) return;
+    if (s?.state.status === 'failed' || this.schedulerRestarts >= MAX_SCHEDULER_RESTARTS) {
+      const why = s?.state.status === 'failed' ? s.state.error?.message ?? how : `${how}; restarted ${this.schedulerRestarts} times, giving up`;
+      this.settle.reject(new ClusterFailed(`the scheduler exited (${why})`, s?.state.error));
+      return;
+    }
+    this.schedulerRestarts++;
+    this.opts.log.warn(`the scheduler exited (${how}); restarting it`, { restart: this.schedulerRestarts });
+    setTimeout(() => {
+      if (this.stopping) return;
+      const pid = child.start();
+      this.opts.onEvent?.({ type: 'spawn', role: 'scheduler', pid, index: 0 });
+    }, 200);
+  }
+
+  /** The scheduler's pid while it runs (tests kill it). */
+  schedulerPid(): number | undefined {
+    return this.scheduler?.running ? this.scheduler.pid : undefined;
+  }
+
+  private async finishFromKv(): Promise<void> {
+    try {
+      const store = await RunStateStore.open(this.nc!, { create: false });
+      const s = (await store.get(this.runId))?.state;
+      if (!s || (s.status !== 'completed' && s.status !== 'stopped')) {
+        throw new ClusterFailed(`the scheduler exited without finishing the run (status ${s?.status ?? 'unknown'}${s?.error ? `: ${s.error.message}` : ''})`, s?.error);
+      }
+      this.settle.resolve({
+        runId: this.runId, runDir: this.runDir, status: s.status, steps: s.iteration, generation: s.generation,
+        lastCheckpoint: s.lastCheckpoint ? path.join(this.runDir, s.lastCheckpoint.path) : null, seconds: (performance.now() - this.started) / 1000,
+      });
+    } catch (err) {
+      this.settle.reject(err as Error);
+    }
+  }
+
+  private followProgress(): void {
+    this.nc!.subscribe(runSubjects(this.runId).progress, {
+      callback: (err, msg) => {
+        if (err) return;
+        try {
+          const e = decodeMessage(progressSchema, msg.data, 'progress event');
+          this.opts.onEvent?.({ type: 'progress', iteration: e.iteration, total: e.total, status: e.status });
+          if (this.opts.progress === false) return;
+          if (e.status === 'running') {
+            this.bar ??= createProgress({ total: e.total, label: `classifier ${this.cfg.preset} x${this.cfg.workers}`, initial: e.iteration, logger: this.opts.log });
+            this.bar.update(e.iteration, e.loss === undefined ? {} : { loss: e.loss, acc: e.accuracy ?? 0 });
+          }
+          if (e.message) this.opts.log.info(e.message, { status: e.status, step: e.iteration });
+        } catch (e) {
+          this.opts.log.warn('ignoring a malformed progress event', { error: e });
+        }
+      },
+    });
+  }
+
+  private installSignalHandlers(): () => void {
+    let count = 0;
+    const onSignal = (): void => {
+      count++;
+      if (count > 1 || !this.nc || !this.scheduler?.running) {
+        this.settle.reject(new ClusterFailed('interrupted: stopped without waiting for the scheduler'));
+        return;
+      }
+      this.opts.log.warn('interrupt: stopping after this step and writing a checkpoint (press Ctrl-C again to abort)');
+      this.nc.publish(runSubjects(this.runId).control, encodeMessage({ type: 'stop', run: this.runId, reason: 'interrupted (launcher)' }));
+    };
+    if (this.opts.handleSignals !== false) {
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+    }
+    this.opts.signal?.addEventListener('abort', onSignal, { once: true });
+    return () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      this.opts.signal?.removeEventListener('abort', onSignal);
+    };
+  }
+
+  /** Stops the scheduler, then every worker, then nats-server; removes the temporary directory. */
+  async shutdown(): Promise<void> {
+    this.stopping = true;
+    this.removeSignalHandlers();
+    this.bar?.stop();
+    await this.scheduler?.stop(STOP_GRACE_MS);
+    await Promise.all(this.workers.map((w) => w.stop(STOP_GRACE_MS)));
+    await closeNats(this.nc);
+    await this.nats?.stop(STOP_GRACE_MS);
+    if (this.tmp) await fsp.rm(this.tmp, { recursive: true, force: true });
+  }
+}
+
+/** Runs a whole local data-parallel classifier run and cleans up after it. */
+export async function runLocalWorkers(cfg: ClassifierTrainConfig, opts: LocalWorkersOptions): Promise<WorkersSummary> {
+  const cluster = new LocalWorkers(cfg, opts);
+  try {
+    return await cluster.run();
+  } finally {
+    await cluster.shutdown();
+  }
+}

@@ -1,0 +1,158 @@
+// The classifier scheduler's side of the replica group: sending commands to single workers,
+// forming generations at a step boundary, fanning a step out to every rank, and telling dead and
+// stalled ranks apart from a transient failure. Steps c) and e) of the protocol in
+// classifier-scheduler.ts.
+import type { NatsConnection } from '@nats-io/transport-node';
+import { NoRespondersError, RequestError, TimeoutError } from '@nats-io/transport-node';
+import { z } from 'zod';
+import { CommandFailed, RoleUnavailable } from '../control/errors.ts';
+import { decodeMessage, encodeMessage, errorReplySchema, validateMessage } from '../control/messages.ts';
+import { workerCmdSubject } from '../control/subjects.ts';
+import {
+  type Member, type WorkerCommand, type WorkerCommandType, type WorkerOkReply, workerReplySchemas,
+} from '../control/worker-messages.ts';
+import type { SeenWorker, WorkerRoster } from '../control/worker-registry.ts';
+import type { Logger } from '../telemetry/log.ts';
+
+const okFlag = z.looseObject({ ok: z.boolean() });
+
+/** Request/reply to one worker; a silent one is RoleUnavailable, an {ok:false} one CommandFailed. */
+export class WorkerCommands {
+  constructor(private readonly nc: NatsConnection, private readonly run: string, private readonly prefix: string) {}
+
+  async send<T extends WorkerCommandType>(key: string, cmd: Extract<WorkerCommand, { type: T }>, timeoutMs: number): Promise<WorkerOkReply<T>> {
+    const role = `worker ${key}`;
+    let data: Uint8Array;
+    try {
+      data = (await this.nc.request(workerCmdSubject(this.run, key, this.prefix), encodeMessage(cmd), { timeout: timeoutMs })).data;
+    } catch (err) {
+      throw silent(role, cmd.type, timeoutMs, err);
+    }
+    const what = `${role}'s reply to '${cmd.type}'`;
+    const raw = decodeMessage(okFlag, data, what);
+    if (raw.ok === false) throw new CommandFailed(role, validateMessage(errorReplySchema, raw, what).error);
+    return validateMessage(workerReplySchemas[cmd.type as T], raw, what) as WorkerOkReply<T>;
+  }
+}
+
+function silent(role: string, type: string, timeoutMs: number, err: unknown): Error {
+  for (let cur: unknown = err; cur instanceof Error; cur = cur.cause) {
+    if (cur instanceof NoRespondersError || (cur instanceof RequestError && cur.isNoResponders())) {
+      return new RoleUnavailable(role, 'no-responders', `${role}: nobody listens for '${type}' (no responders)`, { cause: err });
+    }
+    if (cur instanceof TimeoutError) return new RoleUnavailable(role, 'timeout', `${role}: no answer to '${type}' within ${timeoutMs} ms`, { cause: err });
+  }
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+/** Why a step did not complete: who is gone (dead: no responders or silent; stalled: alive but silent). */
+export interface StepFailure {
+  dead: Member[];
+  stalled: Member[];
+  cause: Error;
+}
+
+export interface GroupTimings {
+  commandTimeoutMs: number;
+  livenessMs: number;
+  pollMs: number;
+}
+
+export class WorkerGroup {
+  members: Member[] = [];
+  generation = 0;
+  /** Workers dropped as dead or stalled, with the local time of the drop: left out until they beat again. */
+  private readonly dropped = new Map<string, number>();
+
+  constructor(
+    readonly commands: WorkerCommands,
+    private readonly roster: WorkerRoster,
+    private readonly run: string,
+    private readonly timings: GroupTimings,
+    private readonly log: Logger,
+  ) {}
+
+  /** Live candidates in rank order: the current members that are still live, then newcomers by arrival. */
+  candidates(exclude: ReadonlySet<string> = new Set()): SeenWorker[] {
+    const live = this.roster.live(this.timings.livenessMs).filter((w) => !exclude.has(w.reg.key) && !this.isDropped(w));
+    const rankOf = new Map(this.members.map((m) => [m.key, m.rank]));
+    return live.sort((a, b) => (rankOf.get(a.reg.key) ?? Infinity) - (rankOf.get(b.reg.key) ?? Infinity) || a.firstSeen - b.firstSeen);
+  }
+
+  /** Leaves workers out of later generations until they register or beat again (a SIGSTOPped one may come back). */
+  drop(keys: Iterable<string>): void {
+    for (const k of keys) this.dropped.set(k, Date.now());
+  }
+
+  private isDropped(w: SeenWorker): boolean {
+    const at = this.dropped.get(w.reg.key);
+    return at !== undefined && w.receivedAt <= at;
+  }
+
+  /** True when a live worker is waiting outside the group or a member has left (a change at the next step boundary). */
+  wantsChange(maxWorkers: number, globalBatch: number): boolean {
+    const keys = new Set(this.members.map((m) => m.key));
+    if (this.members.some((m) => !this.roster.isFresh(m.key, this.timings.livenessMs))) return true;
+    const outside = this.candidates().filter((w) => !keys.has(w.reg.key)).length;
+    return outside > 0 && groupSize(this.members.length + outside, maxWorkers, globalBatch) > this.members.length;
+  }
+
+  /**
+   * e) One step on every rank. Resolves with rank 0's reply when all ranks answered; otherwise
+   * with the members that are gone: no responders (dead), or silent past the liveness deadline
+   * while the others wait in the collective (stalled; logged with rank and host).
+   */
+  async step(step: number): Promise<{ ok: true; reply: WorkerOkReply<'step'>; replies: WorkerOkReply<'step'>[] } | ({ ok: false } & StepFailure)> {
+    const members = this.members;
+    const cmd = { type: 'step', run: this.run, generation: this.generation, step } as const;
+    const dead = new Set<Member>();
+    let firstError: Error | undefined;
+    const calls = members.map((m) => this.commands.send(m.key, cmd, this.timings.commandTimeoutMs).catch((err: Error) => {
+      if (err instanceof RoleUnavailable && err.reason === 'no-responders') dead.add(m);
+      firstError ??= err;
+      throw err;
+    }));
+    const all = Promise.allSettled(calls);
+    let stalled: Member[] = [];
+    let watching = true;
+    const watch = (async () => {
+      while (watching) {
+        await new Promise((r) => setTimeout(r, this.timings.pollMs));
+        const silentOnes = members.filter((m) => !this.roster.isFresh(m.key, this.timings.livenessMs));
+        if (silentOnes.length > 0 && watching) {
+          stalled = silentOnes;
+          return;
+        }
+      }
+    })();
+    await Promise.race([all, watch]);
+    watching = false;
+    if (stalled.length === 0) {
+      const settled = await all;
+      if (settled.every((s) => s.status === 'fulfilled')) {
+        const replies = settled.map((s) => (s as PromiseFulfilledResult<WorkerOkReply<'step'>>).value);
+        return { ok: true, reply: replies[0], replies };
+      }
+      if (dead.size === 0) {
+        // The survivors' collective failed first: give the dead rank's registration time to go stale.
+        await this.roster.waitUntil(() => members.some((m) => !this.roster.isFresh(m.key, this.timings.livenessMs)), this.timings.livenessMs + this.timings.pollMs * 2);
+        stalled = members.filter((m) => !this.roster.isFresh(m.key, this.timings.livenessMs));
+      }
+    }
+    for (const m of stalled) {
+      if (dead.has(m)) continue;
+      const w = this.roster.get(m.key);
+      this.log.warn('worker stalled: no heartbeat past the liveness deadline; dropping it', {
+        rank: m.rank, host: m.host, key: m.key, generation: this.generation, step,
+        silentMs: w ? Date.now() - w.receivedAt : null, livenessMs: this.timings.livenessMs,
+      });
+    }
+    return { ok: false, dead: [...dead], stalled: stalled.filter((m) => !dead.has(m)), cause: firstError ?? new Error(`step ${step}: ranks silent past the liveness deadline`) };
+  }
+}
+
+/** The largest group of at most `available` (and maxWorkers) ranks that splits the global batch evenly. */
+export function groupSize(available: number, maxWorkers: number, globalBatch: number): number {
+  for (let n = Math.min(available, maxWorkers); n >= 1; n--) if (globalBatch % n === 0) return n;
+  return 0;
+}

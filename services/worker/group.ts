@@ -1,0 +1,67 @@
+// The seam between a worker and the collective of its generation (services/collective). The
+// process owns one CollectiveEndpoint on its gRPC server (added before listen()); each
+// generation opens a RingGroup of its own on it and closes it when the next one is prepared, so
+// a sum in flight of a failed generation rejects and the step is rolled back.
+import { CollectiveEndpoint, RingGroup } from '../collective/index.ts';
+import type { WorkerMetrics } from '../telemetry/worker-metrics.ts';
+import type { GrpcTls } from '../wire/tls.ts';
+import type { GroupSum } from '../core/parallel/mod.ts';
+
+export interface GroupHandle {
+  readonly rank: number;
+  readonly size: number;
+  /** The step whose collectives sum() belongs to (stamped on every collective). */
+  step: number;
+  readonly sum: GroupSum;
+  /** Opens the stream to the right neighbour (resolves once its group of this generation accepted it). */
+  connect(): Promise<void>;
+  /** Seconds spent waiting in sum() since the last call. */
+  takeWaitSeconds(): number;
+  /** Aborts any sum in flight (it rejects) and releases the streams. */
+  close(): void;
+}
+
+export interface GroupSpec {
+  runId: string;
+  generation: number;
+  rank: number;
+  /** The members' gRPC addresses by rank (ring order). */
+  addresses: readonly string[];
+  endpoint: CollectiveEndpoint;
+  /** Deadline of one collective (a stalled neighbour fails the step after this). */
+  collectiveMs: number;
+  metrics?: Pick<WorkerMetrics, 'collectiveDuration' | 'collectiveBytes'>;
+  tls?: GrpcTls;
+}
+
+export function openGroup(spec: GroupSpec): GroupHandle {
+  const size = spec.addresses.length;
+  const ring = new RingGroup({
+    runId: spec.runId, generation: spec.generation, rank: spec.rank, size, addresses: spec.addresses,
+    endpoint: spec.endpoint, timeouts: { collectiveMs: spec.collectiveMs }, metrics: spec.metrics, client: { tls: spec.tls },
+  });
+  let waited = 0;
+  const handle: GroupHandle = {
+    rank: spec.rank, size, step: 0,
+    sum: async (buf) => {
+      if (size === 1) return buf;
+      const t0 = performance.now();
+      try {
+        return await ring.allReduceSum(handle.step, buf);
+      } finally {
+        waited += (performance.now() - t0) / 1000;
+      }
+    },
+    connect: () => ring.connect(),
+    takeWaitSeconds: () => {
+      const w = waited;
+      waited = 0;
+      return w;
+    },
+    close: () => void ring.close().catch(() => undefined),
+  };
+  return handle;
+}
+
+export { CollectiveEndpoint };
+

@@ -1,0 +1,200 @@
+// The data-parallel classifier against the in-process trainer, with real processes: nats-server,
+// the classifier scheduler and N workers (`gantry train classifier --workers N`'s launcher), the
+// ring all-reduce over gRPC. 'quick' preset, global batch 48 (divisible by 2 and 3), 20 steps.
+//   - N = 1: the same run directory and bit-identical weights (`gantry checkpoint diff` says equal);
+//   - N = 2, N = 3, and a group whose membership changes 3 -> 2 -> 3 mid-run (kill -9, then a
+//     newcomer): the same per-step losses (1e-5 relative), ranks bit-identical (each rank's sha256),
+//     and weights at the float32 floor measured for replicas (test/unit/core-parallel-classifier):
+//     summing the group's gradients in another order is round-off, and Adam amplifies round-off
+//     where its first moment nearly cancels, so 1e-5 on the weights after 20 steps is not a
+//     float32 property of N replicas (one process differs from itself as much when only the
+//     order of its batch changes). The two biases right before a batch norm (true gradient 0)
+//     and the moving mean that follows one of them hold pure round-off and are not compared.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, test } from 'node:test';
+import { LocalWorkers, runLocalWorkers } from '../../services/launcher/local-workers.ts';
+import { readMetrics } from '../../services/run/metrics-log.ts';
+import { trainClassifier } from '../../services/train/classifier-trainer.ts';
+import { type ClassifierTrainConfig, classifierTrainSchema } from '../../services/train/config.ts';
+import { echoOnFailure, GANTRY_BIN, LineSink, quietLog } from '../harness/cluster.ts';
+import { startTestNats, tempDir, type TestNats } from '../harness/nats.ts';
+
+const run = promisify(execFile);
+let nats: TestNats;
+let root: string;
+let reference: string;
+
+const INERT = new Set(['conv2/bias', 'fc3/bias', 'bn2/moving_mean', 'bn3/moving_mean']);
+
+function config(out: string, workers: number): ClassifierTrainConfig {
+  return classifierTrainSchema.parse({
+    preset: 'quick', maxSteps: 20, evalEvery: 10, checkpointEvery: 10, validationSize: 1000, batchSize: 48, seed: 1, out, workers,
+  });
+}
+
+before(async () => {
+  nats = await startTestNats();
+  root = await tempDir('gantry-classifier-workers-');
+  reference = (await trainClassifier(config(path.join(root, 'ref'), 1), quietLog)).runDir;
+});
+after(async () => {
+  await nats?.stop();
+  await fsp.rm(root, { recursive: true, force: true });
+});
+
+async function diff(a: string, b: string): Promise<{ status: string; iterations: { a: number; b: number }; tensors: { name: string; maxRelDiff: number }[] }> {
+  const r = await run(process.execPath, [GANTRY_BIN, 'checkpoint', 'diff', '--tolerance', '1e-5', '--json', a, b]).catch((err: { stdout: string }) => err);
+  return JSON.parse(r.stdout);
+}
+
+async function trainRecords(dir: string): Promise<{ step: number; loss: number }[]> {
+  return (await readMetrics(path.join(dir, 'metrics.jsonl'))).filter((m) => m.kind === 'train') as unknown as { step: number; loss: number }[];
+}
+
+/** Per-step losses equal the reference's, both ranks' final hashes agree, weights at the float32 floor. */
+async function assertEquivalent(dir: string, ranks: number): Promise<void> {
+  const [ref, dist] = await Promise.all([trainRecords(reference), trainRecords(dir)]);
+  const byStep = new Map(dist.map((r) => [r.step, r])); // a redone step has two records: the same loss
+  assert.equal(byStep.size, 20);
+  for (const r of ref) {
+    const d = byStep.get(r.step)!;
+    assert.ok(Math.abs(d.loss - r.loss) <= 1e-5 * r.loss, `step ${r.step}: loss ${d.loss} vs ${r.loss}`);
+  }
+  const weights = (await readMetrics(path.join(dir, 'metrics.jsonl'))).filter((m) => m.kind === 'weights') as unknown as { ranks: { weightsHash: string }[] }[];
+  assert.equal(weights.at(-1)!.ranks.length, ranks);
+  assert.equal(new Set(weights.at(-1)!.ranks.map((r) => r.weightsHash)).size, 1, 'every rank holds the same weights bit for bit');
+  const d = await diff(reference, dir);
+  assert.deepEqual(d.iterations, { a: 20, b: 20 });
+  assert.equal(d.tensors.length, 16);
+  for (const t of d.tensors.filter((x) => !INERT.has(x.name))) assert.ok(t.maxRelDiff <= 5e-3, `${t.name}: max relative difference ${t.maxRelDiff}`);
+}
+
+async function distributed(workers: number): Promise<string> {
+  const output = new LineSink();
+  const s = await echoOnFailure(output, runLocalWorkers(config(path.join(root, `n${workers}`), workers),
+    { natsUrl: nats.url, log: quietLog, output, progress: false, handleSignals: false, runId: `equiv-n${workers}` }));
+  assert.equal(s.status, 'completed');
+  assert.equal(s.steps, 20);
+  return s.runDir;
+}
+
+test('1 worker = in-process: bit-identical weights and the same run directory', async () => {
+  const dir = await distributed(1);
+  const d = await diff(reference, dir);
+  assert.equal(d.status, 'equal');
+  assert.deepEqual(d.iterations, { a: 20, b: 20 });
+  assert.equal(d.tensors.length, 16, 'every tensor of the classifier compared');
+  assert.ok(d.tensors.every((t) => t.maxRelDiff === 0), 'bit for bit');
+  for (const f of ['config.json', 'run.json', 'metrics.jsonl', 'report.html', 'checkpoints/iter-000010', 'checkpoints/iter-000020']) {
+    await fsp.access(path.join(dir, f));
+  }
+  const kinds = new Set((await readMetrics(path.join(dir, 'metrics.jsonl'))).map((m) => m.kind));
+  for (const k of ['train', 'validation', 'checkpoint', 'test', 'membership', 'weights']) assert.ok(kinds.has(k), `metrics.jsonl has ${k} records`);
+});
+
+let twoWorkers: string | undefined;
+for (const n of [2, 3]) {
+  test(`${n} workers = in-process at the same global batch: losses, identical ranks, weights at the float32 floor`, async () => {
+    const dir = await distributed(n);
+    if (n === 2) twoWorkers = dir;
+    await assertEquivalent(dir, n);
+  });
+}
+
+test('a 2-worker run stopped at step 10 and resumed (--resume) = the uninterrupted 2-worker run, bit for bit with Adam state', async () => {
+  const full = twoWorkers ?? await distributed(2);
+  const dir = path.join(root, 'n2-resumed');
+  const output = new LineSink();
+  const opts = { natsUrl: nats.url, log: quietLog, output, progress: false, handleSignals: false };
+  const first = await echoOnFailure(output, runLocalWorkers({ ...config(dir, 2), maxSteps: 10 }, { ...opts, runId: 'resume-a' }));
+  assert.equal(first.steps, 10);
+  // A new run id: the launcher of a resumed run starts afresh on the control plane; the run directory carries the state.
+  const second = await echoOnFailure(output, runLocalWorkers({ ...config(dir, 2), resume: true }, { ...opts, runId: 'resume-b' }));
+  assert.equal(second.steps, 20);
+  const r = await run(process.execPath, [GANTRY_BIN, 'checkpoint', 'diff', '--tolerance', '0', '--include-optimizer', '--json', full, dir]);
+  const d = JSON.parse(r.stdout) as { status: string; maxAbsDiff: number; tensors: unknown[] };
+  assert.equal(d.status, 'equal');
+  assert.equal(d.maxAbsDiff, 0);
+  assert.equal(d.tensors.length, 40, 'weights, moving statistics and both Adam moments');
+});
+
+test('kill -9 the scheduler mid-run: the launcher restarts it, it resumes from the checkpoint, the run ends as if never interrupted', async () => {
+  const full = twoWorkers ?? await distributed(2);
+  const output = new LineSink();
+  let done = 0;
+  let killed = false;
+  let schedulerSpawns = 0;
+  const workers: LocalWorkers = new LocalWorkers({ ...config(path.join(root, 'n2-scheduler-killed'), 2), checkpointEvery: 5 }, {
+    natsUrl: nats.url, log: quietLog, output, progress: false, handleSignals: false, runId: 'scheduler-killed',
+    onEvent: (e) => {
+      if (e.type === 'spawn' && e.role === 'scheduler') schedulerSpawns++;
+      if (e.type !== 'progress' || e.status !== 'running') return;
+      done = Math.max(done, e.iteration);
+      if (done >= 12 && !killed) {
+        killed = true;
+        process.kill(workers.schedulerPid()!, 'SIGKILL');
+      }
+    },
+  });
+  try {
+    const s = await echoOnFailure(output, workers.run());
+    assert.ok(killed, 'the scheduler was killed');
+    assert.equal(s.status, 'completed');
+    assert.equal(s.steps, 20);
+    assert.equal(schedulerSpawns, 2, 'restarted once');
+    const r = await run(process.execPath, [GANTRY_BIN, 'checkpoint', 'diff', '--tolerance', '0', '--include-optimizer', '--json', full, s.runDir]);
+    assert.equal((JSON.parse(r.stdout) as { status: string }).status, 'equal');
+  } finally {
+    await workers.shutdown();
+  }
+});
+
+test('membership 3 -> 2 -> 3 mid-run (kill -9, then a newcomer) = in-process at the same global batch', async () => {
+  const output = new LineSink();
+  let done = 0;
+  const waiters = new Set<() => void>();
+  const progress = (atLeast: number): Promise<void> => new Promise((resolve) => {
+    const check = (): void => { if (done >= atLeast) { waiters.delete(check); resolve(); } };
+    waiters.add(check);
+    check();
+  });
+  const workers = new LocalWorkers(config(path.join(root, 'n3-2-3'), 3), {
+    natsUrl: nats.url, log: quietLog, output, progress: false, handleSignals: false, runId: 'equiv-elastic',
+    env: { scheduler: { GANTRY_LIVENESS_MS: '2000', GANTRY_HEARTBEAT_MS: '200' }, worker: { GANTRY_HEARTBEAT_MS: '200' } },
+    onEvent: (e) => {
+      if (e.type !== 'progress') return;
+      done = Math.max(done, e.iteration);
+      for (const w of [...waiters]) w();
+    },
+  });
+  try {
+    const finished = echoOnFailure(output, workers.run());
+    await progress(5);
+    process.kill(workers.workerPids()[1], 'SIGKILL');
+    await progress(10);
+    workers.addWorker();
+    const s = await finished;
+    assert.equal(s.status, 'completed');
+    const sizes = (await readMetrics(path.join(s.runDir, 'metrics.jsonl'))).filter((m) => m.kind === 'membership').map((m) => m.size);
+    assert.deepEqual([sizes[0], sizes.includes(2), sizes.at(-1)], [3, true, 3], `generation sizes ${JSON.stringify(sizes)}`);
+    await assertEquivalent(s.runDir, 3);
+  } finally {
+    await workers.shutdown();
+  }
+});
+
+test('the CLI: gantry train classifier --workers 1 prints the test accuracy; --nats without --workers is a usage error', async () => {
+  const out = path.join(root, 'cli');
+  const r = await run(process.execPath, [GANTRY_BIN, 'train', 'classifier', '--workers', '1', '--nats', nats.url, '--preset', 'quick',
+    '--max-steps', '2', '--eval-every', '2', '--validation-size', '1000', '--out', out]);
+  assert.match(r.stdout, /^completed: test accuracy \d+\.\d\d% \(loss \d+\.\d{4}\) after 2 steps in \d+ s \(generation 1\); run directory /);
+  await fsp.access(path.join(out, 'checkpoints', 'iter-000002'));
+  const bad = await run(process.execPath, [GANTRY_BIN, 'train', 'classifier', '--nats', nats.url, '--max-steps', '1']).then(() => undefined, (e: { code: number; stderr: string }) => e);
+  assert.ok(bad, 'the command failed');
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--nats is for data-parallel runs: add --workers N/);
+});
