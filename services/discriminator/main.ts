@@ -14,7 +14,7 @@
 //
 // Test hooks (never set them in a real run): GANTRY_TEST_INJECT_NAN_AT=N multiplies the real
 // batch of D-step (N, 0) by NaN, so the core raises NonFiniteError; GANTRY_TEST_EXIT_IN_CHECKPOINT_AT=N
-// exits the process inside checkpoint N before answering (once per run id: a marker file in the
+// exits the process inside checkpoint N before answering (once per run id and launcher: a marker file in the
 // OS temp directory, never in the run directory), leaving the scheduler's iter-N.partial behind.
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
@@ -91,7 +91,7 @@ function discriminatorHandlers(
       if (last.iteration !== cmd.iteration - 1 || (cmd.iteration > 0 && last.step !== node.cfg.dSteps - 1)) {
         throw new ServiceError('bad-request', `iteration: checkpoint ${cmd.iteration} asked, but D has applied up to (${last.iteration}, ${last.step})`, { field: 'iteration' });
       }
-      if (cfg.testExitInCheckpointAt === cmd.iteration) await exitOnceForTest(cfg.runId, cmd.iteration, ctx.log);
+      if (cfg.testExitInCheckpointAt === cmd.iteration) await exitOnceForTest(cfg.runId, cfg.parentPid, cmd.iteration, ctx.log);
       return { iteration: cmd.iteration };
     },
   };
@@ -166,8 +166,10 @@ function injectNan(real: tf.Tensor4D, log: Logger, t: number): tf.Tensor4D {
   return poisoned;
 }
 
-async function exitOnceForTest(runId: string, iteration: number, log: Logger): Promise<void> {
-  const marker = path.join(os.tmpdir(), `gantry-test-exit-in-checkpoint-${runId}-${iteration}`);
+async function exitOnceForTest(runId: string, parentPid: number | undefined, iteration: number, log: Logger): Promise<void> {
+  // Keyed by the launcher too: a restarted discriminator of the same cluster must not exit again,
+  // but the next test run with the same run id must (a marker of an earlier run would hide it).
+  const marker = path.join(os.tmpdir(), `gantry-test-exit-in-checkpoint-${runId}-${parentPid ?? 'none'}-${iteration}`);
   try {
     await fsp.writeFile(marker, `${process.pid}\n`, { flag: 'wx' });
   } catch {
