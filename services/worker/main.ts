@@ -3,6 +3,7 @@
 // model; reflection), registers itself in KV bucket gantry_workers and rewrites the entry every
 // heartbeat, and answers the classifier scheduler's commands on cmd.worker.<key>. On SIGTERM it
 // deletes its registration (a clean leave, not a failure) and exits.
+import os from 'node:os';
 import { initBackend } from '../core/backend/select.ts';
 import { toErrorDetails } from '../control/commands.ts';
 import { closeNats, connectNats } from '../control/connection.ts';
@@ -48,7 +49,7 @@ export async function runWorker(cfg: WorkerConfig, log: Logger, signal: AbortSig
   new WorkerGrpcService(node.access()).addToServer(server);
   endpoint.addToServer(server); // the ring's inbound streams, for every generation
   const grpcPort = await server.listen(cfg.grpcPort, cfg.grpcHost);
-  const addr = cfg.advertiseAddr ?? `${cfg.grpcHost}:${grpcPort}`;
+  const addr = cfg.advertiseAddr ?? advertisedAddress(cfg.grpcHost, grpcPort);
   const nc = await connectNats(cfg.natsUrl, { name: 'gantry-worker', log, auth: natsAuth });
   const kv = await openWorkersBucket(nc);
   const sub = nc.subscribe(workerCmdSubject(cfg.runId, key, cfg.prefix), {
@@ -103,4 +104,15 @@ async function answer(node: WorkerNode, run: string, data: Uint8Array, log: Logg
     else log.warn('command refused', { command: cmd?.type, code: error.code, message: error.message });
     return { ok: false, error };
   }
+}
+
+/**
+ * The address peers dial when GANTRY_ADVERTISE_ADDR is unset. A wildcard bind (0.0.0.0, ::) is
+ * no address a peer can dial: advertise the host name instead, which in Compose (`--scale
+ * worker=N`, no stable service name per replica) and Kubernetes is the container's, resolvable on
+ * their network.
+ */
+export function advertisedAddress(host: string, port: number): string {
+  const wildcard = host === '0.0.0.0' || host === '::' || host === '[::]';
+  return `${wildcard ? os.hostname() : host}:${port}`;
 }
