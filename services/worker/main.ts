@@ -46,7 +46,7 @@ export async function runWorker(cfg: WorkerConfig, log: Logger, signal: AbortSig
     },
   });
   const server = createServer({ metrics, logger: log, tls, runId: cfg.runId, insecure: cfg.insecure });
-  new WorkerGrpcService(node.access()).addToServer(server);
+  new WorkerGrpcService(node.access(), node.loadGate).addToServer(server);
   endpoint.addToServer(server); // the ring's inbound streams, for every generation
   const grpcPort = await server.listen(cfg.grpcPort, cfg.grpcHost);
   const addr = cfg.advertiseAddr ?? advertisedAddress(cfg.grpcHost, grpcPort);
@@ -93,6 +93,7 @@ async function answer(node: WorkerNode, run: string, data: Uint8Array, log: Logg
     switch (c.type) {
       case 'prepare': body = await node.prepare(c); break; // not queued: it aborts the step in flight
       case 'join': body = await node.enqueue(() => node.join(c)); break;
+      case 'load': body = await node.enqueue(async () => node.load(c)); break;
       case 'step': body = await node.enqueue(() => node.step(c)); break;
       case 'evaluate': body = await node.enqueue(() => node.evaluate(c)); break;
       case 'hash': body = await node.enqueue(() => node.hash(c)); break;
