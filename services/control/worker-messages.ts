@@ -38,6 +38,10 @@ export const workerCommandSchema = z.discriminatedUnion('type', [
     config: z.record(z.string(), z.unknown()),
     configHash: sha256Hex,
   }),
+  /** Arm WorkerService.LoadWeights for exactly one snapshot: the one that has applied `step`
+   *  steps (lastApplied = (step - 1, 0)), pushed next by the scheduler of this (prepared)
+   *  generation. Any other LoadWeights is refused (FAILED_PRECONDITION); a prepare disarms. */
+  z.strictObject({ type: z.literal('load'), ...stamped, step: count }),
   /** One data-parallel step: the replica's slice of global batch `step`, gradients summed over the
    *  group, the same Adam update on every rank. Idempotent per (generation, step). */
   z.strictObject({ type: z.literal('step'), ...stamped, step: count }),
@@ -55,6 +59,7 @@ const stateReport = { applied: count, weightsHash: sha256Hex };
 export const workerReplySchemas = {
   prepare: z.strictObject({ ok: z.literal(true), atStep: z.boolean(), applied: count.nullable() }),
   join: z.strictObject({ ok: z.literal(true), ...stateReport }),
+  load: z.strictObject({ ok: z.literal(true) }),
   step: z.strictObject({
     ok: z.literal(true),
     /** Global mean loss and accuracy over the whole global batch (all ranks agree). */

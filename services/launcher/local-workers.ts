@@ -10,6 +10,10 @@
 //   - Ctrl-C asks the scheduler to stop after the current step with a checkpoint; a second one
 //     stops everything.
 // On every way out all children's process groups and nats-server are stopped: no orphans.
+// Monitoring: every process gets a known /metrics port; the run's targets (the scheduler and each
+// worker, role "worker") are published as a file_sd file (prometheus.ts) and rewritten when a
+// worker is added; with the `prometheus` option a local Prometheus, rules loaded, scrapes them.
+// Workers label their own series with their rank (setRank), which honor_labels keeps.
 import { childEnvironment } from '../env/mod.ts';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
@@ -28,6 +32,7 @@ import { ManagedChild } from './child.ts';
 import { ClusterFailed, runIdFor } from './local-cluster.ts';
 import { type NatsServerProcess, startNatsServer } from './nats-server.ts';
 import { freePort } from './ports.ts';
+import { localPrometheusConfig, type PrometheusProcess, type ScrapeTarget, startPrometheus, writeRunTargets } from './prometheus.ts';
 
 const GANTRY_BIN = fileURLToPath(new URL('../../bin/gantry.js', import.meta.url));
 const STOP_GRACE_MS = 5_000;
@@ -44,12 +49,17 @@ export interface LocalWorkersOptions {
   handleSignals?: boolean;
   signal?: AbortSignal;
   onEvent?: (e: WorkersEvent) => void;
+  /** Start a local Prometheus that scrapes this run (rules loaded). */
+  prometheus?: { port?: number; /** scrape and rule interval; default "5s" */ interval?: string };
+  /** Where the run's file_sd target file goes; default TARGETS_DIR. */
+  targetsDir?: string;
 }
 
 export type WorkersEvent =
   | { type: 'spawn'; role: 'scheduler' | 'worker'; pid: number; index: number }
   | { type: 'exit'; role: 'scheduler' | 'worker'; pid: number; index: number; code: number | null; signal: NodeJS.Signals | null }
-  | { type: 'progress'; iteration: number; total: number; status: string };
+  | { type: 'progress'; iteration: number; total: number; status: string }
+  | { type: 'prometheus'; pid: number; url: string };
 
 export interface WorkersSummary {
   runId: string;
@@ -76,6 +86,9 @@ export class LocalWorkers {
   private nats: NatsServerProcess | undefined;
   private nc: NatsConnection | undefined;
   private natsUrl = '';
+  private prometheus: PrometheusProcess | undefined;
+  private targetsFile: string | undefined;
+  private readonly targets: ScrapeTarget[] = [];
   private bar: Progress | undefined;
   private stopping = false;
   private schedulerRestarts = 0;
@@ -101,22 +114,44 @@ export class LocalWorkers {
     this.followProgress();
     const metricsPort = await freePort();
     this.opts.log.info('local workers', { run: this.runId, runDir: this.runDir, nats: this.natsUrl, workers: this.cfg.workers, schedulerMetrics: metricsPort });
+    this.targets.push({ role: 'scheduler', port: metricsPort });
+    await this.publishTargets();
+    if (this.opts.prometheus) await this.startPrometheus(this.opts.prometheus);
     this.scheduler = this.child('scheduler', 0, {
       ...this.common(), GANTRY_RUN_KIND: 'classifier', GANTRY_TRAIN_CONFIG: trainConfig, GANTRY_PROGRESS: '0',
       GANTRY_METRICS_PORT: String(metricsPort), ...this.opts.env?.scheduler,
     });
-    for (let i = 0; i < this.cfg.workers; i++) this.addWorker();
+    for (let i = 0; i < this.cfg.workers; i++) await this.addWorker();
     return this.done;
   }
 
-  /** Starts one more worker (it joins the group at the next step boundary); returns its pid. */
-  addWorker(): number {
+  /** Starts one more worker (it joins the group at the next step boundary) and publishes its
+   *  /metrics target; resolves to its pid. */
+  async addWorker(): Promise<number> {
     const index = this.workers.length;
+    const metricsPort = await freePort();
     const child = this.child('worker', index, {
-      ...this.common(), GANTRY_GRPC_PORT: '0', GANTRY_METRICS_PORT: '0', GANTRY_BACKEND: this.cfg.backend, ...this.opts.env?.worker,
+      ...this.common(), GANTRY_GRPC_PORT: '0', GANTRY_METRICS_PORT: String(metricsPort), GANTRY_BACKEND: this.cfg.backend, ...this.opts.env?.worker,
     });
     this.workers.push(child);
+    this.targets.push({ role: 'worker', port: metricsPort });
+    await this.publishTargets();
     return child.pid!;
+  }
+
+  private async publishTargets(): Promise<void> {
+    this.targetsFile = await writeRunTargets(this.runId, this.targets, this.opts.targetsDir);
+  }
+
+  private async startPrometheus(o: { port?: number; interval?: string }): Promise<void> {
+    const configFile = path.join(this.tmp!, 'prometheus.yml');
+    await fsp.writeFile(configFile, localPrometheusConfig(this.targetsFile!, o.interval ?? '5s'));
+    this.prometheus = await startPrometheus({ configFile, dataDir: path.join(this.tmp!, 'prometheus'), port: o.port });
+    this.opts.onEvent?.({ type: 'prometheus', pid: this.prometheus.pid, url: this.prometheus.url });
+    this.opts.log.info(`Prometheus: ${this.prometheus.url} (scraping run ${this.runId}; it stops when the run ends)`, { url: this.prometheus.url });
+    void this.prometheus.exited.then((code) => {
+      if (!this.stopping) this.opts.log.warn(`prometheus exited (code ${code}); the run goes on unmonitored`);
+    });
   }
 
   /** Pids of the worker processes still running, by start order. */
@@ -252,6 +287,8 @@ export class LocalWorkers {
     await Promise.all(this.workers.map((w) => w.stop(STOP_GRACE_MS)));
     await closeNats(this.nc);
     await this.nats?.stop(STOP_GRACE_MS);
+    await this.prometheus?.stop(STOP_GRACE_MS);
+    if (this.targetsFile) await fsp.rm(this.targetsFile, { force: true });
     if (this.tmp) await fsp.rm(this.tmp, { recursive: true, force: true });
   }
 }

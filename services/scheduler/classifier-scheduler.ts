@@ -335,7 +335,9 @@ export class ClassifierScheduler {
     const best = this.early.best;
     if (best && best.step !== step) {
       await this.viaRank0('load the best weights', async () => {
-        const client = new WorkerClient(this.group.members[0].addr, { deadlineMs: this.cfg.commandTimeoutMs, tls: this.tls });
+        const r0 = this.group.members[0];
+        await this.group.commands.send(r0.key, { type: 'load', run: this.cfg.runId, generation: this.group.generation, step: best.step }, this.cfg.commandTimeoutMs);
+        const client = new WorkerClient(r0.addr, { deadlineMs: this.cfg.commandTimeoutMs, tls: this.tls });
         try {
           await client.loadWeights({ snapshot: best.snapshot, lastApplied: { iteration: best.step - 1, step: 0 } });
         } finally {

@@ -124,6 +124,8 @@ export class GenerationFormer {
     const ckpt = await readCheckpoint(dir);
     const start = ckpt.manifest.iteration;
     this.log.warn('no worker holds the current step: rolling back to the last checkpoint', { step, checkpoint: dir, start });
+    // Rank 0 admits exactly this snapshot over LoadWeights once armed (worker `load` command).
+    await this.group.commands.send(rank0.key, { type: 'load', run: this.cfg.runId, generation: this.group.generation, step: start }, this.cfg.commandTimeoutMs);
     const client = new WorkerClient(rank0.addr, { deadlineMs: this.cfg.commandTimeoutMs, tls: this.tls });
     try {
       await client.loadWeights({ snapshot: ckpt.models.get('classifier')!, lastApplied: { iteration: start - 1, step: 0 } });

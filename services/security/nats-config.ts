@@ -5,23 +5,30 @@
 // Permissions (publish / subscribe allow lists; <base> = <prefix>.<run>, run "*" = any run):
 //   generator, discriminator   pub <base>.hb.<role>                  sub <base>.cmd.<role>
 //   (any service role)         and replies to the commands they receive (allow_responses)
-//   scheduler                  pub <base>.cmd.*, <base>.hb.scheduler, <base>.progress,
-//                                  $JS.API of the bucket's stream, $KV.<bucket>.>  (run state in JetStream KV)
+//   worker                     pub $JS.API of the workers bucket's stream, $KV.gantry_workers.<run>.>
+//   (data-parallel replica)        (its registration, rewritten every heartbeat; deleted on leave)
+//                              sub <base>.cmd.worker.*, _INBOX.>  and replies to its commands
+//   scheduler                  pub <base>.cmd.*, <base>.cmd.worker.*, <base>.hb.scheduler, <base>.progress,
+//                                  $JS.API of the runs bucket's stream, $KV.<bucket>.>  (run state in JetStream KV),
+//                                  $JS.API of the workers bucket's stream (it watches the registrations)
 //                              sub <base>.hb.*, <base>.control, _INBOX.>
 //   operator                   pub <base>.control, $JS.API of the bucket   sub <base>.hb.*, <base>.progress, _INBOX.>
 //   (gantry status, gantry run)
-// So a service cannot command another service, forge another role's heartbeat, stop the run or
+// So a service cannot command another service (a worker cannot command a worker: one user for all
+// of them, each may still read any worker's commands of its run and rewrite any registration), forge another role's heartbeat, stop the run or
 // touch JetStream; the scheduler and the operator reach the JetStream API of the runs bucket only
 // (any run's key in it: the bucket is shared by the runs on one server).
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createUser } from '@nats-io/nkeys';
-import { DEFAULT_PREFIX, prefixSchema, RUNS_BUCKET, runSubjects, SERVICE_ROLES, type ServiceRole } from '../control/subjects.ts';
+import {
+  DEFAULT_PREFIX, prefixSchema, RUNS_BUCKET, runSubjects, SERVICE_ROLES, type ServiceRole, WORKERS_BUCKET, workerCmdSubject,
+} from '../control/subjects.ts';
 import { CertificateRequestError } from './errors.ts';
 import { isIdentityToken } from './identity.ts';
 
-export const NATS_ROLES: readonly string[] = [...SERVICE_ROLES, 'scheduler', 'operator'];
+export const NATS_ROLES: readonly string[] = [...SERVICE_ROLES, 'worker', 'scheduler', 'operator'];
 export type NatsAuthMode = 'password' | 'nkey';
 
 export interface NatsPermissions {
@@ -52,25 +59,39 @@ function scopedSubjects(scope: SubjectScope) {
     hbAll: fix(s.hbAll),
     control: fix(s.control),
     progress: fix(s.progress),
+    /** Every worker's command subject of the run (one token per worker key). */
+    workerCmd: fix(workerCmdSubject(RUN_PLACEHOLDER, '*', prefix)),
+    /** The run's registrations in the workers bucket (keys <run>.<worker key>). */
+    workerKv: `$KV.${WORKERS_BUCKET}.${run}.>`,
   };
+}
+
+/**
+ * The JetStream API of one KV bucket's stream (KV_<bucket>): stream and consumer calls name it as
+ * their 4th or 5th token (STREAM.INFO.KV_x, STREAM.MSG.GET.KV_x, CONSUMER.CREATE.KV_x.>,
+ * DIRECT.GET.KV_x.>), plus the account info call.
+ */
+function jetStreamOf(bucket: string): string[] {
+  const stream = `KV_${bucket}`;
+  return ['$JS.API.INFO', `$JS.API.*.*.${stream}`, `$JS.API.*.*.${stream}.>`, `$JS.API.*.*.*.${stream}`];
 }
 
 export function rolePermissions(role: string, scope: SubjectScope = {}): NatsPermissions {
   const s = scopedSubjects(scope);
-  // The JetStream API of the runs bucket's stream only (KV_<bucket>): stream and consumer calls
-  // name it as their 4th or 5th token (STREAM.INFO.KV_x, STREAM.MSG.GET.KV_x, CONSUMER.CREATE.KV_x.>,
-  // DIRECT.GET.KV_x.>), plus the account info call.
-  const stream = `KV_${RUNS_BUCKET}`;
-  const jetstream = ['$JS.API.INFO', `$JS.API.*.*.${stream}`, `$JS.API.*.*.${stream}.>`, `$JS.API.*.*.*.${stream}`];
+  const jetstream = jetStreamOf(RUNS_BUCKET);
+  const workersJs = jetStreamOf(WORKERS_BUCKET).filter((x) => !jetstream.includes(x));
   if (role === 'scheduler') {
     return {
-      publish: [s.cmd('*'), s.hb('scheduler'), s.progress, ...jetstream, `$KV.${RUNS_BUCKET}.>`],
+      publish: [s.cmd('*'), s.workerCmd, s.hb('scheduler'), s.progress, ...jetstream, `$KV.${RUNS_BUCKET}.>`, ...workersJs],
       subscribe: [s.hbAll, s.control, '_INBOX.>'],
       allowResponses: true, // JetStream flow-control replies of KV watches and key listings
     };
   }
   if (role === 'operator') {
     return { publish: [s.control, ...jetstream], subscribe: [s.hbAll, s.progress, '_INBOX.>'], allowResponses: true };
+  }
+  if (role === 'worker') {
+    return { publish: [...jetStreamOf(WORKERS_BUCKET), s.workerKv], subscribe: [s.workerCmd, '_INBOX.>'], allowResponses: true };
   }
   if (!isIdentityToken(role)) throw new CertificateRequestError('roles', `roles: ${JSON.stringify(role)} is not a subject token`);
   return { publish: [s.hb(role)], subscribe: [s.cmd(role)], allowResponses: true };

@@ -32,7 +32,7 @@ export interface WorkerMetrics extends Metrics {
 export function createWorkerMetrics(rank?: number): WorkerMetrics {
   const base = createMetrics('worker', rank === undefined ? {} : { rank });
   const registers = [base.registry];
-  return {
+  const m: WorkerMetrics = {
     ...base,
     collectiveDuration: new Histogram({
       name: 'gantry_collective_duration_seconds', help: 'Wall time of one collective operation.',
@@ -49,6 +49,10 @@ export function createWorkerMetrics(rank?: number): WorkerMetrics {
     stalls: new Counter({ name: 'gantry_stalls_total', help: 'Steps this rank waited past its stall bound.', registers }),
     images: new Counter({ name: 'gantry_worker_images_total', help: 'Training images this rank computed on.', registers }),
   };
+  // Every kind is on the page from the start at 0: a group whose membership never changes still
+  // has the series, and increase() over it is 0, not "no data".
+  for (const kind of MEMBERSHIP_CHANGES) m.membershipChanges.inc({ kind }, 0);
+  return m;
 }
 
 /** Relabels every series of a worker's page with the rank its current generation gave it. */

@@ -3,6 +3,7 @@
 // model; reflection), registers itself in KV bucket gantry_workers and rewrites the entry every
 // heartbeat, and answers the classifier scheduler's commands on cmd.worker.<key>. On SIGTERM it
 // deletes its registration (a clean leave, not a failure) and exits.
+import os from 'node:os';
 import { initBackend } from '../core/backend/select.ts';
 import { toErrorDetails } from '../control/commands.ts';
 import { closeNats, connectNats } from '../control/connection.ts';
@@ -45,10 +46,10 @@ export async function runWorker(cfg: WorkerConfig, log: Logger, signal: AbortSig
     },
   });
   const server = createServer({ metrics, logger: log, tls, runId: cfg.runId, insecure: cfg.insecure });
-  new WorkerGrpcService(node.access()).addToServer(server);
+  new WorkerGrpcService(node.access(), node.loadGate).addToServer(server);
   endpoint.addToServer(server); // the ring's inbound streams, for every generation
   const grpcPort = await server.listen(cfg.grpcPort, cfg.grpcHost);
-  const addr = cfg.advertiseAddr ?? `${cfg.grpcHost}:${grpcPort}`;
+  const addr = cfg.advertiseAddr ?? advertisedAddress(cfg.grpcHost, grpcPort);
   const nc = await connectNats(cfg.natsUrl, { name: 'gantry-worker', log, auth: natsAuth });
   const kv = await openWorkersBucket(nc);
   const sub = nc.subscribe(workerCmdSubject(cfg.runId, key, cfg.prefix), {
@@ -92,6 +93,7 @@ async function answer(node: WorkerNode, run: string, data: Uint8Array, log: Logg
     switch (c.type) {
       case 'prepare': body = await node.prepare(c); break; // not queued: it aborts the step in flight
       case 'join': body = await node.enqueue(() => node.join(c)); break;
+      case 'load': body = await node.enqueue(async () => node.load(c)); break;
       case 'step': body = await node.enqueue(() => node.step(c)); break;
       case 'evaluate': body = await node.enqueue(() => node.evaluate(c)); break;
       case 'hash': body = await node.enqueue(() => node.hash(c)); break;
@@ -103,4 +105,15 @@ async function answer(node: WorkerNode, run: string, data: Uint8Array, log: Logg
     else log.warn('command refused', { command: cmd?.type, code: error.code, message: error.message });
     return { ok: false, error };
   }
+}
+
+/**
+ * The address peers dial when GANTRY_ADVERTISE_ADDR is unset. A wildcard bind (0.0.0.0, ::) is
+ * no address a peer can dial: advertise the host name instead, which in Compose (`--scale
+ * worker=N`, no stable service name per replica) and Kubernetes is the container's, resolvable on
+ * their network.
+ */
+export function advertisedAddress(host: string, port: number): string {
+  const wildcard = host === '0.0.0.0' || host === '::' || host === '[::]';
+  return `${wildcard ? os.hostname() : host}:${port}`;
 }

@@ -12,6 +12,7 @@ import type { ImageSet } from '../data/imageset.ts';
 import { loadImageSet } from '../data/mnist.ts';
 import type { Logger } from '../telemetry/log.ts';
 import { setRank, type WorkerMetrics } from '../telemetry/worker-metrics.ts';
+import { StepGate } from '../wire/step-gate.ts';
 import { classifierTrainSchema, parseConfig, type ClassifierTrainConfig } from '../train/config.ts';
 import { WorkerClient } from '../wire/worker-client.ts';
 import type { WeightsState } from '../wire/weights-stream.ts';
@@ -39,6 +40,8 @@ export interface WorkerNodeOptions {
 export class WorkerNode {
   replica: Replica | undefined;
   prepared: number | null = null;
+  /** WorkerService.LoadWeights admits only the snapshot the scheduler's `load` command armed. */
+  readonly loadGate = new StepGate('worker', 'LoadWeights');
   joined: Joined | undefined;
   /** The members of the last generation joined, to count joins and leaves as this rank saw them. */
   private lastMembers: string[] = [];
@@ -62,6 +65,7 @@ export class WorkerNode {
     }
     const cfg = this.parseConfig(cmd.config, cmd.configHash);
     this.prepared = cmd.generation;
+    this.loadGate.reset();
     this.leaveGroup();
     await this.queue; // the step in flight (if any) has now failed and rolled back
     if (!this.replica || this.replica.configHash !== cmd.configHash) await this.rebuild(cfg, cmd.configHash);
@@ -74,6 +78,16 @@ export class WorkerNode {
     const j = this.joined;
     this.joined = undefined;
     j?.group.close();
+  }
+
+  // -- load: arm one LoadWeights -----------------------------------------------------------------
+  load(cmd: WorkerCommandOf<'load'>): WorkerReplyBody<'load'> {
+    if (cmd.generation !== this.prepared) {
+      throw new ServiceError('stale-generation', `generation: load for ${cmd.generation}, but this worker prepared for ${this.prepared}`, { field: 'generation' });
+    }
+    if (cmd.step < 1) throw new ServiceError('bad-request', `step: a loaded snapshot has applied at least 1 step, found ${cmd.step}`, { field: 'step' });
+    this.loadGate.arm({ generation: cmd.generation, iteration: cmd.step - 1, step: 0 });
+    return {};
   }
 
   // -- join: state, rank, group ----------------------------------------------------------------

@@ -176,7 +176,7 @@ test('membership 3 -> 2 -> 3 mid-run (kill -9, then a newcomer) = in-process at 
     await progress(5);
     process.kill(workers.workerPids()[1], 'SIGKILL');
     await progress(10);
-    workers.addWorker();
+    await workers.addWorker();
     const s = await finished;
     assert.equal(s.status, 'completed');
     const sizes = (await readMetrics(path.join(s.runDir, 'metrics.jsonl'))).filter((m) => m.kind === 'membership').map((m) => m.size);

@@ -89,11 +89,22 @@ describe('compose stack (core + observability)', { skip: engine.ok ? false : eng
   });
 
   it('trains the classifier with --scale worker=2', { skip: TODO_WORKER_PENDING.composeClassifierRun ? 'TODO_WORKER_PENDING: `gantry serve worker` is not merged yet' : false }, async () => {
-    const classifier = new ComposeProject(`gantry-e2e-cls-${process.pid}`, ['core'], { IMAGE_TAG: TEST_IMAGE_TAG, GANTRY_RUN_ID: 'compose-classifier', GANTRY_BACKEND: 'wasm', NATS_HOST_PORT: '0' });
+    // deploy/config/classifier.json: quick preset, 20 steps, 2 workers; what README "Run with Docker Compose" runs.
+    const runId = 'compose-classifier';
+    const classifier = new ComposeProject(`gantry-e2e-cls-${process.pid}`, ['core'], { IMAGE_TAG: TEST_IMAGE_TAG, GANTRY_RUN_ID: runId, GANTRY_BACKEND: 'wasm', NATS_HOST_PORT: '0' });
     try {
-      await classifier.exec(['--profile', 'classifier', 'up', '-d', '--no-build', '--scale', 'worker=2', 'nats', 'worker'], 5 * 60_000);
+      await classifier.exec(['--profile', 'classifier', 'up', '-d', '--no-build', '--scale', 'worker=2', 'classifier', 'worker'], 5 * 60_000);
       const ids = (await classifier.exec(['ps', '-q', 'worker'])).trim().split('\n').filter(Boolean);
       assert.equal(ids.length, 2, 'two worker replicas');
+      const scheduler = await classifier.containerId('classifier');
+      const code = await waitExit(scheduler, 5 * 60_000);
+      assert.equal(code, 0, `the classifier scheduler exits 0 when the run completes:\n${await classifier.logs()}`);
+      const runDir = path.join(root, 'classifier-from-volume');
+      await copyOut(scheduler, `/var/lib/gantry/runs/${runId}`, runDir);
+      const final = path.join(runDir, 'checkpoints', 'iter-000020');
+      assert.ok(existsSync(path.join(final, 'manifest.json')), `the final checkpoint is complete in the volume (${final})`);
+      const runJson = JSON.parse(await fsp.readFile(path.join(runDir, 'run.json'), 'utf8')) as { status: string };
+      assert.equal(runJson.status, 'completed');
     } finally {
       await classifier.down();
     }

@@ -11,23 +11,22 @@ import { parse as parseYaml } from 'yaml';
 import { ruleFiles, RULES_DIR } from '../../services/launcher/prometheus.ts';
 import { createMetrics } from '../../services/telemetry/metrics.ts';
 import { createSchedulerMetrics } from '../../services/telemetry/scheduler-metrics.ts';
+import { createWorkerMetrics } from '../../services/telemetry/worker-metrics.ts';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 export const DASHBOARDS_DIR = path.join(REPO, 'deploy/grafana/dashboards');
 export { RULES_DIR };
 
 /**
- * TODO(workers): files written against the worker metric contract (services/telemetry/
- * worker-metrics.ts) before any process exports it. The "metric exported by a process" lint and
- * the real-Prometheus test skip exactly these; remove an entry once a worker process exists and
- * the real-Prometheus test runs workers.
+ * The files about the data-parallel classifier's workers. The real-Prometheus test proves them
+ * against a classifier run with workers; every other file against a GAN run.
  */
-export const AWAITING_WORKER_PROCESS: readonly string[] = [
+export const WORKER_FILES: readonly string[] = [
   'deploy/grafana/dashboards/workers.json',
   'deploy/prometheus/rules/workers.rules.yml',
 ];
 
-export const awaitsWorkers = (file: string): boolean => AWAITING_WORKER_PROCESS.includes(path.relative(REPO, file));
+export const isWorkerFile = (file: string): boolean => WORKER_FILES.includes(path.relative(REPO, file));
 
 // ---- dashboards ----
 
@@ -201,12 +200,12 @@ export function loadRules(files = ruleFiles()): Rule[] {
 // ---- what the processes export ----
 
 /**
- * Every series name on the /metrics pages of the GAN processes (generator, discriminator,
- * scheduler), histograms expanded to _bucket/_sum/_count, plus Prometheus' own `up`.
+ * Every series name on the /metrics pages of gantry's processes (generator, discriminator,
+ * scheduler, data-parallel worker), histograms expanded to _bucket/_sum/_count, plus Prometheus' own `up`.
  */
 export async function exportedMetricNames(): Promise<Set<string>> {
   const names = new Set(['up']);
-  for (const m of [createMetrics('generator'), createMetrics('discriminator'), createSchedulerMetrics()]) {
+  for (const m of [createMetrics('generator'), createMetrics('discriminator'), createSchedulerMetrics(), createWorkerMetrics(0)]) {
     for (const metric of await m.registry.getMetricsAsJSON()) {
       const base = metric.name;
       const type = String(metric.type);

@@ -11,5 +11,5 @@ export const TODO_WORKER_PENDING = {
   /** Variables the deploy files give the worker that no code under services/ reads yet. */
   envNames: [] as readonly string[],
   /** While true, the Compose classifier run with `--scale worker=2` is skipped. */
-  composeClassifierRun: true,
+  composeClassifierRun: false,
 };

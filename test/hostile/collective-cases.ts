@@ -9,6 +9,7 @@ import { loadImageSet } from '../../services/data/mnist.ts';
 import { tf } from '../../services/core/tf.ts';
 import { classifierTrainSchema, parseConfig } from '../../services/train/config.ts';
 import { Replica } from '../../services/worker/replica.ts';
+import { StepGate } from '../../services/wire/step-gate.ts';
 import { WorkerGrpcService } from '../../services/worker/grpc-service.ts';
 import { createServer } from '../../services/wire/server.ts';
 import { snapshotToChunks } from '../../services/wire/weights-stream.ts';
@@ -94,7 +95,11 @@ export async function runWorker(tally: Tally, seed: number): Promise<void> {
   const cfg = parseConfig(classifierTrainSchema, { preset: 'quick', batchSize: 8, validationSize: 100, backend: 'cpu' }, 'hostile');
   const replica = new Replica(cfg, 'h'.repeat(64), { train: test, test });
   const server = createServer({ reflection: false });
-  new WorkerGrpcService(replica).addToServer(server);
+  // Armed for progress no case sends: malformed streams reach the parser (INVALID_ARGUMENT) and a
+  // well-formed snapshot of other progress is refused by the gate (FAILED_PRECONDITION).
+  const gate = new StepGate('worker', 'LoadWeights');
+  gate.arm({ generation: 1, iteration: replica.snapshot().lastApplied.iteration + 7, step: 0 });
+  new WorkerGrpcService(replica, gate).addToServer(server);
   const address = `127.0.0.1:${await server.listen(0)}`;
   server.setServing(true);
   const raw = new RawClient();
@@ -130,6 +135,7 @@ export async function runWorker(tally: Tally, seed: number): Promise<void> {
       ['an extra tensor', () => [{ header: { ...header, modelTensorCount: header.modelTensorCount! + 1, totalBytes: Number(header.totalBytes) + 8 } }, ...chunks.filter((x) => x.group !== 'OPTIMIZER_SLOT').slice(1), { tensorName: 'extra/kernel', group: 'MODEL', shape: [2], byteOffset: 0, data: Buffer.alloc(8) }, ...chunks.filter((x) => x.group === 'OPTIMIZER_SLOT')]],
     ];
     for (const [what, edit] of edits) c(what, load, () => edit().map(enc), ['INVALID_ARGUMENT', 'FAILED_PRECONDITION']);
+    c('a well-formed snapshot the scheduler did not arm', load, () => chunks.map(enc), ['FAILED_PRECONDITION']);
     await tally.runAll('grpc worker service (in-process replica)', {
       stateHash: async () => { const s = replica.snapshot(); return snapshotHash(s.snapshot, s.lastApplied); },
       health: () => servingHealth([[address, WORKER_SERVICE]], health),

@@ -71,7 +71,7 @@ test('kill -9 rank 0: the run goes on with N-1; a new worker joins with identica
     assert.ok(victim, 'rank 0 is one of the launched workers');
     process.kill(victim, 'SIGKILL');
     await progress(22);
-    const newcomer = workers.addWorker();
+    const newcomer = await workers.addWorker();
     const summary = await finished;
     assert.equal(summary.status, 'completed');
     assert.equal(summary.steps, 50);

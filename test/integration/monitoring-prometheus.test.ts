@@ -6,7 +6,9 @@
 // (an alert through the parts of its expression that carry data) returns at least one series
 // with a finite value; every template variable has values; the sample grid panel's image loads;
 // `promtool check metrics` passes on the /metrics page of each process type.
-// Files in AWAITING_WORKER_PROCESS are skipped: no worker process exists to export their metrics.
+// The worker files (WORKER_FILES: the workers dashboard and rules) are proven the same way against
+// a second real Prometheus scraping a short classifier run with 2 data-parallel workers
+// (LocalWorkers with the `prometheus` option, what `gantry train classifier --workers 2` runs).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, promises as fsp } from 'node:fs';
@@ -14,9 +16,11 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { initBackend } from '../../services/core/backend/select.ts';
 import { type ClusterEvent, type ClusterSummary, runLocalCluster } from '../../services/launcher/local-cluster.ts';
+import { runLocalWorkers, type WorkersEvent, type WorkersSummary } from '../../services/launcher/local-workers.ts';
+import { classifierTrainSchema } from '../../services/train/config.ts';
 import { echoOnFailure, LineSink, quietLog, tinyGanConfig } from '../harness/cluster.ts';
 import {
-  awaitsWorkers, type Dashboard, dataExpressions, labelValuesQuery, loadDashboards, loadRules, panelQueries, substitute, variableQuery,
+  isWorkerFile, type Dashboard, dataExpressions, labelValuesQuery, loadDashboards, loadRules, panelQueries, substitute, variableQuery,
 } from '../harness/monitoring.ts';
 import { startTestNats, tempDir, type TestNats, waitFor } from '../harness/nats.ts';
 import { writeClassifierRun, writeTestSplit } from '../unit/eval-fixtures.ts';
@@ -24,6 +28,7 @@ import { writeClassifierRun, writeTestSplit } from '../unit/eval-fixtures.ts';
 const PROMETHEUS = '/usr/bin/prometheus';
 const PROMTOOL = '/usr/bin/promtool';
 const RUN = 'monitoring-run';
+const WORKER_RUN = 'monitoring-workers';
 const ROLES = ['discriminator', 'generator', 'scheduler'];
 /** Grafana's $__rate_interval for a 1 s scrape interval: max($__interval + 1s, 4 x 1s). */
 const GRAFANA = { rateInterval: '4s', interval: '1s' };
@@ -57,16 +62,16 @@ async function labelValues(selector: string, label: string): Promise<string[]> {
 }
 
 /** Every expression that must return data: [where, expr]. */
-async function expressionsToProve(): Promise<[string, string][]> {
+async function expressionsToProve(workers = false): Promise<[string, string][]> {
   const out: [string, string][] = [];
   for (const { file, dashboard } of loadDashboards()) {
-    if (awaitsWorkers(file)) continue;
-    const values = await variableValues(dashboard);
+    if (isWorkerFile(file) !== workers) continue;
+    const values = await variableValues(dashboard, workers ? WORKER_RUN : RUN);
     for (const q of panelQueries(dashboard)) {
       out.push([`${dashboard.uid} "${q.panel}" ${q.refId}`, substitute(q.expr, dashboard.templating.list, { values, ...GRAFANA })]);
     }
   }
-  for (const r of loadRules().filter((x) => !awaitsWorkers(x.file))) {
+  for (const r of loadRules().filter((x) => isWorkerFile(x.file) === workers)) {
     if (r.kind === 'record') {
       out.push([`rule ${r.name}`, r.expr], [`recorded series ${r.name}`, r.name]);
     } else {
@@ -77,8 +82,8 @@ async function expressionsToProve(): Promise<[string, string][]> {
 }
 
 /** The dashboard's variables as a user leaves them: this run, role "All", the hidden scheduler address. */
-async function variableValues(d: Dashboard): Promise<Record<string, string[] | 'all'>> {
-  const values: Record<string, string[] | 'all'> = { run: [RUN], role: 'all' };
+async function variableValues(d: Dashboard, run = RUN): Promise<Record<string, string[] | 'all'>> {
+  const values: Record<string, string[] | 'all'> = { run: [run], role: 'all' };
   const scheduler = d.templating.list.find((v) => v.name === 'scheduler');
   if (scheduler) {
     const lv = labelValuesQuery(variableQuery(scheduler) ?? '')!;
@@ -157,7 +162,7 @@ describe('dashboards and rules against a real Prometheus scraping a real run', {
 
   it('every template variable has values, this run and its roles among them', async () => {
     for (const { file, dashboard } of loadDashboards()) {
-      if (awaitsWorkers(file)) continue;
+      if (isWorkerFile(file)) continue;
       for (const v of dashboard.templating.list.filter((x) => x.type === 'query')) {
         const lv = labelValuesQuery(variableQuery(v) ?? '')!;
         const got = await labelValues(substitute(lv.selector, dashboard.templating.list, { values: { run: [RUN], role: 'all' }, ...GRAFANA }), lv.label);
@@ -192,3 +197,72 @@ describe('dashboards and rules against a real Prometheus scraping a real run', {
     }
   });
 });
+
+describe('the workers dashboard and rules against a real Prometheus scraping a classifier run with 2 workers', {
+  skip: (!existsSync(PROMETHEUS) || !existsSync(PROMTOOL)) && 'prometheus/promtool not installed (apt-get install prometheus)',
+}, () => {
+  let workersRun: Promise<WorkersSummary>;
+  const events: WorkersEvent[] = [];
+
+  before(async () => {
+    nats = await startTestNats();
+    root = await tempDir('gantry-monitoring-workers-');
+    // Long enough never to finish on its own: the test stops it once everything is proven.
+    const cfg = classifierTrainSchema.parse({
+      preset: 'quick', maxSteps: 100_000, evalEvery: 1_000, checkpointEvery: 1_000, validationSize: 1000, batchSize: 16, seed: 1,
+      out: path.join(root, 'run'), workers: 2,
+    });
+    abort = new AbortController();
+    workersRun = echoOnFailure(output, runLocalWorkers(cfg, {
+      natsUrl: nats.url, runId: WORKER_RUN, log: quietLog, output, progress: false, handleSignals: false, signal: abort.signal,
+      prometheus: { interval: '1s' }, targetsDir: root, onEvent: (e) => events.push(e),
+    }));
+    workersRun.catch(() => undefined); // awaited in after()
+    await waitFor(() => events.some((e) => e.type === 'prometheus'), 'the launcher to start Prometheus', 60_000);
+    prometheusUrl = (events.find((e) => e.type === 'prometheus') as { url: string }).url;
+  });
+
+  after(async () => {
+    abort?.abort();
+    const summary = workersRun ? await workersRun.catch((err: unknown) => err) : undefined;
+    await nats?.stop();
+    if (root) await fsp.rm(root, { recursive: true, force: true });
+    if (!workersRun) return;
+    assert.ok(!(summary instanceof Error), `the run failed: ${summary instanceof Error ? summary.message : ''}`);
+    assert.equal((summary as WorkersSummary).status, 'stopped', 'the run was stopped by the test, not ended on its own');
+  });
+
+  it('scrapes the scheduler and both workers, each worker labelled with its rank', async () => {
+    await waitFor(async () => (await seriesWithData(`up{job="gantry", run="${WORKER_RUN}"} == 1`)).length === 3, 'all three targets up', 60_000, 500);
+    const roles = await labelValues(`gantry_info{job="gantry", run="${WORKER_RUN}"}`, 'role');
+    assert.deepEqual(roles.sort(), ['scheduler', 'worker']);
+    await waitFor(async () => (await labelValues(`gantry_generation{job="gantry", run="${WORKER_RUN}"}`, 'rank')).length === 2,
+      'both workers to have a rank', 60_000, 500);
+    assert.deepEqual((await labelValues(`gantry_generation{job="gantry", run="${WORKER_RUN}"}`, 'rank')).sort(), ['0', '1']);
+  });
+
+  it('every workers panel, recording rule and alert expression returns data', async () => {
+    const exprs = await expressionsToProve(true);
+    assert.ok(exprs.length >= 15, `only ${exprs.length} expressions`);
+    let empty: string[] = [];
+    await waitFor(async () => {
+      empty = [];
+      for (const [where, expr] of exprs) if ((await seriesWithData(expr)).length === 0) empty.push(`${where}: ${expr}`);
+      return empty.length === 0;
+    }, 'data for every expression', 60_000, 1_000).catch(() => undefined);
+    assert.deepEqual(empty, [], `expressions without data:\n${empty.join('\n')}`);
+  });
+
+  it('promtool check metrics passes on a worker\'s /metrics page', async () => {
+    const targets = (await api<{ activeTargets: { scrapeUrl: string; labels: Record<string, string> }[] }>('/api/v1/targets')).activeTargets;
+    const workers = targets.filter((t) => t.labels.role === 'worker');
+    assert.equal(workers.length, 2);
+    for (const t of workers) {
+      const page = await (await fetch(t.scrapeUrl)).text();
+      assert.match(page, /^gantry_collective_duration_seconds_bucket\{/m);
+      const r = spawnSync(PROMTOOL, ['check', 'metrics'], { input: page, encoding: 'utf8' });
+      assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+    }
+  });
+});
+

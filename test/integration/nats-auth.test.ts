@@ -12,7 +12,8 @@ import { Kvm } from '@nats-io/kv';
 import { connectNats, NatsConnectError } from '../../services/control/connection.ts';
 import { loadNatsAuth } from '../../services/control/nats-auth.ts';
 import { RunStateStore } from '../../services/control/run-state.ts';
-import { runSubjects } from '../../services/control/subjects.ts';
+import { runSubjects, workerCmdSubject } from '../../services/control/subjects.ts';
+import { openWorkersBucket, startRegistration, WorkerRoster } from '../../services/control/worker-registry.ts';
 import { startNatsServer, type NatsServerProcess } from '../../services/launcher/nats-server.ts';
 import { issueCertificates, writeCertificates } from '../../services/security/certs.ts';
 import { SecuritySettingError } from '../../services/security/errors.ts';
@@ -30,9 +31,9 @@ const open: NatsConnection[] = [];
 
 before(async () => {
   dir = await tempDir('gantry-nats-auth-');
-  await writeCertificates(dir, await issueCertificates({ roles: ['nats', 'generator', 'discriminator', 'scheduler', 'operator'], days: 1 }));
+  await writeCertificates(dir, await issueCertificates({ roles: ['nats', 'generator', 'discriminator', 'worker', 'scheduler', 'operator'], days: 1 }));
   // Passwords for three roles, an nkey for the discriminator: both kinds of user in one server.
-  creds = [...makeCredentials(['generator', 'scheduler', 'operator'], 'password'), ...makeCredentials(['discriminator'], 'nkey')];
+  creds = [...makeCredentials(['generator', 'worker', 'scheduler', 'operator'], 'password'), ...makeCredentials(['discriminator'], 'nkey')];
   const conf = path.join(dir, 'conf');
   await writeNatsConfig(conf, {
     run: RUN, // the store directory and the port come from startNatsServer's flags
@@ -157,6 +158,43 @@ test('the scheduler keeps its run state in JetStream KV under its permissions', 
   // A service's user reaches no JetStream API: it cannot read or rewrite the run state.
   const generator = await as('generator');
   await assert.rejects((async () => (await RunStateStore.open(generator, { create: false })).get(RUN))(), /Permissions Violation/);
+});
+
+test('a worker registers in the workers bucket and answers the scheduler\'s commands; it cannot command, beat or touch the run state', async () => {
+  const scheduler = await as('scheduler');
+  const worker = await as('worker');
+  const errors = violations(worker);
+  // Registration: the worker writes its key in gantry_workers, the scheduler's roster sees it.
+  const roster = await new WorkerRoster(await openWorkersBucket(scheduler), RUN, quietLog).start();
+  const reg = startRegistration(await openWorkersBucket(worker), { run: RUN, key: 'w1', addr: '127.0.0.1:50053' },
+    () => ({ ready: true, generation: null, rank: null, applied: null }), 200, quietLog);
+  try {
+    assert.ok(await roster.waitUntil(() => roster.live(2_000).length === 1, 10_000), 'the scheduler sees the registration');
+    assert.equal(roster.live(2_000)[0].reg.key, 'w1');
+    // Commands: the scheduler's request reaches the worker's subject, the reply comes back.
+    worker.subscribe(workerCmdSubject(RUN, 'w1'), { callback: (_e, m) => void m.respond(`ack ${m.string()}`) });
+    await worker.flush();
+    assert.equal((await scheduler.request(workerCmdSubject(RUN, 'w1'), 'prepare', { timeout: 5_000 })).string(), 'ack prepare');
+    // What the worker may not do: command a peer, forge a heartbeat, stop the run, write another run's registration.
+    worker.publish(workerCmdSubject(RUN, 'w2'), 'step');
+    worker.publish(s.hb('scheduler'), 'forged');
+    worker.publish(s.control, 'stop');
+    worker.publish(`$KV.gantry_workers.other-run.w1`, 'x');
+    await worker.flush();
+    await waitFor(() => errors.length >= 4, 'four publish violations on the worker connection', 5_000);
+    assert.deepEqual(errors.map((e) => [e.operation, e.subject]).sort(), [
+      ['publish', '$KV.gantry_workers.other-run.w1'], ['publish', s.control], ['publish', s.hb('scheduler')], ['publish', workerCmdSubject(RUN, 'w2')],
+    ].sort());
+    // And it reaches no JetStream API of the runs bucket: no run state.
+    await assert.rejects((async () => (await RunStateStore.open(worker, { create: false })).get(RUN))(), /Permissions Violation/);
+    // Its clean leave (a delete) is allowed and seen.
+    await reg.leave();
+    assert.ok(await roster.waitUntil(() => roster.live(2_000).length === 0, 10_000), 'the scheduler sees the leave');
+    assert.deepEqual(roster.takeLeft(), ['w1']);
+  } finally {
+    await reg.leave();
+    roster.stop();
+  }
 });
 
 test('credential settings: an nkey with a password, a password without a user, a file that is not a seed', async () => {

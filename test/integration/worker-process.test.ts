@@ -1,6 +1,7 @@
 // One worker process (`gantry serve worker`) against a real nats-server, driven by the scheduler's
 // WorkerCommands client and the WorkerService gRPC client: registration and leave in KV, the
-// generation fence, idempotent steps, rollback of an uncommitted step, and atomic LoadWeights.
+// generation fence, idempotent steps, rollback of an uncommitted step, and LoadWeights: atomic,
+// and admitted only when the scheduler's `load` command armed it (once, for one progress).
 import assert from 'node:assert/strict';
 import { promises as fsp } from 'node:fs';
 import { after, before, test } from 'node:test';
@@ -87,26 +88,46 @@ test('a worker registers, is fenced by generation, steps idempotently, rolls bac
   assert.equal(j2.weightsHash, h1.weightsHash, 'back to the state after step 0, bit for bit');
   await assert.rejects(cmds.send(key, prepare(1, 0), 10_000), (e: CommandFailed) => e.code === 'stale-generation');
 
-  // Weights over gRPC: a stream loads back unchanged; a damaged snapshot is refused whole.
+  // Weights over gRPC: LoadWeights admits exactly the snapshot the scheduler's `load` command
+  // armed, once; anything else is FAILED_PRECONDITION and a refused snapshot changes nothing.
   const client = new WorkerClient(addr, { deadlineMs: 30_000 });
+  const weightsHash = async (): Promise<string> => (await cmds.send(key, { type: 'hash', run: RUN, generation: 2 }, 10_000)).weightsHash;
+  const notArmed = (expected: RegExp) => (e: PeerError): boolean => e.codeName === 'FAILED_PRECONDITION' && expected.test(e.message);
   try {
     const state = await client.streamWeights();
     assert.equal(state.lastApplied.iteration, 0);
-    await client.loadWeights(state);
-    assert.equal((await cmds.send(key, { type: 'hash', run: RUN, generation: 2 }, 10_000)).weightsHash, h1.weightsHash);
+    const foreign = structuredClone(state);
+    foreign.snapshot.tensors[0].data.fill(7); // well-formed: it would land if admitted
+    await assert.rejects(client.loadWeights(foreign), notArmed(/expected none: no step has been commanded/));
+    assert.equal(await weightsHash(), h1.weightsHash, 'a foreign snapshot changes nothing');
+
+    await assert.rejects(cmds.send(key, { type: 'load', run: RUN, generation: 1, step: 1 }, 10_000), (e: CommandFailed) => e.code === 'stale-generation');
+    assert.deepEqual(await cmds.send(key, { type: 'load', run: RUN, generation: 2, step: 5 }, 10_000), { ok: true });
+    await assert.rejects(client.loadWeights(foreign), notArmed(/\(iteration 0, step 0\) refused.*expected \(iteration 4, step 0\) of generation 2/));
+    assert.equal(await weightsHash(), h1.weightsHash, 'a snapshot of other progress than the armed one changes nothing');
+
+    assert.deepEqual(await cmds.send(key, { type: 'load', run: RUN, generation: 2, step: 1 }, 10_000), { ok: true });
     const bad = structuredClone(state);
     bad.snapshot.optimizer.slots.pop(); // the last Adam slot is missing
     bad.snapshot.tensors[0].data.fill(7); // and the first tensor was changed: neither may land
     await assert.rejects(client.loadWeights(bad), (e: PeerError) => e.codeName === 'INVALID_ARGUMENT');
-    assert.equal((await cmds.send(key, { type: 'hash', run: RUN, generation: 2 }, 10_000)).weightsHash, h1.weightsHash, 'a rejected snapshot changes nothing');
+    assert.equal(await weightsHash(), h1.weightsHash, 'a rejected snapshot changes nothing');
+    await client.loadWeights(foreign); // the armed load, still armed after the damaged one
+    assert.notEqual(await weightsHash(), h1.weightsHash, 'the armed snapshot landed');
+    await assert.rejects(client.loadWeights(state), notArmed(/already applied/));
+    assert.deepEqual(await cmds.send(key, { type: 'load', run: RUN, generation: 2, step: 1 }, 10_000), { ok: true });
+    await client.loadWeights(state);
+    assert.equal(await weightsHash(), h1.weightsHash, 'the state after step 0 again, bit for bit');
   } finally {
     client.close();
   }
 
   // /metrics: images by rank, the generation.
   const page = await (await fetch(`http://127.0.0.1:${metricsPortOf(output, 'worker')}/metrics`)).text();
-  assert.match(page, /^gantry_worker_images_total\{rank="0",role="worker"\} 32$/m);
-  assert.match(page, /^gantry_generation\{role="worker"\} 2$/m);
+  // setRank relabels every series of the page with the rank of the generation joined.
+  assert.match(page, /^gantry_worker_images_total\{role="worker",rank="0"\} 32$/m);
+  assert.match(page, /^gantry_generation\{role="worker",rank="0"\} 2$/m);
+  assert.match(page, /^gantry_membership_changes_total\{kind="leave",role="worker",rank="0"\} 0$/m);
 
   // A clean exit deletes the registration: a leave, not a silence.
   await worker.stop(5_000);

@@ -10,7 +10,7 @@ import { before, describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { createWorkerMetrics } from '../../services/telemetry/worker-metrics.ts';
 import {
-  allPanels, AWAITING_WORKER_PROCESS, awaitsWorkers, type DashboardFile, dataExpressions, exportedMetricNames, labelValuesQuery,
+  allPanels, isWorkerFile, WORKER_FILES, type DashboardFile, dataExpressions, exportedMetricNames, labelValuesQuery,
   loadDashboards, loadRules, panelQueries, parsePromQL, REPO, type Rule, substitute, variableQuery,
 } from '../harness/monitoring.ts';
 
@@ -37,12 +37,11 @@ before(async () => {
     String(m.type) === 'histogram' ? ['_bucket', '_sum', '_count'].map((s) => m.name + s) : [m.name]));
 });
 
-const recorded = (awaiting: boolean): Set<string> =>
-  new Set(rules.filter((r) => r.kind === 'record' && (awaiting || !awaitsWorkers(r.file))).map((r) => r.name));
+const recorded = (): Set<string> => new Set(rules.filter((r) => r.kind === 'record').map((r) => r.name));
 
-/** Metric names `expr` uses that are neither exported (or, awaiting workers, in their contract) nor recorded. */
-function unknownMetrics(expr: string, awaiting: boolean): string[] {
-  const known = (name: string): boolean => exported.has(name) || recorded(awaiting).has(name) || (awaiting && workerContract.has(name));
+/** Metric names `expr` uses that are neither exported by a process nor recorded by a rule. */
+function unknownMetrics(expr: string): string[] {
+  const known = (name: string): boolean => exported.has(name) || recorded().has(name);
   return parsePromQL(expr).metrics.filter((m) => !known(m));
 }
 
@@ -64,7 +63,7 @@ describe('Grafana dashboards', () => {
         assert.ok(lv, `${file}: variable ${v.name}: expected label_values(selector, label), found ${variableQuery(v)}`);
         const selector = substitute(lv.selector, vars, SUBSTITUTION);
         assert.deepEqual(parsePromQL(selector).errors, [], `${file}: variable ${v.name}: ${selector} does not parse`);
-        assert.deepEqual(unknownMetrics(selector, false), [], `${file}: variable ${v.name}`);
+        assert.deepEqual(unknownMetrics(selector), [], `${file}: variable ${v.name}`);
       }
       for (const name of ['run', 'role']) assert.ok(vars.some((v) => v.name === name && v.type === 'query'), `${file}: no ${name} variable`);
     }
@@ -93,7 +92,7 @@ describe('Grafana dashboards', () => {
         const parsed = parsePromQL(expr);
         assert.deepEqual(parsed.errors, [], `${where}: does not parse: ${expr}`);
         for (const r of parsed.ranges) assert.equal(r.range, RATE_SENTINEL, `${where}: ${r.fn}() over ${r.range}, not $__rate_interval`);
-        assert.deepEqual(unknownMetrics(expr, awaitsWorkers(file)), [], `${where}: metrics no process exports`);
+        assert.deepEqual(unknownMetrics(expr), [], `${where}: metrics no process exports`);
         checked++;
       }
     }
@@ -110,12 +109,12 @@ describe('Grafana dashboards', () => {
     assert.equal(labelValuesQuery(variableQuery(v!) ?? '')?.label, 'instance');
   });
 
-  it('the files awaiting a worker process exist and use only the worker metric contract', () => {
-    for (const rel of AWAITING_WORKER_PROCESS) assert.ok(readdirSync(path.dirname(path.join(REPO, rel))).includes(path.basename(rel)), `${rel} missing`);
-    const workers = dashboards.find((d) => awaitsWorkers(d.file))!;
+  it('the worker files exist and the workers dashboard uses only the worker metric contract', () => {
+    for (const rel of WORKER_FILES) assert.ok(readdirSync(path.dirname(path.join(REPO, rel))).includes(path.basename(rel)), `${rel} missing`);
+    const workers = dashboards.find((d) => isWorkerFile(d.file))!;
     for (const q of panelQueries(workers.dashboard)) {
       const metrics = parsePromQL(substitute(q.expr, workers.dashboard.templating.list, SUBSTITUTION)).metrics;
-      assert.ok(metrics.every((m) => workerContract.has(m) || recorded(true).has(m)), `"${q.panel}": ${metrics.join(', ')}`);
+      assert.ok(metrics.every((m) => workerContract.has(m) || recorded().has(m)), `"${q.panel}": ${metrics.join(', ')}`);
     }
   });
 });
@@ -127,7 +126,7 @@ describe('Prometheus rules', () => {
     assert.ok(rules.length >= 15);
     for (const r of rules) {
       assert.deepEqual(parsePromQL(r.expr).errors, [], `${r.name}: does not parse`);
-      assert.deepEqual(unknownMetrics(r.expr, awaitsWorkers(r.file)), [], `${r.name}: metrics no process exports`);
+      assert.deepEqual(unknownMetrics(r.expr), [], `${r.name}: metrics no process exports`);
       if (r.kind === 'record') assert.match(r.name, /^[a-z_]+:gantry_[a-z_]+:[a-z0-9_]+$/, `${r.name}: not level:metric:operations`);
     }
   });

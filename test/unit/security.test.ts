@@ -71,7 +71,12 @@ test('NATS permissions follow the run\'s subjects; the config lists one user per
   const op = rolePermissions('operator', { prefix: 'lab.a' });
   assert.equal(op.publish[0], 'lab.a.*.control');
   assert.ok(op.publish.includes('$JS.API.*.*.KV_gantry_runs') && !op.publish.includes('$JS.API.>'), 'JetStream: the runs bucket only');
-  assert.deepEqual(rolePermissions('worker').subscribe, ['gantry.*.cmd.worker'], 'a new service role gets the service pattern');
+  assert.deepEqual(rolePermissions('critic').subscribe, ['gantry.*.cmd.critic'], 'a new service role gets the service pattern');
+  const w = rolePermissions('worker', { run: 'r1' });
+  assert.deepEqual(w.subscribe, ['gantry.r1.cmd.worker.*', '_INBOX.>']);
+  assert.ok(w.publish.includes('$KV.gantry_workers.r1.>') && w.publish.includes('$JS.API.*.*.KV_gantry_workers'), 'its registration in the workers bucket');
+  assert.ok(!w.publish.some((x) => x.includes('cmd') || x.includes('KV_gantry_runs') || x.includes('.hb.')), 'no commands, no run state, no heartbeats');
+  assert.ok(sched.publish.includes('gantry.r1.cmd.worker.*') && sched.publish.includes('$JS.API.*.*.KV_gantry_workers'), 'the scheduler commands workers and watches them');
   assert.throws(() => rolePermissions('generator', { run: 'a.b' }), (e: unknown) => e instanceof CertificateRequestError && e.field === 'run');
   const conf = renderNatsServerConfig({ run: 'r1' }, [...makeCredentials(['generator'], 'password'), ...makeCredentials(['scheduler'], 'nkey')]);
   assert.match(conf, /user: "generator", password: "[A-Za-z0-9_-]{32}"/);

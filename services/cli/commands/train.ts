@@ -136,6 +136,8 @@ export function register(program: Command): void {
   )
     .option('--in-process', 'train in this process (the reference; the default without --workers)')
     .option('--nats <url>', 'data-parallel: use this NATS server instead of starting one')
+    .option('--prometheus', 'data-parallel: also start a local Prometheus (gantry rules loaded) scraping the scheduler and the workers, and print its URL')
+    .option('--prometheus-port <port>', 'its port (default: a free one)', parsePort)
     .option('--config <file>', 'JSON config file (flags override it)')
     .option('--resume <run-dir>', 'continue a run from its last complete checkpoint');
   classifier.action(async () => {
@@ -148,13 +150,18 @@ export function register(program: Command): void {
     if (classifier.getOptionValue('workers') !== undefined && !o.inProcess) {
       const { runLocalWorkers } = await import('../../launcher/local-workers.ts');
       const { readMetrics } = await import('../../run/metrics-log.ts');
-      const w = await runLocalWorkers(cfg, { natsUrl: o.nats, log });
+      if (!o.prometheus && o.prometheusPort !== undefined) throw new UsageError('--prometheus-port needs --prometheus');
+      const w = await runLocalWorkers(cfg, {
+        natsUrl: o.nats, log, prometheus: o.prometheus ? { port: o.prometheusPort } : undefined,
+        onEvent: (e) => { if (e.type === 'prometheus') process.stdout.write(`Prometheus: ${e.url}\n`); },
+      });
       const test = (await readMetrics(path.join(w.runDir, 'metrics.jsonl'))).filter((m) => m.kind === 'test').pop() as { accuracy: number; loss: number } | undefined;
       const acc = test ? `test accuracy ${(100 * test.accuracy).toFixed(2)}% (loss ${test.loss.toFixed(4)}) after ` : '';
       process.stdout.write(`${w.status}: ${acc}${w.steps} steps in ${w.seconds.toFixed(0)} s (generation ${w.generation}); run directory ${w.runDir}\n`);
       return;
     }
     if (o.nats) throw new UsageError('--nats is for data-parallel runs: add --workers N');
+    if (o.prometheus || o.prometheusPort !== undefined) throw new UsageError('--prometheus is for data-parallel runs (the in-process trainer serves no /metrics): add --workers N');
     const r = await trainClassifier(cfg, log);
     process.stdout.write(
       `test accuracy ${(100 * r.testAccuracy).toFixed(2)}% (loss ${r.testLoss.toFixed(4)}) after ${r.steps} steps; ` +
