@@ -28,14 +28,16 @@ describe('docker compose config', { skip: engine.ok ? false : engine.reason }, (
     it(layers.join(' + '), async () => {
       const services = await resolved(layers);
       const names = Object.keys(services).sort();
-      const expected = ['discriminator', 'generator', 'nats', 'scheduler', 'worker', ...(layers.includes('observability') ? ['grafana', 'prometheus'] : [])].sort();
+      const expected = ['classifier', 'discriminator', 'generator', 'nats', 'scheduler', 'worker', ...(layers.includes('observability') ? ['grafana', 'prometheus'] : [])].sort();
       assert.deepEqual(names, expected);
       for (const [name, s] of Object.entries(services)) {
         for (const p of s.ports ?? []) assert.equal(p.host_ip, '127.0.0.1', `${name}: port ${p.target} is published on ${p.host_ip ?? 'every interface'}`);
         assert.ok(s.healthcheck?.test, `${name}: no health check`);
         // A gantry service's name is its role; Grafana's PROMETHEUS_URL is Grafana's own (not a GANTRY_ variable).
-        if (GANTRY_ROLES.includes(name)) {
-          const settings = Object.keys(s.environment ?? {}).map((v) => ({ name: v, where: `service ${name}`, role: name }));
+        // `classifier` is the scheduler of a data-parallel classifier run (GANTRY_RUN_KIND=classifier).
+        const role = name === 'classifier' ? 'scheduler' : name;
+        if (GANTRY_ROLES.includes(role)) {
+          const settings = Object.keys(s.environment ?? {}).map((v) => ({ name: v, where: `service ${name}`, role }));
           assert.deepEqual(envNameErrors(settings), []);
         }
       }
@@ -52,7 +54,9 @@ describe('docker compose config', { skip: engine.ok ? false : engine.reason }, (
         assert.deepEqual((services[role].volumes ?? []).filter((v: any) => v.type !== 'tmpfs'), [], `${role}: no volume`);
         assert.equal(services[role].environment?.GANTRY_RUN_DIR, undefined, `${role}: told no run directory`);
       }
-      for (const role of ['generator', 'discriminator', 'scheduler']) {
+      assert.equal(services.classifier.environment?.GANTRY_RUN_KIND, 'classifier');
+      assert.ok(services.classifier.volumes.some((v: any) => v.target === '/var/lib/gantry/runs' && v.type === 'volume'), 'classifier: the run volume');
+      for (const role of ['generator', 'discriminator', 'scheduler', 'classifier']) {
         assert.equal(services[role].read_only, true, `${role}: read-only root filesystem`);
         assert.deepEqual(services[role].cap_drop, ['ALL'], `${role}: no capabilities`);
       }
