@@ -2,7 +2,8 @@
 // observability layers start (Grafana left out: its image cannot be had here), a short GAN run
 // completes in the containers, its final checkpoint in the run volume equals the same run trained
 // in this process (`gantry checkpoint diff --tolerance 1e-5`), and Prometheus scrapes the
-// services with the rules loaded. `docker compose down -v` always runs. Without a Docker engine
+// services with the rules loaded; a short classifier run on 2 scaled workers completes too and
+// equals the same run on 2 local worker processes. `docker compose down -v` always runs. Without a Docker engine
 // the tests skip and say why.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -11,7 +12,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { GANTRY_BIN, tinyGanConfig, trainReference } from '../harness/cluster.ts';
-import { buildImage, ComposeProject, copyOut, dockerEngine, removeImage, TEST_IMAGE_TAG, waitExit } from '../harness/docker.ts';
+import { buildImage, ComposeProject, copyOut, DEPLOY_DIR, dockerEngine, removeImage, TEST_IMAGE_TAG, waitExit } from '../harness/docker.ts';
 import { tempDir, waitFor } from '../harness/nats.ts';
 import { TODO_WORKER_PENDING } from '../harness/worker-pending.ts';
 
@@ -105,6 +106,16 @@ describe('compose stack (core + observability)', { skip: engine.ok ? false : eng
       assert.ok(existsSync(path.join(final, 'manifest.json')), `the final checkpoint is complete in the volume (${final})`);
       const runJson = JSON.parse(await fsp.readFile(path.join(runDir, 'run.json'), 'utf8')) as { status: string };
       assert.equal(runJson.status, 'completed');
+
+      // The same run trained locally (2 worker processes on loopback): the same ranks, slices and
+      // ring order, so the same weights.
+      const reference = path.join(root, 'classifier-reference');
+      await run(process.execPath, [GANTRY_BIN, 'train', 'classifier', '--config', path.join(DEPLOY_DIR, 'config', 'classifier.json'),
+        '--workers', '2', '--backend', 'wasm', '--out', reference], { timeout: 5 * 60_000, maxBuffer: 64 << 20 });
+      const diff = await run(process.execPath, [GANTRY_BIN, 'checkpoint', 'diff', '--tolerance', '1e-5', '--json', reference, runDir]);
+      const report = JSON.parse(diff.stdout) as { status: string; iterations: { a: number; b: number } };
+      assert.equal(report.status, 'equal', diff.stdout);
+      assert.deepEqual(report.iterations, { a: 20, b: 20 });
     } finally {
       await classifier.down();
     }

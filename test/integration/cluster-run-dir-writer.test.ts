@@ -23,14 +23,16 @@ import { readMetrics } from '../../services/run/metrics-log.ts';
 import { schedulerConfigSchema } from '../../services/scheduler/config.ts';
 import { Scheduler } from '../../services/scheduler/scheduler.ts';
 import { createSchedulerMetrics } from '../../services/telemetry/scheduler-metrics.ts';
-import { echoOnFailure, quietLog, startServices, type Services, tinyGanConfig, trainReference } from '../harness/cluster.ts';
+import { echoOnFailure, GANTRY_BIN, quietLog, startServices, type Services, tinyGanConfig, trainReference } from '../harness/cluster.ts';
 import { startTestNats, tempDir, type TestNats, waitFor } from '../harness/nats.ts';
 import { writeClassifierRun, writeTestSplit } from '../unit/eval-fixtures.ts';
 
 const RUN = 'nofs';
 const NOBODY = { uid: 65534, gid: 65534 };
 const canDropPrivileges = process.getuid?.() === 0 && hasSetpriv();
-const skip = canDropPrivileges ? false : 'needs root and util-linux setpriv to run the services as another user';
+const skip = !canDropPrivileges ? 'needs root and util-linux setpriv to run the services as another user'
+  : !nobodyCanRead(GANTRY_BIN) ? `the checkout (${GANTRY_BIN}) is not readable by uid ${NOBODY.uid} (a private directory on its path), so the services cannot run as that user`
+  : false;
 
 let nats: TestNats;
 let nc: NatsConnection;
@@ -38,6 +40,16 @@ let services: Services;
 let root: string;
 let runDir: string;
 let classifier: string;
+
+/** Whether `file` (and every directory above it) lets NOBODY read it. */
+function nobodyCanRead(file: string): boolean {
+  try {
+    execFileSync('setpriv', [`--reuid=${NOBODY.uid}`, `--regid=${NOBODY.gid}`, '--clear-groups', '--', 'test', '-r', file], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 function hasSetpriv(): boolean {
   try {
