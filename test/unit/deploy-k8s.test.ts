@@ -15,7 +15,7 @@ import { REPO_ROOT } from '../harness/docker.ts';
 import { type K8sObject, schemaErrors, unknownFieldErrors } from '../harness/k8s-models.ts';
 import { envNameErrors, stalePendingNames } from '../harness/deploy-env.ts';
 import { gantryEnvSettings, labelErrors, podPolicyErrors, referenceErrors, selectorErrors } from '../harness/k8s-refs.ts';
-import { ganTrainSchema, parseConfig } from '../../services/train/config.ts';
+import { classifierTrainSchema, ganTrainSchema, parseConfig } from '../../services/train/config.ts';
 
 const OVERLAYS_DIR = path.join(REPO_ROOT, 'k8s/overlays');
 const OVERLAYS = readdirSync(OVERLAYS_DIR).sort();
@@ -46,8 +46,8 @@ describe('k8s overlays', { skip: hasKubectl() ? false : 'kubectl not found: inst
     for (const o of OVERLAYS) built.set(o, kustomize(path.join(OVERLAYS_DIR, o)));
   });
 
-  it('the overlays are local, cluster and cluster-hpa, and each builds the whole application', () => {
-    assert.deepEqual(OVERLAYS, ['cluster', 'cluster-hpa', 'local']);
+  it('the overlays are local, local-classifier, cluster and cluster-hpa, and each builds the whole application', () => {
+    assert.deepEqual(OVERLAYS, ['cluster', 'cluster-hpa', 'local', 'local-classifier']);
     for (const [name, objects] of built) {
       const kinds = new Set(objects.map((o) => `${o.kind}/${o.metadata.name}`));
       for (const want of ['StatefulSet/gantry-nats', 'Deployment/gantry-generator', 'Deployment/gantry-discriminator', 'Job/gantry-scheduler',
@@ -59,6 +59,20 @@ describe('k8s overlays', { skip: hasKubectl() ? false : 'kubectl not found: inst
     const cluster = new Set(built.get('cluster')!.map((o) => o.kind));
     for (const k of ['ScaledObject', 'ServiceMonitor', 'PrometheusRule', 'NetworkPolicy']) assert.ok(cluster.has(k), `cluster: no ${k}`);
     assert.ok(built.get('cluster-hpa')!.some((o) => o.kind === 'HorizontalPodAutoscaler'), 'cluster-hpa: no HorizontalPodAutoscaler');
+  });
+
+  it('local-classifier: the scheduler drives the workers with a valid ClassifierTrainConfig; G and D are scaled to 0', () => {
+    const objects = built.get('local-classifier')!;
+        const find = (kind: string, name: string): any => objects.find((o) => o.kind === kind && o.metadata.name === name)!;
+    const env = find('Job', 'gantry-scheduler').spec.template.spec.containers[0].env as { name: string; value?: string }[];
+    assert.equal(env.find((e) => e.name === 'GANTRY_RUN_KIND')?.value, 'classifier');
+    const train = JSON.parse(find('ConfigMap', 'gantry-config').data['train.json']);
+    assert.equal(classifierTrainSchema.safeParse(train).success, true, JSON.stringify(train));
+    for (const d of ['gantry-generator', 'gantry-discriminator']) assert.equal(find('Deployment', d).spec.replicas, 0, d);
+    assert.ok(find('StatefulSet', 'gantry-worker').spec.replicas >= 1);
+    // The GAN overlays keep a GanTrainConfig.
+    const localConfig = built.get('local')!.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'gantry-config') as unknown as { data: Record<string, string> };
+    assert.equal(ganTrainSchema.safeParse(JSON.parse(localConfig.data['train.json'])).success, true);
   });
 
   for (const overlay of OVERLAYS) {
