@@ -3,7 +3,7 @@
 // batch norm gamma 1, beta 0, momentum 0.9, epsilon 1e-5 (tfjs-layers' defaults differ).
 import { tf } from './tf.ts';
 import { deriveSeed } from './seed.ts';
-import type { ForwardMode, NamedVariable } from './model.ts';
+import type { BatchNorm, ForwardMode, NamedVariable } from './model.ts';
 
 export const INIT_STDDEV = 0.02;
 export const BN_MOMENTUM = 0.9;
@@ -79,7 +79,7 @@ export function deconv(x: tf.Tensor4D, c: Conv): tf.Tensor4D {
   return tf.add(out, c.bias) as tf.Tensor4D;
 }
 
-export interface BatchNorm { gamma: tf.Variable; beta: tf.Variable; movingMean: tf.Variable; movingVar: tf.Variable }
+export type { BatchNorm };
 
 export function batchNormParams(p: ParamStore, name: string, channels: number): BatchNorm {
   return {

@@ -3,7 +3,6 @@
 // not with tf.layers, so that the in-process trainer and the services run exactly the same ops in
 // the same order and batch-norm statistics are updated only where a step says so.
 import type { tf } from './tf.ts';
-import type { BatchNorm } from './layers.ts';
 
 export type ModelRole = 'generator' | 'discriminator' | 'classifier';
 
@@ -71,3 +70,6 @@ export interface ClassifierModel extends Model {
   /** features: (B, F) activations before the logits layer; logits: (B, numClasses). */
   embed(x: tf.Tensor, mode: ForwardMode): { features: tf.Tensor2D; logits: tf.Tensor2D };
 }
+
+/** A batch norm's variables: scale and offset (trained), moving mean and variance (state). */
+export interface BatchNorm { gamma: tf.Variable; beta: tf.Variable; movingMean: tf.Variable; movingVar: tf.Variable }
