@@ -9,8 +9,9 @@ import { tf } from '../core/tf.ts';
 export const METRICS_ROLES = ['generator', 'discriminator', 'scheduler', 'trainer', 'worker'] as const;
 export type MetricsRole = (typeof METRICS_ROLES)[number];
 
-/** Label values, listed so callers and dashboards agree on them. */
-export const STEP_PHASES = ['d_step', 'g_step', 'generate', 'gen_grad', 'checkpoint'] as const;
+/** Label values, listed so callers and dashboards agree on them; train_step is one data-parallel
+ *  classifier step on a worker (forward, backward and its collectives). */
+export const STEP_PHASES = ['d_step', 'g_step', 'generate', 'gen_grad', 'checkpoint', 'train_step'] as const;
 export type StepPhase = (typeof STEP_PHASES)[number];
 export const LOSS_NAMES = ['d', 'g', 'gp'] as const;
 export const D_INPUTS = ['real', 'fake'] as const;

@@ -199,7 +199,7 @@ export class WorkerNode {
     if (last && last.generation === cmd.generation && last.step === cmd.step && m.replica.applied === cmd.step + 1) {
       return { ...last.reply, applied: false };
     }
-    const end = this.opts.metrics.stepDuration.startTimer({ phase: 'd_step' });
+    const end = this.opts.metrics.stepDuration.startTimer({ phase: 'train_step' });
     const t0 = performance.now();
     m.group.takeWaitSeconds();
     let r;
