@@ -38,6 +38,8 @@ it('a stopped nats-server fails the PING (blind), and is trusted again once it a
   assert.equal(await vantage.confirmSilence(), true, 'a running server answers');
   process.kill(-nats.server.pid, 'SIGSTOP');
   try {
+    // A PONG the server wrote just before it stopped may still be on its way: let it land first.
+    await new Promise((r) => setTimeout(r, 300));
     assert.equal(await vantage.confirmSilence(), false, 'a stopped server does not');
     assert.equal(vantage.blind(), 'nats-stalled');
   } finally {
