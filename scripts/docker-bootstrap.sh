@@ -24,8 +24,9 @@ NATS_IMAGE=nats:2.10-alpine
 PROM_IMAGE=prom/prometheus:v2.53.3
 
 # One bootstrap at a time: test files run in parallel and may all call this on a fresh machine.
+# Children that outlive this script (dockerd) must not inherit the lock: see `9>&-` below.
 exec 9>"${TMPDIR:-/tmp}/gantry-docker-bootstrap.lock"
-flock 9
+flock -w 1200 9 || { say "another docker-bootstrap.sh held the lock for 20 minutes"; exit 1; }
 
 can_root_apt() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; }
 
@@ -50,7 +51,8 @@ if ! docker info >/dev/null 2>&1; then
   mkdir -p "$STATE"
   # setsid: the engine outlives this script and the test that called it; it is left running for
   # the next test run (starting it takes seconds, the images stay cached in /var/lib/docker).
-  setsid dockerd --storage-driver=overlay2 --exec-opt native.cgroupdriver=cgroupfs >/var/log/gantry-dockerd.log 2>&1 < /dev/null &
+  # 9>&-: dockerd must not hold the bootstrap lock, or every later bootstrap waits for it forever.
+  setsid dockerd --storage-driver=overlay2 --exec-opt native.cgroupdriver=cgroupfs >/var/log/gantry-dockerd.log 2>&1 </dev/null 9>&- &
   echo $! >"$STATE/dockerd.pid"
   for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
   docker info >/dev/null 2>&1 || { say "dockerd did not answer within 30 s; see /var/log/gantry-dockerd.log"; tail -5 /var/log/gantry-dockerd.log >&2; exit 3; }
