@@ -124,7 +124,9 @@ export class ComposeProject {
 
   /** `down -v`: containers, networks and volumes go; never throws (teardown). */
   async down(): Promise<void> {
-    await this.exec(['down', '-v', '--remove-orphans', '--timeout', '10'], 2 * 60_000).catch(() => undefined);
+    // --profile '*': `down` skips the services of a profile it is not given (the classifier and its
+    // workers), which then outlive the test and come back with the engine (restart: unless-stopped).
+    await this.exec(['--profile', '*', 'down', '-v', '--remove-orphans', '--timeout', '10'], 2 * 60_000).catch(() => undefined);
   }
 }
 
