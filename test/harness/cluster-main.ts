@@ -8,9 +8,10 @@ import { ganTrainSchema, parseConfig } from '../../services/train/config.ts';
 
 const print = (value: unknown): void => void process.stdout.write(JSON.stringify(value) + '\n');
 
-// GANTRY_TEST_THROW_AFTER_MS: an uncaught error in this process after that long (exit paths test).
-const throwAfter = Number(process.env.GANTRY_TEST_THROW_AFTER_MS ?? 0);
-if (throwAfter > 0) setTimeout(() => { throw new Error('uncaught test error'); }, throwAfter);
+// GANTRY_TEST_THROW_AT_ITERATION: an uncaught error in this process once the run reports that
+// iteration (exit paths test; an iteration, not a delay, so a slow machine still throws mid-run).
+const throwAt = Number(process.env.GANTRY_TEST_THROW_AT_ITERATION ?? 0);
+let thrown = false;
 
 try {
   const cfg = parseConfig(ganTrainSchema, JSON.parse(await readFile(process.argv[2], 'utf8')), process.argv[2]);
@@ -19,7 +20,13 @@ try {
     log: createLogger({ component: 'launcher', level: 'warn' }),
     env,
     progress: false,
-    onEvent: (e) => print({ event: e }),
+    onEvent: (e) => {
+      print({ event: e });
+      if (throwAt > 0 && !thrown && e.type === 'progress' && e.iteration >= throwAt) {
+        thrown = true;
+        setImmediate(() => { throw new Error('uncaught test error'); });
+      }
+    },
   });
   print({ summary });
 } catch (err) {

@@ -61,7 +61,7 @@ it('SIGTERM: the run stops, RUN_DIR/.cluster is removed, nothing in the temporar
 });
 
 it('an uncaught error: the exit hook kills every child and removes RUN_DIR/.cluster', async () => {
-  const l = await launch('uncaught', { GANTRY_TEST_THROW_AFTER_MS: '12000' });
+  const l = await launch('uncaught', { GANTRY_TEST_THROW_AT_ITERATION: '3' });
   const code = await l.exited;
   assert.ok(l.iteration() > 0, 'the run was training when the error came');
   assert.notEqual(code, 0);
