@@ -3,7 +3,7 @@
 // server verifies clients). Files are read once at start-up; a missing companion setting, an
 // unreadable file or a seed that is not a user seed fails naming the setting.
 // The matching server side (users, per-role subject permissions, TLS) is written by
-// `gantry nats-config` (services/security/nats-config.ts).
+// `gantry nats-config` (services/control/nats-config.ts).
 import { readFile } from 'node:fs/promises';
 import { fromSeed } from '@nats-io/nkeys';
 import type { TlsOptions } from '@nats-io/transport-node';

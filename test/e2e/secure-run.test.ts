@@ -17,7 +17,7 @@ import { diffCheckpoints } from '../../services/run/diff.ts';
 import { schedulerConfigSchema } from '../../services/scheduler/config.ts';
 import { Scheduler } from '../../services/scheduler/scheduler.ts';
 import { issueCertificates, writeCertificates } from '../../services/security/certs.ts';
-import { credentialFileName, makeCredentials, writeNatsConfig } from '../../services/security/nats-config.ts';
+import { credentialFileName, makeCredentials, writeNatsConfig } from '../../services/control/nats-config.ts';
 import { createSchedulerMetrics } from '../../services/telemetry/scheduler-metrics.ts';
 import { PeerError } from '../../services/wire/errors.ts';
 import { GeneratorClient } from '../../services/wire/generator-client.ts';

@@ -17,7 +17,7 @@ import { openWorkersBucket, startRegistration, WorkerRoster } from '../../servic
 import { startNatsServer, type NatsServerProcess } from '../../services/launcher/nats-server.ts';
 import { issueCertificates, writeCertificates } from '../../services/security/certs.ts';
 import { SecuritySettingError } from '../../services/security/errors.ts';
-import { credentialFileName, makeCredentials, type NatsCredential, writeNatsConfig } from '../../services/security/nats-config.ts';
+import { credentialFileName, makeCredentials, type NatsCredential, writeNatsConfig } from '../../services/control/nats-config.ts';
 import { quietLog } from '../harness/cluster.ts';
 import { tempDir, waitFor } from '../harness/nats.ts';
 

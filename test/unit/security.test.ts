@@ -7,7 +7,7 @@ import { runSubjects } from '../../services/control/subjects.ts';
 import { CertificateRequestError, InsecureListenerError } from '../../services/security/errors.ts';
 import { identityUri, parseIdentityUri, peerIdentity } from '../../services/security/identity.ts';
 import { assertListenerAllowed, isLoopbackHost } from '../../services/security/listeners.ts';
-import { makeCredentials, renderNatsServerConfig, rolePermissions } from '../../services/security/nats-config.ts';
+import { makeCredentials, renderNatsServerConfig, rolePermissions } from '../../services/control/nats-config.ts';
 import { issueCertificates } from '../../services/security/certs.ts';
 import { allowedRoles, authorizePeer, RUN_ROLES } from '../../services/wire/peer-auth.ts';
 import { PeerNotAllowedError, toStatus } from '../../services/wire/errors.ts';

@@ -1,13 +1,13 @@
 // `gantry certs` and `gantry nats-config`: the files that turn on the security of a distributed
 // run. `certs` makes a development CA and a key + certificate per role (services/security/certs.ts);
 // `nats-config` a nats-server configuration with one user per role, its subject permissions and
-// TLS, and each role's credential file (services/security/nats-config.ts). Both print the paths
+// TLS, and each role's credential file (services/control/nats-config.ts). Both print the paths
 // they wrote and the settings each process then needs.
 import path from 'node:path';
 import type { Command } from 'commander';
 import { CERT_ROLES } from '../../security/identity.ts';
 import { CertificateRequestError } from '../../security/errors.ts';
-import { credentialFileName, makeCredentials, NATS_ROLES, type NatsAuthMode, writeNatsConfig } from '../../security/nats-config.ts';
+import { credentialFileName, makeCredentials, NATS_ROLES, type NatsAuthMode, writeNatsConfig } from '../../control/nats-config.ts';
 import { UsageError } from '../errors.ts';
 
 const list = (v: string): string[] => v.split(',').map((x) => x.trim()).filter((x) => x !== '');

@@ -9,7 +9,7 @@
 // defaulting to the GAN run's own.
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { BACKEND_CHOICES, GENERATOR_WEIGHTS, isTruncation, TRUNCATION_EXPECTED } from '../../core/catalog.ts';
-import type { EvalFlags } from '../../eval/command.ts';
+import type { EvalFlags } from './eval-run.ts';
 
 /** Images per classifier batch (services/eval/evaluate.ts DEFAULT_EVAL_BATCH; kept here so --help needs no tfjs). */
 const DEFAULT_EVAL_BATCH = 250;
@@ -49,5 +49,5 @@ export function register(program: Command): void {
       .argParser(truncationFlag))
     .option('--components', "with a mixture prior (--z-mixture), also classify --samples / K samples of each component: its majority digit, that digit's share and the mean entropy of the prediction")
     .option('--json', 'print one JSON object instead of the table')
-    .action(async (opts: EvalFlags) => (await import('../../eval/command.ts')).runEval(opts));
+    .action(async (opts: EvalFlags) => (await import('./eval-run.ts')).runEval(opts));
 }

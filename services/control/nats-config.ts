@@ -24,9 +24,9 @@ import path from 'node:path';
 import { createUser } from '@nats-io/nkeys';
 import {
   DEFAULT_PREFIX, prefixSchema, RUNS_BUCKET, runSubjects, SERVICE_ROLES, type ServiceRole, WORKERS_BUCKET, workerCmdSubject,
-} from '../control/subjects.ts';
-import { CertificateRequestError } from './errors.ts';
-import { isIdentityToken } from './identity.ts';
+} from './subjects.ts';
+import { CertificateRequestError } from '../security/errors.ts';
+import { isIdentityToken } from '../security/identity.ts';
 
 export const NATS_ROLES: readonly string[] = [...SERVICE_ROLES, 'worker', 'scheduler', 'operator'];
 export type NatsAuthMode = 'password' | 'nkey';
@@ -142,7 +142,7 @@ export function renderNatsServerConfig(req: NatsServerConfigRequest, creds: read
   });
   const lines = [
     '# nats-server configuration for gantry, written by `gantry nats-config`: one user per role,',
-    '# each allowed only the subjects its role uses (services/security/nats-config.ts).',
+    '# each allowed only the subjects its role uses (services/control/nats-config.ts).',
     `listen: ${q(req.listen ?? '0.0.0.0:4222')}`,
     // Without a store directory the command line gives it (nats-server -sd; both is an error).
     req.storeDir !== undefined ? `jetstream { store_dir: ${q(req.storeDir)} }` : 'jetstream: enabled',

@@ -1,18 +1,18 @@
-// The work of `gantry eval` (services/cli/commands/eval.ts parses the flags and loads this module
+// The work of `gantry eval` (eval.ts beside it parses the flags and loads this module
 // only when the command runs, so other commands do not pay for TensorFlow.js).
-import { initBackend, type BackendChoice } from '../core/backend/select.ts';
+import { initBackend, type BackendChoice } from '../../core/backend/select.ts';
 import path from 'node:path';
-import { createLogger, type Logger } from '../telemetry/log.ts';
-import { generatorSampler, type EvalResult } from './evaluate.ts';
-import { loadGenerator } from './models.ts';
-import { formatComponents, scoreComponents } from './components.ts';
-import { latentPriorOf } from '../core/latents.ts';
-import type { GeneratorWeightChoice } from '../core/catalog.ts';
-import { openEvalSession, type EvalSession } from './session.ts';
-import { readImagesFile } from './images-file.ts';
-import { NoClassifierError, WrongCheckpointError } from './errors.ts';
-import { RunFileError } from '../run/errors.ts';
-import { UsageError } from '../cli/errors.ts';
+import { createLogger, type Logger } from '../../telemetry/log.ts';
+import { generatorSampler, type EvalResult } from '../../eval/evaluate.ts';
+import { loadGenerator } from '../../eval/models.ts';
+import { formatComponents, scoreComponents } from '../../eval/components.ts';
+import { latentPriorOf } from '../../core/latents.ts';
+import type { GeneratorWeightChoice } from '../../core/catalog.ts';
+import { openEvalSession, type EvalSession } from '../../eval/session.ts';
+import { readImagesFile } from '../../eval/images-file.ts';
+import { NoClassifierError, WrongCheckpointError } from '../../eval/errors.ts';
+import { RunFileError } from '../../run/errors.ts';
+import { UsageError } from '../errors.ts';
 
 export interface EvalFlags {
   /** A GAN checkpoint or run directory; exactly one of checkpoint and images. */
