@@ -9,7 +9,9 @@
 // interrupted (two SIGTERMs: the launcher stops every child) so that no time goes to the final
 // test evaluation. Per step, from the train records: the slowest rank's step seconds and the ranks'
 // mean compute, wait on the fused gradient all-reduce and on sync batch norm's collectives; the
-// scheduler's share ("other") is the step's wall time minus the slowest rank's step.
+// scheduler's share ("other") is the step's wall time minus the slowest rank's step. The CPU time
+// of all the run's processes over the window (from /proc) says how many cores the run really got:
+// on a shared machine, 2 workers need 2 free cores to be twice as fast.
 // Rounds alternate the configurations (a, b, c per preset, then the next round) so that a change
 // of load on this shared machine hits all of them alike; figures are medians over rounds and the
 // ratios medians of the per-round ratios, with their spread (min..max).
@@ -63,6 +65,8 @@ interface Sample {
   otherSeconds: number;
   waitShare: number;
   collectives: number;
+  /** CPU seconds per step of every process of the run (cores it got = cpuSeconds / wallSeconds). */
+  cpuSeconds: number;
 }
 
 interface TrainRecord {
@@ -77,6 +81,41 @@ async function trainRecords(file: string): Promise<TrainRecord[]> {
     return []; // not written yet
   }
 }
+
+/**
+ * CPU seconds (user + system) of `root` and every process below it (the launcher, nats-server, the
+ * scheduler, the workers), from /proc; 0 where /proc is missing. With the wall time of the same
+ * window it says how many cores the run actually got on this shared machine.
+ */
+async function treeCpuSeconds(root: number): Promise<number> {
+  let entries: string[];
+  try {
+    entries = (await fsp.readdir('/proc')).filter((e) => /^\d+$/.test(e));
+  } catch {
+    return 0;
+  }
+  const stats = new Map<number, { ppid: number; ticks: number }>();
+  await Promise.all(entries.map(async (pid) => {
+    try {
+      const text = await fsp.readFile(`/proc/${pid}/stat`, 'utf8');
+      const f = text.slice(text.lastIndexOf(')') + 2).split(' '); // fields from 3 (state) on
+      stats.set(Number(pid), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) }); // utime, stime
+    } catch {
+      // exited meanwhile
+    }
+  }));
+  const children = new Map<number, number[]>();
+  for (const [pid, st] of stats) children.set(st.ppid, [...(children.get(st.ppid) ?? []), pid]);
+  let ticks = 0;
+  const todo = [root];
+  while (todo.length) {
+    const pid = todo.pop()!;
+    ticks += stats.get(pid)?.ticks ?? 0;
+    todo.push(...(children.get(pid) ?? []));
+  }
+  return ticks / CLOCK_TICKS;
+}
+const CLOCK_TICKS = 100; // Linux USER_HZ (getconf CLK_TCK)
 
 /** Runs the real CLI until `warmup + steps` steps are recorded, then stops it; returns the timed window. */
 async function runOnce(preset: string, name: ConfigName, round: number): Promise<Sample> {
@@ -99,10 +138,16 @@ async function runOnce(preset: string, name: ConfigName, round: number): Promise
   try {
     const began = performance.now();
     let records: TrainRecord[] = [];
+    let cpuAtWarm: number | undefined;
+    let cpuAtEnd = 0;
     for (;;) {
-      await new Promise((r) => setTimeout(r, 250));
+      await new Promise((r) => setTimeout(r, 100));
       records = await trainRecords(path.join(out, 'run', 'metrics.jsonl'));
-      if (records.some((r) => r.step >= want)) break;
+      if (cpuAtWarm === undefined && records.some((r) => r.step >= warmup)) cpuAtWarm = await treeCpuSeconds(child.pid!);
+      if (records.some((r) => r.step >= want)) {
+        cpuAtEnd = await treeCpuSeconds(child.pid!);
+        break;
+      }
       if (code !== undefined) throw new Error(`${preset}/${name}: the run exited with ${code} after ${records.length} steps (log: ${logFile})`);
       if (performance.now() - began > RUN_LIMIT_MS) throw new Error(`${preset}/${name}: no step ${want} within ${RUN_LIMIT_MS / 60_000} min (log: ${logFile})`);
     }
@@ -116,11 +161,13 @@ async function runOnce(preset: string, name: ConfigName, round: number): Promise
       stepSeconds: mean((r) => r.stepSeconds), computeSeconds: mean((r) => r.computeSeconds),
       gradsWaitSeconds: mean((r) => r.gradsWaitSeconds), syncBnWaitSeconds: mean((r) => r.syncBnWaitSeconds),
       otherSeconds: wall / steps - mean((r) => r.stepSeconds), waitShare: mean((r) => r.waitShare), collectives: window[0].collectives,
+      // Sampled when the poll saw the records (every 100 ms): close to the window for windows of seconds.
+      cpuSeconds: (cpuAtEnd - (cpuAtWarm ?? cpuAtEnd)) / steps,
     };
     log(`round ${round + 1} ${preset} ${name} (${workers} worker(s) x ${threads} thread(s)): ${s.imagesPerSecond.toFixed(1)} images/s, ` +
       `step ${(1000 * s.wallSeconds).toFixed(0)} ms = compute ${(1000 * s.computeSeconds).toFixed(0)} + grads all-reduce ` +
-      `${(1000 * s.gradsWaitSeconds).toFixed(0)} + sync-BN ${(1000 * s.syncBnWaitSeconds).toFixed(0)} + other ${(1000 * s.otherSeconds).toFixed(0)} ms ` +
-      `(load ${loadavg()[0].toFixed(1)})`);
+      `${(1000 * s.gradsWaitSeconds).toFixed(0)} + sync-BN ${(1000 * s.syncBnWaitSeconds).toFixed(0)} + other ${(1000 * s.otherSeconds).toFixed(0)} ms; ` +
+      `CPU ${(1000 * s.cpuSeconds).toFixed(0)} ms per step, ${(s.cpuSeconds / s.wallSeconds).toFixed(2)} cores (load ${loadavg()[0].toFixed(1)})`);
     failed = false;
     return s;
   } finally {
@@ -174,6 +221,8 @@ const results = presets.map((preset) => {
         gradsAllReduce: m((s) => s.gradsWaitSeconds), syncBn: m((s) => s.syncBnWaitSeconds), other: m((s) => s.otherSeconds),
       },
       waitShare: m((s) => s.waitShare),
+      // CPU seconds per step of all the run's processes, and the cores that makes (CPU / wall).
+      cpuSecondsPerStep: m((s) => s.cpuSeconds), cores: m((s) => s.cpuSeconds / s.wallSeconds),
       collectivesPerStep: ss[0]?.collectives ?? 0,
       perRound: ss.map((s) => r3(s.imagesPerSecond)),
     }];
