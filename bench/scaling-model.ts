@@ -1,8 +1,13 @@
 // The cost model of one data-parallel classifier step (bench/README.md, "Scaling and the cost
 // model"): every worker computes its slice, then the step's collectives run over the ring.
 //
-//   T(N) = compute(B_local) + sum_i ring(N, S_i) + overhead(N)
+//   T(N) = compute_N(B_local) + sum_i ring(N, S_i) + overhead(N)
 //   ring(N, S) = 2(N-1) alpha + 2(N-1)/N * S * perByte          (0 for N = 1)
+//
+// compute_1 is the one-process step (one tape over the network); compute_N for N >= 2 is the
+// replica step (core/parallel: the network split at its batch norms, each segment's forward run
+// again under its own tape, the gradients fused into one buffer and split back), measured apart
+// by `npm run bench -- replica-profile` (x1.45-1.7 for the workshop classifier).
 //
 // ring() is the alpha-beta model of a ring all-reduce (reduce-scatter, then all-gather: 2(N-1)
 // hops, each rank sending 2(N-1)/N * S bytes in all). alpha is one hop's latency; perByte the
@@ -24,8 +29,10 @@ export interface RingParams {
 }
 
 export interface StepModel {
-  /** Seconds of one rank's forward, backward, fuse and Adam at its batch slice (one core). */
+  /** Seconds of the one-process step at the per-worker batch (one core): compute_1. */
   computeSeconds: number;
+  /** Seconds of the replica step at that batch (compute_N, N >= 2); default computeSeconds. */
+  replicaComputeSeconds?: number;
   /** Bytes of each collective of one step, in order (sync batch norm's, then the gradients). */
   collectiveBytes: readonly number[];
   /** Index into collectiveBytes of the fused gradient buffer (the rest are sync batch norm's). */
@@ -62,11 +69,21 @@ export function predictStep(n: number, m: StepModel, cores = Infinity): StepPred
   const part = (k: number): number => ringSeconds(n, m.collectiveBytes[k], m.ring, stretch);
   const grads = part(m.gradsIndex);
   const syncBn = m.collectiveBytes.reduce((a, _, k) => (k === m.gradsIndex ? a : a + part(k)), 0);
-  const compute = m.computeSeconds * stretch;
+  const compute = (n === 1 ? m.computeSeconds : (m.replicaComputeSeconds ?? m.computeSeconds)) * stretch;
   const overhead = m.overhead.o0 + m.overhead.o1 * n;
   const seconds = compute + grads + syncBn + overhead;
   const one = m.computeSeconds + m.overhead.o0 + m.overhead.o1;
   return { n, seconds, compute, gradsAllReduce: grads, syncBn, overhead, efficiency: one / seconds, speedup: (n * one) / seconds };
+}
+
+/**
+ * CPU seconds of one step summed over the N ranks (load-independent, unlike T(N)): N x (compute_N
+ * + the ring's CPU for every collective, 2(N-1)/N S cpuPerByte) + the scheduler's CPU per step.
+ */
+export function predictCpu(n: number, m: StepModel, cpuPerByteSeconds: number, schedulerCpuSeconds = 0): number {
+  const compute = n === 1 ? m.computeSeconds : (m.replicaComputeSeconds ?? m.computeSeconds);
+  const ring = n === 1 ? 0 : m.collectiveBytes.reduce((a, s) => a + ((2 * (n - 1)) / n) * s * cpuPerByteSeconds, 0);
+  return n * (compute + ring) + schedulerCpuSeconds;
 }
 
 export interface RingSample { n: number; bytes: number; seconds: number }

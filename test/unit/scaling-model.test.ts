@@ -2,7 +2,7 @@
 // sum of parts, and the least-squares fit recovering known parameters.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fitRing, predictStep, ringSeconds, type StepModel } from '../../bench/scaling-model.ts';
+import { fitRing, predictCpu, predictStep, ringSeconds, type StepModel } from '../../bench/scaling-model.ts';
 
 const close = (a: number, b: number, rel = 1e-9): void => assert.ok(Math.abs(a - b) <= rel * Math.abs(b), `${a} vs ${b}`);
 
@@ -38,6 +38,21 @@ test('a step is compute + every collective + overhead; efficiency is T(1)/T(N)',
   const shared = predictStep(4, m, 2);
   close(shared.compute, 0.6);
   close(shared.gradsAllReduce, 6 * 2e-4 + 2 * 1.5 * 26e6 * 1e-9);
+  // The replica step's own compute applies from N = 2 on, never to one worker.
+  const chained = { ...m, replicaComputeSeconds: 0.45 };
+  close(predictStep(1, chained).compute, 0.3);
+  close(predictStep(2, chained).compute, 0.45);
+  close(predictStep(2, chained).efficiency, (0.3 + 0.012) / predictStep(2, chained).seconds);
+});
+
+test('CPU per step: N x (compute_N + ring CPU of every collective) + the scheduler', () => {
+  const m: StepModel = {
+    computeSeconds: 0.3, replicaComputeSeconds: 0.45, collectiveBytes: [1000, 26e6], gradsIndex: 1,
+    ring: { alphaSeconds: 1, perByteSeconds: 1 }, overhead: { o0: 0, o1: 0 },
+  };
+  close(predictCpu(1, m, 6e-9, 0.01), 0.31);
+  close(predictCpu(2, m, 6e-9, 0.01), 2 * (0.45 + (1000 + 26e6) * 6e-9) + 0.01);
+  close(predictCpu(4, m, 6e-9), 4 * (0.45 + 1.5 * (1000 + 26e6) * 6e-9));
 });
 
 test('fitRing recovers alpha and perByte from exact samples, and clamps at zero', () => {
