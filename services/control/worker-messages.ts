@@ -64,8 +64,11 @@ export const workerReplySchemas = {
     ok: z.literal(true),
     /** Global mean loss and accuracy over the whole global batch (all ranks agree). */
     loss: finite, accuracy: finite, applied: z.boolean(), images: count,
-    /** Compute seconds, and the share of them spent waiting on collectives. */
+    /** Seconds of the step on this rank, and of them the seconds spent waiting on collectives:
+     *  all of them (waitSeconds), the fused gradient sum alone (gradsWaitSeconds; the rest is
+     *  sync batch norm's), and how many collectives the step made (0 for a group of one). */
     seconds: z.number().nonnegative(), waitSeconds: z.number().nonnegative(),
+    gradsWaitSeconds: z.number().nonnegative(), collectives: count,
   }),
   evaluate: z.strictObject({ ok: z.literal(true), loss: finite, accuracy: finite, count }),
   hash: z.strictObject({ ok: z.literal(true), ...stateReport }),

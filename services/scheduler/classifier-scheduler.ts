@@ -57,6 +57,7 @@ import type { ClassifierTrainConfig } from '../train/config.ts';
 import { EarlyStopping } from '../train/early-stopping.ts';
 import { openRun, type RunSession } from '../train/session.ts';
 import { WorkerClient } from '../wire/worker-client.ts';
+import type { WorkerOkReply } from '../control/worker-messages.ts';
 import type { SchedulerConfig } from './config.ts';
 import { GenerationFormer } from './generation-former.ts';
 import { RunLedger } from './ledger.ts';
@@ -221,6 +222,7 @@ export class ClassifierScheduler {
         this.session.metrics.append({
           kind: 'train', step: done, epoch, loss: r.reply.loss, accuracy: r.reply.accuracy,
           lr: this.learningRate(done), elapsedSeconds: (performance.now() - began) / 1000, workers: this.group.members.length, generation: this.group.generation, waitShare: wait,
+          ...stepBreakdown(r.replies),
         });
         this.metrics.iteration.set(done);
         this.metrics.iterations.inc();
@@ -360,6 +362,24 @@ export class ClassifierScheduler {
     if (this.session.lastCheckpoint && this.session.lastCheckpointIteration === step) return;
     await this.checkpoint(step, extra);
   }
+}
+
+/**
+ * Where a step's time went, for the train record: the slowest rank's seconds, and the ranks' mean
+ * seconds of compute (everything outside collectives: forward, backward, fusing the gradients,
+ * Adam), of waiting on the fused gradient all-reduce and on sync batch norm's collectives, and the
+ * collectives per step. The scheduler's own share (NATS round trips, bookkeeping) is the step's
+ * wall time (elapsedSeconds from one record to the next) minus stepSeconds.
+ */
+function stepBreakdown(replies: readonly WorkerOkReply<'step'>[]): Record<string, number> {
+  const mean = (f: (x: WorkerOkReply<'step'>) => number): number => replies.reduce((a, x) => a + f(x), 0) / replies.length;
+  return {
+    stepSeconds: Math.max(...replies.map((x) => x.seconds)),
+    computeSeconds: mean((x) => x.seconds - x.waitSeconds),
+    gradsWaitSeconds: mean((x) => x.gradsWaitSeconds),
+    syncBnWaitSeconds: mean((x) => x.waitSeconds - x.gradsWaitSeconds),
+    collectives: replies[0].collectives,
+  };
 }
 
 /** A member that died, stalled or left its generation (as opposed to a bad request or NaN). */

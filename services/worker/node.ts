@@ -201,7 +201,7 @@ export class WorkerNode {
     }
     const end = this.opts.metrics.stepDuration.startTimer({ phase: 'train_step' });
     const t0 = performance.now();
-    m.group.takeWaitSeconds();
+    m.group.takeWait();
     let r;
     try {
       r = await m.replica.step(cmd.step, m.group);
@@ -214,9 +214,11 @@ export class WorkerNode {
         { role: 'worker' }, { cause: err });
     }
     end();
+    const w = m.group.takeWait();
     const reply: WorkerReplyBody<'step'> = {
       loss: r.loss, accuracy: r.accuracy, images: r.images, applied: true,
-      seconds: (performance.now() - t0) / 1000, waitSeconds: m.group.takeWaitSeconds(),
+      seconds: (performance.now() - t0) / 1000, waitSeconds: w.gradsSeconds + w.otherSeconds,
+      gradsWaitSeconds: w.gradsSeconds, collectives: w.calls,
     };
     this.lastStep = { generation: cmd.generation, step: cmd.step, reply };
     this.opts.metrics.images.inc(r.images);

@@ -2,8 +2,12 @@
 // commit/rollback bookkeeping that keeps an update from ever being half-applied across a group.
 //
 // State: `applied` steps are included in the weights. Before step s (applied === s) the replica
-// keeps a copy of its state (`before`); step s+1 starting means the scheduler committed s, so
-// the copy is replaced. When a generation fails in the middle of step s, some ranks may have
+// keeps its state (`before`); step s+1 starting means the scheduler committed s, so the kept
+// state is replaced. It is kept without copying: a clone of every variable (model tensors, Adam
+// slots) shares the variable's backend buffer, and an update never writes into a buffer (every
+// kernel, the fused Adam one included, returns new buffers that assign() swaps in), so the clones
+// hold the pre-step values bit for bit until they are disposed. (A snapshot to Float32Arrays here
+// cost three read-backs of every weight per step: 79 MB for the workshop classifier.) When a generation fails in the middle of step s, some ranks may have
 // applied it and others not: the scheduler's `prepare` for step s rolls the former back to
 // `before`, and the new generation redoes s. (Horovod elastic's commit/rollback, with the
 // commit implicit in the next step.)
@@ -49,7 +53,7 @@ export class Replica {
   private readonly sampler: BatchSampler;
   /** Steps included in the weights. */
   applied = 0;
-  private before: { snapshot: ModelSnapshot; applied: number } | undefined;
+  private before: { values: tf.Tensor[]; optimizerStep: number; applied: number } | undefined;
 
   /** The seeded initial weights of `cfg`: every rank builds the same ones (as the in-process trainer). */
   constructor(readonly cfg: ClassifierTrainConfig, readonly configHash: string, private readonly data: ReplicaData) {
@@ -66,18 +70,36 @@ export class Replica {
   rollBackTo(step: number): boolean {
     if (this.applied === step) return true;
     if (this.before && this.before.applied === step) {
-      restoreModel(this.model, this.optimizer, this.before.snapshot);
+      const { values, optimizerStep } = this.before;
+      this.stateVariables().forEach((v, i) => v.assign(values[i]));
+      this.optimizer.setStep(optimizerStep);
       this.applied = step;
-      this.before = undefined;
+      this.dropBefore();
       return true;
     }
     return false;
   }
 
+  /** Every variable of the replica's state: model tensors (weights, moving statistics), Adam's slots. */
+  private stateVariables(): tf.Variable[] {
+    return [...this.model.params, ...this.model.state, ...this.optimizer.slotTensors()].map((e) => e.variable);
+  }
+
+  /** Keeps the state before a step: clones that share the variables' buffers (see the header). */
+  private keepBefore(step: number): void {
+    this.dropBefore();
+    this.before = { values: this.stateVariables().map((v) => tf.clone(v)), optimizerStep: this.optimizer.step, applied: step };
+  }
+
+  private dropBefore(): void {
+    if (this.before) tf.dispose(this.before.values);
+    this.before = undefined;
+  }
+
   /** One data-parallel step on this rank's slice of global batch `step` (the weights hold `step` steps). */
   async step(step: number, group: GroupHandle): Promise<StepResult> {
     if (this.applied !== step) throw new RangeError(`step: the replica holds ${this.applied} steps, asked for step ${step}`);
-    this.before = { snapshot: snapshotModel(this.model, this.optimizer), applied: step };
+    this.keepBefore(step);
     const idx = this.sampler.indices(step, { rank: group.rank, size: group.size }).map((i) => this.split.train[i]);
     const x = imageBatch(this.data.train, idx); // (B/n, 28, 28, 1)
     const labels = labelBatch(this.data.train, idx); // (B/n,)
@@ -114,7 +136,7 @@ export class Replica {
     checkFits(this.model, this.optimizer, state.snapshot);
     restoreModel(this.model, this.optimizer, state.snapshot);
     this.applied = state.lastApplied.iteration + 1;
-    this.before = undefined;
+    this.dropBefore();
   }
 
   /** sha256 of every model tensor and Adam slot, in snapshot order (ranks agree bit for bit). */
@@ -130,6 +152,7 @@ export class Replica {
   }
 
   dispose(): void {
+    this.dropBefore();
     this.model.dispose();
     this.optimizer.dispose();
   }

@@ -19,7 +19,9 @@ import { CollectiveMismatchError, ReplicaConfigError } from './errors.ts';
 import { ShapeError } from '../errors.ts';
 
 /** Element-wise sum of `buf` over the replica group; every rank receives the bit-identical result.
- *  `tag` names what is summed ("bn2/moments", "grads", ...) for errors and metrics. */
+ *  `tag` names what is summed ("bn2/moments", "grads", ...) for errors and metrics. The caller
+ *  gives `buf` away: a transport may reduce into it and return it (it holds garbage if the sum
+ *  rejects), so callers pass a buffer they never read again. */
 export type GroupSum = (buf: Float32Array, tag: string) => Promise<Float32Array>;
 
 export interface ReplicaGroup {
