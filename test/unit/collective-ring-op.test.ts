@@ -15,7 +15,7 @@ function toChunk(op: RingOp, o: Outgoing): RingChunk__Output {
   const bytes = Buffer.alloc((o.end - o.start) * 4 + 1).subarray(1);
   Buffer.from(op.out.buffer, o.start * 4, bytes.length).copy(bytes);
   return { id: { ...ID }, phase: o.phase, ringStep: o.ringStep, segment: o.segment, chunk: o.chunk,
-    elements: op.plan.elements, chunkElements: op.plan.chunkElements, data: bytes };
+    elements: op.plan.elements, chunkElements: op.plan.chunkElements, data: bytes, pad: Buffer.alloc(0) };
 }
 
 /** Runs a whole all-reduce in memory; `pick` chooses which edge delivers next (FIFO per edge). */
@@ -69,7 +69,7 @@ test('a chunk the ring does not expect is refused before any value changes', () 
   const fresh = () => new RingOp(plan, 1, ID, new Float32Array(10).fill(1), false);
   // Rank 1 first expects reduce-scatter ring step 0, segment 0 (from rank 0).
   const good = (): RingChunk__Output => ({ id: { ...ID }, phase: 'REDUCE_SCATTER', ringStep: 0, segment: 0, chunk: 0,
-    elements: 10, chunkElements: 2, data: Buffer.from(Float32Array.of(5, 5).buffer) });
+    elements: 10, chunkElements: 2, data: Buffer.from(Float32Array.of(5, 5).buffer), pad: Buffer.alloc(0) });
   const refusedField = (mutate: (c: RingChunk__Output) => void, op = fresh()): string => {
     const c = good();
     mutate(c);
