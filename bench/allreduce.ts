@@ -89,7 +89,7 @@ async function allReduce(ranks: RankProcess[], bytes: number, step: number): Pro
 const busbw = (bytes: number, s: number, n: number): number => (bytes / s) * (2 * (n - 1)) / n / MB;
 
 interface Case { ranks: number; mb: number; seconds: number; algbwMBps: number; busbwMBps: number; overP2pGrpc: number; overTcp: number;
-  cpuSecondsPerRank: number }
+  cpuSecondsPerRank: number; cpuBoundBusbwMBps: number; cpuBoundOverP2pGrpc: number }
 
 const startLoad = loadavg()[0];
 const largest = Math.max(...mbList) * MB;
@@ -124,17 +124,23 @@ for (let round = 0; round < rounds; round++) {
 const grpcMBps = median(p2p.grpc.map((g) => largest / g.seconds / MB));
 const tcpMBps = median(p2p.tcp.map((t) => largest / t.seconds / MB));
 const cpuPerMB = (xs: number[]): number => +(median(xs) / (largest / MB) * 1000).toFixed(2);
+// What each would reach with a free core per process, from its CPU time alone: point to point is
+// bounded by its busier side; a rank sends and receives on one thread, so by its whole CPU time.
+const p2pCpuBoundMBps = 1000 / Math.max(cpuPerMB(p2p.grpc.map((g) => g.sendCpu)), cpuPerMB(p2p.grpc.map((g) => g.receiveCpu)));
 const cases: (Case & { chunkBytes: number; window: number })[] = [...times.entries()].map(([key, rs]) => {
   const [n, mb, chunk, win] = key.split('|').map(Number);
   const s = median(rs.map((r) => r.seconds));
   const bus = busbw(mb * MB, s, n);
+  const cpu = median(rs.map((r) => r.cpu));
+  const cpuBound = busbw(mb * MB, cpu, n);
   return { ranks: n, mb, chunkBytes: chunk, window: win, seconds: +s.toFixed(4), algbwMBps: Math.round(mb * MB / s / MB),
     busbwMBps: Math.round(bus), overP2pGrpc: +(bus / grpcMBps).toFixed(3), overTcp: +(bus / tcpMBps).toFixed(3),
-    cpuSecondsPerRank: +median(rs.map((r) => r.cpu)).toFixed(3) };
+    cpuSecondsPerRank: +cpu.toFixed(3), cpuBoundBusbwMBps: Math.round(cpuBound), cpuBoundOverP2pGrpc: +(cpuBound / p2pCpuBoundMBps).toFixed(3) };
 });
 for (const c of cases) {
   log(`N=${c.ranks} ${String(c.mb).padStart(3)} MB chunk ${c.chunkBytes} window ${c.window}: bus ${c.busbwMBps} MB/s ` +
-    `(${(100 * c.overP2pGrpc).toFixed(0)} % of p2p gRPC, ${(100 * c.overTcp).toFixed(0)} % of raw TCP)`);
+    `(${(100 * c.overP2pGrpc).toFixed(0)} % of p2p gRPC, ${(100 * c.overTcp).toFixed(0)} % of raw TCP); CPU-bound ${c.cpuBoundBusbwMBps} MB/s ` +
+    `(${(100 * c.cpuBoundOverP2pGrpc).toFixed(0)} % of p2p gRPC's)`);
 }
 console.log(JSON.stringify({
   bench: 'allreduce', unit: 'MB/s (1e6 bytes)', node: process.version, cpus: cpus().length,
@@ -143,5 +149,8 @@ console.log(JSON.stringify({
   // CPU milliseconds per MB moved, each side of the point-to-point transfers.
   p2pGrpcCpuMsPerMB: { send: cpuPerMB(p2p.grpc.map((g) => g.sendCpu)), receive: cpuPerMB(p2p.grpc.map((g) => g.receiveCpu)) },
   rawTcpCpuMsPerMB: { send: cpuPerMB(p2p.tcp.map((t) => t.sendCpu)), receive: cpuPerMB(p2p.tcp.map((t) => t.receiveCpu)) },
+  // Bandwidth from CPU time alone (a free core per process): p2p 1000 / max(send, receive) ms per MB;
+  // per case cpuBoundBusbwMBps = busbw at cpuSecondsPerRank, and its ratio to p2p's.
+  p2pGrpcCpuBoundMBps: Math.round(p2pCpuBoundMBps),
   cases,
 }));
