@@ -5,9 +5,11 @@
 // Each round measures p2p gRPC, raw TCP and every (N, size) case once, so a change of load on this
 // shared machine moves them together; figures are medians over rounds of the per-round medians.
 // Usage: npm run bench -- allreduce [--ranks 2,3,4] [--mb 1,10,50] [--rounds 3] [--repeat 3]
-//        [--chunk-bytes 1048576] [--window 4] [--sweep] [--copy]
+//        [--chunk-bytes 1048576] [--window 4] [--sweep] [--copy] [--cpu-prof DIR]
 //   --sweep: chunk bytes x window at N=2, the largest size. The all-reduce is a mean in place (what a
 //   worker does with its fused gradients); --copy measures the variant that returns a new array.
+//   --cpu-prof DIR: every rank process writes a V8 CPU profile into DIR when it exits (open it in
+//   Chrome DevTools; it samples wall time, so on a loaded machine it also counts preempted time).
 // Prints progress on stderr and one JSON object as the last stdout line.
 import { spawn } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
@@ -30,6 +32,8 @@ const chunkBytes = Number(opt('chunk-bytes', String(DEFAULT_CHUNK_BYTES)));
 const window = Number(opt('window', String(DEFAULT_MAX_CHUNKS_IN_FLIGHT)));
 const sweep = args.includes('--sweep');
 const inPlace = !args.includes('--copy');
+const cpuProf = opt('cpu-prof', '');
+const nodeArgs = cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${cpuProf}`] : [];
 const log = (s: string): void => void process.stderr.write(s + '\n');
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -106,7 +110,7 @@ for (let round = 0; round < rounds; round++) {
     ? [256 << 10, 1 << 20, 4 << 20].flatMap((c) => [2, 4, 8].map((w) => ({ n: 2, chunk: c, win: w })))
     : ranksList.map((n) => ({ n, chunk: chunkBytes, win: window }));
   for (const { n, chunk, win } of configs) {
-    const ranks = await spawnRing(n, { chunkBytes: chunk, maxChunksInFlight: win, collectiveMs: 600_000 });
+    const ranks = await spawnRing(n, { chunkBytes: chunk, maxChunksInFlight: win, collectiveMs: 600_000, nodeArgs });
     try {
       for (const mb of sweep ? [Math.max(...mbList)] : mbList) {
         const r = await allReduce(ranks, mb * MB, step++);
