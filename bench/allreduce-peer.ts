@@ -6,7 +6,8 @@
 //     write to the sink's reply after the last byte; the source's CPU time, user + system)
 // The sinks report their CPU seconds per stream on stderr-free stdout lines {"cpuSeconds":s} after the first line.
 // gRPC: the collectives' own Ring stream and message (RingFrame chunks of float32 views), through
-// the project's server and client helpers, honouring write() backpressure only (no credits).
+// the project's server and client helpers (so the same chunk codec, services/wire/ring-codec.ts, as
+// the ring), honouring write() backpressure only (no credits).
 // TCP: plain net sockets, the sink answers one byte per BYTES received.
 import net from 'node:net';
 import type * as grpc from '@grpc/grpc-js';

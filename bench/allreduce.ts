@@ -5,9 +5,11 @@
 // Each round measures p2p gRPC, raw TCP and every (N, size) case once, so a change of load on this
 // shared machine moves them together; figures are medians over rounds of the per-round medians.
 // Usage: npm run bench -- allreduce [--ranks 2,3,4] [--mb 1,10,50] [--rounds 3] [--repeat 3]
-//        [--chunk-bytes 1048576] [--window 4] [--sweep] [--copy]
+//        [--chunk-bytes 1048576] [--window 4] [--sweep] [--copy] [--cpu-prof DIR]
 //   --sweep: chunk bytes x window at N=2, the largest size. The all-reduce is a mean in place (what a
 //   worker does with its fused gradients); --copy measures the variant that returns a new array.
+//   --cpu-prof DIR: every rank process writes a V8 CPU profile into DIR when it exits (open it in
+//   Chrome DevTools; it samples wall time, so on a loaded machine it also counts preempted time).
 // Prints progress on stderr and one JSON object as the last stdout line.
 import { spawn } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
@@ -30,6 +32,8 @@ const chunkBytes = Number(opt('chunk-bytes', String(DEFAULT_CHUNK_BYTES)));
 const window = Number(opt('window', String(DEFAULT_MAX_CHUNKS_IN_FLIGHT)));
 const sweep = args.includes('--sweep');
 const inPlace = !args.includes('--copy');
+const cpuProf = opt('cpu-prof', '');
+const nodeArgs = cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${cpuProf}`] : [];
 const log = (s: string): void => void process.stderr.write(s + '\n');
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -89,7 +93,7 @@ async function allReduce(ranks: RankProcess[], bytes: number, step: number): Pro
 const busbw = (bytes: number, s: number, n: number): number => (bytes / s) * (2 * (n - 1)) / n / MB;
 
 interface Case { ranks: number; mb: number; seconds: number; algbwMBps: number; busbwMBps: number; overP2pGrpc: number; overTcp: number;
-  cpuSecondsPerRank: number }
+  cpuSecondsPerRank: number; cpuBoundBusbwMBps: number; cpuBoundOverP2pGrpc: number }
 
 const startLoad = loadavg()[0];
 const largest = Math.max(...mbList) * MB;
@@ -106,7 +110,7 @@ for (let round = 0; round < rounds; round++) {
     ? [256 << 10, 1 << 20, 4 << 20].flatMap((c) => [2, 4, 8].map((w) => ({ n: 2, chunk: c, win: w })))
     : ranksList.map((n) => ({ n, chunk: chunkBytes, win: window }));
   for (const { n, chunk, win } of configs) {
-    const ranks = await spawnRing(n, { chunkBytes: chunk, maxChunksInFlight: win, collectiveMs: 600_000 });
+    const ranks = await spawnRing(n, { chunkBytes: chunk, maxChunksInFlight: win, collectiveMs: 600_000, nodeArgs });
     try {
       for (const mb of sweep ? [Math.max(...mbList)] : mbList) {
         const r = await allReduce(ranks, mb * MB, step++);
@@ -124,17 +128,23 @@ for (let round = 0; round < rounds; round++) {
 const grpcMBps = median(p2p.grpc.map((g) => largest / g.seconds / MB));
 const tcpMBps = median(p2p.tcp.map((t) => largest / t.seconds / MB));
 const cpuPerMB = (xs: number[]): number => +(median(xs) / (largest / MB) * 1000).toFixed(2);
+// What each would reach with a free core per process, from its CPU time alone: point to point is
+// bounded by its busier side; a rank sends and receives on one thread, so by its whole CPU time.
+const p2pCpuBoundMBps = 1000 / Math.max(cpuPerMB(p2p.grpc.map((g) => g.sendCpu)), cpuPerMB(p2p.grpc.map((g) => g.receiveCpu)));
 const cases: (Case & { chunkBytes: number; window: number })[] = [...times.entries()].map(([key, rs]) => {
   const [n, mb, chunk, win] = key.split('|').map(Number);
   const s = median(rs.map((r) => r.seconds));
   const bus = busbw(mb * MB, s, n);
+  const cpu = median(rs.map((r) => r.cpu));
+  const cpuBound = busbw(mb * MB, cpu, n);
   return { ranks: n, mb, chunkBytes: chunk, window: win, seconds: +s.toFixed(4), algbwMBps: Math.round(mb * MB / s / MB),
     busbwMBps: Math.round(bus), overP2pGrpc: +(bus / grpcMBps).toFixed(3), overTcp: +(bus / tcpMBps).toFixed(3),
-    cpuSecondsPerRank: +median(rs.map((r) => r.cpu)).toFixed(3) };
+    cpuSecondsPerRank: +cpu.toFixed(3), cpuBoundBusbwMBps: Math.round(cpuBound), cpuBoundOverP2pGrpc: +(cpuBound / p2pCpuBoundMBps).toFixed(3) };
 });
 for (const c of cases) {
   log(`N=${c.ranks} ${String(c.mb).padStart(3)} MB chunk ${c.chunkBytes} window ${c.window}: bus ${c.busbwMBps} MB/s ` +
-    `(${(100 * c.overP2pGrpc).toFixed(0)} % of p2p gRPC, ${(100 * c.overTcp).toFixed(0)} % of raw TCP)`);
+    `(${(100 * c.overP2pGrpc).toFixed(0)} % of p2p gRPC, ${(100 * c.overTcp).toFixed(0)} % of raw TCP); CPU-bound ${c.cpuBoundBusbwMBps} MB/s ` +
+    `(${(100 * c.cpuBoundOverP2pGrpc).toFixed(0)} % of p2p gRPC's)`);
 }
 console.log(JSON.stringify({
   bench: 'allreduce', unit: 'MB/s (1e6 bytes)', node: process.version, cpus: cpus().length,
@@ -143,5 +153,8 @@ console.log(JSON.stringify({
   // CPU milliseconds per MB moved, each side of the point-to-point transfers.
   p2pGrpcCpuMsPerMB: { send: cpuPerMB(p2p.grpc.map((g) => g.sendCpu)), receive: cpuPerMB(p2p.grpc.map((g) => g.receiveCpu)) },
   rawTcpCpuMsPerMB: { send: cpuPerMB(p2p.tcp.map((t) => t.sendCpu)), receive: cpuPerMB(p2p.tcp.map((t) => t.receiveCpu)) },
+  // Bandwidth from CPU time alone (a free core per process): p2p 1000 / max(send, receive) ms per MB;
+  // per case cpuBoundBusbwMBps = busbw at cpuSecondsPerRank, and its ratio to p2p's.
+  p2pGrpcCpuBoundMBps: Math.round(p2pCpuBoundMBps),
   cases,
 }));

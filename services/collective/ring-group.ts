@@ -51,6 +51,8 @@ export class RingGroup implements InboundSink {
   private busy = false;
   /** Chunks of the next collective that arrived before this rank started it (at most the left's window). */
   private early: RingChunk__Output[] = [];
+  /** Chunks from the left consumed since the last RingAck{consumed}. */
+  private unacked = 0;
   private failure: CollectiveError | undefined;
   private closed = false;
 
@@ -239,9 +241,17 @@ export class RingGroup implements InboundSink {
       }
       throw err;
     }
-    this.inbound?.call.write({ consumed: 1 });
+    // Credits go back once per event-loop turn, for every chunk consumed in it (one small message
+    // instead of one per chunk when several arrived together).
+    if (this.unacked++ === 0) setImmediate(() => this.returnCredits());
     if (sends.length) this.outbound!.send(sends.map((o) => this.frame(active.op, o)));
     return true;
+  }
+
+  private returnCredits(): void {
+    const consumed = this.unacked;
+    this.unacked = 0;
+    if (!this.failure && !this.closed) this.inbound?.call.write({ consumed });
   }
 
   private frame(op: RingOp, o: Outgoing): () => RingFrame {

@@ -111,14 +111,13 @@ export class RingOp {
     if (phase === 'REDUCE_SCATTER') {
       this.seen[0].add(start);
       this.rsReceived++;
-      // The partial sum from the left plus this rank's values: the order the ring fixes.
-      for (let i = 0, j = start; j < end; i++, j++) out[j] = values[i] + out[j];
-      if (c.ringStep < last) return [{ phase, ringStep: c.ringStep + 1, segment: c.segment, chunk: c.chunk, start, end }];
-      // The owned segment is complete: the mean is taken once, here, and copied everywhere.
-      if (this.mean) {
-        const n = this.plan.size;
-        for (let j = start; j < end; j++) out[j] = out[j] / n;
+      if (c.ringStep < last) {
+        addInto(out, start, end, values);
+        return [{ phase, ringStep: c.ringStep + 1, segment: c.segment, chunk: c.chunk, start, end }];
       }
+      // The owned segment is complete: the mean is taken once, here, and copied everywhere.
+      if (this.mean) addDivideInto(out, start, end, values, this.plan.size);
+      else addInto(out, start, end, values);
       return [{ phase: 'ALL_GATHER', ringStep: 0, segment: c.segment, chunk: c.chunk, start, end }];
     }
     this.seen[1].add(start);
@@ -144,4 +143,16 @@ export class RingOp {
     new Uint8Array(this.scratch.buffer, 0, n * 4).set(data);
     return this.scratch.subarray(0, n);
   }
+}
+
+// The reductions, as small monomorphic loops. out[start..end) and values[0..end-start) are float32;
+// every sum is the partial sum from the left plus this rank's value, the order the ring fixes, and
+// each result is rounded to float32 when stored.
+function addInto(out: Float32Array, start: number, end: number, values: Float32Array): void {
+  for (let i = 0, j = start; j < end; i++, j++) out[j] = values[i] + out[j];
+}
+
+/** (sum rounded to float32) / n, rounded again: bit for bit what storing the sum, then dividing it, gives. */
+function addDivideInto(out: Float32Array, start: number, end: number, values: Float32Array, n: number): void {
+  for (let i = 0, j = start; j < end; i++, j++) out[j] = Math.fround(values[i] + out[j]) / n;
 }

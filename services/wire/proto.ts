@@ -4,6 +4,7 @@
 import { fileURLToPath } from 'node:url';
 import * as protoLoader from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
+import { ringFrameCodec, type RingFrameCodec } from './ring-codec.ts';
 
 /** proto/ at the repository root: import paths are "gantry/v1/<file>.proto". */
 export const PROTO_ROOT = fileURLToPath(new URL('../../proto/', import.meta.url));
@@ -31,6 +32,16 @@ export const WORKER_SERVICE = 'gantry.v1.WorkerService';
 export const HEALTH_SERVICE = 'grpc.health.v1.Health';
 
 export const packageDefinition: protoLoader.PackageDefinition = protoLoader.loadSync([...PROTO_FILES], LOADER_OPTIONS);
+
+// The ring all-reduce's chunk frames get a hand-written codec (same protobuf bytes on the wire,
+// payload aligned and read without a copy; ring-codec.ts). Every client and server of the Ring
+// method takes its (de)serializers from here.
+{
+  const ring = (packageDefinition[COLLECTIVE_SERVICE] as protoLoader.ServiceDefinition).Ring;
+  const codec = ringFrameCodec({ serialize: ring.requestSerialize, deserialize: ring.requestDeserialize } as RingFrameCodec);
+  ring.requestSerialize = codec.serialize as protoLoader.MethodDefinition<object, object>['requestSerialize'];
+  ring.requestDeserialize = codec.deserialize as protoLoader.MethodDefinition<object, object>['requestDeserialize'];
+}
 
 /** The health proto, for reflection and for health clients (same options as grpc-health-check). */
 export const healthPackageDefinition: protoLoader.PackageDefinition = protoLoader.loadSync(healthProtoPath, {

@@ -34,8 +34,9 @@ export class RankProcess {
     });
   }
 
-  static async spawn(): Promise<RankProcess> {
-    const child = spawn(process.execPath, ['--import', 'tsx', RANK_MAIN], { stdio: ['pipe', 'pipe', 'inherit'] });
+  /** `nodeArgs`: extra Node options for the rank process (e.g. --cpu-prof, --cpu-prof-dir=DIR). */
+  static async spawn(nodeArgs: readonly string[] = []): Promise<RankProcess> {
+    const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', RANK_MAIN], { stdio: ['pipe', 'pipe', 'inherit'] });
     const p = new RankProcess(child);
     const first = await p.next(30_000);
     if (first.event !== 'listening') throw new Error(`rank process: expected listening, got ${JSON.stringify(first)}`);
@@ -81,11 +82,13 @@ export interface RingProcessOptions {
   chunkBytes?: number;
   maxChunksInFlight?: number;
   collectiveMs?: number;
+  /** Extra Node options of every rank process. */
+  nodeArgs?: readonly string[];
 }
 
 /** N rank processes forming one ring (every rank connected when this resolves). */
 export async function spawnRing(size: number, opts: RingProcessOptions = {}): Promise<RankProcess[]> {
-  const ranks = await Promise.all(Array.from({ length: size }, () => RankProcess.spawn()));
+  const ranks = await Promise.all(Array.from({ length: size }, () => RankProcess.spawn(opts.nodeArgs)));
   const addresses = ranks.map((p) => `127.0.0.1:${p.port}`);
   ranks.forEach((p, rank) => p.send({ cmd: 'group', runId: opts.runId ?? 'run-a', generation: opts.generation ?? 1, rank, size, addresses,
     chunkBytes: opts.chunkBytes, maxChunksInFlight: opts.maxChunksInFlight, collectiveMs: opts.collectiveMs }));

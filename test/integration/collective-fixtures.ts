@@ -2,6 +2,7 @@
 // CollectiveEndpoint, and a RingGroup per rank.
 import { createServer, type GantryServer } from '../../services/wire/server.ts';
 import { CollectiveEndpoint, RingGroup, type RingGroupOptions } from '../../services/collective/index.ts';
+import { RingPlan } from '../../services/collective/ring-plan.ts';
 
 export interface Ring {
   servers: GantryServer[];
@@ -65,4 +66,19 @@ export function randomBuffer(length: number, seed: number): Float32Array {
     out[i] = x / 2 ** 31 - 1;
   }
   return out;
+}
+
+/** The ring's fixed order: segment s sums x[s] + x[s+1] + ... + x[s-1] (ranks mod N), rounding to float32 after each add. */
+export function fixedOrderReference(inputs: Float32Array[], mean: boolean): Float32Array {
+  const size = inputs.length;
+  const plan = new RingPlan(inputs[0].length, size, 1);
+  const ref = new Float32Array(inputs[0].length);
+  for (let s = 0; s < size; s++) {
+    for (let i = plan.segmentStart(s); i < plan.segmentStart(s + 1); i++) {
+      let sum = inputs[s][i];
+      for (let k = 1; k < size; k++) sum = Math.fround(sum + inputs[(s + k) % size][i]);
+      ref[i] = mean ? Math.fround(sum / size) : sum;
+    }
+  }
+  return ref;
 }

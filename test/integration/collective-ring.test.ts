@@ -3,7 +3,7 @@
 // round-off; every rank gets the same bits; awkward lengths and pipelined small chunks.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBuffer, startRing, startServers, streamsDrained } from './collective-fixtures.ts';
+import { fixedOrderReference, randomBuffer, startRing, startServers, streamsDrained } from './collective-fixtures.ts';
 import { CollectiveConfigError, RingGroup } from '../../services/collective/index.ts';
 import { createWorkerMetrics } from '../../services/telemetry/worker-metrics.ts';
 
@@ -58,6 +58,9 @@ test('random buffers of awkward lengths match a float64 reference; every rank is
       for (const out of [...sums, ...means]) assert.equal(out.length, length);
       assertBitIdentical(sums);
       assertBitIdentical(means);
+      // Bit for bit the ring's fixed summation order (ring-plan.ts), whatever the chunking and transport.
+      assertBitIdentical([sums[0], fixedOrderReference(copies, false)]);
+      assertBitIdentical([means[0], fixedOrderReference(copies, true)]);
       for (let i = 0; i < length; i++) {
         const ref = inputs.reduce((acc, b) => acc + b[i], 0); // float64
         // Each partial sum rounds once: |error| <= (N - 1) * 2^-24 * sum of |x|.

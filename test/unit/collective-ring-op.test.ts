@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { RingOp, type Outgoing } from '../../services/collective/ring-op.ts';
 import { RingPlan } from '../../services/collective/ring-plan.ts';
 import { CollectiveRefusedError } from '../../services/wire/errors.ts';
+import { fixedOrderReference } from '../integration/collective-fixtures.ts';
 import type { RingChunk__Output } from '../../services/wire/generated/gantry/v1/RingChunk.ts';
 
 const ID = { runId: 'run-a', generation: 2, step: 9, sequence: 0 };
@@ -15,7 +16,7 @@ function toChunk(op: RingOp, o: Outgoing): RingChunk__Output {
   const bytes = Buffer.alloc((o.end - o.start) * 4 + 1).subarray(1);
   Buffer.from(op.out.buffer, o.start * 4, bytes.length).copy(bytes);
   return { id: { ...ID }, phase: o.phase, ringStep: o.ringStep, segment: o.segment, chunk: o.chunk,
-    elements: op.plan.elements, chunkElements: op.plan.chunkElements, data: bytes };
+    elements: op.plan.elements, chunkElements: op.plan.chunkElements, data: bytes, pad: Buffer.alloc(0) };
 }
 
 /** Runs a whole all-reduce in memory; `pick` chooses which edge delivers next (FIFO per edge). */
@@ -64,12 +65,34 @@ test('the mean of equal buffers is the buffer; the sum order is fixed whatever t
   assert.ok(Buffer.from(a[0].buffer).equals(Buffer.from(b[1].buffer)));
 });
 
+test('N = 2, 3, 4: the sum and the mean equal, bit for bit, a reference summed in the ring\'s fixed order', () => {
+  let seed = 99;
+  const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  for (const size of [2, 3, 4]) {
+    // Magnitudes over 12 binades, so that the order of the additions changes the rounding.
+    const inputs = Array.from({ length: size }, () => Float32Array.from({ length: 203 }, () => (rand() - 0.5) * 2 ** Math.floor(rand() * 12)));
+    for (const mean of [false, true]) {
+      const want = fixedOrderReference(inputs, mean);
+      for (const chunk of [1, 7, 64]) {
+        const outs = simulate(inputs.map((b) => Float32Array.from(b)), chunk, mean, (n) => Math.floor(rand() * n));
+        for (const [r, out] of outs.entries()) {
+          assert.ok(Buffer.from(out.buffer).equals(Buffer.from(want.buffer)), `N ${size} mean ${mean} chunk ${chunk} rank ${r}`);
+        }
+      }
+    }
+    if (size === 2) continue; // a + b === b + a: two terms have one order
+    // The order matters for these inputs: a plain rank-order sum differs somewhere.
+    const rankOrder = inputs[0].map((_, i) => inputs.slice(1).reduce((a, b) => Math.fround(a + b[i]), inputs[0][i]));
+    assert.ok(!Buffer.from(rankOrder.buffer).equals(Buffer.from(fixedOrderReference(inputs, false).buffer)), `N ${size}: inputs too tame`);
+  }
+});
+
 test('a chunk the ring does not expect is refused before any value changes', () => {
   const plan = new RingPlan(10, 3, 2);
   const fresh = () => new RingOp(plan, 1, ID, new Float32Array(10).fill(1), false);
   // Rank 1 first expects reduce-scatter ring step 0, segment 0 (from rank 0).
   const good = (): RingChunk__Output => ({ id: { ...ID }, phase: 'REDUCE_SCATTER', ringStep: 0, segment: 0, chunk: 0,
-    elements: 10, chunkElements: 2, data: Buffer.from(Float32Array.of(5, 5).buffer) });
+    elements: 10, chunkElements: 2, data: Buffer.from(Float32Array.of(5, 5).buffer), pad: Buffer.alloc(0) });
   const refusedField = (mutate: (c: RingChunk__Output) => void, op = fresh()): string => {
     const c = good();
     mutate(c);

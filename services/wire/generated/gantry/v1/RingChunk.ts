@@ -37,6 +37,12 @@ export interface RingChunk {
    * The chunk's values, little-endian float32 (4 * its length bytes).
    */
   'data'?: (Buffer | Uint8Array | string);
+  /**
+   * Ignored by the receiver. A sender may put 0-6 zero bytes here, before `data` on the wire, so
+   * that `data` starts at a message offset of 3 mod 4: behind gRPC's 5-byte message prefix it is
+   * then 4-byte aligned and read as float32 in place (services/wire/ring-codec.ts).
+   */
+  'pad'?: (Buffer | Uint8Array | string);
 }
 
 /**
@@ -72,4 +78,10 @@ export interface RingChunk__Output {
    * The chunk's values, little-endian float32 (4 * its length bytes).
    */
   'data': (Buffer);
+  /**
+   * Ignored by the receiver. A sender may put 0-6 zero bytes here, before `data` on the wire, so
+   * that `data` starts at a message offset of 3 mod 4: behind gRPC's 5-byte message prefix it is
+   * then 4-byte aligned and read as float32 in place (services/wire/ring-codec.ts).
+   */
+  'pad': (Buffer);
 }
