@@ -64,7 +64,9 @@ export class Checkpointer {
       const settled = await Promise.allSettled(SERVICE_ROLES.map((role) => this.fleet.callGroup(role, 'checkpoint', { iteration })));
       const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
-      checkReplicasAgree(iteration, (settled[SERVICE_ROLES.indexOf('discriminator')] as PromiseFulfilledResult<MemberReply<'checkpoint'>[]>).value);
+      const dReplies = (settled[SERVICE_ROLES.indexOf('discriminator')] as PromiseFulfilledResult<MemberReply<'checkpoint'>[]>).value;
+      if (dReplies.length > 1) this.records.weightsRecord(iteration, 'discriminator', dReplies.map((r) => ({ rank: r.rank, weightsHash: r.reply.weightsHash })));
+      checkReplicasAgree(iteration, dReplies);
       const models = await Promise.all(SERVICE_ROLES.map(async (role) =>
         writeModelFiles(staging, await this.snapshots.pull(role, iteration, this.train.dSteps))));
       await commitCheckpoint(staging, {
