@@ -137,7 +137,7 @@ export class ReplicaDivergence extends Error {
 }
 
 /** Every rank answered the same weights hash (a single discriminator passes trivially). */
-function checkReplicasAgree(iteration: number, replies: readonly MemberReply<'checkpoint'>[]): void {
+export function checkReplicasAgree(iteration: number, replies: readonly MemberReply<'checkpoint'>[]): void {
   if (replies.length < 2) return;
   const hashes = replies.map((r) => r.reply.weightsHash ?? 'none');
   if (hashes.some((h) => h !== hashes[0]) || hashes[0] === 'none') throw new ReplicaDivergence(iteration, 'discriminator', hashes);

@@ -76,9 +76,14 @@ export const ganTrainSchema = z.strictObject({
    *  only): each takes batchSize / N rows of the real and the fake batch. Optional rather than
    *  defaulted so configs and hashes written before it are unchanged; absent means 1. */
   discriminatorReplicas: int(1, 64).optional(),
-}).refine((c) => c.batchSize % (c.discriminatorReplicas ?? 1) === 0, {
-  path: ['discriminatorReplicas'],
-  message: 'the batch must split evenly across the discriminator replicas: --discriminator-replicas must divide --batch-size',
+}).superRefine((c, ctx) => {
+  const n = c.discriminatorReplicas ?? 1;
+  if (c.batchSize % n !== 0) {
+    ctx.addIssue({
+      code: 'custom', path: ['discriminatorReplicas'],
+      message: `--discriminator-replicas ${n} must divide --batch-size ${c.batchSize} (each replica takes batch / N rows of the real and the fake batch)`,
+    });
+  }
 }).refine((c) => (c.discriminatorReplicas ?? 1) === 1 || c.loss !== 'wgan-gp' || c.preset === 'mlp', {
   path: ['discriminatorReplicas'],
   message: "wgan-gp's gradient penalty is a second-order gradient through the discriminator's batch-norm statistics, which replicas cannot take: --discriminator-replicas must be 1 with --loss wgan-gp, unless --preset mlp (no batch norm)",
