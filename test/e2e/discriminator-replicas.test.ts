@@ -7,7 +7,10 @@
 //     config and N = 1 (test/e2e/distributed-equivalence.test.ts proves one distributed
 //     discriminator equal to it bit for bit), by `gantry checkpoint diff --json`;
 //   - every rank holds the same weights bit for bit at every checkpoint (the scheduler records the
-//     ranks' sha256 as kind 'weights' in metrics.jsonl and stops the run when they differ).
+//     ranks' sha256 as kind 'weights' in metrics.jsonl and stops the run when they differ);
+//   - the N = 3 run loses rank 1 (kill -9) after iteration 4: the launcher restarts it, the
+//     scheduler re-forms the generation from the last checkpoint (here the initial weights) with
+//     every rank restored, and the run still ends equal to one discriminator's.
 // Every tensor is within 1e-5 (relative) of one discriminator's (measured: mlp 2e-6, dcgan 6e-7),
 // except, with batch norm, the biases right before a batch norm (G's fc2 and deconv3, D's conv2:
 // their true gradient is 0, so they hold pure round-off that Adam's normalisation blows up to
@@ -20,7 +23,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { runLocalCluster } from '../../services/launcher/local-cluster.ts';
+import { type ClusterEvent, runLocalCluster } from '../../services/launcher/local-cluster.ts';
 import { readMetrics } from '../../services/run/metrics-log.ts';
 import type { GanTrainConfig } from '../../services/train/config.ts';
 import { echoOnFailure, GANTRY_BIN, LineSink, quietLog, tinyGanConfig, trainReference } from '../harness/cluster.ts';
@@ -40,9 +43,9 @@ after(async () => {
 });
 
 const DCGAN: Partial<GanTrainConfig> = { preset: 'dcgan', zDim: 8, gWidth: 4, dWidth: 4 };
-const CASES: { name: string; replicas: number; overrides: Partial<GanTrainConfig> }[] = [
+const CASES: { name: string; replicas: number; overrides: Partial<GanTrainConfig>; kill?: true }[] = [
   { name: 'mlp', replicas: 2, overrides: {} },
-  { name: 'mlp', replicas: 3, overrides: {} },
+  { name: 'mlp', replicas: 3, overrides: {}, kill: true },
   { name: 'dcgan', replicas: 2, overrides: DCGAN },
 ];
 /** Biases right before a batch norm (G: fc2, deconv3; D: conv2) and the moving means after them: round-off only. */
@@ -81,9 +84,24 @@ describe('discriminator replicas', { concurrency: 1 }, () => {
     it(`${c.name}: ${c.replicas} discriminator replicas = one discriminator after 20 iterations; ranks bit-identical`, async () => {
       const cfg = config(path.join(root, `${c.name}-n${c.replicas}`), c.overrides, c.replicas);
       const output = new LineSink();
-      const summary = await echoOnFailure(output, runLocalCluster(cfg, { natsUrl: nats.url, log: quietLog, output, progress: false, handleSignals: false }));
+      const pids = new Map<number, number>();
+      let killed = false;
+      const onEvent = (e: ClusterEvent): void => {
+        if (e.type === 'spawn' && e.role === 'discriminator') pids.set(e.rank ?? 0, e.pid);
+        if (c.kill && !killed && e.type === 'progress' && e.iteration >= 4 && pids.has(1)) {
+          killed = true;
+          process.kill(pids.get(1)!, 'SIGKILL');
+        }
+      };
+      const summary = await echoOnFailure(output, runLocalCluster(cfg, { natsUrl: nats.url, log: quietLog, output, progress: false, handleSignals: false, onEvent }));
       assert.equal(summary.status, 'completed');
       assert.equal(summary.iterations, 20);
+      assert.equal(pids.size, c.replicas, 'one process per rank');
+      if (c.kill) {
+        assert.ok(killed, 'rank 1 was killed mid-run');
+        assert.equal(summary.restarts.discriminator, 1, 'the launcher restarted the dead rank');
+        assert.ok(summary.generation >= 2, `the scheduler re-formed the generation (generation ${summary.generation})`);
+      }
 
       const records = await readMetrics(path.join(summary.runDir, 'metrics.jsonl'));
       const weights = records.filter((m) => m.kind === 'weights') as unknown as { iteration: number; ranks: { rank: number; weightsHash: string }[] }[];
