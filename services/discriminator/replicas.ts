@@ -57,7 +57,9 @@ export class DiscriminatorReplicas {
     this.closeRing();
     const handle = openGroup({
       runId: this.opts.runId, generation, rank: this.rank, addresses: this.opts.addresses, endpoint: this.endpoint,
-      collectiveMs: this.opts.timeoutMs, metrics: this.opts.metrics, tls: this.opts.tls,
+      // The neighbour opens its ring only once its own restore has built the model and loaded the
+      // data (seconds on a busy machine): give it the whole RPC deadline, not the ring's 10 s.
+      collectiveMs: this.opts.timeoutMs, connectMs: this.opts.timeoutMs, metrics: this.opts.metrics, tls: this.opts.tls,
     });
     try {
       await handle.connect();
