@@ -79,7 +79,8 @@ async function diff(a: string, b: string): Promise<DiffReport> {
   return JSON.parse(r.stdout) as DiffReport;
 }
 
-describe('discriminator replicas', { concurrency: 1 }, () => {
+// The three clusters run at once: each spends most of its time starting processes.
+describe('discriminator replicas', { concurrency: CASES.length }, () => {
   for (const c of CASES) {
     it(`${c.name}: ${c.replicas} discriminator replicas = one discriminator after 20 iterations; ranks bit-identical`, async () => {
       const cfg = config(path.join(root, `${c.name}-n${c.replicas}`), c.overrides, c.replicas);
