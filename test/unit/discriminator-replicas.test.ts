@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { memberToken, runSubjects } from '../../services/control/subjects.ts';
 import { resolveDiscriminatorConfig } from '../../services/discriminator/config.ts';
 import { checkReplicasAgree, ReplicaDivergence } from '../../services/scheduler/checkpointer.ts';
-import { rolePermissions } from '../../services/security/nats-config.ts';
+import { rolePermissions } from '../../services/control/nats-config.ts';
 import { ganTrainSchema, resumeKey } from '../../services/train/config.ts';
 
 function issue(input: Record<string, unknown>): { path: string; message: string } | undefined {
