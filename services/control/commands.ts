@@ -31,29 +31,31 @@ export class CommandClient {
     private readonly subjects: RunSubjects,
   ) {}
 
-  async send<T extends CommandType>(role: ServiceRole, cmd: CommandOf<T>, timeoutMs: number): Promise<OkReply<T>> {
-    const subject = this.subjects.cmd(role);
+  /** `rank`: a replica group's member (subjects.ts); errors name it as "<role> rank <r>". */
+  async send<T extends CommandType>(role: ServiceRole, cmd: CommandOf<T>, timeoutMs: number, rank = 0): Promise<OkReply<T>> {
+    const subject = this.subjects.cmd(role, rank);
     let msg: Msg;
     try {
       msg = await this.nc.request(subject, encodeMessage(cmd), { timeout: timeoutMs });
     } catch (err) {
-      throw unavailable(role, cmd.type, timeoutMs, err);
+      throw unavailable(role, cmd.type, timeoutMs, err, rank);
     }
     return parseReply(role, cmd.type as T, msg.data);
   }
 }
 
-function unavailable(role: ServiceRole, type: string, timeoutMs: number, err: unknown): Error {
+function unavailable(role: ServiceRole, type: string, timeoutMs: number, err: unknown, rank: number): Error {
+  const who = rank === 0 ? role : `${role} rank ${rank}`;
   for (let cur: unknown = err; cur instanceof Error; cur = cur.cause) {
     if (cur instanceof NoRespondersError || (cur instanceof RequestError && cur.isNoResponders())) {
-      return new RoleUnavailable(role, 'no-responders', `${role}: nobody listens for '${type}' commands (no responders)`, { cause: err });
+      return new RoleUnavailable(role, 'no-responders', `${who}: nobody listens for '${type}' commands (no responders)`, { cause: err, rank });
     }
     if (cur instanceof TimeoutError) {
-      return new RoleUnavailable(role, 'timeout', `${role}: no answer to '${type}' within ${timeoutMs} ms`, { cause: err });
+      return new RoleUnavailable(role, 'timeout', `${who}: no answer to '${type}' within ${timeoutMs} ms`, { cause: err, rank });
     }
   }
   if (err instanceof RequestError) {
-    return new RoleUnavailable(role, 'timeout', `${role}: '${type}' request failed: ${err.message}`, { cause: err });
+    return new RoleUnavailable(role, 'timeout', `${who}: '${type}' request failed: ${err.message}`, { cause: err, rank });
   }
   return err instanceof Error ? err : new Error(String(err));
 }
@@ -79,9 +81,10 @@ export function serveCommands(
   role: ServiceRole,
   handlers: CommandHandlers,
   log: Logger,
+  rank = 0,
 ): Subscription {
   let queue: Promise<void> = Promise.resolve();
-  return nc.subscribe(subjects.cmd(role), {
+  return nc.subscribe(subjects.cmd(role, rank), {
     callback: (err, msg) => {
       if (err) return;
       queue = queue.then(() => answer(msg, subjects.run, role, handlers, log)).catch(() => undefined);

@@ -87,3 +87,7 @@ export const grpcBindings: readonly Binding[] = [
 ];
 
 export const peerAddr = z.string().regex(/^[^\s:]+:\d+$/, 'expected host:port, e.g. 127.0.0.1:50051');
+
+/** The gRPC addresses of a replica group's ranks in rank order, as one comma-separated text
+ *  ("h0:p0,h1:p1"; GANTRY_DISCRIMINATOR_ADDRS). */
+export const peerAddrList = z.string().transform((text) => text.split(',').map((a) => a.trim())).pipe(z.array(peerAddr).min(1).max(64));

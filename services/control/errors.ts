@@ -61,10 +61,13 @@ export class RoleUnavailable extends Error {
     readonly role: string,
     readonly reason: 'timeout' | 'no-responders' | 'silent',
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; /** the member of a replica group (0: rank 0, or no group) */ rank?: number },
   ) {
     super(message, options);
+    this.rank = options?.rank ?? 0;
   }
+
+  readonly rank: number;
 }
 
 /** A compare-and-set of the run state lost: another scheduler wrote it first. */

@@ -6,7 +6,7 @@ import os from 'node:os';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from '../telemetry/log.ts';
 import { decodeMessage, encodeMessage, type Heartbeat, heartbeatSchema } from './messages.ts';
-import type { MemberRole, RunSubjects } from './subjects.ts';
+import { type MemberRole, memberToken, type RunSubjects } from './subjects.ts';
 
 export const DEFAULT_HEARTBEAT_MS = 500;
 
@@ -26,15 +26,16 @@ export interface HeartbeatPublisher {
 export function startHeartbeats(
   nc: NatsConnection,
   subjects: RunSubjects,
-  identity: { role: MemberRole; instance: string },
+  identity: { role: MemberRole; instance: string; /** a replica group's rank; 0 or absent: none */ rank?: number },
   body: () => HeartbeatBody,
   intervalMs = DEFAULT_HEARTBEAT_MS,
 ): HeartbeatPublisher {
-  const subject = subjects.hb(identity.role);
+  const rank = identity.rank ?? 0;
+  const subject = subjects.hb(identity.role, rank);
   const publish = (): void => {
     if (nc.isClosed() || nc.isDraining()) return;
     const hb: Heartbeat = {
-      role: identity.role, run: subjects.run, instance: identity.instance, pid: process.pid, host: os.hostname(),
+      role: identity.role, ...(rank > 0 ? { rank } : {}), run: subjects.run, instance: identity.instance, pid: process.pid, host: os.hostname(),
       ...body(), ts: new Date().toISOString(),
     };
     nc.publish(subject, encodeMessage(hb));
@@ -53,9 +54,9 @@ export interface SeenMember {
   readonly beats: number;
 }
 
-/** The latest heartbeat of each role of one run. */
+/** The latest heartbeat of each member (role, and rank in a replica group) of one run. */
 export class Membership {
-  private readonly latest = new Map<MemberRole, SeenMember>();
+  private readonly latest = new Map<string, SeenMember>();
   private readonly waiters = new Set<() => void>();
   private sub: Subscription | undefined;
 
@@ -71,8 +72,8 @@ export class Membership {
         if (err) return;
         try {
           const hb = decodeMessage(heartbeatSchema, msg.data, `heartbeat on ${msg.subject}`);
-          // A heartbeat speaks for the run and role of its subject only (<...>.<run>.hb.<role>).
-          if (hb.run !== this.subjects.run || msg.subject !== this.subjects.hb(hb.role)) {
+          // A heartbeat speaks for the run and member of its subject only (<...>.<run>.hb.<role>[.<rank>]).
+          if (hb.run !== this.subjects.run || msg.subject !== this.subjects.hb(hb.role, hb.rank)) {
             this.log.warn('ignoring a heartbeat for another run or role', { subject: msg.subject, run: hb.run, role: hb.role });
             return;
           }
@@ -86,14 +87,16 @@ export class Membership {
   }
 
   private record(hb: Heartbeat): void {
-    const prev = this.latest.get(hb.role);
+    const key = memberToken(hb.role, hb.rank);
+    const prev = this.latest.get(key);
     const beats = prev && prev.hb.instance === hb.instance ? prev.beats + 1 : 1;
-    this.latest.set(hb.role, { hb, receivedAt: Date.now(), beats });
+    this.latest.set(key, { hb, receivedAt: Date.now(), beats });
     for (const wake of [...this.waiters]) wake();
   }
 
-  get(role: MemberRole): SeenMember | undefined {
-    return this.latest.get(role);
+  /** The member's latest heartbeat; rank 0 is the role itself (or a replica group's rank 0). */
+  get(role: MemberRole, rank = 0): SeenMember | undefined {
+    return this.latest.get(memberToken(role, rank));
   }
 
   all(): SeenMember[] {
@@ -101,8 +104,8 @@ export class Membership {
   }
 
   /** The role's latest heartbeat arrived within `maxAgeMs`. */
-  isFresh(role: MemberRole, maxAgeMs: number): boolean {
-    const m = this.latest.get(role);
+  isFresh(role: MemberRole, maxAgeMs: number, rank = 0): boolean {
+    const m = this.latest.get(memberToken(role, rank));
     return m !== undefined && Date.now() - m.receivedAt <= maxAgeMs;
   }
 

@@ -104,7 +104,8 @@ export const okReplySchemas = {
   ping: z.strictObject({ ok: z.literal(true), role: z.enum(MEMBER_ROLES), instance: z.string(), generation: count.nullable() }),
   'd-step': z.strictObject({ ok: z.literal(true), metrics: dStepMetricsSchema }),
   'g-step': z.strictObject({ ok: z.literal(true), metrics: gStepMetricsSchema }),
-  checkpoint: z.strictObject({ ok: z.literal(true), iteration: count }),
+  /** weightsHash: sha256 of the model and Adam state (a replica group's ranks must agree bit for bit). */
+  checkpoint: z.strictObject({ ok: z.literal(true), iteration: count, weightsHash: sha256Hex.optional() }),
   restore: z.strictObject({ ok: z.literal(true), iteration: count, backend: backendReportSchema.optional() }),
   // An 8x8 grid of 28x28 tiles is about 30 KB of PNG: far below NATS' 1 MB payload limit.
   sample: z.strictObject({ ok: z.literal(true), iteration: count, pngBase64: z.base64().max(MAX_SAMPLE_PNG_BASE64) }),
@@ -116,6 +117,8 @@ export type OkReply<T extends CommandType> = z.infer<(typeof okReplySchemas)[T]>
 // ---- heartbeats, control, progress (publish/subscribe) -----------------------------------------
 export const heartbeatSchema = z.strictObject({
   role: z.enum(MEMBER_ROLES),
+  /** The rank of a replica group's member above 0 (absent: rank 0, or no group). */
+  rank: z.number().int().min(1).max(1023).optional(),
   run: runIdSchema,
   /** Unique per process start: a restarted service is a new instance. */
   instance: z.string().min(1),

@@ -5,10 +5,11 @@
 // Permissions (publish / subscribe allow lists; <base> = <prefix>.<run>, run "*" = any run):
 //   generator, discriminator   pub <base>.hb.<role>                  sub <base>.cmd.<role>
 //   (any service role)         and replies to the commands they receive (allow_responses)
+//   discriminator              also pub <base>.hb.discriminator.*, sub <base>.cmd.discriminator.* (replica ranks >= 1)
 //   worker                     pub $JS.API of the workers bucket's stream, $KV.gantry_workers.<run>.>
 //   (data-parallel replica)        (its registration, rewritten every heartbeat; deleted on leave)
 //                              sub <base>.cmd.worker.*, _INBOX.>  and replies to its commands
-//   scheduler                  pub <base>.cmd.*, <base>.cmd.worker.*, <base>.hb.scheduler, <base>.progress,
+//   scheduler                  pub <base>.cmd.*, <base>.cmd.discriminator.*, <base>.cmd.worker.*, <base>.hb.scheduler, <base>.progress,
 //                                  $JS.API of the runs bucket's stream, $KV.<bucket>.>  (run state in JetStream KV),
 //                                  $JS.API of the workers bucket's stream (it watches the registrations)
 //                              sub <base>.hb.*, <base>.control, _INBOX.>
@@ -82,7 +83,7 @@ export function rolePermissions(role: string, scope: SubjectScope = {}): NatsPer
   const workersJs = jetStreamOf(WORKERS_BUCKET).filter((x) => !jetstream.includes(x));
   if (role === 'scheduler') {
     return {
-      publish: [s.cmd('*'), s.workerCmd, s.hb('scheduler'), s.progress, ...jetstream, `$KV.${RUNS_BUCKET}.>`, ...workersJs],
+      publish: [s.cmd('*'), `${s.cmd('discriminator')}.*`, s.workerCmd, s.hb('scheduler'), s.progress, ...jetstream, `$KV.${RUNS_BUCKET}.>`, ...workersJs],
       subscribe: [s.hbAll, s.control, '_INBOX.>'],
       allowResponses: true, // JetStream flow-control replies of KV watches and key listings
     };
@@ -94,6 +95,8 @@ export function rolePermissions(role: string, scope: SubjectScope = {}): NatsPer
     return { publish: [...jetStreamOf(WORKERS_BUCKET), s.workerKv], subscribe: [s.workerCmd, '_INBOX.>'], allowResponses: true };
   }
   if (!isIdentityToken(role)) throw new CertificateRequestError('roles', `roles: ${JSON.stringify(role)} is not a subject token`);
+  // The discriminator may run as a replica group: ranks >= 1 use <role>.<rank> subjects (subjects.ts).
+  if (role === 'discriminator') return { publish: [s.hb(role), `${s.hb(role)}.*`], subscribe: [s.cmd(role), `${s.cmd(role)}.*`], allowResponses: true };
   return { publish: [s.hb(role)], subscribe: [s.cmd(role)], allowResponses: true };
 }
 

@@ -25,6 +25,8 @@ export interface ServiceHostOptions {
   nc: NatsConnection;
   subjects: RunSubjects;
   role: ServiceRole;
+  /** A replica group's rank (subjects <role>.<rank> above 0); 0 or absent: the role itself. */
+  rank?: number;
   instance: string;
   log: Logger;
   heartbeatMs: number;
@@ -56,9 +58,9 @@ export class ServiceHost {
     if (handlers.checkpoint) fenced.checkpoint = this.fence(handlers.checkpoint);
     if (handlers.sample) fenced.sample = this.fence(handlers.sample);
     if (handlers.eval) fenced.eval = this.fence(handlers.eval);
-    this.sub = serveCommands(o.nc, o.subjects, o.role, fenced, o.log);
+    this.sub = serveCommands(o.nc, o.subjects, o.role, fenced, o.log, o.rank ?? 0);
     this.ready = true;
-    this.heartbeats = startHeartbeats(o.nc, o.subjects, { role: o.role, instance: o.instance }, () => ({
+    this.heartbeats = startHeartbeats(o.nc, o.subjects, { role: o.role, instance: o.instance, rank: o.rank ?? 0 }, () => ({
       generation: this.generation, ready: this.ready, grpcAddr: o.grpcAddr, iteration: o.iteration(),
     }), o.heartbeatMs);
   }

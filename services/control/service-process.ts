@@ -30,6 +30,9 @@ export interface ServiceProcessConfig extends TlsFileSettings, NatsAuthSettings 
   advertiseAddr?: string;
   backend: BackendChoice;
   insecure?: boolean;
+  /** This process's rank in a replica group (discriminator replicas): the rank label of its
+   *  metrics and its member subjects (subjects.ts). Absent: no group (no rank label). */
+  rank?: number;
 }
 
 export interface ServiceContext {
@@ -62,15 +65,15 @@ export async function runServiceProcess(spec: ServiceSpec, cfg: ServiceProcessCo
   const natsAuth = await loadNatsAuth(cfg);
   assertListenerAllowed(cfg.grpcHost, cfg.grpcPort, { tls: tls !== undefined, insecure: cfg.insecure ?? false });
   const backend = await initBackend(cfg.backend, log);
-  const metrics = createMetrics(spec.role);
+  const metrics = createMetrics(spec.role, cfg.rank === undefined ? {} : { rank: cfg.rank });
   const ctx: ServiceContext = { backend, metrics, log, tls };
   const metricsServer = await startMetricsServer(metrics.registry, cfg.metricsPort, cfg.metricsHost);
   const server = createServer({ metrics, logger: log, tls, runId: cfg.runId, insecure: cfg.insecure });
   spec.addGrpc(server, ctx);
   const grpcPort = await server.listen(cfg.grpcPort, cfg.grpcHost);
-  const nc = await connectNats(cfg.natsUrl, { name: `gantry-${spec.role}`, log, auth: natsAuth });
+  const nc = await connectNats(cfg.natsUrl, { name: `gantry-${spec.role}${cfg.rank ? `-${cfg.rank}` : ''}`, log, auth: natsAuth });
   const host = new ServiceHost({
-    nc, subjects: runSubjects(cfg.runId, cfg.prefix), role: spec.role, instance: newInstanceId(), log,
+    nc, subjects: runSubjects(cfg.runId, cfg.prefix), role: spec.role, rank: cfg.rank ?? 0, instance: newInstanceId(), log,
     heartbeatMs: cfg.heartbeatMs, grpcAddr: cfg.advertiseAddr ?? `${cfg.grpcHost}:${grpcPort}`, iteration: () => spec.lastIteration(),
   });
   const handlers = spec.handlers(ctx);

@@ -2,6 +2,9 @@
 // `gantry`) and the run id, so several runs share one server without seeing each other:
 //   <prefix>.<run>.cmd.<role>    request/reply step commands to a service
 //   <prefix>.<run>.hb.<role>     heartbeats, published by every process
+// A replica group (the discriminator with --discriminator-replicas N) answers as N members:
+// rank 0 on the role's own subjects (so one replica is exactly today's discriminator), rank r >= 1
+// on <...>.cmd.<role>.<r> and <...>.hb.<role>.<r>.
 //   <prefix>.<run>.control       pause / resume / stop, published by `gantry run ...`
 //   <prefix>.<run>.progress      the scheduler's progress events (one bar, drawn by whoever listens)
 import { z } from 'zod';
@@ -22,10 +25,21 @@ export const prefixSchema = z
   .string()
   .regex(/^[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,3}$/, 'expected dot-separated tokens of A-Z a-z 0-9 _ -');
 
+/** One member of a run: a role and, for a replica group, its rank (0 for everyone else). */
+export interface MemberId {
+  role: MemberRole;
+  rank: number;
+}
+
+/** "discriminator" for rank 0, "discriminator.2" for rank 2: the member's subject suffix and map key. */
+export function memberToken(role: MemberRole, rank = 0): string {
+  return rank === 0 ? role : `${role}.${rank}`;
+}
+
 export interface RunSubjects {
   readonly run: string;
-  cmd(role: ServiceRole): string;
-  hb(role: MemberRole): string;
+  cmd(role: ServiceRole, rank?: number): string;
+  hb(role: MemberRole, rank?: number): string;
   /** All heartbeats of the run (wildcard). */
   readonly hbAll: string;
   readonly control: string;
@@ -40,9 +54,9 @@ export function runSubjects(run: string, prefix: string = DEFAULT_PREFIX): RunSu
   const base = `${prefix}.${run}`;
   return {
     run,
-    cmd: (role) => `${base}.cmd.${role}`,
-    hb: (role) => `${base}.hb.${role}`,
-    hbAll: `${base}.hb.*`,
+    cmd: (role, rank = 0) => `${base}.cmd.${memberToken(role, rank)}`,
+    hb: (role, rank = 0) => `${base}.hb.${memberToken(role, rank)}`,
+    hbAll: `${base}.hb.>`,
     control: `${base}.control`,
     progress: `${base}.progress`,
   };

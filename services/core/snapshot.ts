@@ -1,5 +1,6 @@
 // The seam between tfjs models and checkpoints/wire: a model plus its optimizer <-> ModelSnapshot
 // (plain Float32Arrays, services/run/model-snapshot.ts).
+import { createHash } from 'node:crypto';
 import type { Model } from './model.ts';
 import { Adam, assignAll, checkAssignable } from './optim.ts';
 import { clipText, SnapshotMismatchError } from './errors.ts';
@@ -54,4 +55,16 @@ export function restoreModel(model: Model, optimizer: Adam | undefined, snap: Mo
   // Everything above only reads; from here on nothing can fail for a reason the snapshot holds.
   assignAll([...checked, ...slots]);
   optimizer?.setStep(snap.optimizer.step);
+}
+
+/** sha256 of every tensor and Adam slot (names and bytes, in snapshot order) and Adam's step: two
+ *  replicas that applied the same updates agree bit for bit. */
+export function snapshotHash(s: ModelSnapshot): string {
+  const h = createHash('sha256');
+  for (const t of [...s.tensors, ...s.optimizer.slots]) {
+    h.update(t.name);
+    h.update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+  }
+  h.update(String(s.optimizer.step));
+  return h.digest('hex');
 }

@@ -1,8 +1,11 @@
 // The discriminator service's configuration, read once from GANTRY_* variables and `gantry serve
 // discriminator` flags. The generator's address comes from config (GANTRY_GENERATOR_ADDR).
+// A replica of a discriminator group (--discriminator-replicas N) also gets its rank and every
+// rank's address in rank order (GANTRY_DISCRIMINATOR_RANK, GANTRY_DISCRIMINATOR_ADDRS): the ring
+// of its collectives, and rank 0's fan-out of the G-step's batch.
 import { z } from 'zod';
 import { BACKEND_CHOICES, type BackendChoice } from '../core/catalog.ts';
-import { commonBindings, commonFields, grpcBindings, grpcFields, peerAddr } from '../control/common-settings.ts';
+import { commonBindings, commonFields, grpcBindings, grpcFields, peerAddr, peerAddrList } from '../control/common-settings.ts';
 import { type Binding, resolveProcessConfig } from '../control/process-config.ts';
 
 const iteration = z.number().int().nonnegative();
@@ -12,6 +15,10 @@ export const discriminatorConfigSchema = z.strictObject({
   ...grpcFields,
   grpcPort: grpcFields.grpcPort.default(50052),
   generatorAddr: peerAddr,
+  /** This replica's rank in the group (0 without a group). */
+  rank: z.number().int().min(0).max(63).default(0),
+  /** Every rank's gRPC host:port in rank order; unset: no group (one discriminator). */
+  replicaAddrs: peerAddrList.optional(),
   backend: z.enum(BACKEND_CHOICES).default('auto'),
   /** Overrides the training config's `data` (the dataset is mounted at another path here). */
   dataDir: z.string().min(1).optional(),
@@ -19,6 +26,8 @@ export const discriminatorConfigSchema = z.strictObject({
   testInjectNanAt: iteration.optional(),
   /** TEST ONLY: the process exits (code 75) after writing its checkpoint files for iteration N, before replying. */
   testExitInCheckpointAt: iteration.optional(),
+}).refine((c) => c.rank < (c.replicaAddrs?.length ?? 1), {
+  path: ['rank'], message: 'expected a rank below the number of GANTRY_DISCRIMINATOR_ADDRS (0 without them)',
 });
 export type DiscriminatorConfig = z.infer<typeof discriminatorConfigSchema>;
 
@@ -26,6 +35,8 @@ export const discriminatorBindings: readonly Binding[] = [
   ...commonBindings,
   ...grpcBindings,
   { key: 'generatorAddr', env: 'GANTRY_GENERATOR_ADDR', flag: 'generator-addr', kind: 'string' },
+  { key: 'rank', env: 'GANTRY_DISCRIMINATOR_RANK', flag: 'rank', kind: 'int' },
+  { key: 'replicaAddrs', env: 'GANTRY_DISCRIMINATOR_ADDRS', flag: 'replica-addrs', kind: 'string' },
   { key: 'backend', env: 'GANTRY_BACKEND', flag: 'backend', kind: 'string' },
   { key: 'dataDir', env: 'GANTRY_DATA_DIR', flag: 'data', kind: 'string' },
   { key: 'testInjectNanAt', env: 'GANTRY_TEST_INJECT_NAN_AT', kind: 'int' },

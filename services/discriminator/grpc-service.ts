@@ -5,6 +5,9 @@
 // exactly one DiscriminatorNode method. The state-changing RPCs (TrainStep, LoadWeights) run only
 // for the step the scheduler armed in their StepGate (services/wire/step-gate.ts); a retry of an
 // applied step answers applied=false.
+// In a replica group (replicas.ts) GeneratorGrad is the G-step's fan-out: rank 0 takes the whole
+// batch (B rows) from the generator, hands rows [r b, (r + 1) b) to rank r over the same RPC, and
+// answers the N slices of dL_G/dfake concatenated in rank order; ranks >= 1 take their b rows.
 import { tf } from '../core/tf.ts';
 import type { DiscriminatorNode } from '../core/gan/discriminator-node.ts';
 import type { TrainStepRequest__Output } from '../wire/generated/gantry/v1/TrainStepRequest.ts';
@@ -20,10 +23,11 @@ import { checkResponseDType, checkStepId } from '../wire/step-id.ts';
 import { checkSameArch, chunksToSnapshot, loadSummary, snapshotToChunks, WEIGHTS_CHUNK_BYTES } from '../wire/weights-stream.ts';
 import type { DataPlaneGates } from '../wire/step-gate.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
+import { asPeerFailure, type DiscriminatorReplicas } from './replicas.ts';
 
 /** What the service uses of a DiscriminatorNode. */
 export type DiscriminatorNodeApi = Pick<DiscriminatorNode,
-  'cfg' | 'model' | 'realBatch' | 'trainStep' | 'generatorGrad' | 'snapshot' | 'restore' | 'lastApplied'>;
+  'cfg' | 'model' | 'realBatch' | 'trainStep' | 'generatorGrad' | 'replicaGeneratorGrad' | 'snapshot' | 'restore' | 'lastApplied'>;
 
 export interface DiscriminatorServiceOptions {
   /** Reject calls whose id.run_id differs (FAILED_PRECONDITION); unset accepts any. */
@@ -36,6 +40,8 @@ export interface DiscriminatorServiceOptions {
   chunkBytes?: number;
   /** Which TrainStep and LoadWeights step the scheduler armed (dataPlaneGates('discriminator', 'TrainStep')). */
   gates: DataPlaneGates;
+  /** This process's replica group, when the discriminator runs as one. */
+  replicas?: DiscriminatorReplicas;
 }
 
 type Shape4 = [number, number, number, number];
@@ -57,10 +63,9 @@ export class DiscriminatorGrpcService {
     });
   }
 
-  /** The fake batch of a request, checked against (B, ...D's input shape). */
-  private fake(msg: TrainStepRequest__Output['fake']): DecodedTensor {
-    const { cfg, model } = this.node;
-    return decodeTensor(msg, 'fake', { shape: [cfg.batchSize, ...model.inputShape], dtypes: this.opts.acceptDTypes, range: IMAGE_RANGE });
+  /** The fake batch of a request, checked against (rows, ...D's input shape); rows default B. */
+  private fake(msg: TrainStepRequest__Output['fake'], rows = this.node.cfg.batchSize): DecodedTensor {
+    return decodeTensor(msg, 'fake', { shape: [rows, ...this.node.model.inputShape], dtypes: this.opts.acceptDTypes, range: IMAGE_RANGE });
   }
 
   private trainStep(req: TrainStepRequest__Output): DStepMetrics {
@@ -84,10 +89,12 @@ export class DiscriminatorGrpcService {
     }
   }
 
-  private generatorGrad(req: GeneratorGradRequest__Output): GeneratorGradResponse {
+  private generatorGrad(req: GeneratorGradRequest__Output): GeneratorGradResponse | Promise<GeneratorGradResponse> {
     const { cfg } = this.node;
     const id = checkStepId(req.id, { runId: this.opts.runId, minStep: cfg.dSteps, maxStep: cfg.dSteps });
     const dtype = checkResponseDType(req.responseDtype);
+    const replicas = this.opts.replicas;
+    if (replicas) return this.replicaGeneratorGrad(req, replicas, id.iteration, dtype);
     const fake = this.fake(req.fake);
     const end = this.opts.metrics?.stepDuration.startTimer({ phase: 'gen_grad' });
     const fakeT = tf.tensor4d(fake.data, fake.shape as Shape4); // (B, 28, 28, 1)
@@ -100,6 +107,49 @@ export class DiscriminatorGrpcService {
       }
     } finally {
       fakeT.dispose();
+      end?.();
+    }
+  }
+
+  /** GeneratorGrad on rank r of a group: rank 0 the whole batch (fanned out), rank r >= 1 its b = B / N rows. */
+  private async replicaGeneratorGrad(req: GeneratorGradRequest__Output, replicas: DiscriminatorReplicas, t: number, dtype: WireDType): Promise<GeneratorGradResponse> {
+    const { cfg, model } = this.node;
+    const b = cfg.batchSize / replicas.size;
+    const lead = replicas.rank === 0;
+    const fake = this.fake(req.fake, lead ? cfg.batchSize : b);
+    const per = model.inputShape.reduce((n, d) => n * d, 1);
+    const end = this.opts.metrics?.stepDuration.startTimer({ phase: 'gen_grad' });
+    // Rank 0: the other ranks' rows go out first; its own rows are computed meanwhile (the
+    // collectives of the pass need every rank in it).
+    const id = { runId: this.opts.runId ?? '', iteration: t, step: cfg.dSteps };
+    const fanned = lead
+      ? replicas.followers().map((c, i) => c.generatorGrad(id, fake.data.subarray((i + 1) * b * per, (i + 2) * b * per)))
+      : [];
+    for (const f of fanned) f.catch(() => undefined); // awaited below; a rejection before then is not unhandled
+    const mine = tf.tensor4d(lead ? fake.data.subarray(0, b * per) : fake.data, [b, ...model.inputShape] as Shape4); // (b, 28, 28, 1)
+    try {
+      let result;
+      try {
+        result = await this.node.replicaGeneratorGrad(t, mine, replicas.group(t * (cfg.dSteps + 1) + cfg.dSteps));
+      } catch (err) {
+        throw asPeerFailure(err, `the G-step's dL/dG(z) of iteration ${t}`, replicas.rank);
+      }
+      const { lossG, dFake, grad } = result;
+      let rows: Float32Array;
+      try {
+        rows = grad.dataSync() as Float32Array;
+      } finally {
+        grad.dispose();
+      }
+      if (!lead) return { lossG, dFake, grad: encodeTensor(rows, [b, ...model.inputShape], dtype) };
+      // dL_G/dfake of the whole batch: the slices in rank order, (B, 28, 28, 1).
+      const whole = new Float32Array(cfg.batchSize * per);
+      whole.set(rows, 0);
+      const others = await Promise.all(fanned);
+      others.forEach((o, i) => whole.set(o.grad, (i + 1) * b * per));
+      return { lossG, dFake, grad: encodeTensor(whole, [cfg.batchSize, ...model.inputShape], dtype) };
+    } finally {
+      mine.dispose();
       end?.();
     }
   }

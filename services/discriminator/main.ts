@@ -9,8 +9,13 @@
 //   d-step      (1) Update D on step (t, s): fake = G.Generate(t, s) over gRPC, real = its own
 //               batch (t, s); minimise L_D(D(real), D(fake)) (for minimax: maximise
 //               log D(x) + log(1 - D(G(z)))) and apply Adam
-//   checkpoint  check D has applied exactly iterations 0..N-1; the scheduler then pulls the
-//               snapshot with StreamWeights and writes discriminator{,.optim}.safetensors itself
+//   checkpoint  check D has applied exactly iterations 0..N-1 and answer the hash of its state; the
+//               scheduler then pulls the snapshot with StreamWeights and writes
+//               discriminator{,.optim}.safetensors itself
+// As rank r of a replica group (GANTRY_DISCRIMINATOR_ADDRS; replicas.ts) every command comes to
+// every rank: restore also forms the generation's ring; a D-step takes rows [r b, (r + 1) b) of
+// the real batch (the seeded sampler's shard) and of G(z) (the whole batch from the generator,
+// sliced here), and sums gradients and batch-norm moments over the ring.
 //
 // Test hooks (never set them in a real run): GANTRY_TEST_INJECT_NAN_AT=N multiplies the real
 // batch of D-step (N, 0) by NaN, so the core raises NonFiniteError; GANTRY_TEST_EXIT_IN_CHECKPOINT_AT=N
@@ -32,10 +37,12 @@ import type { ImageSet } from '../data/imageset.ts';
 import { loadImageSet } from '../data/mnist.ts';
 import type { Logger } from '../telemetry/log.ts';
 import { toGanMathConfig } from '../train/config.ts';
+import { createCollectiveMetrics } from '../telemetry/collective-metrics.ts';
 import { GeneratorClient } from '../wire/generator-client.ts';
 import { dataPlaneGates, type DataPlaneGates } from '../wire/step-gate.ts';
 import type { DiscriminatorConfig } from './config.ts';
 import { DiscriminatorGrpcService } from './grpc-service.ts';
+import { asPeerFailure, DiscriminatorReplicas } from './replicas.ts';
 
 export async function runDiscriminator(cfg: DiscriminatorConfig, log: Logger, signal: AbortSignal): Promise<void> {
   const slot = new NodeSlot<DiscriminatorNode>('discriminator');
@@ -43,23 +50,36 @@ export async function runDiscriminator(cfg: DiscriminatorConfig, log: Logger, si
   // from a checkpoint, once, for that checkpoint's progress only.
   const gates = dataPlaneGates('discriminator', 'TrainStep');
   let generator: GeneratorClient | undefined;
+  let replicas: DiscriminatorReplicas | undefined;
+  const grouped = cfg.replicaAddrs !== undefined && cfg.replicaAddrs.length > 1;
   await runServiceProcess({
     role: 'discriminator',
-    addGrpc: (server, ctx) => new DiscriminatorGrpcService(slot.view, { runId: cfg.runId, metrics: ctx.metrics, gates }).addToServer(server),
+    addGrpc: (server, ctx) => {
+      if (grouped) {
+        replicas = new DiscriminatorReplicas({
+          runId: cfg.runId, rank: cfg.rank, addresses: cfg.replicaAddrs!, timeoutMs: cfg.rpcTimeoutMs,
+          metrics: createCollectiveMetrics(ctx.metrics.registry), log: ctx.log, tls: ctx.tls,
+        });
+        replicas.endpoint.addToServer(server); // the ring's inbound streams, for every generation
+      }
+      new DiscriminatorGrpcService(slot.view, { runId: cfg.runId, metrics: ctx.metrics, gates, replicas }).addToServer(server);
+    },
     handlers: (ctx) => {
       generator = new GeneratorClient(cfg.generatorAddr, { deadlineMs: cfg.rpcTimeoutMs, metrics: ctx.metrics, tls: ctx.tls });
-      return discriminatorHandlers(cfg, slot, gates, generator, ctx);
+      return discriminatorHandlers(cfg, slot, gates, generator, replicas, ctx);
     },
     lastIteration: () => slot.current?.lastApplied.iteration,
     close: () => {
       generator?.close();
+      replicas?.close();
       slot.dispose();
     },
-  }, cfg, log, signal);
+  }, { ...cfg, rank: grouped ? cfg.rank : undefined }, log, signal);
 }
 
 function discriminatorHandlers(
-  cfg: DiscriminatorConfig, slot: NodeSlot<DiscriminatorNode>, gates: DataPlaneGates, g: GeneratorClient, ctx: ServiceContext,
+  cfg: DiscriminatorConfig, slot: NodeSlot<DiscriminatorNode>, gates: DataPlaneGates, g: GeneratorClient,
+  replicas: DiscriminatorReplicas | undefined, ctx: ServiceContext,
 ): CommandHandlers {
   const data = new DataCache(cfg.dataDir, ctx.log);
   /** The served node, once any checkpoint weights the last restore armed have been loaded. */
@@ -73,7 +93,9 @@ function discriminatorHandlers(
   };
   return {
     restore: async (cmd) => {
-      const node = await restoredDiscriminator(cmd, data);
+      const node = await restoredDiscriminator(cmd, data, replicas);
+      // Every rank restores at once; each connects to its ring neighbour of this generation.
+      if (replicas) await replicas.open(cmd.generation, parseTrainConfig(cmd.config, 'restore.config').syncBatchNorm ?? true);
       slot.replace(node);
       gates.update.reset();
       gates.load.reset();
@@ -83,7 +105,7 @@ function discriminatorHandlers(
     'd-step': (cmd) => {
       const node = loaded();
       gates.update.runLocally(cmd);
-      return dStep(cmd, node, g, cfg, ctx);
+      return dStep(cmd, node, g, cfg, replicas, ctx);
     },
     checkpoint: async (cmd) => {
       const node = loaded();
@@ -92,7 +114,7 @@ function discriminatorHandlers(
         throw new ServiceError('bad-request', `iteration: checkpoint ${cmd.iteration} asked, but D has applied up to (${last.iteration}, ${last.step})`, { field: 'iteration' });
       }
       if (cfg.testExitInCheckpointAt === cmd.iteration) await exitOnceForTest(cfg.runId, cfg.parentPid, cmd.iteration, ctx.log);
-      return { iteration: cmd.iteration };
+      return { iteration: cmd.iteration, weightsHash: node.weightsHash() };
     },
   };
 }
@@ -113,8 +135,9 @@ class DataCache {
   }
 }
 
-/** A fresh node (seeded init) on the run's data; the checkpoint's weights, if any, arrive later over LoadWeights. */
-async function restoredDiscriminator(cmd: CommandOf<'restore'>, data: DataCache): Promise<DiscriminatorNode> {
+/** A fresh node (seeded init) on the run's data (a replica: its shard of every batch); the
+ *  checkpoint's weights, if any, arrive later over LoadWeights. */
+async function restoredDiscriminator(cmd: CommandOf<'restore'>, data: DataCache, replicas: DiscriminatorReplicas | undefined): Promise<DiscriminatorNode> {
   const train = parseTrainConfig(cmd.config, 'restore.config');
   if (configHash(train) !== cmd.configHash) {
     throw new ServiceError('bad-request', 'configHash: does not match the hash of restore.config', { field: 'configHash' });
@@ -122,11 +145,19 @@ async function restoredDiscriminator(cmd: CommandOf<'restore'>, data: DataCache)
   if (cmd.iteration !== (cmd.checkpoint?.iteration ?? 0)) {
     throw new ServiceError('bad-request', `iteration: expected ${cmd.checkpoint?.iteration ?? 0} (the checkpoint's), found ${cmd.iteration}`, { field: 'iteration' });
   }
-  return new DiscriminatorNode(toGanMathConfig(train), await data.get(train.data));
+  const size = replicas?.size ?? 1;
+  if ((train.discriminatorReplicas ?? 1) !== size) {
+    throw new ServiceError('bad-request', `config.discriminatorReplicas: the run has ${train.discriminatorReplicas ?? 1} discriminator replicas, ` +
+      `but this process was started as one of ${size} (GANTRY_DISCRIMINATOR_ADDRS)`, { field: 'config.discriminatorReplicas' });
+  }
+  const shard = replicas ? { rank: replicas.rank, size } : undefined;
+  return new DiscriminatorNode(toGanMathConfig(train), await data.get(train.data), shard);
 }
 
 /** (1) Update D on step (t, s). z, the real batch and any penalty noise derive from (seed, t, s). */
-async function dStep(cmd: CommandOf<'d-step'>, node: DiscriminatorNode, g: GeneratorClient, cfg: DiscriminatorConfig, ctx: ServiceContext): Promise<ReplyBody<'d-step'>> {
+async function dStep(
+  cmd: CommandOf<'d-step'>, node: DiscriminatorNode, g: GeneratorClient, cfg: DiscriminatorConfig, replicas: DiscriminatorReplicas | undefined, ctx: ServiceContext,
+): Promise<ReplyBody<'d-step'>> {
   const { iteration: t, step: s } = cmd;
   const k = node.cfg.dSteps;
   if (s >= k) throw new ServiceError('bad-request', `step: D-steps are 0..${k - 1} (k = ${k}), found ${s}`, { field: 'step' });
@@ -138,11 +169,28 @@ async function dStep(cmd: CommandOf<'d-step'>, node: DiscriminatorNode, g: Gener
   } catch (err) {
     throw peerFailure(err, 'generator', t);
   }
-  const fake = tf.tensor4d(fakeData, shape); // G(z), (B, 28, 28, 1)
-  let real = node.realBatch(t, s); // (B, 28, 28, 1) in [-1, 1]
+  let fake: tf.Tensor4D;
+  if (replicas) {
+    // This rank's rows of G(z): [r b, (r + 1) b) of the whole batch, b = B / N.
+    const rows = node.cfg.batchSize / replicas.size;
+    const per = fakeData.length / node.cfg.batchSize;
+    fake = tf.tensor4d(fakeData.subarray(replicas.rank * rows * per, (replicas.rank + 1) * rows * per), [rows, shape[1], shape[2], shape[3]]); // (b, 28, 28, 1)
+  } else {
+    fake = tf.tensor4d(fakeData, shape); // G(z), (B, 28, 28, 1)
+  }
+  let real = node.realBatch(t, s); // (B or b, 28, 28, 1) in [-1, 1]
   if (cfg.testInjectNanAt === t && s === 0) real = injectNan(real, ctx.log, t);
   try {
-    const m = node.trainStep(t, s, real, fake);
+    let m;
+    if (replicas) {
+      try {
+        m = await node.replicaTrainStep(t, s, real, fake, replicas.group(t * (k + 1) + s));
+      } catch (err) {
+        throw asPeerFailure(err, `D-step (${t}, ${s})`, replicas.rank);
+      }
+    } else {
+      m = node.trainStep(t, s, real, fake);
+    }
     end();
     if (m.applied) record(ctx, m, t);
     return { metrics: { ...m, lr: node.optimizer.learningRate() } };

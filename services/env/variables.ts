@@ -95,6 +95,13 @@ export const ENV_VARS = {
   GANTRY_GENERATOR_ADDR: {
     meaning: "the generator's gRPC host:port", kind: 'string', source: 'config', default: 'required', readBy: ['discriminator', 'scheduler'],
   },
+  GANTRY_DISCRIMINATOR_ADDRS: {
+    meaning: "every discriminator replica's gRPC host:port in rank order, comma-separated (--discriminator-replicas N above 1: the replicas' ring, rank 0's fan-out, the scheduler's restores)",
+    kind: 'string', source: 'config', default: 'unset (one discriminator)', readBy: ['discriminator', 'scheduler'],
+  },
+  GANTRY_DISCRIMINATOR_RANK: {
+    meaning: "this discriminator replica's rank, 0..N-1 (an index into GANTRY_DISCRIMINATOR_ADDRS)", kind: 'integer', source: 'config', default: '0', readBy: ['discriminator'],
+  },
   GANTRY_BACKEND: {
     meaning: 'tfjs backend: auto, tensorflow-gpu, tensorflow, wasm or cpu', kind: 'string', source: 'config', default: 'auto', readBy: PEERS,
   },

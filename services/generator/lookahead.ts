@@ -7,6 +7,11 @@
 // Trigger: the generator answers GeneratorService.Generate for (t, k-1); a short timer later (the
 // response is on the socket by then) it computes G(z'_t). A batch is used only by the G-step of
 // its iteration, on the same node (a restore brings a new one) with the same applied iteration.
+//
+// Shared batches (shareServed, a discriminator replica group): each of the N ranks asks
+// Generate(t, s) for the whole batch and keeps its rows; the first answer's images are kept and
+// served again to the others (same node, same applied iteration, same (t, s): the same bits), so
+// G computes each batch once.
 import { tf } from '../core/tf.ts';
 import type { GeneratorNode } from '../core/gan/generator-node.ts';
 
@@ -18,9 +23,21 @@ interface Ahead {
   fake: tf.Tensor4D; // (B, 28, 28, 1)
 }
 
+interface Served {
+  node: GeneratorNode;
+  applied: number;
+  iteration: number;
+  step: number;
+  images: Float32Array; // (B, 28, 28, 1) row-major
+  shape: [number, number, number, number];
+}
+
 export class Lookahead {
+  /** Serve repeated Generate(t, s) calls from the first answer (set per run at restore). */
+  shareServed = false;
   private ahead: Ahead | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private served: Served | undefined;
 
   constructor(
     /** The node currently served (undefined before the first restore). */
@@ -34,11 +51,27 @@ export class Lookahead {
    */
   wrap<T extends Pick<GeneratorNode, 'generate' | 'cfg'>>(view: T): T {
     const generate = (iteration: number, step: number): tf.Tensor4D => {
-      const fake = view.generate(iteration, step);
+      const fake = this.shareServed ? this.sharedGenerate(view, iteration, step) : view.generate(iteration, step);
       if (step === view.cfg.dSteps - 1) this.schedule(iteration);
       return fake;
     };
     return new Proxy(view, { get: (target, key) => (key === 'generate' ? generate : Reflect.get(target, key)) });
+  }
+
+  private sharedGenerate(view: Pick<GeneratorNode, 'generate'>, iteration: number, step: number): tf.Tensor4D {
+    const node = this.current();
+    const s = this.served;
+    if (s && node && s.node === node && s.applied === node.lastAppliedIteration && s.iteration === iteration && s.step === step) {
+      return tf.tensor4d(s.images, s.shape);
+    }
+    const fake = view.generate(iteration, step);
+    if (node) {
+      this.served = {
+        node, applied: node.lastAppliedIteration, iteration, step,
+        images: Float32Array.from(fake.dataSync() as Float32Array), shape: fake.shape as [number, number, number, number],
+      };
+    }
+    return fake;
   }
 
   /** G(z') for the G-step of `iteration`: the batch computed ahead when it is valid, else computed now. Caller disposes. */
@@ -72,6 +105,7 @@ export class Lookahead {
   /** Drops any batch computed ahead (restore, shutdown). */
   clear(): void {
     this.cancel();
+    this.served = undefined;
     this.ahead?.fake.dispose();
     this.ahead = undefined;
   }

@@ -87,7 +87,10 @@ function generatorHandlers(cfg: GeneratorConfig, state: GeneratorState, d: Discr
       gates.update.reset();
       gates.load.reset();
       if (cmd.checkpoint) gates.load.arm({ generation: cmd.generation, iteration: cmd.checkpoint.iteration - 1, step: -1 });
-      evaluation.configure(parseTrainConfig(cmd.config, 'restore.config'), cmd.configHash);
+      const train = parseTrainConfig(cmd.config, 'restore.config');
+      // A discriminator replica group: every rank asks for each D-step's whole batch (lookahead.ts).
+      lookahead.shareServed = (train.discriminatorReplicas ?? 1) > 1;
+      evaluation.configure(train, cmd.configHash);
       return { iteration: cmd.iteration };
     },
     'g-step': (cmd) => {

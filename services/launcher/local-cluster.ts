@@ -1,6 +1,8 @@
 // The local cluster: one command runs a distributed GAN run on this machine. It starts
-// nats-server (unless given a URL), then the generator, the discriminator and the scheduler as
-// separate OS processes (`gantry serve <role>`), merges their logs with a "[role] " prefix, draws
+// nats-server (unless given a URL), then the generator, the discriminator (or its N replicas,
+// cfg.discriminatorReplicas: ranks 0..N-1, each its own process, ports and log prefix
+// "[discriminator.r] ") and the scheduler as separate OS processes (`gantry serve <role>`),
+// merges their logs with a "[role] " prefix, draws
 // the one progress bar from the scheduler's progress events, and supervises:
 //   - a dead generator or discriminator is restarted (same ports: peers find it by config); the
 //     scheduler notices, waits for the new instance and resumes from the last checkpoint;
@@ -31,7 +33,7 @@ import { closeNats, connectNats } from '../control/connection.ts';
 import { type RemoteErrorDetails } from '../control/errors.ts';
 import { decodeMessage, encodeMessage, progressSchema } from '../control/messages.ts';
 import { type RunState, RunStateStore } from '../control/run-state.ts';
-import { MEMBER_ROLES, type MemberRole, runSubjects } from '../control/subjects.ts';
+import { MEMBER_ROLES, type MemberRole, memberToken, runSubjects } from '../control/subjects.ts';
 import { createProgress, type Progress } from '../run/progress.ts';
 import { resumePoint } from '../run/checkpoint-list.ts';
 import { CLUSTER_DIR, timestamp } from '../run/run-dir.ts';
@@ -73,8 +75,8 @@ export interface LocalClusterOptions {
 }
 
 export type ClusterEvent =
-  | { type: 'spawn'; role: MemberRole; pid: number }
-  | { type: 'exit'; role: MemberRole; pid: number; code: number | null; signal: NodeJS.Signals | null }
+  | { type: 'spawn'; role: MemberRole; /** discriminator replicas */ rank?: number; pid: number }
+  | { type: 'exit'; role: MemberRole; rank?: number; pid: number; code: number | null; signal: NodeJS.Signals | null }
   | { type: 'progress'; iteration: number; total: number; status: string }
   | { type: 'nats'; pid: number; url: string }
   | { type: 'nats-exit'; pid: number; code: number | null }
@@ -128,7 +130,8 @@ class LocalCluster {
   private readonly output: NodeJS.WritableStream;
   private readonly runDir: string;
   private readonly runId: string;
-  private readonly children = new Map<MemberRole, ManagedChild>();
+  /** By member token (subjects.ts memberToken: "discriminator", "discriminator.1", ...). */
+  private readonly children = new Map<string, ManagedChild>();
   private readonly restarts: Record<MemberRole, number> = { generator: 0, discriminator: 0, scheduler: 0 };
   private readonly started = performance.now();
   /** RUN_DIR/.cluster: the launcher's files (see the header). */
@@ -180,7 +183,13 @@ class LocalCluster {
     const natsUrl = this.opts.natsUrl ?? (await this.startNats());
     this.nc = await connectNats(natsUrl, { name: 'gantry-launcher', log: this.log });
     this.followProgress();
-    const [gGrpc, dGrpc, gMetrics, dMetrics, sMetrics] = await freePorts(5);
+    const replicas = this.cfg.discriminatorReplicas ?? 1;
+    const [gGrpc, gMetrics, sMetrics, ...dPorts] = await freePorts(3 + 2 * replicas);
+    const dGrpcs = dPorts.slice(0, replicas);
+    const dMetricses = dPorts.slice(replicas);
+    const [dGrpc, dMetrics] = [dGrpcs[0], dMetricses[0]];
+    // A replica group: every rank (and the scheduler, which restores each) knows all ranks' addresses.
+    const group: Record<string, string> = replicas > 1 ? { GANTRY_DISCRIMINATOR_ADDRS: dGrpcs.map((p) => `127.0.0.1:${p}`).join(',') } : {};
     // Only the scheduler is told the run directory: it writes every file of it, and moves the
     // services' weights over gRPC (a Kubernetes cluster needs no ReadWriteMany volume either).
     // Local mode binds every listener to loopback, whatever GANTRY_*_HOST the user's environment holds.
@@ -193,18 +202,31 @@ class LocalCluster {
       discriminator: { ...common, GANTRY_GRPC_PORT: String(dGrpc), GANTRY_METRICS_PORT: String(dMetrics), GANTRY_GENERATOR_ADDR: `127.0.0.1:${gGrpc}`, GANTRY_BACKEND: this.cfg.backend },
       scheduler: {
         ...common, GANTRY_RUN_DIR: this.runDir, GANTRY_METRICS_PORT: String(sMetrics), GANTRY_TRAIN_CONFIG: trainConfig, GANTRY_PROGRESS: '0',
-        GANTRY_GENERATOR_ADDR: `127.0.0.1:${gGrpc}`, GANTRY_DISCRIMINATOR_ADDR: `127.0.0.1:${dGrpc}`,
+        GANTRY_GENERATOR_ADDR: `127.0.0.1:${gGrpc}`, GANTRY_DISCRIMINATOR_ADDR: `127.0.0.1:${dGrpc}`, ...group,
       },
     };
     this.log.info('local cluster', {
       run: this.runId, runDir: this.runDir, nats: natsUrl,
-      metrics: { generator: gMetrics, discriminator: dMetrics, scheduler: sMetrics },
+      metrics: { generator: gMetrics, discriminator: replicas > 1 ? dMetricses : dMetrics, scheduler: sMetrics },
     });
     this.targetsFile = await writeRunTargets(this.runId, [
-      { role: 'generator', port: gMetrics }, { role: 'discriminator', port: dMetrics }, { role: 'scheduler', port: sMetrics },
+      { role: 'generator', port: gMetrics },
+      ...dMetricses.map((port, rank) => ({ role: 'discriminator', port, ...(replicas > 1 ? { rank } : {}) })),
+      { role: 'scheduler', port: sMetrics },
     ], this.opts.targetsDir);
     if (this.opts.prometheus) await this.startPrometheus(this.targetsFile, this.opts.prometheus);
-    for (const role of MEMBER_ROLES) this.spawn(role, { ...env[role], ...this.opts.env?.[role] });
+    for (const role of MEMBER_ROLES) {
+      if (role !== 'discriminator' || replicas === 1) {
+        this.spawn(role, 0, { ...env[role], ...this.opts.env?.[role] });
+        continue;
+      }
+      for (let rank = 0; rank < replicas; rank++) {
+        this.spawn(role, rank, {
+          ...env.discriminator, ...group, GANTRY_DISCRIMINATOR_RANK: String(rank),
+          GANTRY_GRPC_PORT: String(dGrpcs[rank]), GANTRY_METRICS_PORT: String(dMetricses[rank]), ...this.opts.env?.discriminator,
+        });
+      }
+    }
     return done;
   }
 
@@ -260,23 +282,25 @@ class LocalCluster {
     });
   }
 
-  private spawn(role: MemberRole, env: Record<string, string>): void {
+  private spawn(role: MemberRole, rank: number, env: Record<string, string>): void {
     const childEnv = childEnvironment(env);
     if (childEnv.GANTRY_LOG_FORMAT === undefined && (this.output as NodeJS.WriteStream).isTTY) childEnv.GANTRY_LOG_FORMAT = 'pretty';
+    const member = memberToken(role, rank);
     const child = new ManagedChild(
-      { role, command: process.execPath, args: [GANTRY_BIN, 'serve', role], env: childEnv },
+      { role: member, command: process.execPath, args: [GANTRY_BIN, 'serve', role], env: childEnv },
       this.output,
-      (exit, pid) => this.onChildExit(role, exit, pid),
+      (exit, pid) => this.onChildExit(role, rank, exit, pid),
     );
-    this.children.set(role, child);
+    this.children.set(member, child);
     const pid = child.start();
-    this.opts.onEvent?.({ type: 'spawn', role, pid });
+    this.opts.onEvent?.({ type: 'spawn', role, ...rankOf(rank), pid });
   }
 
-  private onChildExit(role: MemberRole, exit: ChildExit, pid: number): void {
-    this.opts.onEvent?.({ type: 'exit', role, pid, code: exit.code, signal: exit.signal });
+  private onChildExit(role: MemberRole, rank: number, exit: ChildExit, pid: number): void {
+    this.opts.onEvent?.({ type: 'exit', role, ...rankOf(rank), pid, code: exit.code, signal: exit.signal });
     if (this.stopping) return;
-    const said = this.children.get(role)?.lastWords();
+    const member = memberToken(role, rank);
+    const said = this.children.get(member)?.lastWords();
     const how = (exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`) + (said ? `: ${said}` : '');
     if (role === 'scheduler' && exit.code === 0) {
       void this.finishFromKv();
@@ -287,24 +311,26 @@ class LocalCluster {
       return;
     }
     if (exit.code === 2) {
-      this.fail(new ClusterFailed(`the ${role} rejected its configuration (exit code 2${said ? `: ${said}` : ''})`));
+      this.fail(new ClusterFailed(`the ${member} rejected its configuration (exit code 2${said ? `: ${said}` : ''})`));
       return;
     }
-    this.restart(role, how);
+    this.restart(role, how, rank);
   }
 
-  private restart(role: MemberRole, how: string): void {
+  /** Restarts count per role (a replica group's ranks together). */
+  private restart(role: MemberRole, how: string, rank = 0): void {
+    const member = memberToken(role, rank);
     if (this.restarts[role] >= (this.opts.maxRestarts ?? 5)) {
-      this.fail(new ClusterFailed(`the ${role} died ${this.restarts[role] + 1} times (last: ${how}); giving up`));
+      this.fail(new ClusterFailed(`the ${role} died ${this.restarts[role] + 1} times (last: ${member}, ${how}); giving up`));
       return;
     }
     this.restarts[role]++;
-    this.log.warn(`the ${role} exited (${how}); restarting it`, { role, pid: this.children.get(role)?.pid, restart: this.restarts[role] });
-    const child = this.children.get(role)!;
+    this.log.warn(`the ${member} exited (${how}); restarting it`, { role, ...rankOf(rank), pid: this.children.get(member)?.pid, restart: this.restarts[role] });
+    const child = this.children.get(member)!;
     setTimeout(() => {
       if (this.stopping) return;
       const next = child.start();
-      this.opts.onEvent?.({ type: 'spawn', role, pid: next });
+      this.opts.onEvent?.({ type: 'spawn', role, ...rankOf(rank), pid: next });
     }, 200);
   }
 
@@ -440,4 +466,9 @@ function killGroupSync(pid: number): void {
   } catch {
     // already gone
   }
+}
+
+/** The rank field of a cluster event: only for a replica group's ranks above 0. */
+function rankOf(rank: number): { rank?: number } {
+  return rank > 0 ? { rank } : {};
 }

@@ -24,6 +24,8 @@ export const SCRAPE_JOB = 'gantry';
 export interface ScrapeTarget {
   role: string;
   port: number;
+  /** A replica's rank (discriminator replicas): labels its `up` series. */
+  rank?: number;
 }
 
 export class PrometheusError extends Error {
@@ -34,7 +36,7 @@ export class PrometheusError extends Error {
 export async function writeRunTargets(runId: string, targets: ScrapeTarget[], dir = TARGETS_DIR): Promise<string> {
   await fsp.mkdir(dir, { recursive: true });
   const file = path.join(dir, `${runId}.json`);
-  const groups = targets.map((t) => ({ targets: [`127.0.0.1:${t.port}`], labels: { run: runId, role: t.role } }));
+  const groups = targets.map((t) => ({ targets: [`127.0.0.1:${t.port}`], labels: { run: runId, role: t.role, ...(t.rank === undefined ? {} : { rank: String(t.rank) }) } }));
   await fsp.writeFile(`${file}.tmp`, JSON.stringify(groups, null, 2));
   await fsp.rename(`${file}.tmp`, file);
   return file;

@@ -5,7 +5,9 @@
 // Checkpoint N:
 //   1. prepareStagingDir: checkpoints/iter-N.partial/, empty (a stale one is removed);
 //   2. `checkpoint` {iteration} to both services at once: each checks it has applied exactly
-//      iterations 0..N-1 (and holds still: the scheduler sends no step meanwhile);
+//      iterations 0..N-1 (and holds still: the scheduler sends no step meanwhile); every rank of a
+//      discriminator replica group answers the hash of its weights and Adam state, and ranks that
+//      differ stop the run (ReplicaDivergence): the checkpoint would hold rank 0's alone;
 //   3. StreamWeights from both; each snapshot's progress is checked again from its header, then
 //      its two safetensors files are written into the staging directory;
 //   4. commitCheckpoint: re-hash, write manifest.json last, rename to iter-N;
@@ -31,7 +33,7 @@ import { SERVICE_ROLES } from '../control/subjects.ts';
 import type { Logger } from '../telemetry/log.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import type { GanTrainConfig } from '../train/config.ts';
-import type { Fleet, ServiceBackends } from './fleet.ts';
+import type { Fleet, MemberReply, ServiceBackends } from './fleet.ts';
 import type { RunLedger } from './ledger.ts';
 import type { RunRecords } from './run-records.ts';
 import type { ServiceSnapshots } from './snapshots.ts';
@@ -59,9 +61,12 @@ export class Checkpointer {
       const staging = await prepareStagingDir(root, iteration);
       // Both answers are awaited before a failure is acted on: a service still answering must not
       // be left with a command whose later timeout would be logged against it.
-      const settled = await Promise.allSettled(SERVICE_ROLES.map((role) => this.fleet.call(role, 'checkpoint', { iteration })));
+      const settled = await Promise.allSettled(SERVICE_ROLES.map((role) => this.fleet.callGroup(role, 'checkpoint', { iteration })));
       const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
+      const dReplies = (settled[SERVICE_ROLES.indexOf('discriminator')] as PromiseFulfilledResult<MemberReply<'checkpoint'>[]>).value;
+      if (dReplies.length > 1) this.records.weightsRecord(iteration, 'discriminator', dReplies.map((r) => ({ rank: r.rank, weightsHash: r.reply.weightsHash })));
+      checkReplicasAgree(iteration, dReplies);
       const models = await Promise.all(SERVICE_ROLES.map(async (role) =>
         writeModelFiles(staging, await this.snapshots.pull(role, iteration, this.train.dSteps))));
       await commitCheckpoint(staging, {
@@ -115,4 +120,25 @@ async function isComplete(dir: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** The ranks of a discriminator replica group hold different weights: the run must stop. */
+export class ReplicaDivergence extends Error {
+  override readonly name = 'ReplicaDivergence';
+  constructor(
+    readonly iteration: number,
+    readonly role: 'discriminator',
+    /** weightsHash by rank. */
+    readonly hashes: readonly string[],
+  ) {
+    super(`checkpoint ${iteration}: the ${role} replicas hold different weights (sha256 by rank: ${hashes.map((h, r) => `${r}=${h.slice(0, 12)}`).join(', ')}); ` +
+      'every rank must apply the same update, so the group has diverged and the run stops');
+  }
+}
+
+/** Every rank answered the same weights hash (a single discriminator passes trivially). */
+export function checkReplicasAgree(iteration: number, replies: readonly MemberReply<'checkpoint'>[]): void {
+  if (replies.length < 2) return;
+  const hashes = replies.map((r) => r.reply.weightsHash ?? 'none');
+  if (hashes.some((h) => h !== hashes[0]) || hashes[0] === 'none') throw new ReplicaDivergence(iteration, 'discriminator', hashes);
 }

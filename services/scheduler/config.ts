@@ -4,7 +4,7 @@
 // the run directory's only writer; it reaches the services' weights over gRPC at their addresses.
 import path from 'node:path';
 import { z } from 'zod';
-import { commonBindings, commonFields, peerAddr, tlsClientBindings, tlsClientFields } from '../control/common-settings.ts';
+import { commonBindings, commonFields, peerAddr, peerAddrList, tlsClientBindings, tlsClientFields } from '../control/common-settings.ts';
 import { type Binding, resolveProcessConfig } from '../control/process-config.ts';
 
 const ms = (min: number, max: number) => z.number().int().min(min).max(max);
@@ -18,6 +18,9 @@ export const schedulerConfigSchema = z.strictObject({
    *  out (StreamWeights), restores stream them back in (LoadWeights). */
   generatorAddr: peerAddr.default('127.0.0.1:50051'),
   discriminatorAddr: peerAddr.default('127.0.0.1:50052'),
+  /** Every discriminator replica's address in rank order, when the run's discriminatorReplicas
+   *  is above 1: restores stream the checkpoint into each rank (checkpoints pull rank 0's). */
+  discriminatorAddrs: peerAddrList.optional(),
   trainConfig: z.string().min(1).optional(),
   /** What the run trains: a GAN (generator + discriminator services) or the classifier on a group of workers. */
   kind: z.enum(['gan', 'classifier']).default('gan'),
@@ -48,6 +51,7 @@ export const schedulerBindings: readonly Binding[] = [
   { key: 'runDir', env: 'GANTRY_RUN_DIR', flag: 'run-dir', kind: 'string' },
   { key: 'generatorAddr', env: 'GANTRY_GENERATOR_ADDR', flag: 'generator-addr', kind: 'string' },
   { key: 'discriminatorAddr', env: 'GANTRY_DISCRIMINATOR_ADDR', flag: 'discriminator-addr', kind: 'string' },
+  { key: 'discriminatorAddrs', env: 'GANTRY_DISCRIMINATOR_ADDRS', flag: 'discriminator-addrs', kind: 'string' },
   { key: 'trainConfig', env: 'GANTRY_TRAIN_CONFIG', flag: 'train-config', kind: 'string' },
   { key: 'kind', env: 'GANTRY_RUN_KIND', flag: 'kind', kind: 'string' },
   { key: 'commandTimeoutMs', env: 'GANTRY_COMMAND_TIMEOUT_MS', flag: 'command-timeout-ms', kind: 'int' },

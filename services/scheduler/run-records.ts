@@ -127,6 +127,11 @@ export class RunRecords {
     this.metrics.append({ kind: 'checkpoint', iteration, path: dir, seconds });
   }
 
+  /** A replica group's hashes of its state at checkpoint `iteration` (kind 'weights'); they must agree. */
+  weightsRecord(iteration: number, role: string, ranks: readonly { rank: number; weightsHash: string | undefined }[]): void {
+    this.metrics.append({ kind: 'weights', iteration, role, ranks: ranks.map((r) => ({ rank: r.rank, weightsHash: r.weightsHash ?? null })) });
+  }
+
   /** Progress event with a status change (recovering, paused, ...) and a human line. */
   status(iteration: number, status: string, message?: string): void {
     this.publish({ iteration, status, ...(message ? { message } : {}) });

@@ -97,9 +97,10 @@ export class Scheduler {
     this.train = { ...train, out: cfg.runDir };
     this.subjects = runSubjects(cfg.runId, cfg.prefix);
     this.hash = configHash(train);
-    this.fleet = new Fleet(nc, this.subjects, cfg, log);
+    const replicas = train.discriminatorReplicas ?? 1;
+    this.fleet = new Fleet(nc, this.subjects, cfg, log, { discriminator: replicas });
     this.snapshots = new ServiceSnapshots({
-      generatorAddr: cfg.generatorAddr, discriminatorAddr: cfg.discriminatorAddr, deadlineMs: cfg.commandTimeoutMs, metrics, tls,
+      generatorAddr: cfg.generatorAddr, discriminatorAddrs: discriminatorAddrs(cfg, replicas), deadlineMs: cfg.commandTimeoutMs, metrics, tls,
       instanceOf: (role) => this.fleet.members.get(role)?.hb.instance,
     });
   }
@@ -267,12 +268,15 @@ export class Scheduler {
    */
   private async step<T extends 'd-step' | 'g-step'>(role: ServiceRole, type: T, iteration: number, step: number): Promise<OkReply<T>['metrics']> {
     const body = { iteration, step } as StepBody<T>;
-    const { reply, attempts } = await this.fleet.callCounted(role, type, body);
-    const metrics: OkReply<T>['metrics'] = reply.metrics;
-    if (!metrics.applied && attempts === 1) {
-      throw new StepFault(role, iteration, step, `applied=false on the first attempt: the ${role} had already applied it (its weights moved by a request this scheduler did not send)`);
+    const replies = await this.fleet.callGroup(role, type, body); // every rank of a replica group
+    for (const { rank, reply, attempts } of replies) {
+      if (!reply.metrics.applied && attempts === 1) {
+        const who = replies.length > 1 ? `${role} rank ${rank}` : role;
+        throw new StepFault(role, iteration, step, `applied=false on the first attempt: the ${who} had already applied it (its weights moved by a request this scheduler did not send)`);
+      }
     }
-    return metrics;
+    // A group's ranks answer the same metrics (losses and outputs are summed over the group).
+    return replies[0].reply.metrics as OkReply<T>['metrics'];
   }
 
   private observe(done: number, m: IterationResult, itPerSec: number): void {
@@ -380,3 +384,13 @@ function failureDetails(err: unknown): RemoteErrorDetails {
   return { code: 'internal', message: err instanceof Error ? err.message : String(err) };
 }
 
+
+/** The discriminator ranks' addresses: GANTRY_DISCRIMINATOR_ADDRS for a replica group, else the one address. */
+function discriminatorAddrs(cfg: SchedulerConfig, replicas: number): string[] {
+  if (replicas === 1) return [cfg.discriminatorAddrs?.[0] ?? cfg.discriminatorAddr];
+  const addrs = cfg.discriminatorAddrs;
+  if (addrs?.length !== replicas) {
+    throw new ConfigError(`discriminatorAddrs (GANTRY_DISCRIMINATOR_ADDRS): the run has ${replicas} discriminator replicas, so every rank's host:port in rank order, found ${addrs?.length ?? 0} address(es)`);
+  }
+  return addrs;
+}

@@ -6,7 +6,8 @@
 //                          G-step N-1; a discriminator: D-step (N-1, k-1)); the scheduler then
 //                          writes them into checkpoints/iter-N.partial (checkpointer.ts).
 //   push(role, snapshot, iteration)
-//                          LoadWeights into the role after a `restore` that named checkpoint N
+//                          LoadWeights into the role (every rank of a discriminator replica group;
+//                          pull reads rank 0's) after a `restore` that named checkpoint N
 //                          armed it for that progress. The service reads and checks the whole
 //                          stream before assigning anything: a rejected snapshot changes nothing,
 //                          and the service keeps refusing commands until a good one arrives.
@@ -24,7 +25,8 @@ import { ServiceLost } from './fleet.ts';
 
 export interface SnapshotPeers {
   generatorAddr: string;
-  discriminatorAddr: string;
+  /** The discriminator's ranks in rank order (one address without replicas). */
+  discriminatorAddrs: readonly string[];
   /** Deadline of one whole weights stream, ms. */
   deadlineMs: number;
   metrics?: Metrics;
@@ -49,12 +51,13 @@ export class SnapshotProgressError extends Error {
 
 export class ServiceSnapshots {
   private readonly generator: GeneratorClient;
-  private readonly discriminator: DiscriminatorClient;
+  /** By rank; [0] is the one pulled at checkpoints. */
+  private readonly discriminators: DiscriminatorClient[];
 
   constructor(private readonly peers: SnapshotPeers) {
     const opts = { weightsDeadlineMs: peers.deadlineMs, metrics: peers.metrics, tls: peers.tls };
     this.generator = new GeneratorClient(peers.generatorAddr, opts);
-    this.discriminator = new DiscriminatorClient(peers.discriminatorAddr, opts);
+    this.discriminators = peers.discriminatorAddrs.map((a) => new DiscriminatorClient(a, opts));
   }
 
   /** The role's snapshot after iterations 0..iteration-1; `dSteps` is k (the discriminator's last step is k-1). */
@@ -65,7 +68,7 @@ export class ServiceSnapshots {
         const w = await this.generator.streamWeights();
         return { snapshot: w.snapshot, lastApplied: { iteration: w.lastAppliedIteration, step: -1 } };
       }
-      return this.discriminator.streamWeights();
+      return this.discriminators[0].streamWeights();
     });
     const found = got.lastApplied;
     // A generator's step is not tracked (-1); a discriminator at iteration 0 has applied nothing (-1, -1).
@@ -78,14 +81,15 @@ export class ServiceSnapshots {
   /** Streams checkpoint `iteration`'s snapshot of `role` into the service (armed by its `restore`). */
   async push(role: ServiceRole, snapshot: ModelSnapshot, iteration: number, dSteps: number): Promise<void> {
     const lastApplied = progressAt(role, iteration, dSteps);
-    await this.guard(role, () => role === 'generator'
-      ? this.generator.loadWeights({ snapshot, lastAppliedIteration: lastApplied.iteration })
-      : this.discriminator.loadWeights({ snapshot, lastApplied }));
+    await this.guard(role, async () => {
+      if (role === 'generator') await this.generator.loadWeights({ snapshot, lastAppliedIteration: lastApplied.iteration });
+      else await Promise.all(this.discriminators.map((d) => d.loadWeights({ snapshot, lastApplied })));
+    });
   }
 
   close(): void {
     this.generator.close();
-    this.discriminator.close();
+    for (const d of this.discriminators) d.close();
   }
 
   private async guard<T>(role: ServiceRole, call: () => Promise<T>): Promise<T> {

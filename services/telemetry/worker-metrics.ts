@@ -8,18 +8,14 @@
 //   gantry_membership_changes_total{kind}           join | leave, as this rank saw them
 //   gantry_stalls_total{rank}                       steps this rank waited past its stall bound
 //   gantry_worker_images_total{rank}                training images this rank computed on
-import { Counter, Gauge, Histogram } from 'prom-client';
-import { createMetrics, LATENCY_BUCKETS, type Metrics } from './metrics.ts';
+import { Counter, Gauge } from 'prom-client';
+import { createMetrics, type Metrics } from './metrics.ts';
+import { type CollectiveMetrics, createCollectiveMetrics } from './collective-metrics.ts';
 
-export const COLLECTIVE_OPS = ['allreduce', 'reduce_scatter', 'all_gather', 'broadcast'] as const;
+export { COLLECTIVE_OPS } from './collective-metrics.ts';
 export const MEMBERSHIP_CHANGES = ['join', 'leave'] as const;
 
-export interface WorkerMetrics extends Metrics {
-  /** labels: op (COLLECTIVE_OPS). */
-  readonly collectiveDuration: Histogram<'op'>;
-  /** labels: op (COLLECTIVE_OPS). */
-  readonly collectiveBytes: Counter<'op'>;
-  readonly replicas: Gauge;
+export interface WorkerMetrics extends Metrics, CollectiveMetrics {
   readonly generation: Gauge;
   /** labels: kind (MEMBERSHIP_CHANGES). */
   readonly membershipChanges: Counter<'kind'>;
@@ -34,14 +30,7 @@ export function createWorkerMetrics(rank?: number): WorkerMetrics {
   const registers = [base.registry];
   const m: WorkerMetrics = {
     ...base,
-    collectiveDuration: new Histogram({
-      name: 'gantry_collective_duration_seconds', help: 'Wall time of one collective operation.',
-      labelNames: ['op'], buckets: LATENCY_BUCKETS, registers,
-    }),
-    collectiveBytes: new Counter({
-      name: 'gantry_collective_bytes_total', help: 'Bytes sent by this rank in collective operations.', labelNames: ['op'], registers,
-    }),
-    replicas: new Gauge({ name: 'gantry_replicas', help: 'Replicas in the current membership generation.', registers }),
+    ...createCollectiveMetrics(base.registry),
     generation: new Gauge({ name: 'gantry_generation', help: 'Membership generation this replica is in.', registers }),
     membershipChanges: new Counter({
       name: 'gantry_membership_changes_total', help: 'Replicas that joined or left, as this rank saw them.', labelNames: ['kind'], registers,

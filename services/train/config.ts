@@ -72,6 +72,21 @@ export const ganTrainSchema = z.strictObject({
   evalEvery: int(0, 1e9).default(0),
   evalSamples: int(100, 100000).default(1000),
   classifier: z.string().min(1).optional(),
+  /** The discriminator as N data-parallel replicas (`--discriminator-replicas N`; distributed runs
+   *  only): each takes batchSize / N rows of the real and the fake batch. Optional rather than
+   *  defaulted so configs and hashes written before it are unchanged; absent means 1. */
+  discriminatorReplicas: int(1, 64).optional(),
+}).superRefine((c, ctx) => {
+  const n = c.discriminatorReplicas ?? 1;
+  if (c.batchSize % n !== 0) {
+    ctx.addIssue({
+      code: 'custom', path: ['discriminatorReplicas'],
+      message: `--discriminator-replicas ${n} must divide --batch-size ${c.batchSize} (each replica takes batch / N rows of the real and the fake batch)`,
+    });
+  }
+}).refine((c) => (c.discriminatorReplicas ?? 1) === 1 || c.loss !== 'wgan-gp' || c.preset === 'mlp', {
+  path: ['discriminatorReplicas'],
+  message: "wgan-gp's gradient penalty is a second-order gradient through the discriminator's batch-norm statistics, which replicas cannot take: --discriminator-replicas must be 1 with --loss wgan-gp, unless --preset mlp (no batch norm)",
 }).refine((c) => c.preset !== 'mlp' || c.dLayers === undefined || c.dLayers === 2, {
   path: ['dLayers'], message: 'dLayers above 2 needs a convolutional preset (dcgan, infogan): mlp has no conv layers',
 }).refine((c) => c.preset !== 'mlp' || c.gLayers === undefined || c.gLayers === 2, {
@@ -181,5 +196,6 @@ export function resumeKey(cfg: GanTrainConfig | ClassifierTrainConfig): string {
   delete rest.workers; // how many replicas compute a step, not what it computes
   delete rest.minWorkers;
   delete rest.maxWorkers;
+  delete rest.discriminatorReplicas;
   return JSON.stringify(rest, Object.keys(rest).sort());
 }

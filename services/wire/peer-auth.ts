@@ -2,7 +2,8 @@
 // is read from its verified client certificate (security/identity.ts); a method accepts only the
 // roles that call it in a run:
 //   GeneratorService/Generate, ApplyUpstreamGradient       the discriminator (D-steps; upstream gradients)
-//   DiscriminatorService/TrainStep, GeneratorGrad          the generator (fake batches for D; G-steps)
+//   DiscriminatorService/TrainStep, GeneratorGrad          the generator (fake batches for D; G-steps);
+//                                                          GeneratorGrad also rank 0 of a discriminator replica group (its fan-out)
 //   */StreamWeights, */LoadWeights                         the scheduler (snapshots to and from the run directory)
 //   CollectiveService/Ring                                 the replicas of a data-parallel group (workers; discriminator replicas)
 //   any other method of a gantry service                   any role of the run (RUN_ROLES)
@@ -24,7 +25,7 @@ export const PEER_POLICY: Readonly<Record<string, readonly string[]>> = {
   'GeneratorService/StreamWeights': ['scheduler'],
   'GeneratorService/LoadWeights': ['scheduler'],
   'DiscriminatorService/TrainStep': ['generator'],
-  'DiscriminatorService/GeneratorGrad': ['generator'],
+  'DiscriminatorService/GeneratorGrad': ['generator', 'discriminator'],
   'DiscriminatorService/StreamWeights': ['scheduler'],
   'DiscriminatorService/LoadWeights': ['scheduler'],
   'CollectiveService/Ring': ['worker', 'discriminator'],

@@ -40,6 +40,8 @@ export interface GroupSpec {
   endpoint: CollectiveEndpoint;
   /** Deadline of one collective (a stalled neighbour fails the step after this). */
   collectiveMs: number;
+  /** Deadline of opening the ring link (the neighbour must have opened its group); default the ring's (DEFAULT_TIMEOUTS_MS.connect). */
+  connectMs?: number;
   metrics?: Pick<WorkerMetrics, 'collectiveDuration' | 'collectiveBytes'>;
   tls?: GrpcTls;
 }
@@ -48,7 +50,7 @@ export function openGroup(spec: GroupSpec): GroupHandle {
   const size = spec.addresses.length;
   const ring = new RingGroup({
     runId: spec.runId, generation: spec.generation, rank: spec.rank, size, addresses: spec.addresses,
-    endpoint: spec.endpoint, timeouts: { collectiveMs: spec.collectiveMs }, metrics: spec.metrics, client: { tls: spec.tls },
+    endpoint: spec.endpoint, timeouts: { collectiveMs: spec.collectiveMs, ...(spec.connectMs === undefined ? {} : { connectMs: spec.connectMs }) }, metrics: spec.metrics, client: { tls: spec.tls },
   });
   let wait: CollectiveWait = { gradsSeconds: 0, otherSeconds: 0, calls: 0 };
   const handle: GroupHandle = {

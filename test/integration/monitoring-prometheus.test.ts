@@ -1,5 +1,6 @@
-// Proof against a real Prometheus: a short distributed GAN run (generator, one discriminator,
-// scheduler; periodic evaluation on) started with the launcher's `prometheus` option (what
+// Proof against a real Prometheus: a short distributed GAN run (generator, the discriminator as 2
+// replicas (--discriminator-replicas 2: each rank its own target, labelled with its rank, with the
+// collective metrics the workers have), scheduler; periodic evaluation on) started with the launcher's `prometheus` option (what
 // `gantry train gan --prometheus` does), scraped every second. Then, through Prometheus' HTTP
 // API: every target is up, every rule loaded and healthy, every expression of every dashboard
 // panel (template variables substituted as Grafana does) and every recording and alerting rule
@@ -30,6 +31,8 @@ const PROMTOOL = '/usr/bin/promtool';
 const RUN = 'monitoring-run';
 const WORKER_RUN = 'monitoring-workers';
 const ROLES = ['discriminator', 'generator', 'scheduler'];
+/** One target per process: the two discriminator replicas are two. */
+const TARGET_ROLES = ['discriminator', 'discriminator', 'generator', 'scheduler'];
 /** Grafana's $__rate_interval for a 1 s scrape interval: max($__interval + 1s, 4 x 1s). */
 const GRAFANA = { rateInterval: '4s', interval: '1s' };
 
@@ -104,7 +107,7 @@ describe('dashboards and rules against a real Prometheus scraping a real run', {
     // Long enough never to finish on its own: the test stops it once everything is proven.
     const cfg = tinyGanConfig({
       out: path.join(root, 'run'), iterations: 1_000_000, checkpointEvery: 25, keepCheckpoints: 2, sampleEvery: 10,
-      evalEvery: 30, evalSamples: 100, classifier,
+      evalEvery: 30, evalSamples: 100, classifier, discriminatorReplicas: 2,
     });
     abort = new AbortController();
     const events: ClusterEvent[] = [];
@@ -128,12 +131,18 @@ describe('dashboards and rules against a real Prometheus scraping a real run', {
   });
 
   it('scrapes every process of the run, labelled with run and role', async () => {
-    await waitFor(async () => (await seriesWithData(`up{job="gantry", run="${RUN}"} == 1`)).length === ROLES.length,
-      'all three targets up', 60_000, 500);
+    await waitFor(async () => (await seriesWithData(`up{job="gantry", run="${RUN}"} == 1`)).length === TARGET_ROLES.length,
+      'all four targets up', 60_000, 500);
     const up = await seriesWithData(`up{job="gantry", run="${RUN}"}`);
-    assert.deepEqual(up.map((s) => s.metric.role).sort(), ROLES);
+    assert.deepEqual(up.map((s) => s.metric.role).sort(), TARGET_ROLES);
     const roles = await labelValues(`gantry_info{job="gantry", run="${RUN}"}`, 'role');
     assert.deepEqual(roles.sort(), ROLES, 'the role label comes from the processes, not renamed to exported_role');
+    // The discriminator replicas: each rank on its own page, with the workers' collective metrics.
+    assert.deepEqual((await labelValues(`gantry_info{job="gantry", run="${RUN}", role="discriminator"}`, 'rank')).sort(), ['0', '1']);
+    const replicas = await seriesWithData(`gantry_replicas{job="gantry", run="${RUN}", role="discriminator"}`);
+    assert.deepEqual(replicas.map((r) => [r.metric.rank, Number(r.values!.at(-1)![1])]).sort(), [['0', 2], ['1', 2]]);
+    await waitFor(async () => (await seriesWithData(`rate(gantry_collective_bytes_total{job="gantry", run="${RUN}", role="discriminator", op="allreduce"}[4s]) > 0`)).length === 2,
+      'both ranks to send collective bytes', 60_000, 500);
   });
 
   it('loads every rule file, and every rule evaluates without error', async () => {
@@ -187,7 +196,7 @@ describe('dashboards and rules against a real Prometheus scraping a real run', {
 
   it('promtool check metrics passes on the /metrics page of each process type', async () => {
     const targets = (await api<{ activeTargets: { scrapeUrl: string; labels: Record<string, string> }[] }>('/api/v1/targets')).activeTargets;
-    assert.deepEqual(targets.map((t) => t.labels.role).sort(), ROLES);
+    assert.deepEqual(targets.map((t) => t.labels.role).sort(), TARGET_ROLES);
     for (const t of targets) {
       const page = await (await fetch(t.scrapeUrl)).text();
       assert.match(page, /^gantry_info\{/m);

@@ -39,7 +39,7 @@ test('identities: SPIFFE URIs with and without a run; the URI wins over the CN; 
 
 test('peer policy: each data-plane method names its callers; unknown methods admit the run\'s roles; refusals are PERMISSION_DENIED', () => {
   assert.deepEqual(allowedRoles('GeneratorService/Generate'), ['discriminator']);
-  assert.deepEqual(allowedRoles('DiscriminatorService/GeneratorGrad'), ['generator']);
+  assert.deepEqual(allowedRoles('DiscriminatorService/GeneratorGrad'), ['generator', 'discriminator'], 'rank 0 of a replica group fans the G-step out');
   assert.deepEqual(allowedRoles('DiscriminatorService/LoadWeights'), ['scheduler']);
   assert.deepEqual(allowedRoles('WorkerService/AllReduce'), RUN_ROLES);
   assert.deepEqual(allowedRoles('toString'), RUN_ROLES, 'no prototype keys');

@@ -7,7 +7,7 @@ import { closeNats, connectNats } from '../../control/connection.ts';
 import { loadNatsAuth } from '../../control/nats-auth.ts';
 import { Membership, type SeenMember } from '../../control/heartbeat.ts';
 import { type RunState, RunStateStore } from '../../control/run-state.ts';
-import { DEFAULT_PREFIX, prefixSchema, RUNS_BUCKET, runIdSchema, runSubjects } from '../../control/subjects.ts';
+import { DEFAULT_PREFIX, prefixSchema, RUNS_BUCKET, runIdSchema, memberToken, runSubjects } from '../../control/subjects.ts';
 import { createLogger } from '../../telemetry/log.ts';
 import { ENV_VARS, readEnv } from '../../env/mod.ts';
 import { CheckFailed, UsageError } from '../errors.ts';
@@ -90,9 +90,9 @@ export function formatStatus(s: RunState, members: SeenMember[], listenMs: numbe
   if (s.error) rows.push(['error', `${s.error.code}: ${s.error.message}`]);
   const lines = rows.map(([k, v]) => `${k.padEnd(11)}${v}`);
   lines.push(`members    (heartbeats heard in ${listenMs} ms)${members.length === 0 ? ': none' : ''}`);
-  for (const m of members.sort((a, b) => a.hb.role.localeCompare(b.hb.role))) {
+  for (const m of members.sort((a, b) => a.hb.role.localeCompare(b.hb.role) || (a.hb.rank ?? 0) - (b.hb.rank ?? 0))) {
     const h = m.hb;
-    lines.push(`  ${h.role.padEnd(14)}${h.ready ? 'ready' : 'starting'}  generation ${h.generation ?? '-'}  pid ${h.pid}  ${h.host}` +
+    lines.push(`  ${memberToken(h.role, h.rank).padEnd(16)}${h.ready ? 'ready' : 'starting'}  generation ${h.generation ?? '-'}  pid ${h.pid}  ${h.host}` +
       `${h.grpcAddr ? `  grpc ${h.grpcAddr}` : ''}${h.iteration !== undefined ? `  last iteration ${h.iteration}` : ''}  (${h.instance})`);
   }
   return lines.join('\n') + '\n';

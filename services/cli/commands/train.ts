@@ -47,6 +47,7 @@ const GAN_FLAGS: FlagSpec[] = [
   { flag: 'eval-every', key: 'evalEvery', kind: 'int', description: 'score samples with the classifier every N iterations (0: off)' },
   { flag: 'eval-samples', key: 'evalSamples', kind: 'int', description: 'samples per periodic evaluation (default 1000)' },
   { flag: 'classifier', key: 'classifier', kind: 'string', description: 'classifier run or checkpoint for evaluation' },
+  { flag: 'discriminator-replicas', key: 'discriminatorReplicas', kind: 'int', description: 'distributed: the discriminator as N data-parallel processes, each on batch/N rows, gradients all-reduced (must divide --batch-size; default 1)' },
   ...COMMON,
 ];
 
@@ -114,6 +115,7 @@ export function register(program: Command): void {
     if (o.inProcess) {
       if (o.nats) throw new UsageError('--nats is for distributed runs; drop --in-process or --nats');
       if (o.prometheus) throw new UsageError('--prometheus is for distributed runs (the in-process trainer serves no /metrics); drop --in-process or --prometheus');
+      if ((cfg.discriminatorReplicas ?? 1) > 1) throw new UsageError('--discriminator-replicas is for distributed runs (it starts N discriminator processes); drop --in-process or --discriminator-replicas');
       const r = await trainGanInProcess(cfg, log);
       process.stdout.write(`${r.status}: ${r.iterations} iterations; run directory ${r.runDir}\n`);
       return;

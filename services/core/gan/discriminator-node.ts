@@ -7,7 +7,8 @@ import { Adam, allFinite } from '../optim.ts';
 import { deriveSeed } from '../seed.ts';
 import { ganLoss, gradientPenalty, meanOutput, type GanLoss } from '../losses.ts';
 import { NonFiniteError, ShapeError, SnapshotMismatchError } from '../errors.ts';
-import { restoreModel, snapshotModel } from '../snapshot.ts';
+import { restoreModel, snapshotHash, snapshotModel } from '../snapshot.ts';
+import { replicaDiscriminatorStep, replicaGeneratorGrad, type ReplicaGroup } from '../parallel/mod.ts';
 import { BatchSampler, type Shard } from '../../data/sampler.ts';
 import { imageBatch } from '../../data/tensors.ts';
 import type { ImageSet } from '../../data/imageset.ts';
@@ -94,6 +95,26 @@ export class DiscriminatorNode {
     return this.lastMetrics;
   }
 
+  /**
+   * (1) on a replica of a group (--discriminator-replicas): this rank's slices real, fake
+   * (B/N, 28, 28, 1) of D-step (t, s), gradients summed over the group, the same update on every
+   * rank (core/parallel/discriminator-step.ts). Idempotent like trainStep; nothing is assigned
+   * when a collective fails.
+   */
+  async replicaTrainStep(iteration: number, step: number, real: tf.Tensor4D, fake: tf.Tensor4D, group: ReplicaGroup): Promise<DStepMetrics> {
+    const key = { iteration, step };
+    if (!after(key, this.lastApplied)) return { ...this.lastMetrics, applied: false };
+    const m = await replicaDiscriminatorStep(this, real, fake, group, this.cfg.batchSize, iteration, step);
+    this.lastApplied = key;
+    this.lastMetrics = { ...m, applied: true };
+    return this.lastMetrics;
+  }
+
+  /** For the G-step on a replica: L_G, D(G(z')) (group sums) and this rank's rows (B/N, 28, 28, 1) of dL_G/dfake. */
+  replicaGeneratorGrad(iteration: number, fake: tf.Tensor4D, group: ReplicaGroup): Promise<GenGradResult> {
+    return replicaGeneratorGrad(this, fake, group, this.cfg.batchSize, iteration);
+  }
+
   /** For the G-step: L_G and dL_G/dG(z') (B, 28, 28, 1) with D held fixed (no update, no stats). */
   generatorGrad(iteration: number, fake: tf.Tensor4D): GenGradResult {
     this.checkImages('fake', fake);
@@ -125,6 +146,11 @@ export class DiscriminatorNode {
 
   snapshot(): ModelSnapshot {
     return snapshotModel(this.model, this.optimizer);
+  }
+
+  /** snapshotHash of the weights, batch-norm state and Adam state: replicas compare it at checkpoints. */
+  weightsHash(): string {
+    return snapshotHash(this.snapshot());
   }
 
   /** All or nothing (restoreModel): a rejected snapshot changes neither the model, Adam nor lastApplied. */
