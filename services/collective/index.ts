@@ -8,6 +8,7 @@
 //   await group.close();                                     // and a new group for a new generation
 export { CollectiveEndpoint, type CollectiveEndpointOptions } from './endpoint.ts';
 export { RingGroup } from './ring-group.ts';
+export { openGroup, type CollectiveWait, type GroupHandle, type GroupSpec, type GroupSum } from './group-handle.ts';
 export { DEFAULT_CHUNK_BYTES, DEFAULT_MAX_CHUNKS_IN_FLIGHT, DEFAULT_TIMEOUTS_MS, type RingGroupOptions, type AllReduceOptions } from './ring-options.ts';
 export { CollectiveConfigError, CollectiveError, type CollectiveFailure, type CollectivePhase } from './errors.ts';
 export { CollectiveRefusedError } from '../wire/errors.ts';

@@ -15,12 +15,11 @@
 // and restores every rank from the last checkpoint, as for a dead discriminator.
 import { ServiceError } from '../control/errors.ts';
 import type { ReplicaGroup } from '../core/parallel/mod.ts';
-import { CollectiveError } from '../collective/index.ts';
 import type { CollectiveMetrics } from '../telemetry/collective-metrics.ts';
 import type { Logger } from '../telemetry/log.ts';
 import { DiscriminatorClient } from '../wire/discriminator-client.ts';
 import type { GrpcTls } from '../wire/tls.ts';
-import { CollectiveEndpoint, type GroupHandle, openGroup } from '../worker/group.ts';
+import { CollectiveEndpoint, CollectiveError, type GroupHandle, openGroup } from '../collective/index.ts';
 
 export interface DiscriminatorReplicasOptions {
   runId: string;

@@ -22,7 +22,7 @@ import { loadGrpcTls } from '../wire/tls.ts';
 import { loadNatsAuth } from '../control/nats-auth.ts';
 import { assertListenerAllowed } from '../security/listeners.ts';
 import type { WorkerConfig } from './config.ts';
-import { CollectiveEndpoint } from './group.ts';
+import { CollectiveEndpoint } from '../collective/index.ts';
 import { WorkerGrpcService } from './grpc-service.ts';
 import { WorkerNode } from './node.ts';
 

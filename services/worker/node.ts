@@ -16,7 +16,7 @@ import { StepGate } from '../wire/step-gate.ts';
 import { classifierTrainSchema, parseConfig, type ClassifierTrainConfig } from '../train/config.ts';
 import { WorkerClient } from '../wire/worker-client.ts';
 import type { WeightsState } from '../wire/weights-stream.ts';
-import { type CollectiveEndpoint, type GroupHandle, openGroup } from './group.ts';
+import { type CollectiveEndpoint, type GroupHandle, openGroup } from '../collective/index.ts';
 import { Replica } from './replica.ts';
 import { configHash } from '../control/run-config.ts';
 

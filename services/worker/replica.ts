@@ -30,7 +30,7 @@ import { imageBatch, labelBatch } from '../data/tensors.ts';
 import type { ModelSnapshot } from '../run/model-snapshot.ts';
 import type { ClassifierTrainConfig } from '../train/config.ts';
 import type { WeightsState } from '../wire/weights-stream.ts';
-import type { GroupHandle } from './group.ts';
+import type { GroupHandle } from '../collective/index.ts';
 import { replicaClassifierStep } from '../core/parallel/mod.ts';
 
 const EVAL_BATCH = 500;

@@ -10,7 +10,7 @@ import { loadImageSet } from '../../services/data/mnist.ts';
 import type { ImageSet } from '../../services/data/imageset.ts';
 import { classifierTrainSchema, parseConfig } from '../../services/train/config.ts';
 import { Replica } from '../../services/worker/replica.ts';
-import type { GroupHandle } from '../../services/worker/group.ts';
+import type { GroupHandle } from '../../services/collective/group-handle.ts';
 
 let data: ImageSet;
 before(async () => {

@@ -1,11 +1,15 @@
-// The seam between a worker and the collective of its generation (services/collective). The
-// process owns one CollectiveEndpoint on its gRPC server (added before listen()); each
+// The seam between a replica process (a classifier worker, a discriminator replica) and the
+// collective of its generation. The process owns one CollectiveEndpoint on its gRPC server (added before listen()); each
 // generation opens a RingGroup of its own on it and closes it when the next one is prepared, so
 // a sum in flight of a failed generation rejects and the step is rolled back.
-import { CollectiveEndpoint, RingGroup } from '../collective/index.ts';
-import type { WorkerMetrics } from '../telemetry/worker-metrics.ts';
+import { CollectiveEndpoint } from './endpoint.ts';
+import { RingGroup } from './ring-group.ts';
+import type { CollectiveMetrics } from '../telemetry/collective-metrics.ts';
 import type { GrpcTls } from '../wire/tls.ts';
-import type { GroupSum } from '../core/parallel/mod.ts';
+
+/** The sum a replica step asks of its group (core/parallel's GroupSum, by shape: this folder
+ *  holds no model code): `buf` is given away, the result is the group's element-wise sum. */
+export type GroupSum = (buf: Float32Array, tag: string) => Promise<Float32Array>;
 
 export interface GroupHandle {
   readonly rank: number;
@@ -42,7 +46,7 @@ export interface GroupSpec {
   collectiveMs: number;
   /** Deadline of opening the ring link (the neighbour must have opened its group); default the ring's (DEFAULT_TIMEOUTS_MS.connect). */
   connectMs?: number;
-  metrics?: Pick<WorkerMetrics, 'collectiveDuration' | 'collectiveBytes'>;
+  metrics?: Pick<CollectiveMetrics, 'collectiveDuration' | 'collectiveBytes'>;
   tls?: GrpcTls;
 }
 
@@ -81,5 +85,4 @@ export function openGroup(spec: GroupSpec): GroupHandle {
   return handle;
 }
 
-export { CollectiveEndpoint };
 
