@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { decodeTensor, encodeTensor, type WireDType } from '../services/wire/tensor-codec.ts';
 import { GENERATOR_SERVICE, serviceDefinition } from '../services/wire/proto.ts';
 import type { GenerateResponse__Output } from '../services/wire/generated/gantry/v1/GenerateResponse.ts';
-import { mulberry32 } from '../services/core/seed.ts';
+import { mulberry32 } from '../services/data/seed.ts';
 
 const quick = process.argv.includes('--quick');
 const method = serviceDefinition(GENERATOR_SERVICE).Generate;

@@ -4,7 +4,7 @@
 // handler. Objects are strict: an unknown key is an error, not silently dropped.
 import path from 'node:path';
 import { z } from 'zod';
-import { clipText } from '../core/errors.ts';
+import { clipText } from '../telemetry/clip.ts';
 import { ERROR_CODES, MessageError } from './errors.ts';
 import { MEMBER_ROLES, runIdSchema } from './subjects.ts';
 

@@ -4,7 +4,7 @@
 // bound, and the value found. Only the variables a binding lists are read; anything else in the
 // environment is left to the modules that own it (GANTRY_LOG_FORMAT, GANTRY_WASM_KERNELS, ...).
 import { z } from 'zod';
-import { clipText } from '../core/errors.ts';
+import { clipText } from '../telemetry/clip.ts';
 
 export type ValueKind = 'string' | 'int' | 'number' | 'bool';
 

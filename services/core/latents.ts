@@ -19,7 +19,7 @@
 // Components outside [-t, t] are redrawn, each round from its own seed, until none is left: the
 // exact truncated normal, and a pure function of (seed, t).
 import { tf } from './tf.ts';
-import { deriveSeed, mulberry32 } from './seed.ts';
+import { deriveSeed, mulberry32 } from '../data/seed.ts';
 import { isTruncation, TRUNCATION_EXPECTED } from './catalog.ts';
 import type { Model } from './model.ts';
 

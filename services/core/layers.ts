@@ -2,7 +2,7 @@
 // variables. Initialisation follows the workshop: weights ~ truncated normal(0, 0.02), biases 0,
 // batch norm gamma 1, beta 0, momentum 0.9, epsilon 1e-5 (tfjs-layers' defaults differ).
 import { tf } from './tf.ts';
-import { deriveSeed } from './seed.ts';
+import { deriveSeed } from '../data/seed.ts';
 import type { BatchNorm, ForwardMode, NamedVariable } from './model.ts';
 
 export const INIT_STDDEV = 0.02;

@@ -8,7 +8,8 @@
 // generator (Yazıcı et al. 2019, "The Unusual Effectiveness of Averaging in GAN Training").
 import { tf } from './tf.ts';
 import type { NamedVariable } from './model.ts';
-import { clipText, SnapshotMismatchError } from './errors.ts';
+import { SnapshotMismatchError } from './errors.ts';
+import { clipText } from '../telemetry/clip.ts';
 import { ADAM_KERNEL, type AdamKernelAttrs } from './backend/wasm-fast-kernels/adam.ts';
 
 export interface AdamHyper {

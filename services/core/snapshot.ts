@@ -3,7 +3,8 @@
 import { createHash } from 'node:crypto';
 import type { Model } from './model.ts';
 import { Adam, assignAll, checkAssignable } from './optim.ts';
-import { clipText, SnapshotMismatchError } from './errors.ts';
+import { SnapshotMismatchError } from './errors.ts';
+import { clipText } from '../telemetry/clip.ts';
 import type { ModelSnapshot } from '../run/model-snapshot.ts';
 import type { TensorEntry } from '../run/tensor-entry.ts';
 import type { tf } from './tf.ts';

@@ -6,7 +6,7 @@
 // latents from a fixed seed (drawn from G's prior), makes the samples a function of those weights alone.
 import { tf } from './tf.ts';
 import type { ForwardMode, Model } from './model.ts';
-import { deriveSeed } from './seed.ts';
+import { deriveSeed } from '../data/seed.ts';
 import { latentPriorOf, sampleLatents } from './latents.ts';
 
 export interface StandingOptions {

@@ -7,4 +7,3 @@ export { NUM_CLASSES, SPLITS, type ImageSet, type Split } from './imageset.ts';
 export { bundledMnistDir, loadImageSet, locateImageSet, type LoadOptions } from './mnist.ts';
 export { exportImageSet, type ExportFormat } from './export.ts';
 export { BatchSampler, splitTrainValidation, type Shard } from './sampler.ts';
-export { imageBatch, labelBatch, oneHotBatch } from './tensors.ts';

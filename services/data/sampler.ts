@@ -6,7 +6,7 @@
 // Sharding: with `size` replicas, rank r takes the contiguous slice [r*B/size, (r+1)*B/size) of
 // the global batch, so the shards are disjoint and together are exactly the global batch, which
 // is what makes N replicas with batch B match one replica with batch B.
-import { deriveSeed, mulberry32 } from '../core/seed.ts';
+import { deriveSeed, mulberry32 } from './seed.ts';
 
 export interface SamplerOptions {
   /** Number of samples in the dataset (positive). */

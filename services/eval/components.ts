@@ -6,7 +6,7 @@
 import { tf } from '../core/tf.ts';
 import { INFER, type ClassifierModel, type Model } from '../core/model.ts';
 import { componentLatents, latentPriorOf } from '../core/latents.ts';
-import { deriveSeed } from '../core/seed.ts';
+import { deriveSeed } from '../data/seed.ts';
 import { classHistogram, logSoftmax } from './scores.ts';
 
 export interface ComponentScore {

@@ -4,10 +4,10 @@
 // tf.tidy, and only float32 copies of the features and logits leave the backend.
 import { tf } from '../core/tf.ts';
 import { INFER, type ClassifierModel, type Model } from '../core/model.ts';
-import { deriveSeed } from '../core/seed.ts';
+import { deriveSeed } from '../data/seed.ts';
 import { latentPriorOf, sampleLatents } from '../core/latents.ts';
 import type { ImageSet } from '../data/imageset.ts';
-import { imageBatch } from '../data/tensors.ts';
+import { imageBatch } from '../core/batches.ts';
 import { EvalInputError } from './errors.ts';
 
 export type { Embeddings, ReferenceStats } from './distances.ts';

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { clipText } from '../core/errors.ts';
+import { clipText } from '../telemetry/clip.ts';
 import { CheckpointError } from './errors.ts';
 
 export const MANIFEST_FILE = 'manifest.json';

@@ -4,7 +4,6 @@
 // metrics. Every label has a small fixed set of values: never a step number, run id or address.
 import { readFileSync } from 'node:fs';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { tf } from '../core/tf.ts';
 
 export const METRICS_ROLES = ['generator', 'discriminator', 'scheduler', 'trainer', 'worker'] as const;
 export type MetricsRole = (typeof METRICS_ROLES)[number];
@@ -100,26 +99,39 @@ export function createMetrics(role: MetricsRole, opts: MetricsOptions = {}): Met
   };
 }
 
-/**
- * Gauges read at scrape time. tf.engine().state is read directly: tf.memory() would initialise
- * a backend in processes that never use one (the scheduler).
- */
+/** How the tfjs gauges read TensorFlow.js. core/tf.ts, the one module that imports tfjs, sets it
+ *  when it loads (telemetry sits below the math core and does not import it); a process that
+ *  never loads tfjs reports 0 tensors and backend "none". */
+export interface TfjsProbe {
+  numTensors(): number;
+  numBytes(): number;
+  /** The backend in use, undefined before one is set. */
+  backend(): string | undefined;
+}
+
+let tfjsProbe: TfjsProbe = { numTensors: () => 0, numBytes: () => 0, backend: () => undefined };
+
+export function setTfjsProbe(probe: TfjsProbe): void {
+  tfjsProbe = probe;
+}
+
+/** Gauges read at scrape time, through the probe. */
 function registerTfjsGauges(registry: Registry): void {
   const registers = [registry];
   new Gauge({
     name: 'gantry_tfjs_tensors', help: 'Live TensorFlow.js tensors.', registers,
-    collect() { this.set(tf.engine().state.numTensors); },
+    collect() { this.set(tfjsProbe.numTensors()); },
   });
   new Gauge({
     name: 'gantry_tfjs_bytes', help: 'Bytes held by live TensorFlow.js tensors.', registers,
-    collect() { this.set(tf.engine().state.numBytes); },
+    collect() { this.set(tfjsProbe.numBytes()); },
   });
   new Gauge({
     name: 'gantry_info', help: 'Always 1; labels name the tfjs backend in use ("none" before one is set) and the gantry version.',
     labelNames: ['backend', 'version'], registers,
     collect() {
       this.reset();
-      this.set({ backend: tf.getBackend() ?? 'none', version: VERSION }, 1);
+      this.set({ backend: tfjsProbe.backend() ?? 'none', version: VERSION }, 1);
     },
   });
 }

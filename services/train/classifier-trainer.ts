@@ -4,13 +4,13 @@
 import { tf } from '../core/tf.ts';
 import { buildClassifier, classifierArch } from '../core/presets.ts';
 import { Adam, WORKSHOP_DECAY } from '../core/optim.ts';
-import { deriveSeed } from '../core/seed.ts';
+import { deriveSeed } from '../data/seed.ts';
 import { classifierStep, evaluateClassifier } from '../core/classifier/step.ts';
 import { restoreModel, snapshotModel } from '../core/snapshot.ts';
 import type { ClassifierModel } from '../core/model.ts';
 import { loadImageSet } from '../data/mnist.ts';
 import { BatchSampler, splitTrainValidation } from '../data/sampler.ts';
-import { imageBatch, labelBatch } from '../data/tensors.ts';
+import { imageBatch, labelBatch } from '../core/batches.ts';
 import type { ImageSet } from '../data/imageset.ts';
 import { createProgress } from '../run/progress.ts';
 import type { Logger } from '../telemetry/log.ts';

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { GAN_PRESETS, CLASSIFIER_PRESETS, ganArch } from '../core/presets.ts';
 import { GAN_LOSSES } from '../core/losses.ts';
 import type { GanMathConfig } from '../core/gan/config.ts';
-import { clipText } from '../core/errors.ts';
+import { clipText } from '../telemetry/clip.ts';
 import { BACKEND_CHOICES, isTruncation, TRUNCATION_EXPECTED, type BackendChoice } from '../core/catalog.ts';
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);

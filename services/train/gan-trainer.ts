@@ -7,7 +7,7 @@ import { tf } from '../core/tf.ts';
 import { GeneratorNode } from '../core/gan/generator-node.ts';
 import { DiscriminatorNode } from '../core/gan/discriminator-node.ts';
 import { ganIteration } from '../core/gan/iteration.ts';
-import { deriveSeed } from '../core/seed.ts';
+import { deriveSeed } from '../data/seed.ts';
 import { loadImageSet } from '../data/mnist.ts';
 import { createProgress } from '../run/progress.ts';
 import type { Logger } from '../telemetry/log.ts';

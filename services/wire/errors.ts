@@ -18,7 +18,8 @@
 // (gantry-error-name, gantry-error-field) so a client can tell a NonFiniteError from a bug.
 // Details are bounded (MAX_DETAILS_CHARS): no request can make an error echo it back whole.
 import * as grpc from '@grpc/grpc-js';
-import { clipText, NonFiniteError, ShapeError, SnapshotMismatchError } from '../core/errors.ts';
+import { NonFiniteError, ShapeError, SnapshotMismatchError } from '../core/errors.ts';
+import { clipText } from '../telemetry/clip.ts';
 
 /** A received tensor does not match what the receiver expects. `field` is e.g. "fake.shape[1]". */
 export class TensorValidationError extends Error {

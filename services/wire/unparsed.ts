@@ -8,7 +8,7 @@
 // reflection) are registered through tolerantRegistrar, which also clips their error details
 // (grpc-health-check echoes a requested service name whole).
 import * as grpc from '@grpc/grpc-js';
-import { clipText } from '../core/errors.ts';
+import { clipText } from '../telemetry/clip.ts';
 import { MalformedRequestError, MAX_DETAILS_CHARS, toStatus } from './errors.ts';
 
 export class Unparsed {

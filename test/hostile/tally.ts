@@ -8,7 +8,7 @@
 //   crash         the target process died or stopped SERVING
 //   state change  the target's state digest differs from the one taken before the case
 // The suite asserts >= 1000 distinct cases and no outcome other than ok.
-import { mulberry32 } from '../../services/core/seed.ts';
+import { mulberry32 } from '../../services/data/seed.ts';
 
 /** The longest error message a hostile case may get back (the data plane clips at 1024). */
 export const MAX_MESSAGE_CHARS = 1200;

@@ -9,7 +9,7 @@ import { classifierStep } from '../../services/core/classifier/step.ts';
 import { NonFiniteError } from '../../services/core/errors.ts';
 import { loadImageSet } from '../../services/data/mnist.ts';
 import { BatchSampler } from '../../services/data/sampler.ts';
-import { imageBatch, labelBatch } from '../../services/data/tensors.ts';
+import { imageBatch, labelBatch } from '../../services/core/batches.ts';
 import type { ImageSet } from '../../services/data/imageset.ts';
 
 let data: ImageSet;

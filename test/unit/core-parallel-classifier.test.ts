@@ -33,7 +33,7 @@ import { NonFiniteError } from '../../services/core/errors.ts';
 import { compareArrays } from '../../services/run/diff.ts';
 import { loadImageSet } from '../../services/data/mnist.ts';
 import { BatchSampler } from '../../services/data/sampler.ts';
-import { imageBatch, labelBatch } from '../../services/data/tensors.ts';
+import { imageBatch, labelBatch } from '../../services/core/batches.ts';
 import type { ImageSet } from '../../services/data/imageset.ts';
 import { diffsAbove, sliceOf, stateOf, worstDiff } from './parallel-fixtures.ts';
 

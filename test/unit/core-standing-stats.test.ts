@@ -7,7 +7,7 @@ import { tf } from '../../services/core/tf.ts';
 import { buildGenerator, ganArch } from '../../services/core/presets.ts';
 import { INFER, TRAIN_NO_STATS } from '../../services/core/model.ts';
 import { standingStatistics } from '../../services/core/standing-stats.ts';
-import { deriveSeed } from '../../services/core/seed.ts';
+import { deriveSeed } from '../../services/data/seed.ts';
 import { GeneratorNode } from '../../services/core/gan/generator-node.ts';
 import type { GanMathConfig } from '../../services/core/gan/config.ts';
 

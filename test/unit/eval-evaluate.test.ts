@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf } from '../../services/core/tf.ts';
 import { INFER, type ClassifierModel } from '../../services/core/model.ts';
-import { deriveSeed, mulberry32 } from '../../services/core/seed.ts';
+import { deriveSeed, mulberry32 } from '../../services/data/seed.ts';
 import type { ImageSet } from '../../services/data/imageset.ts';
 import {
   arraySource, embedImages, evaluateImages, evaluateReal, samplerSource, scoreEmbeddings, scoreEmbeddingsOffThread, type ImageSampler,

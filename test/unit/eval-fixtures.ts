@@ -7,7 +7,7 @@ import { buildClassifier, buildDiscriminator, buildGenerator, classifierArch, ga
 import { Adam, type AdamHyper } from '../../services/core/optim.ts';
 import { snapshotModel } from '../../services/core/snapshot.ts';
 import type { ClassifierModel, Model } from '../../services/core/model.ts';
-import { mulberry32 } from '../../services/core/seed.ts';
+import { mulberry32 } from '../../services/data/seed.ts';
 import { writeIdx } from '../../services/data/idx.ts';
 import { writeCheckpoint } from '../../services/run/checkpoint.ts';
 

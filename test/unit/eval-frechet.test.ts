@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
 import { choleskyFactor, frechetDistance, frechetFromStats, gaussianStats, type GaussianStats } from '../../services/eval/frechet.ts';
-import { mulberry32 } from '../../services/core/seed.ts';
+import { mulberry32 } from '../../services/data/seed.ts';
 
 const close = (a: number, b: number, tol = 1e-9, what = ''): void =>
   assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${what} expected ${b}, found ${a}`);

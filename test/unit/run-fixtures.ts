@@ -2,7 +2,7 @@
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { mulberry32 } from '../../services/core/seed.ts';
+import { mulberry32 } from '../../services/data/seed.ts';
 import { writeCheckpoint } from '../../services/run/checkpoint.ts';
 import type { ModelRole } from '../../services/run/manifest.ts';
 import type { ModelSnapshot } from '../../services/run/model-snapshot.ts';

@@ -9,7 +9,7 @@ import type { Tensor__Output } from '../../services/wire/generated/gantry/v1/Ten
 import {
   bfloat16ToFloatArray, float32BitsToHalf, floatToBfloat16Array, floatToHalfArray, halfToFloatArray, roundToHalf,
 } from '../../services/wire/half-float.ts';
-import { mulberry32 } from '../../services/core/seed.ts';
+import { mulberry32 } from '../../services/data/seed.ts';
 
 const generate = serviceDefinition(GENERATOR_SERVICE).Generate;
 /** Through real protobuf bytes, as a server would receive it. */

@@ -7,7 +7,7 @@ import { RequestValidationError, TensorValidationError } from '../../services/wi
 import { SnapshotMismatchError } from '../../services/core/errors.ts';
 import { GENERATOR_SERVICE, serviceDefinition } from '../../services/wire/proto.ts';
 import type { WeightsChunk, WeightsChunk__Output } from '../../services/wire/generated/gantry/v1/WeightsChunk.ts';
-import { mulberry32 } from '../../services/core/seed.ts';
+import { mulberry32 } from '../../services/data/seed.ts';
 
 const load = serviceDefinition(GENERATOR_SERVICE).LoadWeights;
 const wire = (c: WeightsChunk): WeightsChunk__Output => load.requestDeserialize(load.requestSerialize(c)) as WeightsChunk__Output;

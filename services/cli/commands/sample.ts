@@ -30,7 +30,7 @@ async function sample(o: SampleOptions): Promise<void> {
   const { tf } = await import('../../core/tf.ts');
   const { initBackend } = await import('../../core/backend/select.ts');
   const { generatorSampler } = await import('../../eval/evaluate.ts');
-  const { deriveSeed } = await import('../../core/seed.ts');
+  const { deriveSeed } = await import('../../data/seed.ts');
   const { loadGenerator } = await import('../../eval/models.ts');
   const { WrongCheckpointError } = await import('../../eval/errors.ts');
   const { writeGrid } = await import('../../run/png-grid.ts');

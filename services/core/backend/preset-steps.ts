@@ -20,10 +20,10 @@ import {
 import type { ClassifierModel } from '../model.ts';
 import { classifierStep } from '../classifier/step.ts';
 import { Adam } from '../optim.ts';
-import { mulberry32 } from '../seed.ts';
+import { mulberry32 } from '../../data/seed.ts';
 import type { GanLossName } from '../losses.ts';
 import type { ImageSet } from '../../data/imageset.ts';
-import { imageBatch, labelBatch } from '../../data/tensors.ts';
+import { imageBatch, labelBatch } from '../batches.ts';
 
 export const PRESETS = [...GAN_PRESETS, ...CLASSIFIER_PRESETS] as const;
 export type PresetName = (typeof PRESETS)[number];

@@ -3,7 +3,7 @@ import type { GanArch } from '../presets.ts';
 import type { GanLossName } from '../losses.ts';
 import type { AdamHyper } from '../optim.ts';
 import { WORKSHOP_DECAY } from '../optim.ts';
-import { deriveSeed } from '../seed.ts';
+import { deriveSeed } from '../../data/seed.ts';
 
 export interface GanMathConfig {
   arch: GanArch;

@@ -16,7 +16,7 @@ import { tf } from '../tf.ts';
 import { TRAIN, TRAIN_NO_STATS, INFER, type Model } from '../model.ts';
 import { buildGenerator } from '../presets.ts';
 import { Adam } from '../optim.ts';
-import { deriveSeed } from '../seed.ts';
+import { deriveSeed } from '../../data/seed.ts';
 import { NonFiniteError, ShapeError, SnapshotMismatchError } from '../errors.ts';
 import { restoreModel, snapshotModel } from '../snapshot.ts';
 import { standingStatistics } from '../standing-stats.ts';

@@ -20,7 +20,7 @@ import { tf } from '../tf.ts';
 import type { Model } from '../model.ts';
 import type { Adam } from '../optim.ts';
 import { gradientPenalty, meanOutput, type GanLoss } from '../losses.ts';
-import { deriveSeed } from '../seed.ts';
+import { deriveSeed } from '../../data/seed.ts';
 import type { GanMathConfig } from '../gan/config.ts';
 import { NonFiniteError } from '../errors.ts';
 import { checkSlice, checkedSum, type ReplicaGroup } from './group.ts';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { tf } from '../../services/core/tf.ts';
 import type { ImageSet } from '../../services/data/imageset.ts';
-import { imageBatch, labelBatch, oneHotBatch } from '../../services/data/tensors.ts';
+import { imageBatch, labelBatch, oneHotBatch } from '../../services/core/batches.ts';
 
 /** Three 2x3 images: image i has pixel values i*100 + p (capped at 255). */
 const SET: ImageSet = {

@@ -1,7 +1,7 @@
 // Batches as tensors. Every gantry model consumes images in [-1, 1] (the generator ends in tanh),
 // so the scaling lives here, once. Each tensor is built from one typed array in one tf call.
-import { tf } from '../core/tf.ts';
-import type { ImageSet } from './imageset.ts';
+import { tf } from './tf.ts';
+import type { ImageSet } from '../data/imageset.ts';
 
 function checkIndices(set: ImageSet, indices: ArrayLike<number>): void {
   for (let i = 0; i < indices.length; i++) {
