@@ -1,5 +1,5 @@
 // The fault schedule (issue 19, part 4): `npm run chaos -- --trials N --seed S [--kinds K,...]
-// [--out DIR]`. A fault-free run of the tiny chaos config (MLP GAN, batch 8, 40 iterations, a
+// [--only I,J,...] [--out DIR]`. A fault-free run of the tiny chaos config (MLP GAN, batch 8, 40 iterations, a
 // checkpoint every 5) gives the reference weights; then N trials (bench/chaos-trial.ts), each a
 // fresh local cluster with seeded faults at a seeded iteration: kill -9 of each role, of
 // nats-server and of the launcher (then one --resume), SIGSTOP of each process for longer than
@@ -79,7 +79,11 @@ export function table(results: TrialResult[]): Record<string, KindRow> {
   return rows;
 }
 
-export interface ChaosOptions { trials: number; seed: number; kinds: readonly FaultKind[]; out: string; log?: (line: string) => void }
+export interface ChaosOptions {
+  trials: number; seed: number; kinds: readonly FaultKind[]; out: string; log?: (line: string) => void;
+  /** Run only these trial indices of the schedule (0-based; the plans stay those of the full schedule). */
+  only?: ReadonlySet<number>;
+}
 
 export async function runChaos(o: ChaosOptions): Promise<{ seed: number; trials: number; byKind: Record<string, KindRow>; results: TrialResult[]; seconds: number }> {
   const t0 = Date.now();
@@ -95,13 +99,14 @@ export async function runChaos(o: ChaosOptions): Promise<{ seed: number; trials:
   const baseline = await runClean(path.join(o.out, 'baseline'), config, env);
   const results: TrialResult[] = [];
   for (const [i, plan] of schedule(o.trials, o.seed, o.kinds).entries()) {
+    if (o.only && !o.only.has(i)) continue;
     const r = await runTrial(plan, { dir: path.join(o.out, `trial-${String(i).padStart(3, '0')}`), config, env, baseline });
     results.push(r);
     o.log?.(`[chaos] ${i + 1}/${o.trials} ${r.kind} at ${r.atIteration}: ${r.finishedWithoutHelp ? 'healed' : r.finishedAfterResume ? 'finished after resume' : 'NOT finished'}` +
       `, identical ${r.identical}, detect ${r.detectMs ?? '-'} ms, recover ${r.recoverMs ?? '-'} ms, faulted ${r.faulted.join('+')}, blamed ${r.blamed.join('+') || '-'}` +
       `${r.note ? ` (${r.note})` : ''}`);
   }
-  return { seed: o.seed, trials: o.trials, byKind: table(results), results, seconds: (Date.now() - t0) / 1000 };
+  return { seed: o.seed, trials: results.length, byKind: table(results), results, seconds: (Date.now() - t0) / 1000 };
 }
 
 function flag(name: string): string | undefined {
@@ -120,11 +125,16 @@ async function main(): Promise<void> {
   const kinds = (flag('--kinds')?.split(',') ?? [...FAULT_KINDS]) as FaultKind[];
   const bad = kinds.find((k) => !FAULT_KINDS.includes(k));
   if (bad) throw new Error(`--kinds: expected a comma list of ${FAULT_KINDS.join(', ')}, found ${JSON.stringify(bad)}`);
+  const trials = intFlag('--trials', FAULT_KINDS.length, 1);
+  const onlyRaw = flag('--only');
+  const only = onlyRaw === undefined ? undefined : new Set(onlyRaw.split(',').map(Number));
+  const outside = only && [...only].find((i) => !Number.isInteger(i) || i < 0 || i >= trials);
+  if (outside !== undefined) throw new Error(`--only: expected a comma list of trial indices in [0, ${trials - 1}], found ${JSON.stringify(onlyRaw)}`);
   const keep = flag('--out');
   const out = keep ? path.resolve(keep) : await fsp.mkdtemp(path.join(os.tmpdir(), 'gantry-chaos-'));
   try {
     const report = await runChaos({
-      trials: intFlag('--trials', FAULT_KINDS.length, 1), seed: intFlag('--seed', 1, 0), kinds, out,
+      trials, seed: intFlag('--seed', 1, 0), kinds, out, only,
       log: (line) => process.stderr.write(line + '\n'),
     });
     process.stdout.write(JSON.stringify(report) + '\n');
