@@ -56,6 +56,7 @@ export interface TrialResult {
 /** Log lines that blame a process, and whom. */
 const BLAME: { re: RegExp; who: (m: RegExpExecArray) => string }[] = [
   { re: /"msg":"(generator|discriminator) is dead/, who: (m) => m[1] },
+  { re: /"msg":"(generator|discriminator) stalled:/, who: (m) => m[1] },
   { re: /"msg":"the (generator|discriminator|scheduler) exited/, who: (m) => m[1] },
   { re: /"msg":"nats-server exited/, who: () => 'nats' },
   { re: /"msg":"NATS (does not answer a PING|disconnected|connection stale)/, who: () => 'nats' },

@@ -6,6 +6,7 @@ import os from 'node:os';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from '../telemetry/log.ts';
 import { decodeMessage, encodeMessage, type Heartbeat, heartbeatSchema } from './messages.ts';
+import { type StallReport, StallWatch } from './stall-watch.ts';
 import type { MemberRole, RunSubjects } from './subjects.ts';
 
 export const DEFAULT_HEARTBEAT_MS = 500;
@@ -15,7 +16,7 @@ export function newInstanceId(): string {
   return `${os.hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
 }
 
-export type HeartbeatBody = Omit<Heartbeat, 'ts' | 'run' | 'role' | 'instance' | 'pid' | 'host'>;
+export type HeartbeatBody = Omit<Heartbeat, 'ts' | 'run' | 'role' | 'instance' | 'pid' | 'host' | 'stall'>;
 
 export interface HeartbeatPublisher {
   /** Publishes now (after a state change), then keeps the interval. */
@@ -31,18 +32,22 @@ export function startHeartbeats(
   intervalMs = DEFAULT_HEARTBEAT_MS,
 ): HeartbeatPublisher {
   const subject = subjects.hb(identity.role);
+  // Every heartbeat carries the process's own stalls, so the scheduler can name a member that
+  // stalled while the scheduler could not watch it (stall-watch.ts).
+  const stalls = new StallWatch();
   const publish = (): void => {
     if (nc.isClosed() || nc.isDraining()) return;
+    const stall = stalls.report();
     const hb: Heartbeat = {
       role: identity.role, run: subjects.run, instance: identity.instance, pid: process.pid, host: os.hostname(),
-      ...body(), ts: new Date().toISOString(),
+      ...body(), ...(stall ? { stall } : {}), ts: new Date().toISOString(),
     };
     nc.publish(subject, encodeMessage(hb));
   };
   publish();
   const timer = setInterval(publish, intervalMs);
   timer.unref();
-  return { beat: publish, stop: () => clearInterval(timer) };
+  return { beat: publish, stop: () => { clearInterval(timer); stalls.stop(); } };
 }
 
 export interface SeenMember {
@@ -51,7 +56,12 @@ export interface SeenMember {
   readonly receivedAt: number;
   /** How many heartbeats this instance has sent so far (as seen here). */
   readonly beats: number;
+  /** The highest stall count this instance has reported (0: none). */
+  readonly stalls: number;
 }
+
+/** Called when an instance's heartbeat reports stalls it had not reported before. */
+export type StallListener = (member: SeenMember, stall: StallReport, newStalls: number) => void;
 
 /** The latest heartbeat of each role of one run. */
 export class Membership {
@@ -63,6 +73,7 @@ export class Membership {
     private readonly nc: NatsConnection,
     private readonly subjects: RunSubjects,
     private readonly log: Logger,
+    private readonly onStall?: StallListener,
   ) {}
 
   start(): this {
@@ -87,8 +98,13 @@ export class Membership {
 
   private record(hb: Heartbeat): void {
     const prev = this.latest.get(hb.role);
-    const beats = prev && prev.hb.instance === hb.instance ? prev.beats + 1 : 1;
-    this.latest.set(hb.role, { hb, receivedAt: Date.now(), beats });
+    const same = prev !== undefined && prev.hb.instance === hb.instance;
+    const beats = same ? prev.beats + 1 : 1;
+    // Heartbeats may arrive out of order after a reconnect: only a count above the highest seen is news.
+    const before = same ? prev.stalls : 0;
+    const seen = { hb, receivedAt: Date.now(), beats, stalls: Math.max(before, hb.stall?.count ?? 0) };
+    this.latest.set(hb.role, seen);
+    if (hb.stall && hb.stall.count > before) this.onStall?.(seen, hb.stall, hb.stall.count - before);
     for (const wake of [...this.waiters]) wake();
   }
 
