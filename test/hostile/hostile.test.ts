@@ -7,6 +7,7 @@ import { after, test } from 'node:test';
 import { runInProcessGrpc } from './grpc-inprocess.ts';
 import { runControlPlane } from './nats-surface.ts';
 import { runCollective, runWorker } from './collective-cases.ts';
+import { runRingChunks } from './ring-chunk-cases.ts';
 import { cliCases, configCases } from './config-cases.ts';
 import { checkpointCases, dataCases, treeHash } from './file-cases.ts';
 import { promises as fsp } from 'node:fs';
@@ -24,6 +25,10 @@ test('gRPC: generator and discriminator services, health and reflection, in this
 
 test('gRPC: the collective ring of data-parallel replicas, in this process', async () => {
   await runCollective(tally, SEED);
+});
+
+test('gRPC: hostile chunks from an accepted left neighbour of a ring, in this process', async () => {
+  await runRingChunks(tally, SEED);
 });
 
 test('gRPC: a data-parallel worker replica (WorkerService), in this process', async () => {
