@@ -59,7 +59,7 @@ const BLAME: { re: RegExp; who: (m: RegExpExecArray) => string }[] = [
   { re: /"msg":"(generator|discriminator) stalled:/, who: (m) => m[1] },
   { re: /"msg":"the (generator|discriminator|scheduler) exited/, who: (m) => m[1] },
   { re: /"msg":"nats-server exited/, who: () => 'nats' },
-  { re: /"msg":"NATS (does not answer a PING|disconnected|connection stale)/, who: () => 'nats' },
+  { re: /"msg":"NATS (does not answer|disconnected|connection stale)/, who: () => 'nats' },
   { re: /"msg":"the scheduler itself did not run/, who: () => 'scheduler' },
   { re: /cannot write \//, who: () => 'disk' },
 ];
