@@ -8,6 +8,7 @@ import { runInProcessGrpc } from './grpc-inprocess.ts';
 import { runControlPlane } from './nats-surface.ts';
 import { runCollective, runWorker } from './collective-cases.ts';
 import { runRingChunks } from './ring-chunk-cases.ts';
+import { runWorkerControl } from './worker-nats-cases.ts';
 import { cliCases, configCases } from './config-cases.ts';
 import { checkpointCases, dataCases, treeHash } from './file-cases.ts';
 import { promises as fsp } from 'node:fs';
@@ -40,6 +41,10 @@ test('NATS: commands to service processes, gRPC to them, control messages and he
   // The scheduler was still paused where it was: the real stop found it there.
   assert.equal(end.status, 'stopped');
   assert.equal(end.stoppedAt, end.pausedAt);
+});
+
+test('NATS and KV: commands to a worker process, registrations to the classifier scheduler\'s roster', async () => {
+  await runWorkerControl(tally, SEED);
 });
 
 test('config loader and CLI: unknown keys, wrong types, out-of-range values', async () => {
