@@ -32,18 +32,18 @@ export function startHeartbeats(
   intervalMs = DEFAULT_HEARTBEAT_MS,
 ): HeartbeatPublisher {
   const subject = subjects.hb(identity.role);
+  const publish = (): void => {
+    if (nc.isClosed() || nc.isDraining()) return;
+    const hb: Heartbeat = {
+      role: identity.role, run: subjects.run, instance: identity.instance, pid: process.pid, host: os.hostname(),
+      ...body(), ts: new Date().toISOString(),
+    };
+    const stall = stalls.report();
+    nc.publish(subject, encodeMessage(stall ? { ...hb, stall } : hb));
+  };
   // Every heartbeat carries the process's own stalls, so the scheduler can name a member that
   // stalled while the scheduler could not watch it (stall-watch.ts).
   const stalls = new StallWatch();
-  const publish = (): void => {
-    if (nc.isClosed() || nc.isDraining()) return;
-    const stall = stalls.report();
-    const hb: Heartbeat = {
-      role: identity.role, run: subjects.run, instance: identity.instance, pid: process.pid, host: os.hostname(),
-      ...body(), ...(stall ? { stall } : {}), ts: new Date().toISOString(),
-    };
-    nc.publish(subject, encodeMessage(hb));
-  };
   publish();
   const timer = setInterval(publish, intervalMs);
   timer.unref();
@@ -56,8 +56,6 @@ export interface SeenMember {
   readonly receivedAt: number;
   /** How many heartbeats this instance has sent so far (as seen here). */
   readonly beats: number;
-  /** The highest stall count this instance has reported (0: none). */
-  readonly stalls: number;
 }
 
 /** Called when an instance's heartbeat reports stalls it had not reported before. */
@@ -68,6 +66,8 @@ export class Membership {
   private readonly latest = new Map<MemberRole, SeenMember>();
   private readonly waiters = new Set<() => void>();
   private sub: Subscription | undefined;
+  /** The highest stall count each instance has reported. */
+  private readonly stallCounts = new Map<string, number>();
 
   constructor(
     private readonly nc: NatsConnection,
@@ -98,14 +98,24 @@ export class Membership {
 
   private record(hb: Heartbeat): void {
     const prev = this.latest.get(hb.role);
-    const same = prev !== undefined && prev.hb.instance === hb.instance;
-    const beats = same ? prev.beats + 1 : 1;
-    // Heartbeats may arrive out of order after a reconnect: only a count above the highest seen is news.
-    const before = same ? prev.stalls : 0;
-    const seen = { hb, receivedAt: Date.now(), beats, stalls: Math.max(before, hb.stall?.count ?? 0) };
-    this.latest.set(hb.role, seen);
-    if (hb.stall && hb.stall.count > before) this.onStall?.(seen, hb.stall, hb.stall.count - before);
+    const beats = prev && prev.hb.instance === hb.instance ? prev.beats + 1 : 1;
+    this.latest.set(hb.role, { hb, receivedAt: Date.now(), beats });
     for (const wake of [...this.waiters]) wake();
+    this.noteStalls(hb);
+  }
+
+  /** Heartbeats may arrive out of order after a reconnect: only a count above the highest seen is news. */
+  private noteStalls(hb: Heartbeat): void {
+    const before = this.stallCounts.get(hb.instance) ?? 0;
+    if (!hb.stall || hb.stall.count <= before) return;
+    this.stallCounts.set(hb.instance, hb.stall.count);
+    const seen = this.all().find((m) => m.hb === hb);
+    if (seen) this.onStall?.(seen, hb.stall, hb.stall.count - before);
+  }
+
+  /** How many stalls `instance` has reported (0: none). */
+  stallsOf(instance: string): number {
+    return this.stallCounts.get(instance) ?? 0;
   }
 
   get(role: MemberRole): SeenMember | undefined {

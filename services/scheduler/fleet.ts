@@ -12,10 +12,6 @@
 // scheduler itself was stalled, or while NATS was down or stalled, count against nobody. A command
 // that met such an interruption (a reconnect while it waited, 'no responders' or a timeout while
 // the members' heartbeats cannot be trusted yet) is re-sent without using up its retries.
-// What the scheduler could not watch, the member reports itself: each heartbeat carries the
-// member's own stalls (control/stall-watch.ts), and one longer than the liveness window is named
-// here even when it hid inside the scheduler's own stall or a NATS outage (the member was slow;
-// if a command failed meanwhile, the usual loss handling applies as well).
 import type { NatsConnection } from '@nats-io/transport-node';
 import { CommandClient } from '../control/commands.ts';
 import { CommandFailed, RoleUnavailable } from '../control/errors.ts';
@@ -143,19 +139,6 @@ export class Fleet {
     }
   }
 
-  /** A member reported stalls of its own: one past the liveness window is the member's fault. */
-  private onMemberStall(m: SeenMember, lastMs: number, fresh: number): void {
-    const role = m.hb.role;
-    if (!(SERVICE_ROLES as readonly string[]).includes(role)) return;
-    const fields = { role, instance: m.hb.instance, stallMs: lastMs, stalls: fresh };
-    if (lastMs > this.opts.livenessMs) {
-      this.log.warn(`${role} stalled: it did not run for ${lastMs} ms, past the ${this.opts.livenessMs} ms liveness window ` +
-        `(stopped, paused, or one step longer than that; its own report)`, fields);
-    } else {
-      this.log.info(`${role} paused for ${lastMs} ms (within the liveness window)`, fields);
-    }
-  }
-
   /** The role's latest heartbeat is recent, counting only the time the scheduler could hear it. */
   fresh(role: ServiceRole, livenessMs: number): boolean {
     const m = this.members.get(role);
@@ -265,6 +248,24 @@ export class Fleet {
   stop(): void {
     this.members.stop();
     this.vantage.stop();
+  }
+
+  /**
+   * What the scheduler could not watch, the member reports itself: each heartbeat carries the
+   * member's own stalls (control/stall-watch.ts), and one longer than the liveness window is named
+   * here even when it hid inside the scheduler's own stall or a NATS outage (the member was slow;
+   * if a command failed meanwhile, the usual loss handling applies as well).
+   */
+  private onMemberStall(m: SeenMember, lastMs: number, fresh: number): void {
+    const role = m.hb.role;
+    if (!(SERVICE_ROLES as readonly string[]).includes(role)) return;
+    const fields = { role, instance: m.hb.instance, stallMs: lastMs, stalls: fresh };
+    if (lastMs > this.opts.livenessMs) {
+      this.log.warn(`${role} stalled: it did not run for ${lastMs} ms, past the ${this.opts.livenessMs} ms liveness window ` +
+        `(stopped, paused, or one step longer than that; its own report)`, fields);
+    } else {
+      this.log.info(`${role} paused for ${lastMs} ms (within the liveness window)`, fields);
+    }
   }
 }
 

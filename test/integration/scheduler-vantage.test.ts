@@ -69,7 +69,7 @@ it('a member that stalled while the scheduler did is named from its own heartbea
   const hb = startHeartbeats(nc, subjects, { role: 'discriminator', instance: 'd-1' }, () => ({ generation: 1, ready: true }), 100);
   try {
     await waitFor(() => fleet.members.get('discriminator') !== undefined, 'a first heartbeat', 5_000);
-    assert.equal(fleet.members.get('discriminator')!.stalls, 0);
+    assert.equal(fleet.members.stallsOf('d-1'), 0);
     const t0 = Date.now();
     while (Date.now() - t0 < 1_500) { /* both stall */ }
     await waitFor(() => records.some((r) => r.msg.startsWith('discriminator stalled:')), 'the stall to be named', 5_000);
@@ -78,7 +78,7 @@ it('a member that stalled while the scheduler did is named from its own heartbea
     assert.equal(blame.role, 'discriminator');
     assert.ok(blame.stallMs! >= 1_500, `reported ${blame.stallMs} ms`);
     assert.ok(records.some((r) => r.msg.startsWith('the scheduler itself did not run')), 'the scheduler names its own stall too');
-    assert.equal(fleet.members.get('discriminator')!.stalls, 1);
+    assert.equal(fleet.members.stallsOf('d-1'), 1);
     // The count only grows: later heartbeats repeat the report without naming the member again.
     const named = records.filter((r) => r.msg.startsWith('discriminator stalled:')).length;
     const beats = fleet.members.get('discriminator')!.beats;
