@@ -4,9 +4,9 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { type StallReport, StallWatch } from './stall-watch.ts';
 import type { Logger } from '../telemetry/log.ts';
 import { decodeMessage, encodeMessage, type Heartbeat, heartbeatSchema } from './messages.ts';
-import { type StallReport, StallWatch } from './stall-watch.ts';
 import type { MemberRole, RunSubjects } from './subjects.ts';
 
 export const DEFAULT_HEARTBEAT_MS = 500;
@@ -17,6 +17,9 @@ export function newInstanceId(): string {
 }
 
 export type HeartbeatBody = Omit<Heartbeat, 'ts' | 'run' | 'role' | 'instance' | 'pid' | 'host' | 'stall'>;
+
+/** Called when an instance's heartbeat reports stalls it had not reported before. */
+export type StallListener = (member: SeenMember, stall: StallReport, newStalls: number) => void;
 
 export interface HeartbeatPublisher {
   /** Publishes now (after a state change), then keeps the interval. */
@@ -57,9 +60,6 @@ export interface SeenMember {
   /** How many heartbeats this instance has sent so far (as seen here). */
   readonly beats: number;
 }
-
-/** Called when an instance's heartbeat reports stalls it had not reported before. */
-export type StallListener = (member: SeenMember, stall: StallReport, newStalls: number) => void;
 
 /** The latest heartbeat of each role of one run. */
 export class Membership {
