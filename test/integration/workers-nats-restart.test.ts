@@ -1,7 +1,9 @@
 // kill -9 of nats-server under a local data-parallel classifier run (LocalWorkers with its own
 // nats-server): the launcher restarts it on the same port with its store in RUN_DIR/.cluster/nats,
-// the scheduler and both workers reconnect, the run finishes with both workers, and its final
-// weights are bit for bit those of the same run without the fault. RUN_DIR/.cluster is gone after.
+// the scheduler and both workers reconnect, the run finishes with both workers (no generation
+// re-formed without one) and both ranks end with the same weights. RUN_DIR/.cluster is gone after.
+// That the weights are also bit for bit those of a fault-free run is the chaos schedule's check
+// (`npm run chaos -- --kinds workers-kill-nats`): a second run would double this test's cost.
 import assert from 'node:assert/strict';
 import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
@@ -51,16 +53,7 @@ type Ranks = { ranks: { weightsHash: string }[] };
 const finalHashes = async (runDir: string): Promise<string[]> =>
   ((await readMetrics(path.join(runDir, 'metrics.jsonl'))).filter((r) => r.kind === 'weights').at(-1) as unknown as Ranks).ranks.map((r) => r.weightsHash);
 
-test('kill -9 nats-server mid-run: restarted with its store, the run finishes with N workers and the same weights', async () => {
-  const clean = start('clean');
-  try {
-    const s = await echoOnFailure(clean.output, clean.workers.run());
-    assert.equal(s.status, 'completed');
-  } finally {
-    await clean.workers.shutdown();
-  }
-  const reference = await finalHashes(clean.workers.runDir);
-
+test('kill -9 nats-server mid-run: restarted with its store, the run finishes with N workers in step', async () => {
   const faulted = start('faulted');
   try {
     const finished = echoOnFailure(faulted.output, faulted.workers.run());
@@ -77,7 +70,9 @@ test('kill -9 nats-server mid-run: restarted with its store, the run finishes wi
     assert.equal(faulted.events.filter((e) => e.type === 'nats-exit').length, 1);
     const membership = (await readMetrics(path.join(faulted.workers.runDir, 'metrics.jsonl'))).filter((r) => r.kind === 'membership') as unknown as { size: number }[];
     assert.ok(membership.every((m) => m.size === 2), `membership stayed at 2: ${JSON.stringify(membership.map((m) => m.size))}`);
-    assert.deepEqual(await finalHashes(faulted.workers.runDir), reference, 'the weights of the fault-free run, bit for bit');
+    const hashes = await finalHashes(faulted.workers.runDir);
+    assert.equal(hashes.length, 2);
+    assert.equal(new Set(hashes).size, 1, 'both ranks end with the same weights');
   } finally {
     await faulted.workers.shutdown();
   }
