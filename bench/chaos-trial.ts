@@ -16,7 +16,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { diffCheckpoints } from '../services/run/diff.ts';
-import type { GanTrainConfig } from '../services/train/config.ts';
+import type { ClassifierTrainConfig, GanTrainConfig } from '../services/train/config.ts';
 
 const LAUNCHER = fileURLToPath(new URL('./chaos-launcher.ts', import.meta.url));
 const RUN_LIMIT_MS = 180_000;
@@ -25,8 +25,22 @@ export const FAULT_KINDS = [
   'kill-generator', 'kill-discriminator', 'kill-scheduler', 'kill-nats', 'kill-launcher',
   'stop-generator', 'stop-discriminator', 'stop-scheduler', 'stop-nats', 'double', 'disk-full',
 ] as const;
-export type FaultKind = (typeof FAULT_KINDS)[number];
-export type Target = 'generator' | 'discriminator' | 'scheduler' | 'nats' | 'launcher' | 'disk';
+/**
+ * Faults of a data-parallel classifier run (LocalWorkers, N workers): kill -9 or SIGSTOP (past the
+ * liveness deadline) of one worker, after which the group goes on with N - 1 (a stopped one may
+ * join again when it runs); kill -9 of nats-server or of the classifier scheduler, after which
+ * the membership stays at N. Not in the default schedule (its plans stay those of the GAN kinds).
+ */
+export const WORKER_FAULT_KINDS = ['workers-kill-worker', 'workers-stop-worker', 'workers-kill-nats', 'workers-kill-scheduler'] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number] | (typeof WORKER_FAULT_KINDS)[number];
+export type Target = 'generator' | 'discriminator' | 'scheduler' | 'nats' | 'launcher' | 'disk' | 'worker';
+
+/** The kinds whose group shrinks: the sums then run over other slices, and the weights differ in round-off. */
+export const SHRINKING_KINDS: readonly FaultKind[] = ['workers-kill-worker', 'workers-stop-worker'];
+
+export function isWorkerKind(kind: FaultKind): boolean {
+  return (WORKER_FAULT_KINDS as readonly string[]).includes(kind);
+}
 
 /** One fault: what, to whom, when (iteration; `delayMs` after the previous fault of the trial). */
 export interface Fault { action: 'kill' | 'stop' | 'fill'; target: Target; stopMs?: number; delayMs?: number }
@@ -40,6 +54,8 @@ export interface TrialResult {
   finishedWithoutHelp: boolean;
   finishedAfterResume: boolean;
   identical: boolean;
+  /** Largest |difference| of any weight or optimizer element from the fault-free run; null when not compared. */
+  maxAbsDiff: number | null;
   detectMs: number | null;
   recoverMs: number | null;
   faulted: Target[];
@@ -56,9 +72,12 @@ export interface TrialResult {
 /** Log lines that blame a process, and whom. */
 const BLAME: { re: RegExp; who: (m: RegExpExecArray) => string }[] = [
   { re: /"msg":"(generator|discriminator) is dead/, who: (m) => m[1] },
+  { re: /"msg":"(generator|discriminator) stalled:/, who: (m) => m[1] },
+  { re: /"msg":"worker-\d+ exited/, who: () => 'worker' },
+  { re: /"msg":"worker stalled/, who: () => 'worker' },
   { re: /"msg":"the (generator|discriminator|scheduler) exited/, who: (m) => m[1] },
   { re: /"msg":"nats-server exited/, who: () => 'nats' },
-  { re: /"msg":"NATS (does not answer a PING|disconnected|connection stale)/, who: () => 'nats' },
+  { re: /"msg":"NATS (does not answer|disconnected|connection stale)/, who: () => 'nats' },
   { re: /"msg":"the scheduler itself did not run/, who: () => 'scheduler' },
   { re: /cannot write \//, who: () => 'disk' },
 ];
@@ -77,8 +96,8 @@ interface Launch {
   result: () => { summary?: unknown; error?: { message: string } } | undefined;
 }
 
-function launch(configFile: string, env: Record<string, Record<string, string>>, lines: Line[]): Launch {
-  const proc = spawn(process.execPath, ['--import', 'tsx', LAUNCHER, configFile], {
+function launch(configFile: string, env: Record<string, Record<string, string>>, lines: Line[], family: Family): Launch {
+  const proc = spawn(process.execPath, ['--import', 'tsx', LAUNCHER, configFile, ...(family === 'workers' ? ['workers'] : [])], {
     env: { ...process.env, GANTRY_LOG_FORMAT: 'json', GANTRY_CHAOS_ENV: JSON.stringify(env) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -175,9 +194,13 @@ function lineTime(l: Line): number {
   return l.at;
 }
 
+/** Which launcher a trial runs: the GAN's local cluster, or the data-parallel classifier's workers. */
+export type Family = 'gan' | 'workers';
+
 export interface TrialSetup {
   dir: string;
-  config: GanTrainConfig;
+  family: Family;
+  config: GanTrainConfig | ClassifierTrainConfig;
   env: Record<string, Record<string, string>>;
   /** The fault-free run's final checkpoint. */
   baseline: string;
@@ -189,7 +212,7 @@ export async function runTrial(plan: TrialPlan, setup: TrialSetup): Promise<Tria
   const checkpoints = path.join(runDir, 'checkpoints');
   const result: TrialResult = {
     kind: plan.kind, atIteration: plan.atIteration, faults: plan.faults, finishedWithoutHelp: false, finishedAfterResume: false,
-    identical: false, detectMs: null, recoverMs: null, faulted: plan.faults.map((f) => f.target), blamed: [], blameCorrect: false, missed: [], seconds: 0,
+    identical: false, maxAbsDiff: null, detectMs: null, recoverMs: null, faulted: plan.faults.map((f) => f.target), blamed: [], blameCorrect: false, missed: [], seconds: 0,
   };
   let mounted = false;
   if (plan.faults.some((f) => f.action === 'fill')) {
@@ -216,7 +239,7 @@ async function runFaulted(plan: TrialPlan, setup: TrialSetup, runDir: string, ch
   await fsp.mkdir(setup.dir, { recursive: true });
   await fsp.writeFile(configFile, JSON.stringify({ ...setup.config, out: runDir }));
   const lines: Line[] = [];
-  const first = launch(configFile, setup.env, lines);
+  const first = launch(configFile, setup.env, lines, setup.family);
   const killTimer = setTimeout(() => signal(first.proc.pid!, 'SIGKILL', false), RUN_LIMIT_MS);
   let faultAt = 0;
   let faultIteration = 0;
@@ -241,7 +264,7 @@ async function runFaulted(plan: TrialPlan, setup: TrialSetup, runDir: string, ch
     for (let i = 0; i < 100 && first.allPids.some(isAlive); i++) await sleep(100);
     await fsp.rm(path.join(checkpoints, 'filler'), { force: true });
     await fsp.writeFile(configFile, JSON.stringify({ ...setup.config, out: runDir, resume: true }));
-    const second = launch(configFile, setup.env, lines);
+    const second = launch(configFile, setup.env, lines, setup.family);
     const timer = setTimeout(() => signal(second.proc.pid!, 'SIGKILL', false), RUN_LIMIT_MS);
     const again = await second.exited;
     clearTimeout(timer);
@@ -260,7 +283,9 @@ async function runFaulted(plan: TrialPlan, setup: TrialSetup, runDir: string, ch
     try {
       const diff = await diffCheckpoints(setup.baseline, final, { tolerance: 0 });
       result.identical = diff.status === 'equal' && diff.maxAbsDiff === 0;
-      if (!result.identical) result.note = `final weights differ from the fault-free run (max abs diff ${diff.maxAbsDiff})`;
+      result.maxAbsDiff = diff.maxAbsDiff;
+      const expected = SHRINKING_KINDS.includes(plan.kind) ? ' (the group shrank: sums over other slices)' : '';
+      if (!result.identical) result.note = `final weights differ from the fault-free run (max abs diff ${diff.maxAbsDiff})${expected}`;
     } catch (err) {
       result.note = `cannot diff the final checkpoint: ${(err as Error).message.split('\n')[0]}`;
     }
@@ -295,14 +320,15 @@ function measure(result: TrialResult, lines: Line[], progress: { at: number; ite
 }
 
 /** The fault-free run of the same config: its final checkpoint (the trials' reference). */
-export async function runClean(dir: string, config: GanTrainConfig, env: Record<string, Record<string, string>>): Promise<string> {
+export async function runClean(dir: string, config: GanTrainConfig | ClassifierTrainConfig, env: Record<string, Record<string, string>>, family: Family = 'gan'): Promise<string> {
   const runDir = path.join(dir, 'run');
   const configFile = path.join(dir, 'config.json');
   await fsp.mkdir(dir, { recursive: true });
   await fsp.writeFile(configFile, JSON.stringify({ ...config, out: runDir }));
   const lines: Line[] = [];
-  const l = launch(configFile, env, lines);
+  const l = launch(configFile, env, lines, family);
   const code = await l.exited;
   if (code !== 0) throw new Error(`the fault-free run failed (exit ${code}): ${l.result()?.error?.message ?? lines.slice(-5).map((x) => x.text).join('\n')}`);
-  return path.join(runDir, 'checkpoints', `iter-${String(config.iterations).padStart(6, '0')}`);
+  const last = 'iterations' in config ? config.iterations : config.maxSteps;
+  return path.join(runDir, 'checkpoints', `iter-${String(last).padStart(6, '0')}`);
 }

@@ -195,7 +195,9 @@ export class RingGroup implements InboundSink {
       ]);
     } catch (err) {
       this.breakOn(err as CollectiveError);
-      throw err;
+      // The group may have failed first for another reason (a refused chunk from the left closes
+      // the outbound stream too): the caller hears that first cause, not its echo on the right.
+      throw this.failure ?? err;
     } finally {
       clearTimeout(timer);
     }

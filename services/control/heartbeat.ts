@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { type StallReport, StallWatch } from './stall-watch.ts';
 import type { Logger } from '../telemetry/log.ts';
 import { decodeMessage, encodeMessage, type Heartbeat, heartbeatSchema } from './messages.ts';
 import { type MemberRole, memberToken, type RunSubjects } from './subjects.ts';
@@ -15,7 +16,10 @@ export function newInstanceId(): string {
   return `${os.hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
 }
 
-export type HeartbeatBody = Omit<Heartbeat, 'ts' | 'run' | 'role' | 'instance' | 'pid' | 'host'>;
+export type HeartbeatBody = Omit<Heartbeat, 'ts' | 'run' | 'role' | 'instance' | 'pid' | 'host' | 'stall'>;
+
+/** Called when an instance's heartbeat reports stalls it had not reported before. */
+export type StallListener = (member: SeenMember, stall: StallReport, newStalls: number) => void;
 
 export interface HeartbeatPublisher {
   /** Publishes now (after a state change), then keeps the interval. */
@@ -38,12 +42,16 @@ export function startHeartbeats(
       role: identity.role, ...(rank > 0 ? { rank } : {}), run: subjects.run, instance: identity.instance, pid: process.pid, host: os.hostname(),
       ...body(), ts: new Date().toISOString(),
     };
-    nc.publish(subject, encodeMessage(hb));
+    const stall = stalls.report();
+    nc.publish(subject, encodeMessage(stall ? { ...hb, stall } : hb));
   };
+  // Every heartbeat carries the process's own stalls, so the scheduler can name a member that
+  // stalled while the scheduler could not watch it (stall-watch.ts).
+  const stalls = new StallWatch();
   publish();
   const timer = setInterval(publish, intervalMs);
   timer.unref();
-  return { beat: publish, stop: () => clearInterval(timer) };
+  return { beat: publish, stop: () => { clearInterval(timer); stalls.stop(); } };
 }
 
 export interface SeenMember {
@@ -59,11 +67,14 @@ export class Membership {
   private readonly latest = new Map<string, SeenMember>();
   private readonly waiters = new Set<() => void>();
   private sub: Subscription | undefined;
+  /** The highest stall count each instance has reported. */
+  private readonly stallCounts = new Map<string, number>();
 
   constructor(
     private readonly nc: NatsConnection,
     private readonly subjects: RunSubjects,
     private readonly log: Logger,
+    private readonly onStall?: StallListener,
   ) {}
 
   start(): this {
@@ -92,6 +103,21 @@ export class Membership {
     const beats = prev && prev.hb.instance === hb.instance ? prev.beats + 1 : 1;
     this.latest.set(key, { hb, receivedAt: Date.now(), beats });
     for (const wake of [...this.waiters]) wake();
+    this.noteStalls(hb);
+  }
+
+  /** Heartbeats may arrive out of order after a reconnect: only a count above the highest seen is news. */
+  private noteStalls(hb: Heartbeat): void {
+    const before = this.stallCounts.get(hb.instance) ?? 0;
+    if (!hb.stall || hb.stall.count <= before) return;
+    this.stallCounts.set(hb.instance, hb.stall.count);
+    const seen = this.all().find((m) => m.hb === hb);
+    if (seen) this.onStall?.(seen, hb.stall, hb.stall.count - before);
+  }
+
+  /** How many stalls `instance` has reported (0: none). */
+  stallsOf(instance: string): number {
+    return this.stallCounts.get(instance) ?? 0;
   }
 
   /** The member's latest heartbeat; rank 0 is the role itself (or a replica group's rank 0). */

@@ -132,6 +132,8 @@ export const heartbeatSchema = z.strictObject({
   grpcAddr: z.string().optional(),
   /** The last iteration the service applied, when it has one. */
   iteration: z.number().int().min(-1).optional(),
+  /** The process's own stalls (stall-watch.ts): absent until its first one. */
+  stall: z.strictObject({ count: count, lastMs: count }).optional(),
   ts: z.iso.datetime(),
 });
 export type Heartbeat = z.infer<typeof heartbeatSchema>;

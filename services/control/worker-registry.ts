@@ -86,6 +86,13 @@ export class WorkerRoster {
         } else {
           try {
             const reg = decodeMessage(registrationSchema, e.value, `worker registration ${e.key}`);
+            // A registration speaks for its own key of its own run only: one written under another
+            // key (or for another run) would send that worker's commands elsewhere, or count one
+            // worker twice in a generation.
+            if (reg.run !== this.run || reg.key !== key) {
+              this.log.warn('ignoring a worker registration for another run or key', { key: e.key, run: reg.run.slice(0, 80), claimedKey: reg.key.slice(0, 80) });
+              continue;
+            }
             const prev = this.seen.get(key);
             this.seen.set(key, { reg, receivedAt: Date.now(), firstSeen: prev?.firstSeen ?? Date.now() });
           } catch (err) {

@@ -41,7 +41,7 @@ import { childEnvironment } from '../env/mod.ts';
 import type { Logger } from '../telemetry/log.ts';
 import type { GanTrainConfig } from '../train/config.ts';
 import { type ChildExit, ManagedChild } from './child.ts';
-import { type NatsServerProcess, startNatsServer } from './nats-server.ts';
+import { NatsKeeper } from './nats-keeper.ts';
 import { freePorts } from './ports.ts';
 import { localPrometheusConfig, type PrometheusProcess, startPrometheus, writeRunTargets } from './prometheus.ts';
 
@@ -136,8 +136,7 @@ class LocalCluster {
   private readonly started = performance.now();
   /** RUN_DIR/.cluster: the launcher's files (see the header). */
   private readonly clusterDir: string;
-  private nats: NatsServerProcess | undefined;
-  private natsRestarts = 0;
+  private readonly nats: NatsKeeper;
   private prometheus: PrometheusProcess | undefined;
   private targetsFile: string | undefined;
   private nc: NatsConnection | undefined;
@@ -152,6 +151,12 @@ class LocalCluster {
     this.runDir = clusterRunDir(cfg);
     this.runId = opts.runId ?? runIdFor(this.runDir);
     this.clusterDir = path.join(this.runDir, CLUSTER_DIR);
+    this.nats = new NatsKeeper({
+      storeDir: path.join(this.clusterDir, 'nats'), log: this.log, maxRestarts: opts.maxRestarts, stopping: () => this.stopping,
+      onStart: (n) => this.opts.onEvent?.({ type: 'nats', pid: n.pid, url: n.url }),
+      onExit: (n, code) => this.opts.onEvent?.({ type: 'nats-exit', pid: n.pid, code }),
+      onGiveUp: (message, cause) => this.fail(new ClusterFailed(message, undefined, { cause })),
+    });
     this.removeSignalHandlers = this.installSignalHandlers();
     process.on('exit', this.onExit);
   }
@@ -162,7 +167,7 @@ class LocalCluster {
    */
   private readonly onExit = (): void => {
     for (const child of this.children.values()) child.signal('SIGKILL');
-    if (this.nats) killGroupSync(this.nats.pid);
+    this.nats.killSync();
     if (this.prometheus) killGroupSync(this.prometheus.pid);
     if (this.targetsFile) rmSync(this.targetsFile, { force: true });
     rmSync(this.clusterDir, { recursive: true, force: true });
@@ -180,8 +185,9 @@ class LocalCluster {
     await fsp.mkdir(this.clusterDir, { recursive: true });
     const trainConfig = path.join(this.clusterDir, 'train-config.json');
     await fsp.writeFile(trainConfig, JSON.stringify({ ...this.cfg, out: this.runDir }, null, 2));
-    const natsUrl = this.opts.natsUrl ?? (await this.startNats());
+    const natsUrl = this.opts.natsUrl ?? (await this.nats.start());
     this.nc = await connectNats(natsUrl, { name: 'gantry-launcher', log: this.log });
+    if (!this.opts.natsUrl) this.nats.watch(this.nc);
     this.followProgress();
     const replicas = this.cfg.discriminatorReplicas ?? 1;
     const [gGrpc, gMetrics, sMetrics, ...dPorts] = await freePorts(3 + 2 * replicas);
@@ -228,47 +234,6 @@ class LocalCluster {
       }
     }
     return done;
-  }
-
-  private async startNats(port?: number): Promise<string> {
-    const storeDir = path.join(this.clusterDir, 'nats');
-    await fsp.mkdir(storeDir, { recursive: true });
-    const nats = await startNatsServer({ storeDir, port });
-    if (this.stopping) {
-      await nats.stop(STOP_GRACE_MS); // restarted while the run was being shut down
-      return nats.url;
-    }
-    this.nats = nats;
-    this.opts.onEvent?.({ type: 'nats', pid: nats.pid, url: nats.url });
-    void nats.exited.then((code) => {
-      this.opts.onEvent?.({ type: 'nats-exit', pid: nats.pid, code });
-      if (!this.stopping && this.nats === nats) void this.restartNats(nats, code);
-    });
-    return nats.url;
-  }
-
-  /**
-   * Same port (every client has the URL) and same store (the KV bucket with the run state). The
-   * port is retried for a few seconds in case the dead server's socket is not yet released.
-   */
-  private async restartNats(dead: NatsServerProcess, code: number | null): Promise<void> {
-    if (this.natsRestarts >= (this.opts.maxRestarts ?? 5)) {
-      this.fail(new ClusterFailed(`nats-server died ${this.natsRestarts + 1} times (last: code ${code}); giving up`));
-      return;
-    }
-    this.natsRestarts++;
-    this.log.warn(`nats-server exited (code ${code}); restarting it on port ${dead.port} with its store`, { restart: this.natsRestarts, storeDir: dead.storeDir });
-    let lastErr: unknown;
-    for (let attempt = 0; attempt < 10 && !this.stopping; attempt++) {
-      try {
-        await this.startNats(dead.port);
-        return;
-      } catch (err) {
-        lastErr = err;
-        await new Promise((r) => setTimeout(r, 500));
-      }
-    }
-    if (!this.stopping) this.fail(new ClusterFailed(`cannot restart nats-server on port ${dead.port}: ${(lastErr as Error | undefined)?.message}`, undefined, { cause: lastErr }));
   }
 
   private async startPrometheus(targetsFile: string, o: { port?: number; interval?: string }): Promise<void> {
@@ -356,7 +321,7 @@ class LocalCluster {
       this.settle.resolve({
         runId: this.runId, runDir: this.runDir, status: s.status, iterations: s.iteration,
         lastCheckpoint: s.lastCheckpoint ? path.join(this.runDir, s.lastCheckpoint.path) : null,
-        generation: s.generation, restarts: { ...this.restarts }, natsRestarts: this.natsRestarts, seconds: (performance.now() - this.started) / 1000,
+        generation: s.generation, restarts: { ...this.restarts }, natsRestarts: this.nats.restarts, seconds: (performance.now() - this.started) / 1000,
       });
     } catch (err) {
       this.fail(err as Error);
@@ -447,7 +412,7 @@ class LocalCluster {
     await this.children.get('scheduler')?.stop(STOP_GRACE_MS);
     await Promise.all([...this.children.values()].map((c) => c.stop(STOP_GRACE_MS)));
     await closeNats(this.nc);
-    await this.nats?.stop(STOP_GRACE_MS);
+    await this.nats.stop(STOP_GRACE_MS);
     await this.prometheus?.stop(STOP_GRACE_MS);
     if (this.targetsFile) await fsp.rm(this.targetsFile, { force: true });
     await fsp.rm(this.clusterDir, { recursive: true, force: true });

@@ -7,16 +7,20 @@
 //   - a scheduler that exits 0 ends the run (completed or stopped, read from KV); one that exits 1
 //     having failed the run fails it; one that crashed is restarted (up to 5 times), takes the run
 //     over from KV and resumes from the last complete checkpoint;
+//   - nats-server that dies is restarted on the same port with the same JetStream store
+//     (RUN_DIR/.cluster/nats, nats-keeper.ts): the run state and the worker registrations in KV
+//     survive, every process reconnects, and the run goes on;
 //   - Ctrl-C asks the scheduler to stop after the current step with a checkpoint; a second one
 //     stops everything.
-// On every way out all children's process groups and nats-server are stopped: no orphans.
+// On every way out all children's process groups and nats-server are stopped: no orphans. The
+// launcher's own files (train config, nats-server's store, Prometheus' data) live in
+// RUN_DIR/.cluster and are removed on the way out.
 // Monitoring: every process gets a known /metrics port; the run's targets (the scheduler and each
 // worker, role "worker") are published as a file_sd file (prometheus.ts) and rewritten when a
 // worker is added; with the `prometheus` option a local Prometheus, rules loaded, scrapes them.
 // Workers label their own series with their rank (setRank), which honor_labels keeps.
 import { childEnvironment } from '../env/mod.ts';
 import { promises as fsp } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -25,12 +29,12 @@ import { decodeMessage, encodeMessage, progressSchema } from '../control/message
 import { RunStateStore } from '../control/run-state.ts';
 import { runSubjects } from '../control/subjects.ts';
 import { createProgress, type Progress } from '../run/progress.ts';
-import { timestamp } from '../run/run-dir.ts';
+import { CLUSTER_DIR, timestamp } from '../run/run-dir.ts';
 import type { Logger } from '../telemetry/log.ts';
 import type { ClassifierTrainConfig } from '../train/config.ts';
 import { ManagedChild } from './child.ts';
 import { ClusterFailed, runIdFor } from './local-cluster.ts';
-import { type NatsServerProcess, startNatsServer } from './nats-server.ts';
+import { NatsKeeper } from './nats-keeper.ts';
 import { freePort } from './ports.ts';
 import { localPrometheusConfig, type PrometheusProcess, type ScrapeTarget, startPrometheus, writeRunTargets } from './prometheus.ts';
 
@@ -59,7 +63,9 @@ export type WorkersEvent =
   | { type: 'spawn'; role: 'scheduler' | 'worker'; pid: number; index: number }
   | { type: 'exit'; role: 'scheduler' | 'worker'; pid: number; index: number; code: number | null; signal: NodeJS.Signals | null }
   | { type: 'progress'; iteration: number; total: number; status: string }
-  | { type: 'prometheus'; pid: number; url: string };
+  | { type: 'prometheus'; pid: number; url: string }
+  | { type: 'nats'; pid: number; url: string }
+  | { type: 'nats-exit'; pid: number; code: number | null };
 
 export interface WorkersSummary {
   runId: string;
@@ -82,8 +88,9 @@ export class LocalWorkers {
   private readonly workers: ManagedChild[] = [];
   private scheduler: ManagedChild | undefined;
   private readonly started = performance.now();
-  private tmp: string | undefined;
-  private nats: NatsServerProcess | undefined;
+  /** RUN_DIR/.cluster: the launcher's files. */
+  private readonly clusterDir: string;
+  private readonly nats: NatsKeeper;
   private nc: NatsConnection | undefined;
   private natsUrl = '';
   private prometheus: PrometheusProcess | undefined;
@@ -101,16 +108,26 @@ export class LocalWorkers {
     this.runDir = workersRunDir(cfg);
     this.runId = opts.runId ?? runIdFor(this.runDir);
     this.done = new Promise((resolve, reject) => { this.settle = { resolve, reject }; });
+    this.clusterDir = path.join(this.runDir, CLUSTER_DIR);
+    this.nats = new NatsKeeper({
+      storeDir: path.join(this.clusterDir, 'nats'), log: opts.log, stopping: () => this.stopping,
+      onStart: (n) => this.opts.onEvent?.({ type: 'nats', pid: n.pid, url: n.url }),
+      onExit: (n, code) => this.opts.onEvent?.({ type: 'nats-exit', pid: n.pid, code }),
+      onGiveUp: (message, cause) => this.settle.reject(new ClusterFailed(message, undefined, { cause })),
+    });
     this.removeSignalHandlers = this.installSignalHandlers();
   }
 
   /** Starts everything; resolves when the run ends. */
   async run(): Promise<WorkersSummary> {
-    this.tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'gantry-workers-'));
-    const trainConfig = path.join(this.tmp, 'train-config.json');
+    // One left by a launcher killed outright is replaced: the run state is in the checkpoints.
+    await fsp.rm(this.clusterDir, { recursive: true, force: true });
+    await fsp.mkdir(this.clusterDir, { recursive: true });
+    const trainConfig = path.join(this.clusterDir, 'train-config.json');
     await fsp.writeFile(trainConfig, JSON.stringify({ ...this.cfg, out: this.runDir }, null, 2));
-    this.natsUrl = this.opts.natsUrl ?? (await this.startNats());
+    this.natsUrl = this.opts.natsUrl ?? (await this.nats.start());
     this.nc = await connectNats(this.natsUrl, { name: 'gantry-launcher', log: this.opts.log });
+    if (!this.opts.natsUrl) this.nats.watch(this.nc);
     this.followProgress();
     const metricsPort = await freePort();
     this.opts.log.info('local workers', { run: this.runId, runDir: this.runDir, nats: this.natsUrl, workers: this.cfg.workers, schedulerMetrics: metricsPort });
@@ -144,9 +161,9 @@ export class LocalWorkers {
   }
 
   private async startPrometheus(o: { port?: number; interval?: string }): Promise<void> {
-    const configFile = path.join(this.tmp!, 'prometheus.yml');
+    const configFile = path.join(this.clusterDir, 'prometheus.yml');
     await fsp.writeFile(configFile, localPrometheusConfig(this.targetsFile!, o.interval ?? '5s'));
-    this.prometheus = await startPrometheus({ configFile, dataDir: path.join(this.tmp!, 'prometheus'), port: o.port });
+    this.prometheus = await startPrometheus({ configFile, dataDir: path.join(this.clusterDir, 'prometheus'), port: o.port });
     this.opts.onEvent?.({ type: 'prometheus', pid: this.prometheus.pid, url: this.prometheus.url });
     this.opts.log.info(`Prometheus: ${this.prometheus.url} (scraping run ${this.runId}; it stops when the run ends)`, { url: this.prometheus.url });
     void this.prometheus.exited.then((code) => {
@@ -161,16 +178,6 @@ export class LocalWorkers {
 
   private common(): Record<string, string> {
     return { GANTRY_NATS_URL: this.natsUrl, GANTRY_RUN_ID: this.runId, GANTRY_RUN_DIR: this.runDir, GANTRY_PARENT_PID: String(process.pid) };
-  }
-
-  private async startNats(): Promise<string> {
-    const storeDir = path.join(this.tmp!, 'nats');
-    await fsp.mkdir(storeDir);
-    this.nats = await startNatsServer({ storeDir });
-    void this.nats.exited.then((code) => {
-      if (!this.stopping) this.settle.reject(new ClusterFailed(`nats-server exited unexpectedly (code ${code})`));
-    });
-    return this.nats.url;
   }
 
   private child(role: 'scheduler' | 'worker', index: number, env: Record<string, string>): ManagedChild {
@@ -278,7 +285,7 @@ export class LocalWorkers {
     };
   }
 
-  /** Stops the scheduler, then every worker, then nats-server; removes the temporary directory. */
+  /** Stops the scheduler, then every worker, then nats-server; removes RUN_DIR/.cluster. */
   async shutdown(): Promise<void> {
     this.stopping = true;
     this.removeSignalHandlers();
@@ -286,10 +293,10 @@ export class LocalWorkers {
     await this.scheduler?.stop(STOP_GRACE_MS);
     await Promise.all(this.workers.map((w) => w.stop(STOP_GRACE_MS)));
     await closeNats(this.nc);
-    await this.nats?.stop(STOP_GRACE_MS);
+    await this.nats.stop(STOP_GRACE_MS);
     await this.prometheus?.stop(STOP_GRACE_MS);
     if (this.targetsFile) await fsp.rm(this.targetsFile, { force: true });
-    if (this.tmp) await fsp.rm(this.tmp, { recursive: true, force: true });
+    await fsp.rm(this.clusterDir, { recursive: true, force: true });
   }
 }
 

@@ -20,7 +20,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { CommandClient } from '../control/commands.ts';
 import { CommandFailed, RoleUnavailable } from '../control/errors.ts';
-import { Membership } from '../control/heartbeat.ts';
+import { Membership, type SeenMember } from '../control/heartbeat.ts';
 import type { BackendReport, CheckpointRef, CommandOf, CommandType, OkReply } from '../control/messages.ts';
 import { memberToken, type RunSubjects, SERVICE_ROLES, type ServiceRole } from '../control/subjects.ts';
 import type { Logger } from '../telemetry/log.ts';
@@ -106,7 +106,7 @@ export class Fleet {
     private readonly log: Logger,
     sizes: Partial<Record<ServiceRole, number>> = {},
   ) {
-    this.members = new Membership(nc, subjects, log).start();
+    this.members = new Membership(nc, subjects, log, (m, stall, fresh) => this.onMemberStall(m, stall.lastMs, fresh)).start();
     this.vantage = new Vantage(nc, log);
     this.client = new CommandClient(nc, subjects);
     this.sizes = { generator: sizes.generator ?? 1, discriminator: sizes.discriminator ?? 1 };
@@ -297,6 +297,24 @@ export class Fleet {
   stop(): void {
     this.members.stop();
     this.vantage.stop();
+  }
+
+  /**
+   * What the scheduler could not watch, the member reports itself: each heartbeat carries the
+   * member's own stalls (control/stall-watch.ts), and one longer than the liveness window is named
+   * here even when it hid inside the scheduler's own stall or a NATS outage (the member was slow;
+   * if a command failed meanwhile, the usual loss handling applies as well).
+   */
+  private onMemberStall(m: SeenMember, lastMs: number, fresh: number): void {
+    const role = m.hb.role;
+    if (!(SERVICE_ROLES as readonly string[]).includes(role)) return;
+    const fields = { role, instance: m.hb.instance, stallMs: lastMs, stalls: fresh };
+    if (lastMs > this.opts.livenessMs) {
+      this.log.warn(`${role} stalled: it did not run for ${lastMs} ms, past the ${this.opts.livenessMs} ms liveness window ` +
+        `(stopped, paused, or one step longer than that; its own report)`, fields);
+    } else {
+      this.log.info(`${role} paused for ${lastMs} ms (within the liveness window)`, fields);
+    }
   }
 }
 

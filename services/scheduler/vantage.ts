@@ -3,8 +3,8 @@
 // stalled (SIGSTOP, a long GC, a suspended VM: every heartbeat it has not read yet looks late at
 // once) or when NATS is down or stalled (all peers fall silent at once). Neither is the member's
 // fault, so silence only counts from `trustedSince`:
-//   - own stall: a ticker samples the wall clock every TICK_MS; a gap over STALL_MS between two
-//     samples means this process did not run, and trust restarts when it runs again;
+//   - own stall: a gap in the scheduler's own clock samples (control/stall-watch.ts) means this
+//     process did not run, and trust restarts when it runs again;
 //   - NATS down: from a 'disconnect' (or 'staleConnection') status until a 'reconnect', and trust
 //     restarts at the reconnect (the members reconnect too, a little later);
 //   - NATS stalled (the TCP connection is up, the server does not answer): before any member is
@@ -13,10 +13,9 @@
 // A command sent while NATS was away may have been lost with the server: `reconnects` counts the
 // reconnections, and the fleet re-sends a command during which one happened.
 import type { NatsConnection } from '@nats-io/transport-node';
+import { StallWatch } from '../control/stall-watch.ts';
 import type { Logger } from '../telemetry/log.ts';
 
-const TICK_MS = 100;
-const STALL_MS = 1_000;
 const PROBE_MS = 1_000;
 
 /** Why the scheduler did not trust its view at some moment (for logs and tests). */
@@ -25,19 +24,17 @@ export type Blind = 'scheduler-stalled' | 'nats-disconnected' | 'nats-stalled';
 export class Vantage {
   /** Local time (ms) from which missing heartbeats count against a member. */
   private trusted = Date.now();
-  private lastTick = Date.now();
   private down: Blind | undefined;
   private probing: Promise<boolean> | undefined;
   private reconnections = 0;
-  private readonly ticker: NodeJS.Timeout;
+  private readonly stalls: StallWatch;
   private closed = false;
 
   constructor(
     private readonly nc: NatsConnection,
     private readonly log: Logger,
   ) {
-    this.ticker = setInterval(() => this.tick(), TICK_MS);
-    this.ticker.unref();
+    this.stalls = new StallWatch((gap) => this.onOwnStall(gap));
     void this.watchStatus();
   }
 
@@ -48,13 +45,13 @@ export class Vantage {
 
   /** Silence before this local time (ms) says nothing about a member; now while blind. */
   trustedSince(): number {
-    this.tick();
+    this.stalls.tick();
     return this.down ? Date.now() : this.trusted;
   }
 
   /** Currently unable to hear anyone (NATS down or stalled), or undefined. */
   blind(): Blind | undefined {
-    this.tick();
+    this.stalls.tick();
     return this.down;
   }
 
@@ -89,14 +86,10 @@ export class Vantage {
     }
   }
 
-  private tick(): void {
-    const now = Date.now();
-    const gap = now - this.lastTick;
-    this.lastTick = now;
-    if (gap > STALL_MS && !this.closed) {
-      this.trusted = now;
-      this.log.warn(`the scheduler itself did not run for ${gap} ms; no member is blamed for heartbeats missed meanwhile`, { gapMs: gap, blind: 'scheduler-stalled' });
-    }
+  private onOwnStall(gap: number): void {
+    if (this.closed) return;
+    this.trusted = Date.now();
+    this.log.warn(`the scheduler itself did not run for ${gap} ms; no member is blamed for heartbeats missed meanwhile`, { gapMs: gap, blind: 'scheduler-stalled' });
   }
 
   private async watchStatus(): Promise<void> {
@@ -130,6 +123,6 @@ export class Vantage {
 
   stop(): void {
     this.closed = true;
-    clearInterval(this.ticker);
+    this.stalls.stop();
   }
 }

@@ -18,13 +18,27 @@ const okFlag = z.looseObject({ ok: z.boolean() });
 
 /** Request/reply to one worker; a silent one is RoleUnavailable, an {ok:false} one CommandFailed. */
 export class WorkerCommands {
-  constructor(private readonly nc: NatsConnection, private readonly run: string, private readonly prefix: string) {}
+  /** Times the connection to NATS was re-established (a restarted nats-server). */
+  private reconnects = 0;
 
+  constructor(private readonly nc: NatsConnection, private readonly run: string, private readonly prefix: string) {
+    void (async () => {
+      for await (const s of nc.status()) if (s.type === 'reconnect') this.reconnects++;
+    })().catch(() => undefined);
+  }
+
+  /**
+   * Sends `cmd` and waits up to `timeoutMs` for the reply. A reconnect to NATS while waiting
+   * (nats-server restarted) may have lost the command or its reply with the old server: the
+   * command is sent again within the same deadline (commands are idempotent per generation and
+   * step: a step already applied answers from the worker's cache).
+   */
   async send<T extends WorkerCommandType>(key: string, cmd: Extract<WorkerCommand, { type: T }>, timeoutMs: number): Promise<WorkerOkReply<T>> {
     const role = `worker ${key}`;
-    let data: Uint8Array;
+    const deadline = Date.now() + timeoutMs;
+    let data: Uint8Array | undefined;
     try {
-      data = (await this.nc.request(workerCmdSubject(this.run, key, this.prefix), encodeMessage(cmd), { timeout: timeoutMs })).data;
+      while (data === undefined) data = await this.requestOnce(key, cmd, Math.max(1, deadline - Date.now()));
     } catch (err) {
       throw silent(role, cmd.type, timeoutMs, err);
     }
@@ -33,7 +47,21 @@ export class WorkerCommands {
     if (raw.ok === false) throw new CommandFailed(role, validateMessage(errorReplySchema, raw, what).error);
     return validateMessage(workerReplySchemas[cmd.type as T], raw, what) as WorkerOkReply<T>;
   }
+
+  /** The reply's bytes, or undefined when a reconnect came first (send again). */
+  private requestOnce(key: string, cmd: WorkerCommand, timeoutMs: number): Promise<Uint8Array | undefined> {
+    const seen = this.reconnects;
+    let poll: NodeJS.Timeout | undefined;
+    const reply = this.nc.request(workerCmdSubject(this.run, key, this.prefix), encodeMessage(cmd), { timeout: timeoutMs }).then((m) => m.data);
+    const reconnected = new Promise<undefined>((resolve) => {
+      poll = setInterval(() => { if (this.reconnects !== seen) resolve(undefined); }, RECONNECT_POLL_MS);
+    });
+    reply.catch(() => undefined); // a late failure after a reconnect won the race
+    return Promise.race([reply, reconnected]).finally(() => clearInterval(poll));
+  }
 }
+
+const RECONNECT_POLL_MS = 100;
 
 function silent(role: string, type: string, timeoutMs: number, err: unknown): Error {
   for (let cur: unknown = err; cur instanceof Error; cur = cur.cause) {

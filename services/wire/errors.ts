@@ -136,7 +136,8 @@ export class CollectiveRefusedError extends Error {
     readonly expected: string,
     readonly found: string,
   ) {
-    super(`${field}: expected ${expected}, found ${found} (${kind} refused, not summed)`);
+    // `found` comes from the peer (a run id may be any length): clipped, as every echoed id.
+    super(`${field}: expected ${clipText(expected, 120)}, found ${clipText(found, 120)} (${kind} refused, not summed)`);
   }
 }
 

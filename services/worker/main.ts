@@ -39,7 +39,7 @@ export async function runWorker(cfg: WorkerConfig, log: Logger, signal: AbortSig
   let publisher: { beat(): void } | undefined;
   const endpoint = new CollectiveEndpoint({ runId: cfg.runId });
   const node = new WorkerNode({
-    runId: cfg.runId, dataDir: cfg.dataDir, rpcTimeoutMs: cfg.rpcTimeoutMs, endpoint, metrics, log, tls,
+    runId: cfg.runId, key, dataDir: cfg.dataDir, rpcTimeoutMs: cfg.rpcTimeoutMs, endpoint, metrics, log, tls,
     onChange: () => {
       server.setServing(node.replica !== undefined);
       publisher?.beat();

@@ -24,6 +24,8 @@ interface Joined { generation: number; rank: number; size: number; group: GroupH
 
 export interface WorkerNodeOptions {
   runId: string;
+  /** This process's worker key (its command subject token and KV key); a join must name it. */
+  key?: string;
   /** Overrides the training config's data directory. */
   dataDir?: string;
   rpcTimeoutMs: number;
@@ -99,6 +101,7 @@ export class WorkerNode {
     if (cmd.rank >= size || cmd.members[cmd.rank].rank !== cmd.rank) {
       throw new ServiceError('bad-request', `rank: expected 0..${size - 1} matching members[rank].rank, found ${cmd.rank}`, { field: 'rank' });
     }
+    checkMembers(cmd.members, cmd.rank, this.opts.key);
     const cfg = this.parseConfig(cmd.config, cmd.configHash);
     if (!this.replica || this.replica.configHash !== cmd.configHash) await this.rebuild(cfg, cmd.configHash);
     const replica = this.replica!;
@@ -199,6 +202,11 @@ export class WorkerNode {
     if (last && last.generation === cmd.generation && last.step === cmd.step && m.replica.applied === cmd.step + 1) {
       return { ...last.reply, applied: false };
     }
+    // Only the next step runs: a stale or future one would train on another slice of data (and
+    // is no collective failure: nothing was sent to the ring).
+    if (cmd.step !== m.replica.applied) {
+      throw new ServiceError('bad-request', `step: this worker holds ${m.replica.applied} steps, so the next is step ${m.replica.applied}; found ${cmd.step}`, { field: 'step' });
+    }
     const end = this.opts.metrics.stepDuration.startTimer({ phase: 'train_step' });
     const t0 = performance.now();
     m.group.takeWait();
@@ -255,5 +263,25 @@ export class WorkerNode {
     this.replica?.dispose();
     this.replica = undefined;
     void tf; // the backend stays up until the process exits
+  }
+}
+
+/**
+ * A join's member list is one ring: ranks 0..N-1 in order, each key and address once, and this
+ * worker at its rank (a forged list would pair this rank with the wrong neighbours or run two
+ * ranks on one process). Checked before anything changes.
+ */
+function checkMembers(members: WorkerCommandOf<'join'>['members'], rank: number, ownKey: string | undefined): void {
+  const keys = new Set<string>();
+  const addrs = new Set<string>();
+  for (const [i, m] of members.entries()) {
+    if (m.rank !== i) throw new ServiceError('bad-request', `members[${i}].rank: expected ${i} (ranks in order), found ${m.rank}`, { field: `members[${i}].rank` });
+    if (keys.has(m.key)) throw new ServiceError('bad-request', `members[${i}].key: each worker once, found ${JSON.stringify(m.key.slice(0, 80))} again`, { field: `members[${i}].key` });
+    if (addrs.has(m.addr)) throw new ServiceError('bad-request', `members[${i}].addr: each address once, found ${JSON.stringify(m.addr.slice(0, 80))} again`, { field: `members[${i}].addr` });
+    keys.add(m.key);
+    addrs.add(m.addr);
+  }
+  if (ownKey !== undefined && members[rank].key !== ownKey) {
+    throw new ServiceError('bad-request', `members[${rank}].key: this worker is ${JSON.stringify(ownKey)}, found ${JSON.stringify(members[rank].key.slice(0, 80))}`, { field: `members[${rank}].key` });
   }
 }

@@ -7,6 +7,8 @@ import { after, test } from 'node:test';
 import { runInProcessGrpc } from './grpc-inprocess.ts';
 import { runControlPlane } from './nats-surface.ts';
 import { runCollective, runWorker } from './collective-cases.ts';
+import { runRingChunks } from './ring-chunk-cases.ts';
+import { runWorkerControl } from './worker-nats-cases.ts';
 import { cliCases, configCases } from './config-cases.ts';
 import { checkpointCases, dataCases, treeHash } from './file-cases.ts';
 import { promises as fsp } from 'node:fs';
@@ -26,6 +28,10 @@ test('gRPC: the collective ring of data-parallel replicas, in this process', asy
   await runCollective(tally, SEED);
 });
 
+test('gRPC: hostile chunks from an accepted left neighbour of a ring, in this process', async () => {
+  await runRingChunks(tally, SEED);
+});
+
 test('gRPC: a data-parallel worker replica (WorkerService), in this process', async () => {
   await runWorker(tally, SEED);
 });
@@ -35,6 +41,10 @@ test('NATS: commands to service processes, gRPC to them, control messages and he
   // The scheduler was still paused where it was: the real stop found it there.
   assert.equal(end.status, 'stopped');
   assert.equal(end.stoppedAt, end.pausedAt);
+});
+
+test('NATS and KV: commands to a worker process, registrations to the classifier scheduler\'s roster', async () => {
+  await runWorkerControl(tally, SEED);
 });
 
 test('config loader and CLI: unknown keys, wrong types, out-of-range values', async () => {

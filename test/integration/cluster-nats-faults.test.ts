@@ -4,7 +4,7 @@
 //     in-process trainer's weights, no service restarted;
 //   - SIGSTOP of nats-server, or of the scheduler, for 10 s (longer than the liveness window and
 //     the command deadline): nobody is called dead, no generation is re-formed (no rollback), and
-//     the weights are again exactly the reference's.
+//     the weights are again exactly the reference's; the launcher names the stalled nats-server.
 import assert from 'node:assert/strict';
 import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
@@ -12,7 +12,8 @@ import { after, before, it } from 'node:test';
 import { type ClusterEvent, type ClusterSummary, runLocalCluster } from '../../services/launcher/local-cluster.ts';
 import type { MemberRole } from '../../services/control/subjects.ts';
 import { diffCheckpoints } from '../../services/run/diff.ts';
-import { echoOnFailure, LineSink, quietLog, tinyGanConfig, trainReference } from '../harness/cluster.ts';
+import { createLogger } from '../../services/telemetry/log.ts';
+import { echoOnFailure, LineSink, tinyGanConfig, trainReference } from '../harness/cluster.ts';
 import { isAlive, tempDir } from '../harness/nats.ts';
 
 const ITERATIONS = 30;
@@ -50,7 +51,8 @@ async function runWithFault(name: string, victim: Victim, fault: (pid: number) =
   };
   const common = { GANTRY_HEARTBEAT_MS: '200', GANTRY_LOG_FORMAT: 'json' };
   const summary = await echoOnFailure(output, runLocalCluster(cfg, {
-    log: quietLog, output, progress: false, handleSignals: false, onEvent,
+    // The launcher's own warnings go with the children's lines (it names a stalled nats-server).
+    log: createLogger({ component: 'launcher', format: 'json', level: 'warn', stream: output }), output, progress: false, handleSignals: false, onEvent,
     env: {
       generator: common, discriminator: common,
       scheduler: { ...common, GANTRY_COMMAND_TIMEOUT_MS: '3000', GANTRY_LIVENESS_MS: '2000', GANTRY_RECOVERY_TIMEOUT_MS: '30000' },
@@ -95,6 +97,7 @@ it('kill -9 of nats-server: restarted on its port with its store, the run comple
 it('SIGSTOP of nats-server for 10 s: no service blamed, no rollback', async () => {
   const r = await runWithFault('nats-stop', 'nats', (pid) => stopFor(pid, true));
   assert.equal(r.summary.natsRestarts, 0);
+  assert.ok(r.output.find(/"msg":"NATS does not answer a PING/), 'the launcher named the stalled nats-server');
   await assertHealed(r);
   assert.equal(generationsFormed(r.output), 1, 'one generation: the run never rolled back');
 });
