@@ -31,7 +31,11 @@ export class WorkerCommands {
    * Sends `cmd` and waits up to `timeoutMs` for the reply. A reconnect to NATS while waiting
    * (nats-server restarted) may have lost the command or its reply with the old server: the
    * command is sent again within the same deadline (commands are idempotent per generation and
-   * step: a step already applied answers from the worker's cache).
+   * step: a step already applied answers from the worker's cache). NATS core delivers at most
+   * once, and a command or reply can also be lost around a reconnect that happened just before
+   * the send (seen once after a nats-server restart: a step waited out its whole deadline), so a
+   * `step` or `hash` still unanswered after RESEND_MS is sent again too; the worker queues the copy
+   * behind the original and answers it from its cache (the scheduler does not need `applied`).
    */
   async send<T extends WorkerCommandType>(key: string, cmd: Extract<WorkerCommand, { type: T }>, timeoutMs: number): Promise<WorkerOkReply<T>> {
     const role = `worker ${key}`;
@@ -48,13 +52,14 @@ export class WorkerCommands {
     return validateMessage(workerReplySchemas[cmd.type as T], raw, what) as WorkerOkReply<T>;
   }
 
-  /** The reply's bytes, or undefined when a reconnect came first (send again). */
+  /** The reply's bytes, or undefined when a reconnect came first or a resend is due (send again). */
   private requestOnce(key: string, cmd: WorkerCommand, timeoutMs: number): Promise<Uint8Array | undefined> {
     const seen = this.reconnects;
+    const resendAt = RESENDABLE.has(cmd.type) ? Date.now() + RESEND_MS : Infinity;
     let poll: NodeJS.Timeout | undefined;
     const reply = this.nc.request(workerCmdSubject(this.run, key, this.prefix), encodeMessage(cmd), { timeout: timeoutMs }).then((m) => m.data);
     const reconnected = new Promise<undefined>((resolve) => {
-      poll = setInterval(() => { if (this.reconnects !== seen) resolve(undefined); }, RECONNECT_POLL_MS);
+      poll = setInterval(() => { if (this.reconnects !== seen || Date.now() >= resendAt) resolve(undefined); }, RECONNECT_POLL_MS);
     });
     reply.catch(() => undefined); // a late failure after a reconnect won the race
     return Promise.race([reply, reconnected]).finally(() => clearInterval(poll));
@@ -62,6 +67,9 @@ export class WorkerCommands {
 }
 
 const RECONNECT_POLL_MS = 100;
+/** An unanswered step or hash is sent again after this long (a normal step takes well under it). */
+const RESEND_MS = 10_000;
+const RESENDABLE: ReadonlySet<WorkerCommandType> = new Set<WorkerCommandType>(['step', 'hash']);
 
 function silent(role: string, type: string, timeoutMs: number, err: unknown): Error {
   for (let cur: unknown = err; cur instanceof Error; cur = cur.cause) {
