@@ -21,7 +21,13 @@ export class WorkerCommands {
   /** Times the connection to NATS was re-established (a restarted nats-server). */
   private reconnects = 0;
 
-  constructor(private readonly nc: NatsConnection, private readonly run: string, private readonly prefix: string) {
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly run: string,
+    private readonly prefix: string,
+    /** How long an unanswered `step` or `hash` waits before it is sent again. */
+    private readonly resendMs = RESEND_MS,
+  ) {
     void (async () => {
       for await (const s of nc.status()) if (s.type === 'reconnect') this.reconnects++;
     })().catch(() => undefined);
@@ -34,7 +40,7 @@ export class WorkerCommands {
    * step: a step already applied answers from the worker's cache). NATS core delivers at most
    * once, and a command or reply can also be lost around a reconnect that happened just before
    * the send (seen once after a nats-server restart: a step waited out its whole deadline), so a
-   * `step` or `hash` still unanswered after RESEND_MS is sent again too; the worker queues the copy
+   * `step` or `hash` still unanswered after `resendMs` is sent again too; the worker queues the copy
    * behind the original and answers it from its cache (the scheduler does not need `applied`).
    */
   async send<T extends WorkerCommandType>(key: string, cmd: Extract<WorkerCommand, { type: T }>, timeoutMs: number): Promise<WorkerOkReply<T>> {
@@ -55,7 +61,7 @@ export class WorkerCommands {
   /** The reply's bytes, or undefined when a reconnect came first or a resend is due (send again). */
   private requestOnce(key: string, cmd: WorkerCommand, timeoutMs: number): Promise<Uint8Array | undefined> {
     const seen = this.reconnects;
-    const resendAt = RESENDABLE.has(cmd.type) ? Date.now() + RESEND_MS : Infinity;
+    const resendAt = RESENDABLE.has(cmd.type) ? Date.now() + this.resendMs : Infinity;
     let poll: NodeJS.Timeout | undefined;
     const reply = this.nc.request(workerCmdSubject(this.run, key, this.prefix), encodeMessage(cmd), { timeout: timeoutMs }).then((m) => m.data);
     const reconnected = new Promise<undefined>((resolve) => {
