@@ -11,12 +11,13 @@
 //            launcher when one was needed), past the iteration the run was at when faulted;
 //   blamed:  who those lines blame, vs the faulted targets.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { closeSync, promises as fsp, openSync, readFileSync, writeSync } from 'node:fs';
+import { promises as fsp, readFileSync } from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { diffCheckpoints } from '../services/run/diff.ts';
 import type { ClassifierTrainConfig, GanTrainConfig } from '../services/train/config.ts';
+import { fillDisk } from '../test/harness/disk.ts';
 
 const LAUNCHER = fileURLToPath(new URL('./chaos-launcher.ts', import.meta.url));
 const RUN_LIMIT_MS = 180_000;
@@ -157,21 +158,9 @@ function signal(pid: number, sig: NodeJS.Signals, group: boolean): void {
   }
 }
 
-function fill(dir: string): void {
-  const fd = openSync(path.join(dir, 'filler'), 'w');
-  const chunk = Buffer.alloc(64 * 1024);
-  try {
-    for (;;) writeSync(fd, chunk);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /** Applies one fault; resolves when it is over (a stopped process continued). */
 async function apply(f: Fault, l: Launch, checkpointsDir: string): Promise<void> {
-  if (f.action === 'fill') return fill(checkpointsDir);
+  if (f.action === 'fill') return fillDisk(checkpointsDir);
   const pid = l.pids.get(f.target);
   if (pid === undefined) return;
   const group = f.target === 'nats'; // the watchdog shell and nats-server

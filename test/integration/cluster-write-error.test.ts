@@ -5,13 +5,14 @@
 // failed" prefix and no false "timed out" warning, with the last complete checkpoint intact.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, promises as fsp, writeSync, openSync, closeSync } from 'node:fs';
+import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { after, before, it } from 'node:test';
 import { ClusterFailed, type ClusterEvent, runLocalCluster } from '../../services/launcher/local-cluster.ts';
 import { latestCheckpoint } from '../../services/run/checkpoint-list.ts';
 import { echoOnFailure, LineSink, quietLog, tinyGanConfig } from '../harness/cluster.ts';
 import { tempDir } from '../harness/nats.ts';
+import { fillDisk } from '../harness/disk.ts';
 
 let root: string;
 let mounted: string | undefined;
@@ -34,18 +35,6 @@ after(async () => {
 });
 
 /** Writes zeros into `dir` until the file system is full. */
-function fill(dir: string): void {
-  const fd = openSync(path.join(dir, 'filler'), 'w');
-  const chunk = Buffer.alloc(64 * 1024);
-  try {
-    for (;;) writeSync(fd, chunk);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-  } finally {
-    closeSync(fd);
-  }
-}
-
 it('ENOSPC while checkpointing: one error naming the file and the cause, the previous checkpoint intact', async (t) => {
   if (skip) {
     t.skip(skip);
@@ -59,7 +48,7 @@ it('ENOSPC while checkpointing: one error naming the file and the cause, the pre
     if (filled || e.type !== 'progress' || e.iteration < 6) return;
     if (!existsSync(path.join(mounted!, 'iter-000005', 'manifest.json'))) return;
     filled = true;
-    fill(mounted!);
+    fillDisk(mounted!);
   };
   const common = { GANTRY_HEARTBEAT_MS: '200', GANTRY_LOG_FORMAT: 'json' };
   const cluster = runLocalCluster(cfg, {
