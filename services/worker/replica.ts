@@ -20,7 +20,7 @@ import { tf } from '../core/tf.ts';
 import { buildClassifier, classifierArch } from '../core/presets.ts';
 import { Adam, WORKSHOP_DECAY } from '../core/optim.ts';
 import { deriveSeed } from '../data/seed.ts';
-import { classifierStep, evaluateClassifier } from '../core/classifier/step.ts';
+import { classifierStep, evaluateClassifierYielding } from '../core/classifier/step.ts';
 import { restoreModel, snapshotModel } from '../core/snapshot.ts';
 import { SnapshotMismatchError } from '../core/errors.ts';
 import type { ClassifierModel } from '../core/model.ts';
@@ -121,10 +121,11 @@ export class Replica {
     }
   }
 
-  evaluate(split: 'validation' | 'test'): { loss: number; accuracy: number; count: number } {
+  /** Yields to the event loop between batches: the worker's heartbeats go on through a long evaluation. */
+  evaluate(split: 'validation' | 'test'): Promise<{ loss: number; accuracy: number; count: number }> {
     const set = split === 'test' ? this.data.test : this.data.train;
     const indices = split === 'test' ? Uint32Array.from({ length: set.count }, (_, i) => i) : this.split.validation;
-    return evaluateClassifier(this.model, batchesOf(set, indices));
+    return evaluateClassifierYielding(this.model, batchesOf(set, indices));
   }
 
   snapshot(): WeightsState {

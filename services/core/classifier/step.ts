@@ -53,20 +53,43 @@ export function evaluateClassifier(
   model: ClassifierModel,
   batches: Iterable<{ x: tf.Tensor4D; labels: tf.Tensor1D }>,
 ): { loss: number; accuracy: number; count: number } {
-  let lossSum = 0;
-  let correct = 0;
-  let count = 0;
+  const total = { lossSum: 0, correct: 0, count: 0 };
+  for (const { x, labels } of batches) evaluateBatch(model, x, labels, total);
+  return evaluationResult(total);
+}
+
+/**
+ * evaluateClassifier giving the event loop a turn after every batch (a service's heartbeats and
+ * commands keep flowing through an evaluation of thousands of images); the same numbers.
+ */
+export async function evaluateClassifierYielding(
+  model: ClassifierModel,
+  batches: Iterable<{ x: tf.Tensor4D; labels: tf.Tensor1D }>,
+): Promise<{ loss: number; accuracy: number; count: number }> {
+  const total = { lossSum: 0, correct: 0, count: 0 };
   for (const { x, labels } of batches) {
-    const [l, c] = tf.tidy(() => {
-      const logits = model.apply(x, INFER) as tf.Tensor2D;
-      const loss = tf.mul(softmaxCrossEntropy(logits, labels), x.shape[0]);
-      const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'float32'));
-      return [loss.dataSync()[0], hits.dataSync()[0]];
-    });
-    tf.dispose([x, labels]);
-    lossSum += l;
-    correct += c;
-    count += x.shape[0];
+    evaluateBatch(model, x, labels, total);
+    await new Promise<void>((resolve) => setImmediate(resolve));
   }
-  return { loss: lossSum / Math.max(count, 1), accuracy: correct / Math.max(count, 1), count };
+  return evaluationResult(total);
+}
+
+type EvalTotal = { lossSum: number; correct: number; count: number };
+
+/** Adds one batch's summed loss and hits to `total`; disposes the batch. */
+function evaluateBatch(model: ClassifierModel, x: tf.Tensor4D, labels: tf.Tensor1D, total: EvalTotal): void {
+  const [l, c] = tf.tidy(() => {
+    const logits = model.apply(x, INFER) as tf.Tensor2D;
+    const loss = tf.mul(softmaxCrossEntropy(logits, labels), x.shape[0]);
+    const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'float32'));
+    return [loss.dataSync()[0], hits.dataSync()[0]];
+  });
+  tf.dispose([x, labels]);
+  total.lossSum += l;
+  total.correct += c;
+  total.count += x.shape[0];
+}
+
+function evaluationResult(t: EvalTotal): { loss: number; accuracy: number; count: number } {
+  return { loss: t.lossSum / Math.max(t.count, 1), accuracy: t.correct / Math.max(t.count, 1), count: t.count };
 }
