@@ -9,6 +9,7 @@
 // fault-free reference). Kinds are dealt in seeded rounds so that N trials cover them evenly;
 // --only runs just those trial indices of the same schedule. Prints one line per trial on stderr,
 // then one JSON object (per-kind table and every trial) as the last stdout line.
+import { mulberry32 } from '../services/data/seed.ts';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,18 +20,6 @@ import {
 
 export const CHAOS_ITERATIONS = 40;
 const PROCESS_TARGETS = ['generator', 'discriminator', 'scheduler', 'nats'] as const;
-
-/** mulberry32: a small seeded generator for the schedule (not for training). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function faultsOf(kind: FaultKind, r: () => number): Fault[] {
   const stopMs = 3_000 + Math.round(r() * 4_000); // past the 2 s liveness window and 3 s command deadline
@@ -50,7 +39,7 @@ function faultsOf(kind: FaultKind, r: () => number): Fault[] {
 }
 
 export function schedule(trials: number, seed: number, kinds: readonly FaultKind[]): TrialPlan[] {
-  const r = rng(seed);
+  const r = mulberry32(seed); // the schedule's draws (not training's)
   const plans: TrialPlan[] = [];
   let round: FaultKind[] = [];
   for (let i = 0; i < trials; i++) {
