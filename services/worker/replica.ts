@@ -15,13 +15,12 @@
 // Data: rank r of a group of n takes the r-th contiguous slice of global batch s (the seeded
 // BatchSampler with the global batch size), so one epoch stays one pass over the training split
 // whatever n is, and n ranks together see exactly the batch one process would.
-import { createHash } from 'node:crypto';
 import { tf } from '../core/tf.ts';
 import { buildClassifier, classifierArch } from '../core/presets.ts';
 import { Adam, WORKSHOP_DECAY } from '../core/optim.ts';
 import { deriveSeed } from '../data/seed.ts';
 import { classifierStep, evaluateClassifierYielding } from '../core/classifier/step.ts';
-import { restoreModel, snapshotModel } from '../core/snapshot.ts';
+import { restoreModel, snapshotHash, snapshotModel } from '../core/snapshot.ts';
 import { SnapshotMismatchError } from '../core/errors.ts';
 import type { ClassifierModel } from '../core/model.ts';
 import type { ImageSet } from '../data/imageset.ts';
@@ -142,14 +141,7 @@ export class Replica {
 
   /** sha256 of every model tensor and Adam slot, in snapshot order (ranks agree bit for bit). */
   hash(): string {
-    const s = snapshotModel(this.model, this.optimizer);
-    const h = createHash('sha256');
-    for (const t of [...s.tensors, ...s.optimizer.slots]) {
-      h.update(t.name);
-      h.update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
-    }
-    h.update(String(s.optimizer.step));
-    return h.digest('hex');
+    return snapshotHash(snapshotModel(this.model, this.optimizer));
   }
 
   dispose(): void {
