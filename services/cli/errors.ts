@@ -1,4 +1,5 @@
 // How an error reaches the terminal: one line per cause, no stack unless GANTRY_DEBUG is set.
+import { EXIT_CODES, isAddressInUse } from '../control/lifecycle.ts';
 import { envFlag } from '../env/mod.ts';
 
 export class UsageError extends Error {
@@ -22,6 +23,7 @@ export function formatError(err: unknown): string {
 }
 
 export function exitCodeFor(err: unknown): number {
-  if (err instanceof UsageError) return 2;
+  if (err instanceof UsageError) return EXIT_CODES.usage;
+  if (isAddressInUse(err)) return EXIT_CODES.addressInUse;
   return 1;
 }

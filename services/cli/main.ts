@@ -9,6 +9,9 @@ const program = new Command('gantry')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 
+/** How long a failed command may take to close what it opened before it is made to exit. */
+const FAILED_EXIT_GRACE_MS = 2_000;
+
 registerCommands(program);
 
 try {
@@ -21,5 +24,8 @@ try {
   } else {
     process.stderr.write(`gantry: ${formatError(err)}\n`);
     process.exitCode = exitCodeFor(err);
+    // A command that failed half-way can leave handles open (a /metrics listener, a NATS
+    // connection): it must still exit, the launcher and container runtimes wait for that.
+    setTimeout(() => process.exit(), FAILED_EXIT_GRACE_MS).unref();
   }
 }

@@ -4,6 +4,22 @@ import type { Logger } from '../telemetry/log.ts';
 
 const PARENT_POLL_MS = 1_000;
 
+/** `gantry serve ROLE` exit codes the launchers act on (any other non-zero code is a crash). */
+export const EXIT_CODES = {
+  /** The configuration was refused: a restart would refuse again. */
+  usage: 2,
+  /** A port it was told to listen on is taken: the launcher moves it to another port. */
+  addressInUse: 3,
+} as const;
+
+/** A listen that failed because the address is taken (EADDRINUSE anywhere in the cause chain). */
+export function isAddressInUse(err: unknown): boolean {
+  for (let cur: unknown = err, depth = 0; cur instanceof Error && depth < 8; cur = cur.cause, depth++) {
+    if ((cur as NodeJS.ErrnoException).code === 'EADDRINUSE') return true;
+  }
+  return false;
+}
+
 /** An AbortSignal that fires on the first SIGINT or SIGTERM (or when the parent pid disappears). */
 export function shutdownSignal(log: Logger, parentPid?: number): { signal: AbortSignal; dispose(): void } {
   const controller = new AbortController();

@@ -70,7 +70,15 @@ export async function runServiceProcess(spec: ServiceSpec, cfg: ServiceProcessCo
   const metricsServer = await startMetricsServer(metrics.registry, cfg.metricsPort, cfg.metricsHost);
   const server = createServer({ metrics, logger: log, tls, runId: cfg.runId, insecure: cfg.insecure });
   spec.addGrpc(server, ctx);
-  const grpcPort = await server.listen(cfg.grpcPort, cfg.grpcHost);
+  let grpcPort: number;
+  try {
+    grpcPort = await server.listen(cfg.grpcPort, cfg.grpcHost);
+  } catch (err) {
+    // Nothing may keep the process alive after a failed start (a taken port: the launcher moves it).
+    await metricsServer.close();
+    spec.close();
+    throw err;
+  }
   const nc = await connectNats(cfg.natsUrl, { name: `gantry-${spec.role}${cfg.rank ? `-${cfg.rank}` : ''}`, log, auth: natsAuth });
   const host = new ServiceHost({
     nc, subjects: runSubjects(cfg.runId, cfg.prefix), role: spec.role, rank: cfg.rank ?? 0, instance: newInstanceId(), log,

@@ -6,6 +6,8 @@
 // the one progress bar from the scheduler's progress events, and supervises:
 //   - a dead generator or discriminator is restarted (same ports: peers find it by config); the
 //     scheduler notices, waits for the new instance and resumes from the last checkpoint;
+//   - a child that cannot listen on a port picked for it (taken since the pick: exit code 3) is
+//     moved to fresh ports, and the members that address it are restarted with the new address;
 //   - a scheduler that exits 0 ends the run (completed or stopped); one that exits 1 having failed
 //     the run (status 'failed' in KV): everything is stopped and the error is thrown; one that
 //     crashed (a signal, or exit 1 with the run not failed) is restarted and resumes from the run
@@ -31,9 +33,10 @@ import { JetStreamApiError } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { closeNats, connectNats } from '../control/connection.ts';
 import { type RemoteErrorDetails } from '../control/errors.ts';
+import { EXIT_CODES } from '../control/lifecycle.ts';
 import { decodeMessage, encodeMessage, progressSchema } from '../control/messages.ts';
 import { type RunState, RunStateStore } from '../control/run-state.ts';
-import { MEMBER_ROLES, type MemberRole, memberToken, runSubjects } from '../control/subjects.ts';
+import { type MemberRole, memberToken, runSubjects } from '../control/subjects.ts';
 import { createProgress, type Progress } from '../run/progress.ts';
 import { resumePoint } from '../run/checkpoint-list.ts';
 import { CLUSTER_DIR, timestamp } from '../run/run-dir.ts';
@@ -47,6 +50,18 @@ import { localPrometheusConfig, type PrometheusProcess, startPrometheus, writeRu
 
 const GANTRY_BIN = fileURLToPath(new URL('../../bin/gantry.js', import.meta.url));
 const STOP_GRACE_MS = 5_000;
+/** Port moves (a picked port taken before the child bound it) before the run is given up. */
+const MAX_PORT_MOVES = 10;
+
+/** The ports the run's processes were told to listen on; movePorts changes them. */
+interface ClusterPorts {
+  gGrpc: number;
+  gMetrics: number;
+  sMetrics: number;
+  /** By discriminator rank. */
+  dGrpcs: number[];
+  dMetricses: number[];
+}
 
 export interface LocalClusterOptions {
   /** An existing NATS server; without it one is started on a free loopback port. */
@@ -72,6 +87,8 @@ export interface LocalClusterOptions {
   prometheus?: { port?: number; /** scrape and rule interval; default "5s" */ interval?: string };
   /** Where the run's file_sd target file goes; default TARGETS_DIR. */
   targetsDir?: string;
+  /** Picks `count` distinct free loopback ports; default ports.ts freePorts (tests hand out taken ones). */
+  pickPorts?: (count: number) => Promise<number[]>;
 }
 
 export type ClusterEvent =
@@ -142,6 +159,13 @@ class LocalCluster {
   private nc: NatsConnection | undefined;
   private bar: Progress | undefined;
   private stopping = false;
+  /** Set once nats-server runs (run()). */
+  private natsUrl = '';
+  private trainConfig = '';
+  private ports!: ClusterPorts;
+  private portMoves = 0;
+  /** Members stopped on purpose (movePorts): their exit starts them again at once, uncounted. */
+  private readonly respawning = new Set<string>();
   private settle!: { resolve: (s: ClusterSummary) => void; reject: (e: Error) => void };
   private readonly removeSignalHandlers: () => void;
 
@@ -189,50 +213,18 @@ class LocalCluster {
     this.nc = await connectNats(natsUrl, { name: 'gantry-launcher', log: this.log });
     if (!this.opts.natsUrl) this.nats.watch(this.nc);
     this.followProgress();
+    this.natsUrl = natsUrl;
+    this.trainConfig = trainConfig;
     const replicas = this.cfg.discriminatorReplicas ?? 1;
-    const [gGrpc, gMetrics, sMetrics, ...dPorts] = await freePorts(3 + 2 * replicas);
-    const dGrpcs = dPorts.slice(0, replicas);
-    const dMetricses = dPorts.slice(replicas);
-    const [dGrpc, dMetrics] = [dGrpcs[0], dMetricses[0]];
-    // A replica group: every rank (and the scheduler, which restores each) knows all ranks' addresses.
-    const group: Record<string, string> = replicas > 1 ? { GANTRY_DISCRIMINATOR_ADDRS: dGrpcs.map((p) => `127.0.0.1:${p}`).join(',') } : {};
-    // Only the scheduler is told the run directory: it writes every file of it, and moves the
-    // services' weights over gRPC (a Kubernetes cluster needs no ReadWriteMany volume either).
-    // Local mode binds every listener to loopback, whatever GANTRY_*_HOST the user's environment holds.
-    const common = {
-      GANTRY_NATS_URL: natsUrl, GANTRY_RUN_ID: this.runId, GANTRY_PARENT_PID: String(process.pid),
-      GANTRY_GRPC_HOST: '127.0.0.1', GANTRY_METRICS_HOST: '127.0.0.1',
-    };
-    const env: Record<MemberRole, Record<string, string>> = {
-      generator: { ...common, GANTRY_GRPC_PORT: String(gGrpc), GANTRY_METRICS_PORT: String(gMetrics), GANTRY_DISCRIMINATOR_ADDR: `127.0.0.1:${dGrpc}`, GANTRY_BACKEND: this.cfg.backend },
-      discriminator: { ...common, GANTRY_GRPC_PORT: String(dGrpc), GANTRY_METRICS_PORT: String(dMetrics), GANTRY_GENERATOR_ADDR: `127.0.0.1:${gGrpc}`, GANTRY_BACKEND: this.cfg.backend },
-      scheduler: {
-        ...common, GANTRY_RUN_DIR: this.runDir, GANTRY_METRICS_PORT: String(sMetrics), GANTRY_TRAIN_CONFIG: trainConfig, GANTRY_PROGRESS: '0',
-        GANTRY_GENERATOR_ADDR: `127.0.0.1:${gGrpc}`, GANTRY_DISCRIMINATOR_ADDR: `127.0.0.1:${dGrpc}`, ...group,
-      },
-    };
+    const [gGrpc, gMetrics, sMetrics, ...dPorts] = await this.pickPorts(3 + 2 * replicas);
+    this.ports = { gGrpc, gMetrics, sMetrics, dGrpcs: dPorts.slice(0, replicas), dMetricses: dPorts.slice(replicas) };
     this.log.info('local cluster', {
       run: this.runId, runDir: this.runDir, nats: natsUrl,
-      metrics: { generator: gMetrics, discriminator: replicas > 1 ? dMetricses : dMetrics, scheduler: sMetrics },
+      metrics: { generator: gMetrics, discriminator: replicas > 1 ? this.ports.dMetricses : this.ports.dMetricses[0], scheduler: sMetrics },
     });
-    this.targetsFile = await writeRunTargets(this.runId, [
-      { role: 'generator', port: gMetrics },
-      ...dMetricses.map((port, rank) => ({ role: 'discriminator', port, ...(replicas > 1 ? { rank } : {}) })),
-      { role: 'scheduler', port: sMetrics },
-    ], this.opts.targetsDir);
-    if (this.opts.prometheus) await this.startPrometheus(this.targetsFile, this.opts.prometheus);
-    for (const role of MEMBER_ROLES) {
-      if (role !== 'discriminator' || replicas === 1) {
-        this.spawn(role, 0, { ...env[role], ...this.opts.env?.[role] });
-        continue;
-      }
-      for (let rank = 0; rank < replicas; rank++) {
-        this.spawn(role, rank, {
-          ...env.discriminator, ...group, GANTRY_DISCRIMINATOR_RANK: String(rank),
-          GANTRY_GRPC_PORT: String(dGrpcs[rank]), GANTRY_METRICS_PORT: String(dMetricses[rank]), ...this.opts.env?.discriminator,
-        });
-      }
-    }
+    await this.writeTargets();
+    if (this.opts.prometheus) await this.startPrometheus(this.targetsFile!, this.opts.prometheus);
+    for (const { role, rank } of this.members()) this.spawn(role, rank);
     return done;
   }
 
@@ -247,12 +239,62 @@ class LocalCluster {
     });
   }
 
-  private spawn(role: MemberRole, rank: number, env: Record<string, string>): void {
-    const childEnv = childEnvironment(env);
-    if (childEnv.GANTRY_LOG_FORMAT === undefined && (this.output as NodeJS.WriteStream).isTTY) childEnv.GANTRY_LOG_FORMAT = 'pretty';
+  /** Every process of the run: the generator, each discriminator rank, the scheduler. */
+  private members(): { role: MemberRole; rank: number }[] {
+    const ranks = this.ports.dGrpcs.map((_p, rank) => ({ role: 'discriminator' as const, rank }));
+    return [{ role: 'generator', rank: 0 }, ...ranks, { role: 'scheduler', rank: 0 }];
+  }
+
+  /**
+   * A member's environment, from the ports as they are now. Only the scheduler is told the run
+   * directory: it writes every file of it, and moves the services' weights over gRPC (a
+   * Kubernetes cluster needs no ReadWriteMany volume either). Local mode binds every listener to
+   * loopback, whatever GANTRY_*_HOST the user's environment holds. A replica group: every rank
+   * (and the scheduler, which restores each) knows all ranks' addresses.
+   */
+  private envFor(role: MemberRole, rank: number): NodeJS.ProcessEnv {
+    const p = this.ports;
+    const addr = (port: number): string => `127.0.0.1:${port}`;
+    const group: Record<string, string> = p.dGrpcs.length > 1 ? { GANTRY_DISCRIMINATOR_ADDRS: p.dGrpcs.map(addr).join(',') } : {};
+    const common = {
+      GANTRY_NATS_URL: this.natsUrl, GANTRY_RUN_ID: this.runId, GANTRY_PARENT_PID: String(process.pid),
+      GANTRY_GRPC_HOST: '127.0.0.1', GANTRY_METRICS_HOST: '127.0.0.1',
+    };
+    const own: Record<MemberRole, () => Record<string, string>> = {
+      generator: () => ({
+        GANTRY_GRPC_PORT: String(p.gGrpc), GANTRY_METRICS_PORT: String(p.gMetrics), GANTRY_DISCRIMINATOR_ADDR: addr(p.dGrpcs[0]), GANTRY_BACKEND: this.cfg.backend,
+      }),
+      discriminator: () => ({
+        GANTRY_GRPC_PORT: String(p.dGrpcs[rank]), GANTRY_METRICS_PORT: String(p.dMetricses[rank]), GANTRY_GENERATOR_ADDR: addr(p.gGrpc),
+        GANTRY_BACKEND: this.cfg.backend, ...group, ...(p.dGrpcs.length > 1 ? { GANTRY_DISCRIMINATOR_RANK: String(rank) } : {}),
+      }),
+      scheduler: () => ({
+        GANTRY_RUN_DIR: this.runDir, GANTRY_METRICS_PORT: String(p.sMetrics), GANTRY_TRAIN_CONFIG: this.trainConfig, GANTRY_PROGRESS: '0',
+        GANTRY_GENERATOR_ADDR: addr(p.gGrpc), GANTRY_DISCRIMINATOR_ADDR: addr(p.dGrpcs[0]), ...group,
+      }),
+    };
+    const env = childEnvironment({ ...common, ...own[role](), ...this.opts.env?.[role] });
+    if (env.GANTRY_LOG_FORMAT === undefined && (this.output as NodeJS.WriteStream).isTTY) env.GANTRY_LOG_FORMAT = 'pretty';
+    return env;
+  }
+
+  private pickPorts(count: number): Promise<number[]> {
+    return (this.opts.pickPorts ?? freePorts)(count);
+  }
+
+  private async writeTargets(): Promise<void> {
+    const p = this.ports;
+    this.targetsFile = await writeRunTargets(this.runId, [
+      { role: 'generator', port: p.gMetrics },
+      ...p.dMetricses.map((port, rank) => ({ role: 'discriminator', port, ...(p.dMetricses.length > 1 ? { rank } : {}) })),
+      { role: 'scheduler', port: p.sMetrics },
+    ], this.opts.targetsDir);
+  }
+
+  private spawn(role: MemberRole, rank: number): void {
     const member = memberToken(role, rank);
     const child = new ManagedChild(
-      { role: member, command: process.execPath, args: [GANTRY_BIN, 'serve', role], env: childEnv },
+      { role: member, command: process.execPath, args: [GANTRY_BIN, 'serve', role], env: this.envFor(role, rank) },
       this.output,
       (exit, pid) => this.onChildExit(role, rank, exit, pid),
     );
@@ -261,10 +303,60 @@ class LocalCluster {
     this.opts.onEvent?.({ type: 'spawn', role, ...rankOf(rank), pid });
   }
 
+  /** Starts a member's process again (its ManagedChild keeps the environment it was last given). */
+  private respawn(role: MemberRole, rank: number): void {
+    const next = this.children.get(memberToken(role, rank))!.start();
+    this.opts.onEvent?.({ type: 'spawn', role, ...rankOf(rank), pid: next });
+  }
+
+  /**
+   * The member could not listen on a port picked for it: something else took the port between
+   * the pick and its bind (another program, or another launcher's child). It gets fresh ports;
+   * every running member whose environment names the old address is stopped and started again
+   * with the new one (the scheduler then resumes from KV, like after a crash). A port move is not
+   * a failure: it does not count against maxRestarts, but a run whose ports keep being taken gives up.
+   */
+  private async movePorts(role: MemberRole, rank: number, how: string): Promise<void> {
+    const member = memberToken(role, rank);
+    if (this.portMoves >= MAX_PORT_MOVES) {
+      this.fail(new ClusterFailed(`the ${member} could not listen (${how}); ${MAX_PORT_MOVES} ports picked in a row were taken, giving up`));
+      return;
+    }
+    this.portMoves++;
+    const [grpc, metrics] = await this.pickPorts(2);
+    const p = this.ports;
+    if (role === 'generator') [p.gGrpc, p.gMetrics] = [grpc, metrics];
+    else if (role === 'discriminator') [p.dGrpcs[rank], p.dMetricses[rank]] = [grpc, metrics];
+    else p.sMetrics = metrics;
+    this.log.warn(`the ${member} could not listen on a port picked for it (${how}); moving it to other ports`, {
+      role, ...rankOf(rank), ...(role === 'scheduler' ? {} : { grpcPort: grpc }), metricsPort: metrics,
+    });
+    await this.writeTargets();
+    if (this.stopping) return;
+    for (const m of this.members()) {
+      const token = memberToken(m.role, m.rank);
+      const child = this.children.get(token);
+      if (!child) continue;
+      const env = this.envFor(m.role, m.rank);
+      const changed = Object.keys(env).some((k) => env[k] !== child.spec.env[k]);
+      child.spec.env = env;
+      if (token === member || !changed || !child.running) continue;
+      this.respawning.add(token);
+      child.signal('SIGKILL');
+    }
+    setTimeout(() => {
+      if (!this.stopping) this.respawn(role, rank);
+    }, 200);
+  }
+
   private onChildExit(role: MemberRole, rank: number, exit: ChildExit, pid: number): void {
     this.opts.onEvent?.({ type: 'exit', role, ...rankOf(rank), pid, code: exit.code, signal: exit.signal });
     if (this.stopping) return;
     const member = memberToken(role, rank);
+    if (this.respawning.delete(member)) {
+      this.respawn(role, rank); // stopped by movePorts, to learn a peer's new address
+      return;
+    }
     const said = this.children.get(member)?.lastWords();
     const how = (exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`) + (said ? `: ${said}` : '');
     if (role === 'scheduler' && exit.code === 0) {
@@ -275,8 +367,12 @@ class LocalCluster {
       void this.failOrRestart(how);
       return;
     }
-    if (exit.code === 2) {
+    if (exit.code === EXIT_CODES.usage) {
       this.fail(new ClusterFailed(`the ${member} rejected its configuration (exit code 2${said ? `: ${said}` : ''})`));
+      return;
+    }
+    if (exit.code === EXIT_CODES.addressInUse) {
+      void this.movePorts(role, rank, how);
       return;
     }
     this.restart(role, how, rank);

@@ -2,6 +2,7 @@
 // (unless given a URL), the classifier scheduler and N workers (`gantry serve worker`) as
 // separate OS processes on loopback, merges their logs with a "[role] " prefix, draws one
 // progress bar from the scheduler's progress events, and supervises:
+//   - a child whose /metrics port was taken since the pick (exit code 3) starts again on another;
 //   - a worker that dies is NOT restarted: the group goes on without it at the next generation
 //     (elastic membership); addWorker() starts another one, which joins at a step boundary;
 //   - a scheduler that exits 0 ends the run (completed or stopped, read from KV); one that exits 1
@@ -25,6 +26,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { closeNats, connectNats } from '../control/connection.ts';
+import { EXIT_CODES } from '../control/lifecycle.ts';
 import { decodeMessage, encodeMessage, progressSchema } from '../control/messages.ts';
 import { RunStateStore } from '../control/run-state.ts';
 import { runSubjects } from '../control/subjects.ts';
@@ -35,12 +37,14 @@ import type { ClassifierTrainConfig } from '../train/config.ts';
 import { ManagedChild } from './child.ts';
 import { ClusterFailed, runIdFor } from './local-cluster.ts';
 import { NatsKeeper } from './nats-keeper.ts';
-import { freePort } from './ports.ts';
+import { freePorts } from './ports.ts';
 import { localPrometheusConfig, type PrometheusProcess, type ScrapeTarget, startPrometheus, writeRunTargets } from './prometheus.ts';
 
 const GANTRY_BIN = fileURLToPath(new URL('../../bin/gantry.js', import.meta.url));
 const STOP_GRACE_MS = 5_000;
 const MAX_SCHEDULER_RESTARTS = 5;
+/** Port moves (a picked /metrics port taken before the child bound it) before the run is given up. */
+const MAX_PORT_MOVES = 10;
 
 export interface LocalWorkersOptions {
   natsUrl?: string;
@@ -57,6 +61,8 @@ export interface LocalWorkersOptions {
   prometheus?: { port?: number; /** scrape and rule interval; default "5s" */ interval?: string };
   /** Where the run's file_sd target file goes; default TARGETS_DIR. */
   targetsDir?: string;
+  /** Picks `count` distinct free loopback ports; default ports.ts freePorts (tests hand out taken ones). */
+  pickPorts?: (count: number) => Promise<number[]>;
 }
 
 export type WorkersEvent =
@@ -99,6 +105,7 @@ export class LocalWorkers {
   private bar: Progress | undefined;
   private stopping = false;
   private schedulerRestarts = 0;
+  private portMoves = 0;
   private settle!: { resolve: (s: WorkersSummary) => void; reject: (e: Error) => void };
   private readonly done: Promise<WorkersSummary>;
   private readonly removeSignalHandlers: () => void;
@@ -129,12 +136,13 @@ export class LocalWorkers {
     this.nc = await connectNats(this.natsUrl, { name: 'gantry-launcher', log: this.opts.log });
     if (!this.opts.natsUrl) this.nats.watch(this.nc);
     this.followProgress();
-    const metricsPort = await freePort();
+    const metricsPort = await this.pickPort();
     this.opts.log.info('local workers', { run: this.runId, runDir: this.runDir, nats: this.natsUrl, workers: this.cfg.workers, schedulerMetrics: metricsPort });
-    this.targets.push({ role: 'scheduler', port: metricsPort });
+    const target: ScrapeTarget = { role: 'scheduler', port: metricsPort };
+    this.targets.push(target);
     await this.publishTargets();
     if (this.opts.prometheus) await this.startPrometheus(this.opts.prometheus);
-    this.scheduler = this.child('scheduler', 0, {
+    this.scheduler = this.child('scheduler', 0, target, {
       ...this.common(), GANTRY_RUN_KIND: 'classifier', GANTRY_TRAIN_CONFIG: trainConfig, GANTRY_PROGRESS: '0',
       GANTRY_METRICS_PORT: String(metricsPort), ...this.opts.env?.scheduler,
     });
@@ -146,14 +154,19 @@ export class LocalWorkers {
    *  /metrics target; resolves to its pid. */
   async addWorker(): Promise<number> {
     const index = this.workers.length;
-    const metricsPort = await freePort();
-    const child = this.child('worker', index, {
+    const metricsPort = await this.pickPort();
+    const target: ScrapeTarget = { role: 'worker', port: metricsPort };
+    const child = this.child('worker', index, target, {
       ...this.common(), GANTRY_GRPC_PORT: '0', GANTRY_METRICS_PORT: String(metricsPort), GANTRY_BACKEND: this.cfg.backend, ...this.opts.env?.worker,
     });
     this.workers.push(child);
-    this.targets.push({ role: 'worker', port: metricsPort });
+    this.targets.push(target);
     await this.publishTargets();
     return child.pid!;
+  }
+
+  private async pickPort(): Promise<number> {
+    return (await (this.opts.pickPorts ?? freePorts)(1))[0];
   }
 
   private async publishTargets(): Promise<void> {
@@ -180,7 +193,7 @@ export class LocalWorkers {
     return { GANTRY_NATS_URL: this.natsUrl, GANTRY_RUN_ID: this.runId, GANTRY_RUN_DIR: this.runDir, GANTRY_PARENT_PID: String(process.pid) };
   }
 
-  private child(role: 'scheduler' | 'worker', index: number, env: Record<string, string>): ManagedChild {
+  private child(role: 'scheduler' | 'worker', index: number, target: ScrapeTarget, env: Record<string, string>): ManagedChild {
     const childEnv = childEnvironment(env);
     if (childEnv.GANTRY_LOG_FORMAT === undefined && (this.output as NodeJS.WriteStream).isTTY) childEnv.GANTRY_LOG_FORMAT = 'pretty';
     const name = role === 'worker' ? `worker-${index}` : role;
@@ -189,13 +202,34 @@ export class LocalWorkers {
         this.opts.onEvent?.({ type: 'exit', role, pid, index, code: exit.code, signal: exit.signal });
         if (this.stopping) return;
         const how = (exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`) + (child.lastWords() ? `: ${child.lastWords()}` : '');
-        if (role === 'worker') this.opts.log.warn(`${name} exited (${how}); the group goes on without it`, { pid });
+        if (exit.code === EXIT_CODES.addressInUse) void this.moveMetrics(child, { role, index }, target, how);
+        else if (role === 'worker') this.opts.log.warn(`${name} exited (${how}); the group goes on without it`, { pid });
         else if (exit.code === 0) void this.finishFromKv();
         else void this.failOrRestart(child, how);
       });
     const pid = child.start();
     this.opts.onEvent?.({ type: 'spawn', role, pid, index });
     return child;
+  }
+
+  /**
+   * The child's /metrics port was taken between the pick and its bind (exit code 3; workers'
+   * gRPC listens on port 0): it starts again on a fresh port, uncounted; the run gives up only
+   * when ports keep being taken.
+   */
+  private async moveMetrics(child: ManagedChild, who: { role: 'scheduler' | 'worker'; index: number }, target: ScrapeTarget, how: string): Promise<void> {
+    if (this.portMoves >= MAX_PORT_MOVES) {
+      this.settle.reject(new ClusterFailed(`the ${child.spec.role} could not listen (${how}); ${MAX_PORT_MOVES} ports picked in a row were taken, giving up`));
+      return;
+    }
+    this.portMoves++;
+    target.port = await this.pickPort();
+    child.spec.env = { ...child.spec.env, GANTRY_METRICS_PORT: String(target.port) };
+    this.opts.log.warn(`the ${child.spec.role} could not listen on the /metrics port picked for it (${how}); moving it to ${target.port}`);
+    await this.publishTargets();
+    if (this.stopping) return;
+    const pid = child.start();
+    this.opts.onEvent?.({ type: 'spawn', ...who, pid });
   }
 
   /**

@@ -149,8 +149,14 @@ export class GantryServer {
     const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
     this.boundPort = await new Promise<number>((resolve, reject) => {
       this.grpcServer.bindAsync(address, serverCredentials(this.opts.tls), (err, bound) => {
-        if (err) reject(new Error(`gRPC server: cannot bind ${address}: ${err.message}`, { cause: err }));
-        else resolve(bound);
+        if (!err) {
+          resolve(bound);
+          return;
+        }
+        const failed: NodeJS.ErrnoException = new Error(`gRPC server: cannot bind ${address}: ${err.message}`, { cause: err });
+        // grpc-js reports a taken port only in its message; the launcher moves the service on this code.
+        if (/EADDRINUSE/.test(err.message)) failed.code = 'EADDRINUSE';
+        reject(failed);
       });
     });
     return this.boundPort;
