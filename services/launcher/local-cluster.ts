@@ -46,7 +46,8 @@ import type { GanTrainConfig } from '../train/config.ts';
 import { type ChildExit, ManagedChild } from './child.ts';
 import { NatsKeeper } from './nats-keeper.ts';
 import { freePorts } from './ports.ts';
-import { localPrometheusConfig, type PrometheusProcess, startPrometheus, writeRunTargets } from './prometheus.ts';
+import { type PrometheusProcess, writeRunTargets } from './prometheus.ts';
+import { type LauncherOptions, onInterrupts, type RunPrometheusOptions, startRunPrometheus } from './supervision.ts';
 
 const GANTRY_BIN = fileURLToPath(new URL('../../bin/gantry.js', import.meta.url));
 const STOP_GRACE_MS = 5_000;
@@ -63,32 +64,13 @@ interface ClusterPorts {
   dMetricses: number[];
 }
 
-export interface LocalClusterOptions {
-  /** An existing NATS server; without it one is started on a free loopback port. */
-  natsUrl?: string;
-  log: Logger;
-  /** Default: the run directory's name. */
-  runId?: string;
-  /** Where the children's prefixed log lines go; default process.stderr. */
-  output?: NodeJS.WritableStream;
-  /** Draw the progress bar (or progress log lines off a terminal); default true. */
-  progress?: boolean;
+export interface LocalClusterOptions extends LauncherOptions {
   /** Extra environment per child, e.g. scheduler deadlines or test hooks. */
   env?: Partial<Record<MemberRole, Record<string, string>>>;
   /** Restarts allowed per role before the run is given up; default 5. */
   maxRestarts?: number;
-  /** Install SIGINT/SIGTERM handlers; default true. */
-  handleSignals?: boolean;
-  /** Stops the cluster like a Ctrl-C (tests, embedding). */
-  signal?: AbortSignal;
   /** Child lifecycle events (tests kill children by pid). */
   onEvent?: (e: ClusterEvent) => void;
-  /** Also start a local Prometheus scraping the run (rules loaded); it stops with the run. */
-  prometheus?: { port?: number; /** scrape and rule interval; default "5s" */ interval?: string };
-  /** Where the run's file_sd target file goes; default TARGETS_DIR. */
-  targetsDir?: string;
-  /** Picks `count` distinct free loopback ports; default ports.ts freePorts (tests hand out taken ones). */
-  pickPorts?: (count: number) => Promise<number[]>;
 }
 
 export type ClusterEvent =
@@ -228,15 +210,9 @@ class LocalCluster {
     return done;
   }
 
-  private async startPrometheus(targetsFile: string, o: { port?: number; interval?: string }): Promise<void> {
-    const configFile = path.join(this.clusterDir, 'prometheus.yml');
-    await fsp.writeFile(configFile, localPrometheusConfig(targetsFile, o.interval ?? '5s'));
-    this.prometheus = await startPrometheus({ configFile, dataDir: path.join(this.clusterDir, 'prometheus'), port: o.port });
+  private async startPrometheus(targetsFile: string, o: RunPrometheusOptions): Promise<void> {
+    this.prometheus = await startRunPrometheus(this.clusterDir, targetsFile, o, { id: this.runId, log: this.log, stopping: () => this.stopping });
     this.opts.onEvent?.({ type: 'prometheus', pid: this.prometheus.pid, url: this.prometheus.url });
-    this.log.info(`Prometheus: ${this.prometheus.url} (scraping run ${this.runId}; it stops when the run ends)`, { url: this.prometheus.url });
-    void this.prometheus.exited.then((code) => {
-      if (!this.stopping) this.log.warn(`prometheus exited (code ${code}); the run goes on unmonitored`);
-    });
   }
 
   /** Every process of the run: the generator, each discriminator rank, the scheduler. */
@@ -468,23 +444,10 @@ class LocalCluster {
   }
 
   private installSignalHandlers(): () => void {
-    if (this.opts.handleSignals === false && !this.opts.signal) return () => undefined;
-    let count = 0;
-    const onSignal = (): void => {
-      count++;
+    return onInterrupts(this.opts, (count) => {
       if (count === 1) this.requestStop();
       else this.fail(new ClusterFailed('interrupted twice: stopped without waiting for the scheduler'));
-    };
-    if (this.opts.handleSignals !== false) {
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-    }
-    this.opts.signal?.addEventListener('abort', onSignal, { once: true });
-    return () => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      this.opts.signal?.removeEventListener('abort', onSignal);
-    };
+    });
   }
 
   /** First Ctrl-C: the scheduler stops after this iteration and writes a checkpoint. */

@@ -32,13 +32,13 @@ import { RunStateStore } from '../control/run-state.ts';
 import { runSubjects } from '../control/subjects.ts';
 import { createProgress, type Progress } from '../run/progress.ts';
 import { CLUSTER_DIR, timestamp } from '../run/run-dir.ts';
-import type { Logger } from '../telemetry/log.ts';
 import type { ClassifierTrainConfig } from '../train/config.ts';
 import { ManagedChild } from './child.ts';
 import { ClusterFailed, runIdFor } from './local-cluster.ts';
 import { NatsKeeper } from './nats-keeper.ts';
 import { freePorts } from './ports.ts';
-import { localPrometheusConfig, type PrometheusProcess, type ScrapeTarget, startPrometheus, writeRunTargets } from './prometheus.ts';
+import { type PrometheusProcess, type ScrapeTarget, writeRunTargets } from './prometheus.ts';
+import { type LauncherOptions, onInterrupts, type RunPrometheusOptions, startRunPrometheus } from './supervision.ts';
 
 const GANTRY_BIN = fileURLToPath(new URL('../../bin/gantry.js', import.meta.url));
 const STOP_GRACE_MS = 5_000;
@@ -46,23 +46,10 @@ const MAX_SCHEDULER_RESTARTS = 5;
 /** Port moves (a picked /metrics port taken before the child bound it) before the run is given up. */
 const MAX_PORT_MOVES = 10;
 
-export interface LocalWorkersOptions {
-  natsUrl?: string;
-  log: Logger;
-  runId?: string;
-  output?: NodeJS.WritableStream;
-  progress?: boolean;
+export interface LocalWorkersOptions extends LauncherOptions {
   /** Extra environment of the scheduler and of every worker (deadlines, heartbeats). */
   env?: { scheduler?: Record<string, string>; worker?: Record<string, string> };
-  handleSignals?: boolean;
-  signal?: AbortSignal;
   onEvent?: (e: WorkersEvent) => void;
-  /** Start a local Prometheus that scrapes this run (rules loaded). */
-  prometheus?: { port?: number; /** scrape and rule interval; default "5s" */ interval?: string };
-  /** Where the run's file_sd target file goes; default TARGETS_DIR. */
-  targetsDir?: string;
-  /** Picks `count` distinct free loopback ports; default ports.ts freePorts (tests hand out taken ones). */
-  pickPorts?: (count: number) => Promise<number[]>;
 }
 
 export type WorkersEvent =
@@ -173,15 +160,9 @@ export class LocalWorkers {
     this.targetsFile = await writeRunTargets(this.runId, this.targets, this.opts.targetsDir);
   }
 
-  private async startPrometheus(o: { port?: number; interval?: string }): Promise<void> {
-    const configFile = path.join(this.clusterDir, 'prometheus.yml');
-    await fsp.writeFile(configFile, localPrometheusConfig(this.targetsFile!, o.interval ?? '5s'));
-    this.prometheus = await startPrometheus({ configFile, dataDir: path.join(this.clusterDir, 'prometheus'), port: o.port });
+  private async startPrometheus(o: RunPrometheusOptions): Promise<void> {
+    this.prometheus = await startRunPrometheus(this.clusterDir, this.targetsFile!, o, { id: this.runId, log: this.opts.log, stopping: () => this.stopping });
     this.opts.onEvent?.({ type: 'prometheus', pid: this.prometheus.pid, url: this.prometheus.url });
-    this.opts.log.info(`Prometheus: ${this.prometheus.url} (scraping run ${this.runId}; it stops when the run ends)`, { url: this.prometheus.url });
-    void this.prometheus.exited.then((code) => {
-      if (!this.stopping) this.opts.log.warn(`prometheus exited (code ${code}); the run goes on unmonitored`);
-    });
   }
 
   /** Pids of the worker processes still running, by start order. */
@@ -297,26 +278,14 @@ export class LocalWorkers {
   }
 
   private installSignalHandlers(): () => void {
-    let count = 0;
-    const onSignal = (): void => {
-      count++;
+    return onInterrupts(this.opts, (count) => {
       if (count > 1 || !this.nc || !this.scheduler?.running) {
         this.settle.reject(new ClusterFailed('interrupted: stopped without waiting for the scheduler'));
         return;
       }
       this.opts.log.warn('interrupt: stopping after this step and writing a checkpoint (press Ctrl-C again to abort)');
       this.nc.publish(runSubjects(this.runId).control, encodeMessage({ type: 'stop', run: this.runId, reason: 'interrupted (launcher)' }));
-    };
-    if (this.opts.handleSignals !== false) {
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-    }
-    this.opts.signal?.addEventListener('abort', onSignal, { once: true });
-    return () => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      this.opts.signal?.removeEventListener('abort', onSignal);
-    };
+    });
   }
 
   /** Stops the scheduler, then every worker, then nats-server; removes RUN_DIR/.cluster. */
