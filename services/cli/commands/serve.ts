@@ -1,4 +1,4 @@
-// `gantry serve generator|discriminator|worker|scheduler`: one process of a distributed run, configured
+// `gantry serve generator|discriminator|worker|scheduler`: one process of a distributed GAN or classifier run, configured
 // by GANTRY_* environment variables and flags (flags win), for containers and the local launcher.
 // Each process validates its config once (services/<role>/config.ts) and logs it at start-up.
 import type { Command } from 'commander';
@@ -24,7 +24,7 @@ const EXIT_GRACE_MS = 2_000;
 export function register(program: Command): void {
   const serve = program
     .command('serve')
-    .description('run one process of a distributed GAN run (configured by GANTRY_* variables and flags)');
+    .description('run one process of a distributed run: generator, discriminator, worker or scheduler (configured by GANTRY_* variables and flags)');
   addRole(serve, 'generator', 'the generator service: G behind gRPC, G-steps and samples over NATS', generatorBindings, async (flags, log) => {
     const cfg = configOrUsage(() => resolveGeneratorConfig(serviceEnvironment(), flags));
     const { runGenerator } = await import('../../generator/main.ts'); // loaded only by the process that serves
