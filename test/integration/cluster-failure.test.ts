@@ -3,11 +3,10 @@
 // iter-000010.partial that is never loaded: the run resumes from iter-000005, and the re-written
 // iter-000010 equals the in-process trainer's. Then a NaN loss at iteration 12 (test hook) stops
 // the run with an error naming the quantity and the iteration, keeping iter-000010.
-// And a scheduler that exits 1 without failing the run (its metrics port taken when it starts)
-// crashed: it is restarted, says why, and the run completes.
+// And a scheduler that exits 1 without failing the run (it cannot listen: an address not of this
+// machine) crashed: it is restarted, the launcher says why, and gives up after maxRestarts.
 import assert from 'node:assert/strict';
 import { promises as fsp } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { after, before, it } from 'node:test';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -18,7 +17,6 @@ import { listCheckpoints } from '../../services/run/checkpoint-list.ts';
 import { diffCheckpoints } from '../../services/run/diff.ts';
 import { readMetrics } from '../../services/run/metrics-log.ts';
 import { readRunInfo, runDirPaths } from '../../services/run/run-dir.ts';
-import { freePorts } from '../../services/launcher/ports.ts';
 import { createLogger } from '../../services/telemetry/log.ts';
 import { echoOnFailure, LineSink, quietLog, tinyGanConfig, trainReference } from '../harness/cluster.ts';
 import { isAlive, startTestNats, tempDir, type TestNats } from '../harness/nats.ts';
@@ -87,28 +85,27 @@ it('never loads a half-written checkpoint, and stops on NaN keeping the last goo
   assert.deepEqual(pids.filter(isAlive), []);
 });
 
-it('a scheduler that exits 1 without failing the run is restarted, and the launcher says why', async () => {
-  const cfg = tinyGanConfig({ out: path.join(root, 'port-taken'), iterations: 6, checkpointEvery: 3 });
-  const [metricsPort] = await freePorts(1);
-  const squatter = net.createServer();
-  await new Promise<void>((resolve) => squatter.listen(metricsPort, '127.0.0.1', resolve));
+it('a scheduler that exits 1 without failing the run is restarted, the launcher says why, and gives up after maxRestarts', async () => {
+  const cfg = tinyGanConfig({ out: path.join(root, 'cannot-listen'), iterations: 6, checkpointEvery: 3 });
   const launcherLog = new LineSink();
   const output = new LineSink();
   const exits: { code: number | null }[] = [];
-  const summary = await echoOnFailure(output, runLocalCluster(cfg, {
-    natsUrl: nats.url, runId: 'port-taken', log: createLogger({ component: 'launcher', format: 'json', stream: launcherLog }),
-    output, progress: false, handleSignals: false,
+  // 192.0.2.1 (TEST-NET-1) is no address of this machine: every start fails to listen with
+  // EADDRNOTAVAIL, a crash (exit 1) that is not a taken port (exit 3, moved: launcher-port-taken).
+  const run = runLocalCluster(cfg, {
+    natsUrl: nats.url, runId: 'cannot-listen', log: createLogger({ component: 'launcher', format: 'json', stream: launcherLog }),
+    output, progress: false, handleSignals: false, maxRestarts: 1,
     onEvent: (e: ClusterEvent) => {
-      if (e.type !== 'exit' || e.role !== 'scheduler') return;
-      exits.push({ code: e.code });
-      if (squatter.listening) squatter.close(); // the next instance finds the port free
+      if (e.type === 'exit' && e.role === 'scheduler') exits.push({ code: e.code });
     },
-    env: { scheduler: { GANTRY_METRICS_PORT: String(metricsPort) } },
-  }));
-  assert.equal(summary.status, 'completed');
-  assert.equal(summary.iterations, 6);
-  assert.deepEqual(summary.restarts, { generator: 0, discriminator: 0, scheduler: 1 });
-  assert.deepEqual(exits, [{ code: 1 }, { code: 0 }]);
-  const warning = launcherLog.find(/the scheduler exited \(code 1: .*cannot listen on 127\.0\.0\.1:\d+.*EADDRINUSE.*\); restarting it/);
+    env: { scheduler: { GANTRY_METRICS_HOST: '192.0.2.1' } },
+  });
+  await assert.rejects(run, (err: Error) => {
+    assert.ok(err instanceof ClusterFailed, String(err));
+    assert.match(err.message, /the scheduler died 2 times \(last: scheduler, code 1: .*EADDRNOTAVAIL.*\); giving up/);
+    return true;
+  });
+  assert.deepEqual(exits, [{ code: 1 }, { code: 1 }]);
+  const warning = launcherLog.find(/the scheduler exited \(code 1: .*cannot listen on 192\.0\.2\.1:\d+.*EADDRNOTAVAIL.*\); restarting it/);
   assert.ok(warning, `the restart names the cause: ${launcherLog.lines.join('\n')}`);
 });
