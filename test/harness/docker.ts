@@ -19,6 +19,9 @@ export const COMPOSE_FILES = {
   core: path.join(DEPLOY_DIR, 'compose.yaml'),
   gpu: path.join(DEPLOY_DIR, 'compose.gpu.yaml'),
   observability: path.join(DEPLOY_DIR, 'compose.observability.yaml'),
+  /** discriminator-1: a replica group of 2 discriminators (on GPUs, with replicasGpu after it). */
+  replicas: path.join(DEPLOY_DIR, 'compose.replicas.yaml'),
+  replicasGpu: path.join(DEPLOY_DIR, 'compose.replicas.gpu.yaml'),
 } as const;
 export type ComposeLayer = keyof typeof COMPOSE_FILES;
 

@@ -4,6 +4,7 @@
 // returns one message per problem, naming the object and the field.
 import type { EnvSetting } from './deploy-env.ts';
 import { describeObject, type K8sObject } from './k8s-models.ts';
+import { envReferences } from './k8s-pod-env.ts';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- manifests are untyped JSON here */
 type Json = any;
@@ -84,7 +85,8 @@ export function selectorErrors(objects: readonly K8sObject[]): string[] {
   return errors;
 }
 
-/** Probes, ConfigMaps, Secrets, claims, service accounts, governing Services and scale targets exist. */
+/** Probes, ConfigMaps, Secrets, claims, service accounts, governing Services and scale targets
+ *  exist; every $(NAME) in an env value names an entry above it. */
 export function referenceErrors(objects: readonly K8sObject[]): string[] {
   const errors: string[] = [];
   const dataKeys = (kind: 'ConfigMap' | 'Secret', n: string): string[] | undefined => {
@@ -113,9 +115,15 @@ export function referenceErrors(objects: readonly K8sObject[]): string[] {
     for (const c of containers(spec)) {
       const where = `${owner} container ${c.name}`;
       for (const m of c.volumeMounts ?? []) if (!volumes.includes(m.name)) errors.push(`${where}: volumeMount ${m.name} names no volume`);
+      const earlier = new Set<string>();
       for (const e of c.env ?? []) {
         if (e.valueFrom?.configMapKeyRef) needKey(`${where} env ${e.name}`, 'ConfigMap', e.valueFrom.configMapKeyRef);
         if (e.valueFrom?.secretKeyRef) needKey(`${where} env ${e.name}`, 'Secret', e.valueFrom.secretKeyRef);
+        // The kubelet expands $(NAME) only from entries above this one; otherwise the text stays literal.
+        for (const ref of envReferences(e.value ?? '')) {
+          if (!earlier.has(ref)) errors.push(`${where} env ${e.name}: $(${ref}) is not set above it, so it is not expanded`);
+        }
+        earlier.add(e.name);
       }
       for (const e of c.envFrom ?? []) {
         if (e.configMapRef) needKey(`${where} envFrom`, 'ConfigMap', { name: e.configMapRef.name });
