@@ -15,8 +15,10 @@ export const discriminatorConfigSchema = z.strictObject({
   ...grpcFields,
   grpcPort: grpcFields.grpcPort.default(50052),
   generatorAddr: peerAddr,
-  /** This replica's rank in the group (0 without a group). */
-  rank: z.number().int().min(0).max(63).default(0),
+  /** This replica's rank in the group (0 without a group; required in a group of 2 or more: a
+   *  rank left unset, e.g. a Kubernetes pod-index label that is missing, must not make every
+   *  pod rank 0). */
+  rank: z.number().int().min(0).max(63).optional(),
   /** Every rank's gRPC host:port in rank order; unset: no group (one discriminator). */
   replicaAddrs: peerAddrList.optional(),
   backend: z.enum(BACKEND_CHOICES).default('auto'),
@@ -26,7 +28,9 @@ export const discriminatorConfigSchema = z.strictObject({
   testInjectNanAt: iteration.optional(),
   /** TEST ONLY: the process exits (code 75) after writing its checkpoint files for iteration N, before replying. */
   testExitInCheckpointAt: iteration.optional(),
-}).refine((c) => c.rank < (c.replicaAddrs?.length ?? 1), {
+}).refine((c) => c.rank !== undefined || (c.replicaAddrs?.length ?? 1) === 1, {
+  path: ['rank'], message: 'required (GANTRY_DISCRIMINATOR_RANK) when GANTRY_DISCRIMINATOR_ADDRS names 2 or more ranks',
+}).refine((c) => (c.rank ?? 0) < (c.replicaAddrs?.length ?? 1), {
   path: ['rank'], message: 'expected a rank below the number of GANTRY_DISCRIMINATOR_ADDRS (0 without them)',
 });
 export type DiscriminatorConfig = z.infer<typeof discriminatorConfigSchema>;

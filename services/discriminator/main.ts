@@ -56,8 +56,9 @@ export async function runDiscriminator(cfg: DiscriminatorConfig, log: Logger, si
     role: 'discriminator',
     addGrpc: (server, ctx) => {
       if (grouped) {
+        // In a group the rank is set (config.ts requires it).
         replicas = new DiscriminatorReplicas({
-          runId: cfg.runId, rank: cfg.rank, addresses: cfg.replicaAddrs!, timeoutMs: cfg.rpcTimeoutMs,
+          runId: cfg.runId, rank: cfg.rank!, addresses: cfg.replicaAddrs!, timeoutMs: cfg.rpcTimeoutMs,
           metrics: createCollectiveMetrics(ctx.metrics.registry), log: ctx.log, tls: ctx.tls,
         });
         replicas.endpoint.addToServer(server); // the ring's inbound streams, for every generation

@@ -57,7 +57,15 @@ test('a discriminator replica\'s settings: its rank indexes GANTRY_DISCRIMINATOR
   const base = { GANTRY_RUN_ID: 'r1', GANTRY_GENERATOR_ADDR: '127.0.0.1:1' };
   const cfg = resolveDiscriminatorConfig({ ...base, GANTRY_DISCRIMINATOR_ADDRS: 'a:1, b:2', GANTRY_DISCRIMINATOR_RANK: '1' }, {});
   assert.deepEqual([cfg.rank, cfg.replicaAddrs], [1, ['a:1', 'b:2']]);
-  assert.equal(resolveDiscriminatorConfig(base, {}).rank, 0);
+  assert.equal(resolveDiscriminatorConfig(base, {}).rank, undefined, 'no group: no rank');
+  assert.equal(resolveDiscriminatorConfig({ ...base, GANTRY_DISCRIMINATOR_RANK: '0' }, {}).rank, 0);
+  // An unset rank in a group (a Kubernetes pod-index label that is missing reads as empty) is
+  // refused, not taken as rank 0 on every pod.
+  for (const rank of [undefined, '']) {
+    const env = { ...base, GANTRY_DISCRIMINATOR_ADDRS: 'a:1,b:2', ...(rank === undefined ? {} : { GANTRY_DISCRIMINATOR_RANK: rank }) };
+    assert.throws(() => resolveDiscriminatorConfig(env, {}), /rank.*required \(GANTRY_DISCRIMINATOR_RANK\) when GANTRY_DISCRIMINATOR_ADDRS names 2 or more ranks/);
+  }
+  assert.equal(resolveDiscriminatorConfig({ ...base, GANTRY_DISCRIMINATOR_ADDRS: 'a:1' }, {}).rank, undefined, 'a group of one needs no rank');
   assert.throws(() => resolveDiscriminatorConfig({ ...base, GANTRY_DISCRIMINATOR_ADDRS: 'a:1,b:2', GANTRY_DISCRIMINATOR_RANK: '2' }, {}), /rank/);
   assert.throws(() => resolveDiscriminatorConfig({ ...base, GANTRY_DISCRIMINATOR_ADDRS: 'a:1,nope' }, {}), /GANTRY_DISCRIMINATOR_ADDRS|replicaAddrs/);
 });
