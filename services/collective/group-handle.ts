@@ -12,6 +12,8 @@ import type { GrpcTls } from '../wire/tls.ts';
 export type GroupSum = (buf: Float32Array, tag: string) => Promise<Float32Array>;
 
 export interface GroupHandle {
+  /** The membership generation this group was opened for. */
+  readonly generation: number;
   readonly rank: number;
   readonly size: number;
   /** The step whose collectives sum() belongs to (stamped on every collective). */
@@ -58,7 +60,7 @@ export function openGroup(spec: GroupSpec): GroupHandle {
   });
   let wait: CollectiveWait = { gradsSeconds: 0, otherSeconds: 0, calls: 0 };
   const handle: GroupHandle = {
-    rank: spec.rank, size, step: 0,
+    generation: spec.generation, rank: spec.rank, size, step: 0,
     sum: async (buf, tag) => {
       if (size === 1) return buf;
       const t0 = performance.now();

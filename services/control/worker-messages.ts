@@ -27,8 +27,15 @@ export const workerCommandSchema = z.discriminatedUnion('type', [
   /** Fence: abort any collective of an older generation, roll back an update of step `step` that
    *  was applied but never committed, answer whether the replica now holds step `step`'s state.
    *  A worker without a model (or with another config's) builds the seeded initial one, so that
-   *  every member can receive weights (LoadWeights) before it joins. */
-  z.strictObject({ type: z.literal('prepare'), ...stamped, step: count, config: z.record(z.string(), z.unknown()), configHash: sha256Hex }),
+   *  every member can receive weights (LoadWeights) before it joins. `committed`: step `step`
+   *  - 1 and the generation whose group committed it, when this scheduler saw that commit; a
+   *  replica whose last step is still pending (applied, its commit never confirmed by a next
+   *  `step`) keeps it only when it applied it in that generation, and rolls it back otherwise
+   *  (another group may have redone that step). */
+  z.strictObject({
+    type: z.literal('prepare'), ...stamped, step: count, config: z.record(z.string(), z.unknown()), configHash: sha256Hex,
+    committed: z.strictObject({ step: count, generation: count }).optional(),
+  }),
   /** Take rank `rank` of `members`; without the state of step `step`, build it: the seeded
    *  initial weights (source 'init', step 0 only) or rank 0's snapshot over gRPC (source 'peer'). */
   z.strictObject({

@@ -116,15 +116,19 @@ export class WorkerRoster {
     return out;
   }
 
-  isFresh(key: string, livenessMs: number): boolean {
+  /**
+   * Heard from within `livenessMs`. Silence before `since` (local ms) does not count: the reader
+   * could not hear anyone then (NATS down, or the reader itself stalled: scheduler/vantage.ts).
+   */
+  isFresh(key: string, livenessMs: number, since = 0): boolean {
     const w = this.seen.get(key);
-    return w !== undefined && Date.now() - w.receivedAt <= livenessMs;
+    return w !== undefined && Date.now() - Math.max(w.receivedAt, since) <= livenessMs;
   }
 
-  /** Ready workers heard from within `livenessMs`, oldest registration first. */
-  live(livenessMs: number): SeenWorker[] {
+  /** Ready workers fresh as isFresh says, oldest registration first. */
+  live(livenessMs: number, since = 0): SeenWorker[] {
     return [...this.seen.values()]
-      .filter((w) => w.reg.ready && Date.now() - w.receivedAt <= livenessMs)
+      .filter((w) => w.reg.ready && Date.now() - Math.max(w.receivedAt, since) <= livenessMs)
       .sort((a, b) => a.firstSeen - b.firstSeen || a.reg.key.localeCompare(b.reg.key));
   }
 

@@ -14,7 +14,9 @@
 //     still live in their old order, then newcomers by arrival; the size n is the largest
 //     n <= min(live, maxWorkers) that divides the global batch. `prepare {generation, step S}`
 //     to each: it fences older generations, aborts a collective in flight, rolls back a step S it
-//     applied but nobody committed (a worker without a model builds the seeded initial one, which
+//     applied but nobody committed, and a step S-1 it applied that this scheduler did not see
+//     committed by the worker's own generation (`committed {step, generation}`: a group without
+//     it may have redone S-1) (a worker without a model builds the seeded initial one, which
 //     is step 0); it answers whether it holds S. A holder becomes rank 0.
 //     No holder: S = 0 starts from the seeded initial weights on every rank ('init'); otherwise
 //     the last complete checkpoint is loaded into rank 0 over gRPC (LoadWeights) and S becomes
@@ -31,7 +33,9 @@
 //     so far); every checkpointEvery rank 0's snapshot streamed and written. Between steps:
 //     a newcomer or a clean leave (deleted registration) forms a new generation at s+1 (c).
 //  e) Failure of a step: a rank with no responders is dead; a rank whose registration is older
-//     than livenessMs while the others wait is stalled (logged with its rank and host). They are
+//     than livenessMs while the others wait is stalled (logged with its rank and host); silence
+//     counts only while the scheduler could hear (not while NATS was down or stalled, nor while
+//     the scheduler itself did not run: vantage.ts, as for the GAN's services). They are
 //     dropped and step s is redone by a new generation (c): no update is half-applied, since
 //     prepare rolls back the ranks that applied it. maxRecoveries failures in a row without a
 //     committed step fail the run; membership changes never count.
@@ -63,6 +67,7 @@ import { GenerationFormer } from './generation-former.ts';
 import { RunLedger } from './ledger.ts';
 import type { SchedulerOutcome } from './scheduler.ts';
 import { WorkerCommands, WorkerGroup } from './worker-group.ts';
+import { Vantage } from './vantage.ts';
 
 export class ClassifierScheduler {
   private readonly subjects: RunSubjects;
@@ -73,6 +78,7 @@ export class ClassifierScheduler {
   private session!: RunSession;
   private roster!: WorkerRoster;
   private group!: WorkerGroup;
+  private vantage: Vantage | undefined;
   private former!: GenerationFormer;
   private control: Subscription | undefined;
   private stopRequested = false;
@@ -112,6 +118,7 @@ export class ClassifierScheduler {
     } finally {
       this.control?.unsubscribe();
       this.roster?.stop();
+      this.vantage?.stop();
     }
   }
 
@@ -148,9 +155,10 @@ export class ClassifierScheduler {
       ? await RunLedger.takeOver(store, prev, base, this.instance)
       : await RunLedger.create(store, { runId: this.cfg.runId, ...base, generation: 0, configHash: this.hash }, this.instance);
     this.roster = await new WorkerRoster(await openWorkersBucket(this.nc), this.cfg.runId, this.log).start();
-    const commands = new WorkerCommands(this.nc, this.cfg.runId, this.cfg.prefix);
+    const commands = new WorkerCommands(this.nc, this.cfg.runId, this.cfg.prefix, undefined, (key) => this.group.mayBeResubscribing(key));
+    this.vantage = new Vantage(this.nc, this.log);
     this.group = new WorkerGroup(commands, this.roster, this.cfg.runId,
-      { commandTimeoutMs: this.cfg.commandTimeoutMs, livenessMs: this.cfg.livenessMs, pollMs: Math.min(250, this.cfg.heartbeatMs) }, this.log);
+      { commandTimeoutMs: this.cfg.commandTimeoutMs, livenessMs: this.cfg.livenessMs, pollMs: Math.min(250, this.cfg.heartbeatMs) }, this.log, this.vantage);
     this.former = new GenerationFormer(this.group, this.roster, this.ledger, this.session, this.train, this.hash, this.cfg, this.metrics, this.log, this.tls);
     this.early = early;
     this.start = start;
@@ -215,6 +223,7 @@ export class ClassifierScheduler {
           continue;
         }
         failures = 0;
+        this.former.committed(step);
         const done = step + 1;
         const epoch = Math.floor(step / this.stepsPerEpoch);
         const images = r.replies.reduce((n, x) => n + x.images, 0);
@@ -306,7 +315,7 @@ export class ClassifierScheduler {
         const r0 = this.group.members[0];
         const step = this.ledger.state.iteration;
         this.log.warn(`rank 0 failed during '${what}'; forming a new generation`, { rank: 0, host: r0.host, key: r0.key, step, error: (err as Error).message });
-        const gone = (): boolean => !this.roster.isFresh(r0.key, this.cfg.livenessMs);
+        const gone = (): boolean => !this.group.isFresh(r0.key);
         if (!(err instanceof RoleUnavailable && err.reason === 'no-responders')) await this.roster.waitUntil(gone, this.cfg.livenessMs + 500);
         if (gone() || err instanceof RoleUnavailable) this.group.drop([r0.key]);
         const start = await this.former.form(step, this.signal ?? new AbortController().signal);

@@ -23,6 +23,9 @@ export class GroupUnavailable extends Error {
 }
 
 export class GenerationFormer {
+  /** The last step this scheduler saw committed, and the generation whose group committed it. */
+  private lastCommit: { step: number; generation: number } | undefined;
+
   constructor(
     private readonly group: WorkerGroup,
     private readonly roster: WorkerRoster,
@@ -35,6 +38,11 @@ export class GenerationFormer {
     private readonly log: Logger,
     private readonly tls?: GrpcTls,
   ) {}
+
+  /** Step `step` was committed by the current generation (every rank answered it). */
+  committed(step: number): void {
+    this.lastCommit = { step, generation: this.group.generation };
+  }
 
   private configRecord(): Record<string, unknown> {
     return this.train as unknown as Record<string, unknown>;
@@ -64,8 +72,10 @@ export class GenerationFormer {
       await this.ledger.patch({ generation, status: 'recovering' });
       this.group.generation = generation;
       this.log.info('forming generation', { generation, step, size: n, workers: chosen.map((w) => w.reg.key) });
+      // Which generation committed step - 1 (when this scheduler saw it): a replica keeps a pending step only if it ran it in that one.
+      const committed = this.lastCommit?.step === step - 1 ? { committed: this.lastCommit } : {};
       const prepared = await Promise.allSettled(chosen.map((w) => this.group.commands.send(w.reg.key,
-        { type: 'prepare', run: this.cfg.runId, generation, step, config: this.configRecord(), configHash: this.hash }, this.cfg.commandTimeoutMs)));
+        { type: 'prepare', run: this.cfg.runId, generation, step, config: this.configRecord(), configHash: this.hash, ...committed }, this.cfg.commandTimeoutMs)));
       const failed = chosen.filter((_, i) => prepared[i].status === 'rejected');
       if (failed.length > 0) {
         for (const [i, w] of chosen.entries()) if (prepared[i].status === 'rejected') this.dropOnFailure(w.reg.key, (prepared[i] as PromiseRejectedResult).reason, bad);

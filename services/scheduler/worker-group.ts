@@ -13,6 +13,7 @@ import {
 } from '../control/worker-messages.ts';
 import type { SeenWorker, WorkerRoster } from '../control/worker-registry.ts';
 import type { Logger } from '../telemetry/log.ts';
+import type { Vantage } from './vantage.ts';
 
 const okFlag = z.looseObject({ ok: z.boolean() });
 
@@ -27,6 +28,13 @@ export class WorkerCommands {
     private readonly prefix: string,
     /** How long an unanswered `step` or `hash` waits before it is sent again. */
     private readonly resendMs = RESEND_MS,
+    /**
+     * WorkerGroup.mayBeResubscribing: "no responders" from such a worker is not its death (right
+     * after a nats-server restart the scheduler is back before the workers have subscribed
+     * again), and the command is sent again until the deadline or until that no longer holds.
+     * Without it, no responders is final.
+     */
+    private readonly mayBeResubscribing?: (key: string) => boolean,
   ) {
     void (async () => {
       for await (const s of nc.status()) if (s.type === 'reconnect') this.reconnects++;
@@ -48,7 +56,14 @@ export class WorkerCommands {
     const deadline = Date.now() + timeoutMs;
     let data: Uint8Array | undefined;
     try {
-      while (data === undefined) data = await this.requestOnce(key, cmd, Math.max(1, deadline - Date.now()));
+      while (data === undefined) {
+        try {
+          data = await this.requestOnce(key, cmd, Math.max(1, deadline - Date.now()));
+        } catch (err) {
+          if (!noResponders(err) || !this.mayBeResubscribing?.(key) || Date.now() + NO_RESPONDERS_RETRY_MS >= deadline) throw err;
+          await new Promise((r) => setTimeout(r, NO_RESPONDERS_RETRY_MS));
+        }
+      }
     } catch (err) {
       throw silent(role, cmd.type, timeoutMs, err);
     }
@@ -73,13 +88,22 @@ export class WorkerCommands {
 }
 
 const RECONNECT_POLL_MS = 100;
+/** A beating worker that has no subscriber yet is asked again after this long. */
+const NO_RESPONDERS_RETRY_MS = 200;
 /** An unanswered step or hash is sent again after this long (a normal step takes well under it). */
 const RESEND_MS = 10_000;
 const RESENDABLE: ReadonlySet<WorkerCommandType> = new Set<WorkerCommandType>(['step', 'hash']);
 
+function noResponders(err: unknown): boolean {
+  for (let cur: unknown = err; cur instanceof Error; cur = cur.cause) {
+    if (cur instanceof NoRespondersError || (cur instanceof RequestError && cur.isNoResponders())) return true;
+  }
+  return false;
+}
+
 function silent(role: string, type: string, timeoutMs: number, err: unknown): Error {
   for (let cur: unknown = err; cur instanceof Error; cur = cur.cause) {
-    if (cur instanceof NoRespondersError || (cur instanceof RequestError && cur.isNoResponders())) {
+    if (noResponders(cur)) {
       return new RoleUnavailable(role, 'no-responders', `${role}: nobody listens for '${type}' (no responders)`, { cause: err });
     }
     if (cur instanceof TimeoutError) return new RoleUnavailable(role, 'timeout', `${role}: no answer to '${type}' within ${timeoutMs} ms`, { cause: err });
@@ -112,11 +136,27 @@ export class WorkerGroup {
     private readonly run: string,
     private readonly timings: GroupTimings,
     private readonly log: Logger,
+    /** Silence counts only while the scheduler could hear (not while NATS was down or it stalled). */
+    private readonly vantage: Vantage,
   ) {}
+
+  /** Heard from within the liveness deadline, from where the scheduler stands (vantage.ts). */
+  isFresh(key: string): boolean {
+    return this.roster.isFresh(key, this.timings.livenessMs, this.vantage.trustedSince());
+  }
+
+  /**
+   * "No responders" from this worker may be a subscription not yet renewed, not a death: the
+   * scheduler's view came back less than a liveness deadline ago (NATS reconnected) and the
+   * worker's registration is fresh. In steady state a dead worker is told at once.
+   */
+  mayBeResubscribing(key: string): boolean {
+    return Date.now() - this.vantage.trustedSince() < this.timings.livenessMs && this.isFresh(key);
+  }
 
   /** Live candidates in rank order: the current members that are still live, then newcomers by arrival. */
   candidates(exclude: ReadonlySet<string> = new Set()): SeenWorker[] {
-    const live = this.roster.live(this.timings.livenessMs).filter((w) => !exclude.has(w.reg.key) && !this.isDropped(w));
+    const live = this.roster.live(this.timings.livenessMs, this.vantage.trustedSince()).filter((w) => !exclude.has(w.reg.key) && !this.isDropped(w));
     const rankOf = new Map(this.members.map((m) => [m.key, m.rank]));
     return live.sort((a, b) => (rankOf.get(a.reg.key) ?? Infinity) - (rankOf.get(b.reg.key) ?? Infinity) || a.firstSeen - b.firstSeen);
   }
@@ -134,7 +174,7 @@ export class WorkerGroup {
   /** True when a live worker is waiting outside the group or a member has left (a change at the next step boundary). */
   wantsChange(maxWorkers: number, globalBatch: number): boolean {
     const keys = new Set(this.members.map((m) => m.key));
-    if (this.members.some((m) => !this.roster.isFresh(m.key, this.timings.livenessMs))) return true;
+    if (this.members.some((m) => !this.isFresh(m.key))) return true;
     const outside = this.candidates().filter((w) => !keys.has(w.reg.key)).length;
     return outside > 0 && groupSize(this.members.length + outside, maxWorkers, globalBatch) > this.members.length;
   }
@@ -160,7 +200,10 @@ export class WorkerGroup {
     const watch = (async () => {
       while (watching) {
         await new Promise((r) => setTimeout(r, this.timings.pollMs));
-        const silentOnes = members.filter((m) => !this.roster.isFresh(m.key, this.timings.livenessMs));
+        if (!members.some((m) => !this.isFresh(m.key))) continue;
+        // Before blaming a member: is it silent, or is NATS (a PING round trip says which)?
+        if (!(await this.vantage.confirmSilence())) continue;
+        const silentOnes = members.filter((m) => !this.isFresh(m.key));
         if (silentOnes.length > 0 && watching) {
           stalled = silentOnes;
           return;
@@ -177,8 +220,8 @@ export class WorkerGroup {
       }
       if (dead.size === 0) {
         // The survivors' collective failed first: give the dead rank's registration time to go stale.
-        await this.roster.waitUntil(() => members.some((m) => !this.roster.isFresh(m.key, this.timings.livenessMs)), this.timings.livenessMs + this.timings.pollMs * 2);
-        stalled = members.filter((m) => !this.roster.isFresh(m.key, this.timings.livenessMs));
+        await this.roster.waitUntil(() => members.some((m) => !this.isFresh(m.key)), this.timings.livenessMs + this.timings.pollMs * 2);
+        stalled = members.filter((m) => !this.isFresh(m.key));
       }
     }
     for (const m of stalled) {

@@ -71,7 +71,7 @@ export class WorkerNode {
     this.leaveGroup();
     await this.queue; // the step in flight (if any) has now failed and rolled back
     if (!this.replica || this.replica.configHash !== cmd.configHash) await this.rebuild(cfg, cmd.configHash);
-    const atStep = this.replica!.rollBackTo(cmd.step);
+    const atStep = this.replica!.rollBackTo(cmd.step, cmd.committed);
     this.opts.onChange();
     return { atStep, applied: this.replica?.applied ?? null };
   }

@@ -52,7 +52,8 @@ export class Replica {
   private readonly sampler: BatchSampler;
   /** Steps included in the weights. */
   applied = 0;
-  private before: { values: tf.Tensor[]; optimizerStep: number; applied: number } | undefined;
+  /** The state before the last step started, and the generation whose group ran that step. */
+  private before: { values: tf.Tensor[]; optimizerStep: number; applied: number; generation: number } | undefined;
 
   /** The seeded initial weights of `cfg`: every rank builds the same ones (as the in-process trainer). */
   constructor(readonly cfg: ClassifierTrainConfig, readonly configHash: string, private readonly data: ReplicaData) {
@@ -65,18 +66,39 @@ export class Replica {
     });
   }
 
-  /** True when the weights are those after `step` steps, rolling back an uncommitted step if needed. */
-  rollBackTo(step: number): boolean {
+  /**
+   * True when the weights are those after `step` steps, rolling back an uncommitted step if
+   * needed. The last step applied is pending until a next step confirms its commit; asked to
+   * hold `step` with that pending step as the last of them, the replica keeps it only when
+   * `committed` says the generation that ran it committed it: otherwise a group without this
+   * replica may have redone that step (its sum over other ranks differs in round-off), and the
+   * pending one is rolled back (the replica then holds step - 1 and loads the committed state).
+   * A confirmed pending step is committed here: a later call (join) finds it plainly applied.
+   */
+  rollBackTo(step: number, committed?: { step: number; generation: number }): boolean {
+    const pending = this.before !== undefined && this.applied === this.before.applied + 1 ? this.before : undefined;
+    if (pending && this.applied === step) {
+      if (committed?.step === pending.applied && committed.generation === pending.generation) {
+        this.dropBefore(); // confirmed: the state before it is not needed any more
+        return true;
+      }
+      this.restoreBefore();
+      return false;
+    }
     if (this.applied === step) return true;
     if (this.before && this.before.applied === step) {
-      const { values, optimizerStep } = this.before;
-      this.stateVariables().forEach((v, i) => v.assign(values[i]));
-      this.optimizer.setStep(optimizerStep);
-      this.applied = step;
-      this.dropBefore();
+      this.restoreBefore();
       return true;
     }
     return false;
+  }
+
+  private restoreBefore(): void {
+    const { values, optimizerStep, applied } = this.before!;
+    this.stateVariables().forEach((v, i) => v.assign(values[i]));
+    this.optimizer.setStep(optimizerStep);
+    this.applied = applied;
+    this.dropBefore();
   }
 
   /** Every variable of the replica's state: model tensors (weights, moving statistics), Adam's slots. */
@@ -85,9 +107,9 @@ export class Replica {
   }
 
   /** Keeps the state before a step: clones that share the variables' buffers (see the header). */
-  private keepBefore(step: number): void {
+  private keepBefore(step: number, generation: number): void {
     this.dropBefore();
-    this.before = { values: this.stateVariables().map((v) => tf.clone(v)), optimizerStep: this.optimizer.step, applied: step };
+    this.before = { values: this.stateVariables().map((v) => tf.clone(v)), optimizerStep: this.optimizer.step, applied: step, generation };
   }
 
   private dropBefore(): void {
@@ -98,7 +120,7 @@ export class Replica {
   /** One data-parallel step on this rank's slice of global batch `step` (the weights hold `step` steps). */
   async step(step: number, group: GroupHandle): Promise<StepResult> {
     if (this.applied !== step) throw new RangeError(`step: the replica holds ${this.applied} steps, asked for step ${step}`);
-    this.keepBefore(step);
+    this.keepBefore(step, group.generation);
     const idx = this.sampler.indices(step, { rank: group.rank, size: group.size }).map((i) => this.split.train[i]);
     const x = imageBatch(this.data.train, idx); // (B/n, 28, 28, 1)
     const labels = labelBatch(this.data.train, idx); // (B/n,)
@@ -113,7 +135,7 @@ export class Replica {
       this.applied = step + 1;
       return { ...m, images: idx.length };
     } catch (err) {
-      this.rollBackTo(step); // nothing half-applied stays behind
+      if (this.before?.applied === step) this.restoreBefore(); // nothing half-applied stays behind
       throw err;
     } finally {
       tf.dispose([x, labels]);

@@ -19,7 +19,7 @@ before(async () => {
 });
 
 const alone: GroupHandle = {
-  rank: 0, size: 1, step: 0, sum: async (buf) => buf, connect: async () => undefined,
+  generation: 1, rank: 0, size: 1, step: 0, sum: async (buf) => buf, connect: async () => undefined,
   takeWait: () => ({ gradsSeconds: 0, otherSeconds: 0, calls: 0 }), close: () => undefined,
 };
 
@@ -51,10 +51,35 @@ test('a rolled-back step restores the state bit for bit, and redoing it gives th
     await redone.step(1, alone);
     assert.equal(redone.hash(), afterTwo);
     assert.equal(redone.rollBackTo(0), false, 'step 1 started: step 0 is committed, its state is gone');
-    assert.equal(redone.rollBackTo(2), true);
+    // Step 1 kept the state before it (step 0's kept state released: the count is as before step 1).
     assert.equal(tf.memory().numTensors, tensors, 'the kept state of a committed step is released');
+    assert.equal(redone.rollBackTo(2, { step: 1, generation: 1 }), true, 'step 1 committed by the generation that ran it: kept');
+    assert.ok(tf.memory().numTensors < tensors, 'and once confirmed, the state kept before it is released too');
+    assert.equal(redone.rollBackTo(2), true, 'a confirmed step stays applied (join asks again without the commit)');
+    assert.equal(redone.hash(), afterTwo);
   } finally {
     straight.dispose();
     redone.dispose();
+  }
+});
+
+test('a pending step whose commit the scheduler does not confirm for its generation is rolled back', async () => {
+  const r = replica();
+  try {
+    await r.step(0, alone);
+    const afterOne = r.hash();
+    await r.step(1, alone); // pending: no step 2 has confirmed its commit
+    // Another generation (7) committed step 1 without this replica: its version of step 1 is not the run's.
+    assert.equal(r.rollBackTo(2, { step: 1, generation: 7 }), false);
+    assert.equal(r.applied, 1);
+    assert.equal(r.hash(), afterOne, 'back to the state before its own step 1');
+    await r.step(1, alone);
+    assert.equal(r.rollBackTo(2), false, 'no commit known (a scheduler that took over): not trusted either');
+    assert.equal(r.applied, 1);
+    await r.step(1, alone);
+    assert.equal(r.rollBackTo(1), true, 'asked for the step before: the pending step is simply undone');
+    assert.equal(r.hash(), afterOne);
+  } finally {
+    r.dispose();
   }
 });
