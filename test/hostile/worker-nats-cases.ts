@@ -171,6 +171,11 @@ function commandCases(nc: NatsConnection, key: string, addr: string, config: Rec
   to('prepare: a config hash that is not the config\'s', () => json({ ...bases.prepare, generation: 1, configHash: 'f'.repeat(64) }), BAD, /config/i);
   to('prepare: a config with an unknown key', () => json({ ...bases.prepare, generation: 2, config: { ...config, bogus: 1 } }), BAD, /config/i);
   to('prepare: a config with batchSize -1', () => json({ ...bases.prepare, generation: 2, config: { ...config, batchSize: -1 } }), BAD, /batchSize/);
+  // `committed` (optional): which generation committed step - 1; malformed, it is refused before the fence.
+  for (const [what, v] of [['a string', 'x'], ['step missing', { generation: 1 }], ['a negative step', { step: -1, generation: 1 }],
+    ['generation 1.5', { step: 0, generation: 1.5 }], ['an unknown key', { step: 0, generation: 1, by: 'me' }], ['null', null]] as const) {
+    to(`prepare: committed ${what}`, () => json({ ...bases.prepare, generation: 2, committed: v }), BAD, /committed/);
+  }
   return cases;
 }
 
