@@ -2,8 +2,9 @@
 // observability layers start (Grafana left out: its image cannot be had here), a short GAN run
 // completes in the containers, its final checkpoint in the run volume equals the same run trained
 // in this process (`gantry checkpoint diff --tolerance 1e-5`), and Prometheus scrapes the
-// services with the rules loaded; a short classifier run on 2 scaled workers completes too and
-// equals the same run on 2 local worker processes. `docker compose down -v` always runs. Without a Docker engine
+// services with the rules loaded; the same GAN with the replicas layer (2 discriminator ranks)
+// completes with both ranks' D equal and within 1e-5 of the one-discriminator run; a short
+// classifier run on 2 scaled workers completes too and equals the same run on 2 local worker processes. `docker compose down -v` always runs. Without a Docker engine
 // the tests skip and say why.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -12,6 +13,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { GANTRY_BIN, tinyGanConfig, trainReference } from '../harness/cluster.ts';
+import type { GanTrainConfig } from '../../services/train/config.ts';
 import { buildImage, ComposeProject, copyOut, DEPLOY_DIR, dockerEngine, removeImage, TEST_IMAGE_TAG, waitExit } from '../harness/docker.ts';
 import { tempDir, waitFor } from '../harness/nats.ts';
 import { TODO_WORKER_PENDING } from '../harness/worker-pending.ts';
@@ -25,6 +27,8 @@ const ITERATIONS = 20;
 let root: string;
 let project: ComposeProject;
 let image: string | undefined;
+/** The first test's in-process run: the reference of the replicas layer's run too. */
+let ganReference: { cfg: GanTrainConfig; dir: string } | undefined;
 
 describe('compose stack (core + observability)', { skip: engine.ok ? false : engine.reason }, () => {
   before(async () => {
@@ -62,6 +66,7 @@ describe('compose stack (core + observability)', { skip: engine.ok ? false : eng
     assert.equal(runJson.status, 'completed');
 
     const reference = await trainReference(cfg, path.join(root, 'reference'));
+    ganReference = { cfg, dir: reference };
     const diff = await run(process.execPath, [GANTRY_BIN, 'checkpoint', 'diff', '--tolerance', '1e-5', '--json', reference, runDir]);
     const report = JSON.parse(diff.stdout) as { status: string; iterations: { a: number; b: number }; tensors: unknown[] };
     assert.equal(report.status, 'equal', diff.stdout);
@@ -87,6 +92,37 @@ describe('compose stack (core + observability)', { skip: engine.ok ? false : eng
     assert.ok(rules.data.groups.length > 0, 'rule groups loaded');
     const broken = rules.data.groups.flatMap((g) => g.rules.filter((r) => r.health === 'err').map((r) => `${g.name}/${r.name}: ${r.lastError}`));
     assert.deepEqual(broken, []);
+  });
+
+  it('trains a GAN with 2 discriminator replicas (the replicas layer): ranks agree, the weights are one discriminator\'s within 1e-5', async () => {
+    const cfg = ganReference?.cfg ?? tinyGanConfig({ out: path.join(root, 'unused'), iterations: ITERATIONS, checkpointEvery: 10, sampleEvery: 10 });
+    const reference = ganReference?.dir ?? await trainReference(cfg, path.join(root, 'reference'));
+    const { out: _out, ...trainConfig } = cfg;
+    const configFile = path.join(root, 'train-replicas.json');
+    await fsp.writeFile(configFile, JSON.stringify({ ...trainConfig, discriminatorReplicas: 2 }, null, 2));
+    const runId = 'compose-replicas';
+    const replicas = new ComposeProject(`gantry-e2e-rep-${process.pid}`, ['core', 'replicas'], {
+      IMAGE_TAG: TEST_IMAGE_TAG, GANTRY_RUN_ID: runId, REPLICAS_TRAIN_CONFIG_FILE: configFile, GANTRY_BACKEND: 'wasm', NATS_HOST_PORT: '0',
+    });
+    try {
+      await replicas.exec(['up', '-d', '--no-build', 'nats', 'generator', 'discriminator', 'discriminator-1', 'scheduler'], 5 * 60_000);
+      const scheduler = await replicas.containerId('scheduler');
+      const code = await waitExit(scheduler, 5 * 60_000);
+      assert.equal(code, 0, `the scheduler exits 0 when the run completes:\n${await replicas.logs()}`);
+      const runDir = path.join(root, 'replicas-from-volume');
+      await copyOut(scheduler, `/var/lib/gantry/runs/${runId}`, runDir);
+      // Every checkpoint holds a sha256 per rank (kind 'weights'); they must agree.
+      const records = (await fsp.readFile(path.join(runDir, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { kind: string; ranks?: { rank: number; weightsHash: string }[] });
+      const last = records.filter((r) => r.kind === 'weights').at(-1);
+      assert.equal(last?.ranks?.length, 2, 'both ranks reported their weights');
+      assert.equal(new Set(last!.ranks!.map((r) => r.weightsHash)).size, 1, 'the two ranks hold the same D bit for bit');
+      const diff = await run(process.execPath, [GANTRY_BIN, 'checkpoint', 'diff', '--tolerance', '1e-5', '--json', reference, runDir]);
+      const report = JSON.parse(diff.stdout) as { status: string; iterations: { a: number; b: number } };
+      assert.equal(report.status, 'equal', `within 1e-5 of one discriminator: ${diff.stdout}`);
+      assert.deepEqual(report.iterations, { a: ITERATIONS, b: ITERATIONS });
+    } finally {
+      await replicas.down();
+    }
   });
 
   it('trains the classifier with --scale worker=2', { skip: TODO_WORKER_PENDING.composeClassifierRun ? 'TODO_WORKER_PENDING: `gantry serve worker` is not merged yet' : false }, async () => {
