@@ -30,11 +30,11 @@ export const FAULT_KINDS = [
  * Faults of a data-parallel classifier run (LocalWorkers, N workers): kill -9 or SIGSTOP (past the
  * liveness deadline) of one worker, after which the group goes on with N - 1 (a stopped one may
  * join again when it runs); kill -9 of nats-server or of the classifier scheduler, and SIGSTOP of
- * the scheduler past the workers' liveness deadline (it blames no worker for the heartbeats it
- * did not read), after which the membership stays at N. Not in the default schedule (its plans
+ * the scheduler or of nats-server past the workers' liveness deadline (no worker is blamed for
+ * the heartbeats nobody could read), after which the membership stays at N. Not in the default schedule (its plans
  * stay those of the GAN kinds).
  */
-export const WORKER_FAULT_KINDS = ['workers-kill-worker', 'workers-stop-worker', 'workers-kill-nats', 'workers-kill-scheduler', 'workers-stop-scheduler'] as const;
+export const WORKER_FAULT_KINDS = ['workers-kill-worker', 'workers-stop-worker', 'workers-kill-nats', 'workers-kill-scheduler', 'workers-stop-scheduler', 'workers-stop-nats'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number] | (typeof WORKER_FAULT_KINDS)[number];
 export type Target = 'generator' | 'discriminator' | 'scheduler' | 'nats' | 'launcher' | 'disk' | 'worker';
 
