@@ -94,16 +94,19 @@ const NO_RESPONDERS_RETRY_MS = 200;
 const RESEND_MS = 10_000;
 const RESENDABLE: ReadonlySet<WorkerCommandType> = new Set<WorkerCommandType>(['step', 'hash']);
 
+/** This error itself (not its causes) is NATS' "no responders". */
+function isNoResponders(e: Error): boolean {
+  return e instanceof NoRespondersError || (e instanceof RequestError && e.isNoResponders());
+}
+
 function noResponders(err: unknown): boolean {
-  for (let cur: unknown = err; cur instanceof Error; cur = cur.cause) {
-    if (cur instanceof NoRespondersError || (cur instanceof RequestError && cur.isNoResponders())) return true;
-  }
+  for (let cur: unknown = err; cur instanceof Error; cur = cur.cause) if (isNoResponders(cur)) return true;
   return false;
 }
 
 function silent(role: string, type: string, timeoutMs: number, err: unknown): Error {
   for (let cur: unknown = err; cur instanceof Error; cur = cur.cause) {
-    if (noResponders(cur)) {
+    if (isNoResponders(cur)) {
       return new RoleUnavailable(role, 'no-responders', `${role}: nobody listens for '${type}' (no responders)`, { cause: err });
     }
     if (cur instanceof TimeoutError) return new RoleUnavailable(role, 'timeout', `${role}: no answer to '${type}' within ${timeoutMs} ms`, { cause: err });
