@@ -32,6 +32,9 @@
 //     validation` on rank 0 and early stopping (rank 0's snapshot streamed when it is the best
 //     so far); every checkpointEvery rank 0's snapshot streamed and written. Between steps:
 //     a newcomer or a clean leave (deleted registration) forms a new generation at s+1 (c).
+//     `gantry run pause` holds the run at the next boundary (status 'paused'; the workers keep
+//     their state and registrations); at resume the same membership check runs first, so
+//     workers started or lost during the pause change the group before the next step.
 //  e) Failure of a step: a rank with no responders is dead; a rank whose registration is older
 //     than livenessMs while the others wait is stalled (logged with its rank and host); silence
 //     counts only while the scheduler could hear (not while NATS was down or stalled, nor while
@@ -43,11 +46,11 @@
 //     the final checkpoint, report; status 'completed' (or 'stopped' on a stop request).
 import type { GrpcTls } from '../wire/tls.ts';
 import path from 'node:path';
-import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { CommandFailed, RoleUnavailable, RunStateConflict } from '../control/errors.ts';
 import { PeerError } from '../wire/errors.ts';
 import { newInstanceId } from '../control/heartbeat.ts';
-import { controlSchema, decodeMessage, encodeMessage, type ProgressEvent } from '../control/messages.ts';
+import { encodeMessage, type ProgressEvent } from '../control/messages.ts';
 import { FINAL_STATUSES, RunStateStore } from '../control/run-state.ts';
 import { configHash } from '../control/run-config.ts';
 import { runSubjects, type RunSubjects } from '../control/subjects.ts';
@@ -65,6 +68,7 @@ import type { WorkerOkReply } from '../control/worker-messages.ts';
 import type { SchedulerConfig } from './config.ts';
 import { GenerationFormer } from './generation-former.ts';
 import { RunLedger } from './ledger.ts';
+import { RunControl } from './run-control.ts';
 import type { SchedulerOutcome } from './scheduler.ts';
 import { WorkerCommands, WorkerGroup } from './worker-group.ts';
 import { Vantage } from './vantage.ts';
@@ -80,8 +84,7 @@ export class ClassifierScheduler {
   private group!: WorkerGroup;
   private vantage: Vantage | undefined;
   private former!: GenerationFormer;
-  private control: Subscription | undefined;
-  private stopRequested = false;
+  private control: RunControl | undefined;
   private signal: AbortSignal | undefined;
   private early!: EarlyStopping;
   /** The step the run (re)starts at, the whole global batches per epoch and the steps to run. */
@@ -107,7 +110,8 @@ export class ClassifierScheduler {
     try {
       const early = await this.claim();
       if (early) return early;
-      this.listenForControl(signal);
+      this.control = new RunControl(this.nc, this.subjects.control, this.cfg.runId, this.log, signal,
+        (why) => this.log.warn(`${why}: stopping after this step with a checkpoint`));
       return await this.drive(signal);
     } catch (err) {
       if (err instanceof RunStateConflict) {
@@ -116,7 +120,7 @@ export class ClassifierScheduler {
       }
       throw err;
     } finally {
-      this.control?.unsubscribe();
+      this.control?.close();
       this.roster?.stop();
       this.vantage?.stop();
     }
@@ -173,27 +177,6 @@ export class ClassifierScheduler {
     this.total = this.train.maxSteps > 0 ? Math.min(this.train.maxSteps, total) : total;
   }
 
-  private listenForControl(signal: AbortSignal): void {
-    const stop = (why: string): void => {
-      if (this.stopRequested) return;
-      this.stopRequested = true;
-      this.log.warn(`${why}: stopping after this step with a checkpoint`);
-    };
-    if (signal.aborted) stop('shutdown');
-    signal.addEventListener('abort', () => stop('shutdown'), { once: true });
-    this.control = this.nc.subscribe(this.subjects.control, {
-      callback: (err, msg) => {
-        if (err) return;
-        try {
-          const c = decodeMessage(controlSchema, msg.data, 'control message');
-          if (c.type === 'stop') stop(c.reason ?? 'stop requested');
-        } catch (e) {
-          this.log.warn('ignoring a malformed control message', { error: e });
-        }
-      },
-    });
-  }
-
   private publish(e: Omit<ProgressEvent, 'run' | 'total'>): void {
     this.nc.publish(this.subjects.progress, encodeMessage({ run: this.cfg.runId, total: this.total, ...e }));
   }
@@ -207,8 +190,12 @@ export class ClassifierScheduler {
     const began = performance.now();
     try {
       step = await this.former.form(step, signal);
-      await this.ledger.patch({ status: 'running' });
       while (step < this.total && !stoppedEarly && !this.stopRequested) {
+        if (await this.holdWhilePaused(step)) {
+          if (this.stopRequested) break;
+          // Workers may have joined or left while the run waited: the same check as after a step.
+          if (this.group.wantsChange(this.maxWorkers(), this.train.batchSize)) step = await this.former.form(step, signal);
+        }
         const r = await this.group.step(step);
         if (!r.ok) {
           failures++;
@@ -254,6 +241,27 @@ export class ClassifierScheduler {
       this.publish({ iteration: step, status: 'failed', message: details.message });
       return { status: 'failed', iteration: step, lastCheckpoint: this.ledger.state.lastCheckpoint, error: details };
     }
+  }
+
+  private get stopRequested(): boolean {
+    return this.control?.stopRequested ?? false;
+  }
+
+  /** `gantry run pause`: waits between steps until resume or stop; true when it waited. */
+  private holdWhilePaused(step: number): Promise<boolean> {
+    return this.control!.holdWhilePaused({
+      onPause: async () => {
+        await this.ledger.patch({ status: 'paused' });
+        this.metrics.runPaused.set(1);
+        this.publish({ iteration: step, status: 'paused', message: 'paused; `gantry run resume` continues' });
+        this.log.info('paused', { step, generation: this.group.generation, workers: this.group.members.length });
+      },
+      onResume: async () => {
+        await this.ledger.patch({ status: 'running' });
+        this.metrics.runPaused.set(0);
+        this.log.info('resumed', { step });
+      },
+    });
   }
 
   /** The rate the next update uses, as Adam.learningRate() after `done` updates. */

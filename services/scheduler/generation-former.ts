@@ -102,6 +102,7 @@ export class GenerationFormer {
       if (new Set(hashes).size !== 1) throw new Error(`generation ${generation}: the ranks' weights differ after join (hashes ${hashes.map((h) => h.slice(0, 12)).join(', ')})`);
       this.group.members = members;
       this.record(previous, members, generation, start, hashes[0], sources);
+      await this.ledger.patch({ status: 'running' });
       return start;
     }
   }

@@ -39,10 +39,10 @@
 //     report.html is written at the end of every run that gets to f) or g) (best effort).
 import type { GrpcTls } from '../wire/tls.ts';
 import path from 'node:path';
-import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { CommandFailed, type RemoteErrorDetails, RunStateConflict } from '../control/errors.ts';
 import { newInstanceId } from '../control/heartbeat.ts';
-import { type CheckpointRef, controlSchema, decodeMessage, type DStepReplyMetrics, type OkReply } from '../control/messages.ts';
+import type { CheckpointRef, DStepReplyMetrics, OkReply } from '../control/messages.ts';
 import { FINAL_STATUSES, type RunStatus, RunStateStore, type VersionedRunState } from '../control/run-state.ts';
 import { configHash } from '../control/run-config.ts';
 import { runSubjects, type RunSubjects, type ServiceRole } from '../control/subjects.ts';
@@ -56,6 +56,7 @@ import type { SchedulerConfig } from './config.ts';
 import { RunEvaluation } from './evaluation.ts';
 import { Fleet, RecoveryTimeout, ServiceLost, StepFault, type StepBody } from './fleet.ts';
 import { RunLedger } from './ledger.ts';
+import { RunControl } from './run-control.ts';
 import { type IterationResult, RunRecords } from './run-records.ts';
 import { ServiceSnapshots } from './snapshots.ts';
 
@@ -77,10 +78,7 @@ export class Scheduler {
   private records!: RunRecords;
   private checkpointer!: Checkpointer;
   private evaluation!: RunEvaluation;
-  private control: Subscription | undefined;
-  private paused = false;
-  private stopRequested = false;
-  private wake: (() => void) | undefined;
+  private control: RunControl | undefined;
 
   /** The run's training config, with `out` set to this scheduler's run directory. */
   private readonly train: GanTrainConfig;
@@ -109,13 +107,13 @@ export class Scheduler {
     try {
       const early = await this.claim();
       if (early) return early;
-      this.listenForControl(signal);
+      this.control = new RunControl(this.nc, this.subjects.control, this.cfg.runId, this.log, signal);
       return await this.drive(signal);
     } catch (err) {
       if (err instanceof RunStateConflict) return this.superseded(err);
       throw err;
     } finally {
-      this.control?.unsubscribe();
+      this.control?.close();
       this.fleet.stop();
       this.snapshots.close();
       this.records?.close();
@@ -292,40 +290,21 @@ export class Scheduler {
 
   /** Pause, stop and SIGTERM take effect here, between iterations. True: stop now. */
   private async atBoundary(signal: AbortSignal, t: number): Promise<boolean> {
-    if (this.paused && !this.stopRequested && !signal.aborted) {
-      await this.ledger.patch({ status: 'paused' });
-      this.metrics.runPaused.set(1);
-      this.records.status(t, 'paused', 'paused; `gantry run resume` continues');
-      this.log.info('paused', { iteration: t });
-      while (this.paused && !this.stopRequested && !signal.aborted) await new Promise<void>((r) => { this.wake = r; });
-      await this.ledger.patch({ status: 'running' });
-      this.metrics.runPaused.set(0);
-      this.log.info('resumed', { iteration: t });
-    }
-    return this.stopRequested || signal.aborted;
-  }
-
-  private listenForControl(signal: AbortSignal): void {
-    signal.addEventListener('abort', () => this.wake?.(), { once: true });
-    this.control = this.nc.subscribe(this.subjects.control, {
-      callback: (err, msg) => {
-        if (err) return;
-        try {
-          const c = decodeMessage(controlSchema, msg.data, `control message on ${msg.subject}`);
-          if (c.run !== this.cfg.runId) {
-            this.log.warn('ignoring a control message for another run', { type: c.type, run: c.run });
-            return;
-          }
-          this.log.info('control', { type: c.type, reason: c.reason });
-          if (c.type === 'pause') this.paused = true;
-          if (c.type === 'resume') this.paused = false;
-          if (c.type === 'stop') this.stopRequested = true;
-          this.wake?.();
-        } catch (e) {
-          this.log.warn('ignoring a malformed control message', { error: e });
-        }
+    const control = this.control!;
+    await control.holdWhilePaused({
+      onPause: async () => {
+        await this.ledger.patch({ status: 'paused' });
+        this.metrics.runPaused.set(1);
+        this.records.status(t, 'paused', 'paused; `gantry run resume` continues');
+        this.log.info('paused', { iteration: t });
+      },
+      onResume: async () => {
+        await this.ledger.patch({ status: 'running' });
+        this.metrics.runPaused.set(0);
+        this.log.info('resumed', { iteration: t });
       },
     });
+    return control.stopRequested || signal.aborted;
   }
 
   // e)

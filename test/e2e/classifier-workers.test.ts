@@ -16,12 +16,14 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
+import { connect } from '@nats-io/transport-node';
+import { openWorkersBucket, WorkerRoster } from '../../services/control/worker-registry.ts';
 import { LocalWorkers, runLocalWorkers } from '../../services/launcher/local-workers.ts';
 import { readMetrics } from '../../services/run/metrics-log.ts';
 import { trainClassifier } from '../../services/train/classifier-trainer.ts';
 import { type ClassifierTrainConfig, classifierTrainSchema } from '../../services/train/config.ts';
 import { echoOnFailure, GANTRY_BIN, LineSink, quietLog } from '../harness/cluster.ts';
-import { startTestNats, tempDir, type TestNats } from '../harness/nats.ts';
+import { startTestNats, tempDir, type TestNats, waitFor } from '../harness/nats.ts';
 
 const run = promisify(execFile);
 let nats: TestNats;
@@ -153,39 +155,57 @@ test('kill -9 the scheduler mid-run: the launcher restarts it, it resumes from t
   }
 });
 
-test('membership 3 -> 2 -> 3 mid-run (kill -9, then a newcomer) = in-process at the same global batch', async () => {
+test('membership 3 -> 2 -> 3 mid-run (kill -9; paused while a newcomer starts; resumed) = in-process at the same global batch', async () => {
   const output = new LineSink();
   let done = 0;
+  let pausedAt: number | undefined;
   const waiters = new Set<() => void>();
-  const progress = (atLeast: number): Promise<void> => new Promise((resolve) => {
-    const check = (): void => { if (done >= atLeast) { waiters.delete(check); resolve(); } };
+  const until = (cond: () => boolean): Promise<void> => new Promise((resolve) => {
+    const check = (): void => { if (cond()) { waiters.delete(check); resolve(); } };
     waiters.add(check);
     check();
   });
+  const runId = 'equiv-elastic';
+  const nc = await connect({ servers: nats.url });
+  const roster = await new WorkerRoster(await openWorkersBucket(nc), runId, quietLog).start();
   const workers = new LocalWorkers(config(path.join(root, 'n3-2-3'), 3), {
-    natsUrl: nats.url, log: quietLog, output, progress: false, handleSignals: false, runId: 'equiv-elastic',
+    natsUrl: nats.url, log: quietLog, output, progress: false, handleSignals: false, runId,
     env: { scheduler: { GANTRY_LIVENESS_MS: '2000', GANTRY_HEARTBEAT_MS: '200' }, worker: { GANTRY_HEARTBEAT_MS: '200' } },
     onEvent: (e) => {
       if (e.type !== 'progress') return;
       done = Math.max(done, e.iteration);
+      if (e.status === 'paused') pausedAt = e.iteration;
       for (const w of [...waiters]) w();
     },
   });
+  const control = (verb: 'pause' | 'resume'): Promise<unknown> => run(process.execPath, [GANTRY_BIN, 'run', verb, '--nats', nats.url, '--run', runId]);
   try {
     const finished = echoOnFailure(output, workers.run());
-    await progress(5);
+    await until(() => done >= 5);
     process.kill(workers.workerPids()[1], 'SIGKILL');
-    // One step past the kill the group of 2 has formed; the newcomer then has the other ~14 steps
-    // to start (loading tfjs takes seconds on a busy machine) and join at a step boundary.
-    await progress(6);
-    await workers.addWorker();
+    // One step past the kill the group of 2 has formed. The run is then held (`gantry run pause`)
+    // while the newcomer loads tfjs and registers, however slow the machine, and resumed: the
+    // membership check at resume forms the group of 3 before the next step.
+    await until(() => done >= 6);
+    await control('pause');
+    await until(() => pausedAt !== undefined);
+    assert.ok(pausedAt! < 20, `paused at step ${pausedAt}, before the end`);
+    const pid = await workers.addWorker();
+    await waitFor(() => roster.live(60_000).some((w) => w.reg.pid === pid && w.reg.ready), 'the newcomer registered ready', 120_000, 100);
+    assert.equal(done, pausedAt, 'no step ran while paused');
+    await control('resume');
     const s = await finished;
     assert.equal(s.status, 'completed');
-    const sizes = (await readMetrics(path.join(s.runDir, 'metrics.jsonl'))).filter((m) => m.kind === 'membership').map((m) => m.size);
+    const records = await readMetrics(path.join(s.runDir, 'metrics.jsonl'));
+    const sizes = records.filter((m) => m.kind === 'membership').map((m) => m.size);
     assert.deepEqual([sizes[0], sizes.includes(2), sizes.at(-1)], [3, true, 3], `generation sizes ${JSON.stringify(sizes)}`);
+    const firstOfThree = records.find((m) => m.kind === 'train' && m.step === pausedAt! + 1);
+    assert.equal(firstOfThree?.workers, 3, 'the step after resume ran on 3 workers');
     await assertEquivalent(s.runDir, 3);
   } finally {
     await workers.shutdown();
+    roster.stop();
+    await nc.close();
   }
 });
 
