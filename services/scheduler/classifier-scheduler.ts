@@ -315,10 +315,18 @@ export class ClassifierScheduler {
    * and the call is repeated. A generation that had to roll back to a checkpoint fails the run.
    */
   private async viaRank0<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    let stalledRetries = 0;
     for (let failures = 0; ; failures++) {
+      const began = Date.now();
       try {
         return await fn();
       } catch (err) {
+        // The scheduler itself did not run during the call (SIGSTOP): its deadline ran out on our clock.
+        if (isMemberFailure(err) && (this.vantage?.trustedSince() ?? 0) > began && stalledRetries++ < 3) {
+          this.log.warn(`the scheduler did not run during '${what}'; calling rank 0 again`, { error: (err as Error).message });
+          failures--;
+          continue;
+        }
         if (!isMemberFailure(err) || failures >= this.cfg.maxRecoveries) throw err;
         const r0 = this.group.members[0];
         const step = this.ledger.state.iteration;

@@ -100,6 +100,7 @@ export class Scheduler {
     this.snapshots = new ServiceSnapshots({
       generatorAddr: cfg.generatorAddr, discriminatorAddrs: discriminatorAddrs(cfg, replicas), deadlineMs: cfg.commandTimeoutMs, metrics, tls,
       instanceOf: (role) => this.fleet.members.get(role)?.hb.instance,
+      trustedSince: () => this.fleet.vantage.trustedSince(), log,
     });
   }
 

@@ -13,10 +13,15 @@
 //                          and the service keeps refusing commands until a good one arrives.
 //
 // A call that finds the peer gone (UNAVAILABLE, deadline) is a ServiceLost: the scheduler
-// re-forms the generation, exactly as for a step command whose service died.
+// re-forms the generation, exactly as for a step command whose service died. Unless the
+// scheduler itself did not run meanwhile (SIGSTOP, a suspended VM: `trustedSince` moved past the
+// call's start, vantage.ts): its deadline then ran out on the scheduler's clock, not the peer's,
+// and a pull (a read) is made again, up to MAX_STALLED_RETRIES times. A push is not: the service
+// admits an armed snapshot once, so a repeat could be refused; recovery pushes afresh.
 import type { GrpcTls } from '../wire/tls.ts';
 import type { ModelSnapshot } from '../run/model-snapshot.ts';
 import type { ServiceRole } from '../control/subjects.ts';
+import type { Logger } from '../telemetry/log.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import { DiscriminatorClient } from '../wire/discriminator-client.ts';
 import { PeerError } from '../wire/errors.ts';
@@ -33,7 +38,12 @@ export interface SnapshotPeers {
   tls?: GrpcTls;
   /** The role's current instance (its last heartbeat), named by the ServiceLost of a failed call. */
   instanceOf(role: ServiceRole): string | undefined;
+  /** Local time (ms) since which the scheduler trusts its own view (Vantage.trustedSince). */
+  trustedSince?(): number;
+  log?: Logger;
 }
+
+const MAX_STALLED_RETRIES = 3;
 
 /** A pulled snapshot does not hold the progress the checkpoint is for: the run must stop. */
 export class SnapshotProgressError extends Error {
@@ -63,7 +73,7 @@ export class ServiceSnapshots {
   /** The role's snapshot after iterations 0..iteration-1; `dSteps` is k (the discriminator's last step is k-1). */
   async pull(role: ServiceRole, iteration: number, dSteps: number): Promise<ModelSnapshot> {
     const expected = progressAt(role, iteration, dSteps);
-    const got = await this.guard(role, async () => {
+    const got = await this.guard(role, true, async () => {
       if (role === 'generator') {
         const w = await this.generator.streamWeights();
         return { snapshot: w.snapshot, lastApplied: { iteration: w.lastAppliedIteration, step: -1 } };
@@ -81,7 +91,7 @@ export class ServiceSnapshots {
   /** Streams checkpoint `iteration`'s snapshot of `role` into the service (armed by its `restore`). */
   async push(role: ServiceRole, snapshot: ModelSnapshot, iteration: number, dSteps: number): Promise<void> {
     const lastApplied = progressAt(role, iteration, dSteps);
-    await this.guard(role, async () => {
+    await this.guard(role, false, async () => {
       if (role === 'generator') await this.generator.loadWeights({ snapshot, lastAppliedIteration: lastApplied.iteration });
       else await Promise.all(this.discriminators.map((d) => d.loadWeights({ snapshot, lastApplied })));
     });
@@ -92,14 +102,20 @@ export class ServiceSnapshots {
     for (const d of this.discriminators) d.close();
   }
 
-  private async guard<T>(role: ServiceRole, call: () => Promise<T>): Promise<T> {
-    try {
-      return await call();
-    } catch (err) {
-      if (err instanceof PeerError && err.retryable) {
+  private async guard<T>(role: ServiceRole, repeatable: boolean, call: () => Promise<T>): Promise<T> {
+    for (let retries = 0; ; retries++) {
+      const began = Date.now();
+      try {
+        return await call();
+      } catch (err) {
+        if (!(err instanceof PeerError && err.retryable)) throw err;
+        const stalled = (this.peers.trustedSince?.() ?? 0) > began;
+        if (repeatable && stalled && retries < MAX_STALLED_RETRIES) {
+          this.peers.log?.warn(`the scheduler did not run during a call to the ${role}; calling again`, { role, error: err.message, retry: retries + 1 });
+          continue;
+        }
         throw new ServiceLost(role, this.peers.instanceOf(role), `the ${role} did not answer over gRPC (${err.message})`, { cause: err });
       }
-      throw err;
     }
   }
 }
