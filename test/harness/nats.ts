@@ -3,6 +3,8 @@
 import { promises as fsp, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { after, before } from 'node:test';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { type NatsServerProcess, startNatsServer } from '../../services/launcher/nats-server.ts';
 
 export interface TestNats {
@@ -22,6 +24,25 @@ export async function startTestNats(): Promise<TestNats> {
       await fsp.rm(storeDir, { recursive: true, force: true });
     },
   };
+}
+
+/** A test file's nats-server and one plain client connection: filled in before(), closed in after(). */
+export interface FileNats {
+  nats: TestNats;
+  nc: NatsConnection;
+}
+
+export function useTestNats(): FileNats {
+  const f = {} as FileNats;
+  before(async () => {
+    f.nats = await startTestNats();
+    f.nc = await connect({ servers: f.nats.url });
+  });
+  after(async () => {
+    await f.nc?.close();
+    await f.nats?.stop();
+  });
+  return f;
 }
 
 /** True while a process with this pid runs (signal 0 checks without signalling; a zombie is dead). */

@@ -2,36 +2,26 @@
 // nats-server: pause holds a boundary until resume; stop or shutdown ends a pause and counts as a
 // stop; messages for another run, malformed ones and unknown types change nothing.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { test } from 'node:test';
+import { connect } from '@nats-io/transport-node';
 import { encodeMessage } from '../../services/control/messages.ts';
 import { runSubjects } from '../../services/control/subjects.ts';
 import { RunControl } from '../../services/scheduler/run-control.ts';
 import { quietLog } from '../harness/cluster.ts';
-import { startTestNats, type TestNats, waitFor } from '../harness/nats.ts';
+import { useTestNats, waitFor } from '../harness/nats.ts';
 
 const RUN = 'control-run';
 const subject = runSubjects(RUN).control;
-let nats: TestNats;
-let nc: NatsConnection;
-
-before(async () => {
-  nats = await startTestNats();
-  nc = await connect({ servers: nats.url });
-});
-after(async () => {
-  await nc?.close();
-  await nats?.stop();
-});
+const t = useTestNats();
 
 async function send(payload: object | Uint8Array): Promise<void> {
-  nc.publish(subject, payload instanceof Uint8Array ? payload : encodeMessage(payload));
-  await nc.flush();
+  t.nc.publish(subject, payload instanceof Uint8Array ? payload : encodeMessage(payload));
+  await t.nc.flush();
 }
 
 /** A RunControl on its own connection (as a scheduler has), with the hooks' calls recorded. */
 async function open(signal = new AbortController().signal) {
-  const own = await connect({ servers: nats.url });
+  const own = await connect({ servers: t.nats.url });
   const stops: string[] = [];
   const calls: string[] = [];
   const control = new RunControl(own, subject, RUN, quietLog, signal, (why) => stops.push(why));
