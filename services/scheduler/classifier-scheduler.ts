@@ -159,8 +159,11 @@ export class ClassifierScheduler {
       ? await RunLedger.takeOver(store, prev, base, this.instance)
       : await RunLedger.create(store, { runId: this.cfg.runId, ...base, generation: 0, configHash: this.hash }, this.instance);
     this.roster = await new WorkerRoster(await openWorkersBucket(this.nc), this.cfg.runId, this.log).start();
-    const commands = new WorkerCommands(this.nc, this.cfg.runId, this.cfg.prefix, undefined, (key) => this.group.mayBeResubscribing(key));
-    this.vantage = new Vantage(this.nc, this.log);
+    const vantage = new Vantage(this.nc, this.log);
+    this.vantage = vantage;
+    const commands = new WorkerCommands(this.nc, this.cfg.runId, this.cfg.prefix, {
+      mayBeResubscribing: (key) => this.group.mayBeResubscribing(key), reconnects: () => vantage.reconnects,
+    });
     this.group = new WorkerGroup(commands, this.roster, this.cfg.runId,
       { commandTimeoutMs: this.cfg.commandTimeoutMs, livenessMs: this.cfg.livenessMs, pollMs: Math.min(250, this.cfg.heartbeatMs) }, this.log, this.vantage);
     this.former = new GenerationFormer(this.group, this.roster, this.ledger, this.session, this.train, this.hash, this.cfg, this.metrics, this.log, this.tls);

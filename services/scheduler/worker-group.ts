@@ -18,27 +18,30 @@ import type { Vantage } from './vantage.ts';
 const okFlag = z.looseObject({ ok: z.boolean() });
 
 /** Request/reply to one worker; a silent one is RoleUnavailable, an {ok:false} one CommandFailed. */
+export interface WorkerCommandsOptions {
+  /** How long an unanswered `step` or `hash` waits before it is sent again. */
+  resendMs?: number;
+  /**
+   * WorkerGroup.mayBeResubscribing: "no responders" from such a worker is not its death (right
+   * after a nats-server restart the scheduler is back before the workers have subscribed
+   * again), and the command is sent again until the deadline or until that no longer holds.
+   * Without it, no responders is final.
+   */
+  mayBeResubscribing?: (key: string) => boolean;
+  /** Times the connection to NATS was re-established (Vantage.reconnects); without it a reconnect is not watched for. */
+  reconnects?: () => number;
+}
+
 export class WorkerCommands {
-  /** Times the connection to NATS was re-established (a restarted nats-server). */
-  private reconnects = 0;
+  private readonly resendMs: number;
 
   constructor(
     private readonly nc: NatsConnection,
     private readonly run: string,
     private readonly prefix: string,
-    /** How long an unanswered `step` or `hash` waits before it is sent again. */
-    private readonly resendMs = RESEND_MS,
-    /**
-     * WorkerGroup.mayBeResubscribing: "no responders" from such a worker is not its death (right
-     * after a nats-server restart the scheduler is back before the workers have subscribed
-     * again), and the command is sent again until the deadline or until that no longer holds.
-     * Without it, no responders is final.
-     */
-    private readonly mayBeResubscribing?: (key: string) => boolean,
+    private readonly opts: WorkerCommandsOptions = {},
   ) {
-    void (async () => {
-      for await (const s of nc.status()) if (s.type === 'reconnect') this.reconnects++;
-    })().catch(() => undefined);
+    this.resendMs = opts.resendMs ?? RESEND_MS;
   }
 
   /**
@@ -60,7 +63,7 @@ export class WorkerCommands {
         try {
           data = await this.requestOnce(key, cmd, Math.max(1, deadline - Date.now()));
         } catch (err) {
-          if (!noResponders(err) || !this.mayBeResubscribing?.(key) || Date.now() + NO_RESPONDERS_RETRY_MS >= deadline) throw err;
+          if (!noResponders(err) || !this.opts.mayBeResubscribing?.(key) || Date.now() + NO_RESPONDERS_RETRY_MS >= deadline) throw err;
           await new Promise((r) => setTimeout(r, NO_RESPONDERS_RETRY_MS));
         }
       }
@@ -75,12 +78,13 @@ export class WorkerCommands {
 
   /** The reply's bytes, or undefined when a reconnect came first or a resend is due (send again). */
   private requestOnce(key: string, cmd: WorkerCommand, timeoutMs: number): Promise<Uint8Array | undefined> {
-    const seen = this.reconnects;
+    const reconnects = this.opts.reconnects ?? (() => 0);
+    const seen = reconnects();
     const resendAt = RESENDABLE.has(cmd.type) ? Date.now() + this.resendMs : Infinity;
     let poll: NodeJS.Timeout | undefined;
     const reply = this.nc.request(workerCmdSubject(this.run, key, this.prefix), encodeMessage(cmd), { timeout: timeoutMs }).then((m) => m.data);
     const reconnected = new Promise<undefined>((resolve) => {
-      poll = setInterval(() => { if (this.reconnects !== seen || Date.now() >= resendAt) resolve(undefined); }, RECONNECT_POLL_MS);
+      poll = setInterval(() => { if (reconnects() !== seen || Date.now() >= resendAt) resolve(undefined); }, RECONNECT_POLL_MS);
     });
     reply.catch(() => undefined); // a late failure after a reconnect won the race
     return Promise.race([reply, reconnected]).finally(() => clearInterval(poll));

@@ -27,7 +27,7 @@ function lossyWorker(key: string, drop: number, reply: object): { seen: () => nu
 test('a lost hash is sent again and answered within its deadline', async () => {
   const worker = lossyWorker('k1', 1, { ok: true, applied: 3, weightsHash: 'a'.repeat(64) });
   try {
-    const cmds = new WorkerCommands(t.nc, RUN, 'gantry', 200);
+    const cmds = new WorkerCommands(t.nc, RUN, 'gantry', { resendMs: 200 });
     const reply = await cmds.send('k1', { type: 'hash', run: RUN, generation: 1 }, 10_000);
     assert.deepEqual(reply, { ok: true, applied: 3, weightsHash: 'a'.repeat(64) });
     assert.equal(worker.seen(), 2, 'the first copy was dropped, the second answered');
@@ -39,7 +39,7 @@ test('a lost hash is sent again and answered within its deadline', async () => {
 test('an evaluate is not sent again: a lost one times out naming the worker', async () => {
   const worker = lossyWorker('k2', 1, { ok: true, loss: 0.1, accuracy: 0.9, count: 10 });
   try {
-    const cmds = new WorkerCommands(t.nc, RUN, 'gantry', 200);
+    const cmds = new WorkerCommands(t.nc, RUN, 'gantry', { resendMs: 200 });
     await assert.rejects(cmds.send('k2', { type: 'evaluate', run: RUN, generation: 1, split: 'test' }, 1_500),
       (e: Error) => e instanceof RoleUnavailable && /worker k2/.test(e.message));
     assert.equal(worker.seen(), 1);
