@@ -17,6 +17,40 @@ export async function openWorkersBucket(nc: NatsConnection): Promise<KV> {
   return new Kvm(nc).create(WORKERS_BUCKET, { history: 1 });
 }
 
+/** A registration as stored, with the server's time of its last write (for `gantry status`). */
+export interface StoredRegistration {
+  reg: Registration;
+  writtenAt: Date;
+}
+
+/**
+ * The run's registrations as they are now, without creating the bucket (none when it is
+ * missing). Malformed entries and entries that claim another run or key are skipped, as the
+ * scheduler's roster skips them. A killed worker's entry stays behind: `writtenAt` tells its age.
+ */
+export async function readRegistrations(nc: NatsConnection, run: string): Promise<StoredRegistration[]> {
+  let kv: KV;
+  const keys: string[] = [];
+  try {
+    kv = await new Kvm(nc).open(WORKERS_BUCKET);
+    for await (const k of await kv.keys(`${run}.*`)) keys.push(k);
+  } catch {
+    return [];
+  }
+  const out: StoredRegistration[] = [];
+  for (const k of keys.sort()) {
+    const e = await kv.get(k).catch(() => null);
+    if (!e || e.operation !== 'PUT') continue;
+    try {
+      const reg = decodeMessage(registrationSchema, e.value, `worker registration ${k}`);
+      if (reg.run === run && `${run}.${reg.key}` === k) out.push({ reg, writtenAt: e.created });
+    } catch {
+      // skipped, as the roster does
+    }
+  }
+  return out;
+}
+
 export type RegistrationBody = Pick<Registration, 'ready' | 'generation' | 'rank' | 'applied'>;
 
 export interface RegistrationPublisher {

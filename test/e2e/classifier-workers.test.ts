@@ -193,6 +193,13 @@ test('membership 3 -> 2 -> 3 mid-run (kill -9; paused while a newcomer starts; r
     const pid = await workers.addWorker();
     await waitFor(() => roster.live(60_000).some((w) => w.reg.pid === pid && w.reg.ready), 'the newcomer registered ready', 120_000, 100);
     assert.equal(done, pausedAt, 'no step ran while paused');
+    // `gantry status` lists the registered workers: the two ranks and the newcomer, not yet in a group.
+    const status = JSON.parse((await run(process.execPath, [GANTRY_BIN, 'status', '--nats', nats.url, '--run', runId, '--json', '--listen-ms', '0'])).stdout) as
+      { state: { status: string; generation: number }; workers: { pid: number; rank: number | null; generation: number | null; ready: boolean }[] };
+    assert.equal(status.state.status, 'paused');
+    assert.ok(status.workers.some((w) => w.pid === pid && w.ready && w.rank === null), `the newcomer unranked in ${JSON.stringify(status.workers)}`);
+    const ranks = status.workers.filter((w) => w.generation === status.state.generation).map((w) => w.rank).sort();
+    assert.deepEqual(ranks, [0, 1], `the ranks of generation ${status.state.generation} in ${JSON.stringify(status.workers)}`);
     await control('resume');
     const s = await finished;
     assert.equal(s.status, 'completed');

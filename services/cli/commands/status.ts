@@ -1,11 +1,14 @@
 // `gantry status [--nats URL] [--run ID] [--json]`: a run's state from JetStream KV (status,
-// iteration, last checkpoint, generation, owner) and the members heard from in a short listen on
-// its heartbeat subjects. Without --run: the one run in the bucket, or a list when there are more.
+// iteration, last checkpoint, generation, owner), the members heard from in a short listen on
+// its heartbeat subjects (a GAN run's services), and the workers registered in KV (a classifier
+// run's, with the age of each one's last write). Without --run: the one run in the bucket, or a
+// list when there are more.
 import type { Command } from 'commander';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { closeNats, connectNats } from '../../control/connection.ts';
 import { loadNatsAuth } from '../../control/nats-auth.ts';
 import { Membership, type SeenMember } from '../../control/heartbeat.ts';
+import { readRegistrations, type StoredRegistration } from '../../control/worker-registry.ts';
 import { type RunState, RunStateStore } from '../../control/run-state.ts';
 import { DEFAULT_PREFIX, prefixSchema, RUNS_BUCKET, runIdSchema, memberToken, runSubjects } from '../../control/subjects.ts';
 import { createLogger } from '../../telemetry/log.ts';
@@ -76,7 +79,7 @@ function ago(iso: string): string {
   return s < 120 ? `${s}s ago` : `${Math.round(s / 60)}m ago`;
 }
 
-export function formatStatus(s: RunState, members: SeenMember[], listenMs: number): string {
+export function formatStatus(s: RunState, members: SeenMember[], listenMs: number, workers: StoredRegistration[] = []): string {
   const rows: [string, string][] = [
     ['run', s.runId],
     ['status', s.status],
@@ -95,6 +98,14 @@ export function formatStatus(s: RunState, members: SeenMember[], listenMs: numbe
     lines.push(`  ${memberToken(h.role, h.rank).padEnd(16)}${h.ready ? 'ready' : 'starting'}  generation ${h.generation ?? '-'}  pid ${h.pid}  ${h.host}` +
       `${h.grpcAddr ? `  grpc ${h.grpcAddr}` : ''}${h.iteration !== undefined ? `  last iteration ${h.iteration}` : ''}  (${h.instance})`);
   }
+  if (workers.length > 0) {
+    lines.push('workers    (registrations in KV; a killed worker leaves its own behind, so mind the age)');
+    const byRank = (w: StoredRegistration): number => w.reg.rank ?? Number.MAX_SAFE_INTEGER;
+    for (const { reg: r, writtenAt } of [...workers].sort((a, b) => byRank(a) - byRank(b) || a.reg.key.localeCompare(b.reg.key))) {
+      lines.push(`  ${`worker ${r.key}`.padEnd(16)}${r.ready ? 'ready' : 'starting'}  rank ${r.rank ?? '-'}  generation ${r.generation ?? '-'}` +
+        `  applied ${r.applied ?? '-'}  pid ${r.pid}  ${r.host}  grpc ${r.addr}  written ${ago(writtenAt.toISOString())}`);
+    }
+  }
   return lines.join('\n') + '\n';
 }
 
@@ -105,9 +116,13 @@ async function runStatus(opts: { nats?: string; run?: string; subjectPrefix?: st
   const { nc, store } = await openRuns(target);
   try {
     const state = await pickRun(store, target);
-    const members = await listen(nc, target, state.runId, listenMs);
-    if (opts.json) process.stdout.write(JSON.stringify({ state, members: members.map((m) => m.hb) }, null, 2) + '\n');
-    else process.stdout.write(formatStatus(state, members, listenMs));
+    const [members, workers] = await Promise.all([listen(nc, target, state.runId, listenMs), readRegistrations(nc, state.runId)]);
+    if (opts.json) {
+      const out = { state, members: members.map((m) => m.hb), workers: workers.map((w) => ({ ...w.reg, writtenAt: w.writtenAt.toISOString() })) };
+      process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+    } else {
+      process.stdout.write(formatStatus(state, members, listenMs, workers));
+    }
   } finally {
     await closeNats(nc);
   }
@@ -116,7 +131,7 @@ async function runStatus(opts: { nats?: string; run?: string; subjectPrefix?: st
 export function register(program: Command): void {
   program
     .command('status')
-    .description("show a distributed run's state from NATS KV and the members heard in its heartbeats")
+    .description("show a distributed run's state from NATS KV, the members heard in its heartbeats and its registered workers")
     .option('--nats <url>', 'NATS server (default $GANTRY_NATS_URL or nats://127.0.0.1:4222)')
     .option('--run <id>', 'run id (default: the only run in the bucket)')
     .option('--subject-prefix <prefix>', 'subject prefix of the run', DEFAULT_PREFIX)
