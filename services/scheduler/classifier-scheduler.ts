@@ -51,7 +51,6 @@ import { CommandFailed, RoleUnavailable, RunStateConflict } from '../control/err
 import { PeerError } from '../wire/errors.ts';
 import { newInstanceId } from '../control/heartbeat.ts';
 import { encodeMessage, type ProgressEvent } from '../control/messages.ts';
-import { FINAL_STATUSES, RunStateStore } from '../control/run-state.ts';
 import { configHash } from '../control/run-config.ts';
 import { runSubjects, type RunSubjects } from '../control/subjects.ts';
 import { openWorkersBucket, WorkerRoster } from '../control/worker-registry.ts';
@@ -67,7 +66,7 @@ import { WorkerClient } from '../wire/worker-client.ts';
 import type { WorkerOkReply } from '../control/worker-messages.ts';
 import type { SchedulerConfig } from './config.ts';
 import { GenerationFormer } from './generation-former.ts';
-import { RunLedger } from './ledger.ts';
+import { readRunEntry, RunLedger } from './ledger.ts';
 import { RunControl } from './run-control.ts';
 import type { SchedulerOutcome } from './scheduler.ts';
 import { WorkerCommands, WorkerGroup } from './worker-group.ts';
@@ -128,15 +127,10 @@ export class ClassifierScheduler {
 
   // a) b) ------------------------------------------------------------------------------------
   private async claim(): Promise<SchedulerOutcome | undefined> {
-    const store = await RunStateStore.open(this.nc);
-    const prev = await store.get(this.cfg.runId);
-    if (prev && FINAL_STATUSES.includes(prev.state.status)) {
-      const { state } = prev;
-      this.log.info('run already finished', { run: state.runId, status: state.status });
+    const { store, prev, finished: state } = await readRunEntry(this.nc, this.cfg.runId, this.hash);
+    if (state) {
+      this.log.info('run already finished', { run: state.runId, status: state.status, error: state.error });
       return { status: state.status, iteration: state.iteration, lastCheckpoint: state.lastCheckpoint, error: state.error };
-    }
-    if (prev && prev.state.configHash !== this.hash) {
-      throw new Error(`run ${this.cfg.runId}: its state in KV was made with another configuration`);
     }
     await this.countSteps();
     const resume = this.train.resume || prev !== null;

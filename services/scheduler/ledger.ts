@@ -7,13 +7,40 @@
 // (next revision, this scheduler, the patched fields), it is taken as done.
 import { isDeepStrictEqual } from 'node:util';
 import os from 'node:os';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { RunStateConflict } from '../control/errors.ts';
-import type { RunState, RunStateStore, VersionedRunState } from '../control/run-state.ts';
+import { FINAL_STATUSES, type RunState, RunStateStore, type VersionedRunState } from '../control/run-state.ts';
+import { ConfigError } from '../train/config.ts';
 
 export type RunStatePatch = Partial<Omit<RunState, 'runId' | 'updatedAt'>>;
 
 const PATCH_PATIENCE_MS = 120_000;
 const PATCH_PAUSE_MS = 500;
+
+/** The run's KV entry as a scheduler finds it before claiming the run. */
+export interface RunEntry {
+  store: RunStateStore;
+  /** null: a new run. */
+  prev: VersionedRunState | null;
+  /** Set when the run is already over: nothing to claim, report it. */
+  finished?: RunState;
+}
+
+/**
+ * Reads the run's entry (creating the bucket when missing). An unfinished entry made with another
+ * configuration is refused with a ConfigError: a restarted scheduler would be refused again, so it
+ * exits as a configuration error (2) and is not restarted.
+ */
+export async function readRunEntry(nc: NatsConnection, runId: string, hash: string): Promise<RunEntry> {
+  const store = await RunStateStore.open(nc);
+  const prev = await store.get(runId);
+  if (prev && FINAL_STATUSES.includes(prev.state.status)) return { store, prev, finished: prev.state };
+  if (prev && prev.state.configHash !== hash) {
+    throw new ConfigError(`run ${runId}: its state in KV was made with another configuration (hash ${prev.state.configHash.slice(0, 12)}, ` +
+      `this one ${hash.slice(0, 12)}); give this configuration another run id`);
+  }
+  return { store, prev };
+}
 
 export class RunLedger {
   private constructor(

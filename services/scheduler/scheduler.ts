@@ -43,7 +43,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { CommandFailed, type RemoteErrorDetails, RunStateConflict } from '../control/errors.ts';
 import { newInstanceId } from '../control/heartbeat.ts';
 import type { CheckpointRef, DStepReplyMetrics, OkReply } from '../control/messages.ts';
-import { FINAL_STATUSES, type RunStatus, RunStateStore, type VersionedRunState } from '../control/run-state.ts';
+import { type RunStatus, type RunStateStore, type VersionedRunState } from '../control/run-state.ts';
 import { configHash } from '../control/run-config.ts';
 import { runSubjects, type RunSubjects, type ServiceRole } from '../control/subjects.ts';
 import { resumePoint } from '../run/checkpoint-list.ts';
@@ -55,7 +55,7 @@ import { Checkpointer } from './checkpointer.ts';
 import type { SchedulerConfig } from './config.ts';
 import { RunEvaluation } from './evaluation.ts';
 import { Fleet, RecoveryTimeout, ServiceLost, StepFault, type StepBody } from './fleet.ts';
-import { RunLedger } from './ledger.ts';
+import { readRunEntry, RunLedger } from './ledger.ts';
 import { RunControl } from './run-control.ts';
 import { type IterationResult, RunRecords } from './run-records.ts';
 import { ServiceSnapshots } from './snapshots.ts';
@@ -123,10 +123,8 @@ export class Scheduler {
 
   // a) ---------------------------------------------------------------------------------------
   private async claim(): Promise<SchedulerOutcome | undefined> {
-    const store = await RunStateStore.open(this.nc);
-    const prev = await store.get(this.cfg.runId);
-    if (prev && FINAL_STATUSES.includes(prev.state.status)) {
-      const { state } = prev;
+    const { store, prev, finished: state } = await readRunEntry(this.nc, this.cfg.runId, this.hash);
+    if (state) {
       this.log.info('run already finished', { run: state.runId, status: state.status, error: state.error });
       return { status: state.status, iteration: state.iteration, lastCheckpoint: state.lastCheckpoint, error: state.error };
     }
@@ -151,9 +149,6 @@ export class Scheduler {
   /** A run in KV (another scheduler died, stopped, or is about to lose it): same config, its run directory. */
   private async takeOver(store: RunStateStore, prev: VersionedRunState): Promise<RunLedger> {
     const { state } = prev;
-    if (state.configHash !== this.hash) {
-      throw new ConfigError(`run ${state.runId}: its state in KV was made with another configuration (hash ${state.configHash.slice(0, 12)}, this one ${this.hash.slice(0, 12)})`);
-    }
     this.records = await RunRecords.open(this.cfg.runDir, this.train, true, this.events(), this.log, this.cfg.progress);
     const ledger = await RunLedger.takeOver(store, prev, { status: 'recovering', iterations: this.train.iterations }, this.instance);
     this.log.info('run taken over from KV', { run: state.runId, iteration: state.iteration, lastCheckpoint: state.lastCheckpoint?.path ?? null, generation: state.generation });

@@ -61,13 +61,15 @@ export function register(program: Command): void {
   addRole(serve, 'scheduler', 'the scheduler: drives the run over NATS, keeps its state in JetStream KV', schedulerBindings, async (flags, log) => {
     const cfg = configOrUsage(() => resolveSchedulerConfig(serviceEnvironment(), flags));
     const { runScheduler, schedulerExitCode } = await import('../../scheduler/main.ts');
+    const { ConfigError } = await import('../../train/config.ts');
     const stop = shutdownSignal(log, cfg.parentPid);
     try {
       return schedulerExitCode(await runScheduler(cfg, log, stop.signal));
     } catch (err) {
-      // A resume with only damaged checkpoints is refused like a bad configuration (exit 2): a
-      // restart would refuse again, so the launcher and restart policies must not retry it.
-      if (err instanceof NoValidCheckpoint) throw new UsageError(err.message, { cause: err });
+      // A resume with only damaged checkpoints, and a run whose state or checkpoints were made
+      // with another training configuration, are refused like a bad configuration (exit 2): a
+      // restart would refuse again, so the launcher and restart policies must not retry them.
+      if (err instanceof NoValidCheckpoint || err instanceof ConfigError) throw new UsageError(err.message, { cause: err });
       throw err;
     } finally {
       stop.dispose();
