@@ -25,10 +25,12 @@ test('workers are listed by rank, newcomers last, with generation, applied step 
   assert.match(text, /^members +\(heartbeats heard in 500 ms\): none$/m);
   const at = lines.findIndex((l) => l.startsWith('workers'));
   assert.ok(at > 0, text);
-  assert.match(lines[at + 1], /^ {2}worker a0 +ready {2}rank 0 {2}generation 2 {2}applied 177 {2}pid 102 {2}vm {2}grpc 127\.0\.0\.1:4002 {2}written 2s ago$/);
+  assert.match(lines[at + 1], /^ {2}worker a0 {2,}ready {2}rank 0 {2}generation 2 {2}applied 177 {2}pid 102 {2}vm {2}grpc 127\.0\.0\.1:4002 {2}written 2s ago$/);
   assert.match(lines[at + 2], /worker b1 .*rank 1 /);
   assert.match(lines[at + 3], /worker newcomer .*rank - {2}generation - {2}applied - /);
   assert.equal(lines.length, at + 4);
+  const column = lines.slice(at + 1).map((l) => l.indexOf('  ready'));
+  assert.ok(column.every((c) => c === column[0] && c > 0), `the state column lines up after the longest key: ${column}`);
 });
 
 test('a run without workers (a GAN run) has no workers section', () => {

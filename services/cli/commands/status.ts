@@ -101,8 +101,9 @@ export function formatStatus(s: RunState, members: SeenMember[], listenMs: numbe
   if (workers.length > 0) {
     lines.push('workers    (registrations in KV; a killed worker leaves its own behind, so mind the age)');
     const byRank = (w: StoredRegistration): number => w.reg.rank ?? Number.MAX_SAFE_INTEGER;
+    const width = Math.max(...workers.map((w) => w.reg.key.length)) + 'worker   '.length;
     for (const { reg: r, writtenAt } of [...workers].sort((a, b) => byRank(a) - byRank(b) || a.reg.key.localeCompare(b.reg.key))) {
-      lines.push(`  ${`worker ${r.key}`.padEnd(16)}${r.ready ? 'ready' : 'starting'}  rank ${r.rank ?? '-'}  generation ${r.generation ?? '-'}` +
+      lines.push(`  ${`worker ${r.key}`.padEnd(width)}${r.ready ? 'ready' : 'starting'}  rank ${r.rank ?? '-'}  generation ${r.generation ?? '-'}` +
         `  applied ${r.applied ?? '-'}  pid ${r.pid}  ${r.host}  grpc ${r.addr}  written ${ago(writtenAt.toISOString())}`);
     }
   }
