@@ -17,6 +17,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
 import { connect } from '@nats-io/transport-node';
+import { encodeMessage } from '../../services/control/messages.ts';
+import { runSubjects } from '../../services/control/subjects.ts';
 import { openWorkersBucket, WorkerRoster } from '../../services/control/worker-registry.ts';
 import { LocalWorkers, runLocalWorkers } from '../../services/launcher/local-workers.ts';
 import { readMetrics } from '../../services/run/metrics-log.ts';
@@ -178,16 +180,16 @@ test('membership 3 -> 2 -> 3 mid-run (kill -9; paused while a newcomer starts; r
       for (const w of [...waiters]) w();
     },
   });
-  const control = (verb: 'pause' | 'resume'): Promise<unknown> => run(process.execPath, [GANTRY_BIN, 'run', verb, '--nats', nats.url, '--run', runId]);
   try {
     const finished = echoOnFailure(output, workers.run());
     await until(() => done >= 5);
     process.kill(workers.workerPids()[1], 'SIGKILL');
-    // One step past the kill the group of 2 has formed. The run is then held (`gantry run pause`)
-    // while the newcomer loads tfjs and registers, however slow the machine, and resumed: the
-    // membership check at resume forms the group of 3 before the next step.
-    await until(() => done >= 6);
-    await control('pause');
+    // Once the group of 2 has formed, the run is held (the message `gantry run pause` sends,
+    // published at once so that the run cannot end first) while the newcomer loads tfjs and
+    // registers, however slow the machine, then resumed: the membership check at resume forms
+    // the group of 3 before the next step.
+    await output.waitFor(/^\[scheduler\] .*"msg":"forming generation".*"size":2\b/, 60_000);
+    nc.publish(runSubjects(runId).control, encodeMessage({ type: 'pause', run: runId, reason: 'test: let a newcomer start' }));
     await until(() => pausedAt !== undefined);
     assert.ok(pausedAt! < 20, `paused at step ${pausedAt}, before the end`);
     const pid = await workers.addWorker();
@@ -200,7 +202,7 @@ test('membership 3 -> 2 -> 3 mid-run (kill -9; paused while a newcomer starts; r
     assert.ok(status.workers.some((w) => w.pid === pid && w.ready && w.rank === null), `the newcomer unranked in ${JSON.stringify(status.workers)}`);
     const ranks = status.workers.filter((w) => w.generation === status.state.generation).map((w) => w.rank).sort();
     assert.deepEqual(ranks, [0, 1], `the ranks of generation ${status.state.generation} in ${JSON.stringify(status.workers)}`);
-    await control('resume');
+    await run(process.execPath, [GANTRY_BIN, 'run', 'resume', '--nats', nats.url, '--run', runId]);
     const s = await finished;
     assert.equal(s.status, 'completed');
     const records = await readMetrics(path.join(s.runDir, 'metrics.jsonl'));
