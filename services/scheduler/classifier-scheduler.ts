@@ -59,7 +59,7 @@ import { loadImageSet } from '../data/mnist.ts';
 import type { ModelSnapshot } from '../run/model-snapshot.ts';
 import type { Logger } from '../telemetry/log.ts';
 import type { SchedulerMetrics } from '../telemetry/scheduler-metrics.ts';
-import type { ClassifierTrainConfig } from '../train/config.ts';
+import { type ClassifierTrainConfig, groupDivisor } from '../train/config.ts';
 import { EarlyStopping } from '../train/early-stopping.ts';
 import { openRun, type RunSession } from '../train/session.ts';
 import { WorkerClient } from '../wire/worker-client.ts';
@@ -191,7 +191,7 @@ export class ClassifierScheduler {
         if (await this.holdWhilePaused(step)) {
           if (this.stopRequested) break;
           // Workers may have joined or left while the run waited: the same check as after a step.
-          if (this.group.wantsChange(this.maxWorkers(), this.train.batchSize)) step = await this.former.form(step, signal);
+          if (this.group.wantsChange(this.maxWorkers(), groupDivisor(this.train))) step = await this.former.form(step, signal);
         }
         const r = await this.group.step(step);
         if (!r.ok) {
@@ -226,7 +226,7 @@ export class ClassifierScheduler {
         if (done % this.train.evalEvery === 0 || done === this.total) stoppedEarly = await this.validate(done, epoch);
         const last = done === this.total || stoppedEarly || this.stopRequested;
         if (done % this.train.checkpointEvery === 0 && !last) await this.checkpoint(done, await this.early.checkpointExtra(this.session, done));
-        if (!last && this.group.wantsChange(this.maxWorkers(), this.train.batchSize)) step = await this.former.form(step, signal);
+        if (!last && this.group.wantsChange(this.maxWorkers(), groupDivisor(this.train))) step = await this.former.form(step, signal);
       }
       return await this.finish(step, step >= this.total || stoppedEarly);
     } catch (err) {

@@ -7,7 +7,7 @@ import type { WorkerRoster } from '../control/worker-registry.ts';
 import { readCheckpoint } from '../run/checkpoint.ts';
 import type { Logger } from '../telemetry/log.ts';
 import type { SchedulerMetrics } from '../telemetry/scheduler-metrics.ts';
-import type { ClassifierTrainConfig } from '../train/config.ts';
+import { type ClassifierTrainConfig, groupDivisor } from '../train/config.ts';
 import type { RunSession } from '../train/session.ts';
 import { WorkerClient } from '../wire/worker-client.ts';
 import type { SchedulerConfig } from './config.ts';
@@ -109,7 +109,7 @@ export class GenerationFormer {
 
   /** Waits for enough live workers; the group size (divides the global batch, within min/max). */
   private async awaitWorkers(bad: ReadonlySet<string>, signal: AbortSignal): Promise<number> {
-    const size = (): number => groupSize(this.group.candidates(bad).length, this.maxWorkers, this.train.batchSize);
+    const size = (): number => groupSize(this.group.candidates(bad).length, this.maxWorkers, groupDivisor(this.train));
     const enough = (): boolean => size() >= this.minWorkers;
     const t0 = Date.now();
     if (!enough()) this.log.info('waiting for workers', { live: this.group.candidates(bad).length, minWorkers: this.minWorkers });

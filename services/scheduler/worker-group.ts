@@ -179,11 +179,11 @@ export class WorkerGroup {
   }
 
   /** True when a live worker is waiting outside the group or a member has left (a change at the next step boundary). */
-  wantsChange(maxWorkers: number, globalBatch: number): boolean {
+  wantsChange(maxWorkers: number, divisor: number): boolean {
     const keys = new Set(this.members.map((m) => m.key));
     if (this.members.some((m) => !this.isFresh(m.key))) return true;
     const outside = this.candidates().filter((w) => !keys.has(w.reg.key)).length;
-    return outside > 0 && groupSize(this.members.length + outside, maxWorkers, globalBatch) > this.members.length;
+    return outside > 0 && groupSize(this.members.length + outside, maxWorkers, divisor) > this.members.length;
   }
 
   /**
@@ -243,8 +243,9 @@ export class WorkerGroup {
   }
 }
 
-/** The largest group of at most `available` (and maxWorkers) ranks that splits the global batch evenly. */
-export function groupSize(available: number, maxWorkers: number, globalBatch: number): number {
-  for (let n = Math.min(available, maxWorkers); n >= 1; n--) if (globalBatch % n === 0) return n;
+/** The largest group of at most `available` (and maxWorkers) ranks that splits `divisor` evenly:
+ *  the global batch, or its micro-batches with exact sums (train/config.ts groupDivisor). */
+export function groupSize(available: number, maxWorkers: number, divisor: number): number {
+  for (let n = Math.min(available, maxWorkers); n >= 1; n--) if (divisor % n === 0) return n;
   return 0;
 }

@@ -6,6 +6,8 @@ import { buildClassifier, classifierArch } from '../core/presets.ts';
 import { Adam, WORKSHOP_DECAY } from '../core/optim.ts';
 import { deriveSeed } from '../data/seed.ts';
 import { classifierStep, evaluateClassifier } from '../core/classifier/step.ts';
+import { localReplicaGroups } from '../core/parallel/local-group.ts';
+import { replicaClassifierStep } from '../core/parallel/mod.ts';
 import { restoreModel, snapshotModel } from '../core/snapshot.ts';
 import type { ClassifierModel } from '../core/model.ts';
 import { loadImageSet } from '../data/mnist.ts';
@@ -67,6 +69,7 @@ export async function trainClassifier(cfg: ClassifierTrainConfig, log: Logger, o
     decayRate: cfg.lrDecay ? WORKSHOP_DECAY.decayRate : 0, decaySteps: WORKSHOP_DECAY.decaySteps,
   });
   const current = () => snapshotModel(model, optimizer);
+  const [solo] = localReplicaGroups(1);
   const early = new EarlyStopping(cfg.patience);
   const start = await session.restore(async (snaps, iteration, extra) => {
     restoreModel(model, optimizer, snaps.get('classifier')!);
@@ -88,7 +91,11 @@ export async function trainClassifier(cfg: ClassifierTrainConfig, log: Logger, o
       const labels = labelBatch(train, idx);
       let m: { loss: number; accuracy: number };
       try {
-        m = classifierStep(model, optimizer, x, labels, step);
+        // Exact sums: the data-parallel step on a group of one, over every micro-batch (the same
+        // bits as N workers); otherwise the plain step (one pass, tfjs' own sums).
+        m = cfg.microBatches === undefined
+          ? classifierStep(model, optimizer, x, labels, step)
+          : await replicaClassifierStep(model, optimizer, x, labels, solo, cfg.batchSize, step, { microBatches: cfg.microBatches });
       } finally {
         tf.dispose([x, labels]);
       }

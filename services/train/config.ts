@@ -115,8 +115,22 @@ export const classifierTrainSchema = z.strictObject({
   /** The group trains while at least minWorkers are alive (default 1) and takes at most maxWorkers (default workers). */
   minWorkers: int(1, 1024).optional(),
   maxWorkers: int(1, 1024).optional(),
+  /** Exact sums (core/parallel/micro-batches.ts): every sum over the batch is taken per micro-batch
+   *  of batchSize / microBatches rows and the micro-batches are added in order in float64, so one
+   *  process and any number of workers dividing microBatches give the same bits. Absent: one pass
+   *  per process, float32 sums (N workers match one process to float32 round-off, amplified by Adam). */
+  microBatches: int(1, 4096).optional(),
+}).refine((c) => c.microBatches === undefined || c.batchSize % c.microBatches === 0, {
+  path: ['microBatches'], message: 'must divide batchSize (each micro-batch is batchSize / microBatches rows)',
+}).refine((c) => c.microBatches === undefined || c.syncBatchNorm !== false, {
+  path: ['microBatches'], message: 'needs syncBatchNorm (exact sums pool the batch-norm moments over the whole batch)',
 });
 export type ClassifierTrainConfig = z.infer<typeof classifierTrainSchema>;
+
+/** What the size of a classifier's worker group must divide: the micro-batches with exact sums, else the batch. */
+export function groupDivisor(cfg: Pick<ClassifierTrainConfig, 'batchSize' | 'microBatches'>): number {
+  return cfg.microBatches ?? cfg.batchSize;
+}
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';

@@ -128,10 +128,12 @@ export class Replica {
       group.step = step;
       // One rank: the in-process step itself. More: batch-norm moments and the fused gradient
       // summed over the ring (SyncBatchNorm unless the config opts out), the same update everywhere.
-      const m = group.size === 1
+      // With exact sums (microBatches) every group size, one included, runs the micro-batch step.
+      const exact = this.cfg.microBatches === undefined ? {} : { microBatches: this.cfg.microBatches };
+      const m = group.size === 1 && this.cfg.microBatches === undefined
         ? classifierStep(this.model, this.optimizer, x, labels, step)
         : await replicaClassifierStep(this.model, this.optimizer, x, labels,
-          { rank: group.rank, size: group.size, sum: group.sum, syncBatchNorm: this.cfg.syncBatchNorm ?? true }, this.cfg.batchSize, step);
+          { rank: group.rank, size: group.size, sum: group.sum, syncBatchNorm: this.cfg.syncBatchNorm ?? true }, this.cfg.batchSize, step, exact);
       this.applied = step + 1;
       return { ...m, images: idx.length };
     } catch (err) {

@@ -34,17 +34,32 @@ let reference: string;
 
 const INERT = new Set(['conv2/bias', 'fc3/bias', 'bn2/moving_mean', 'bn3/moving_mean']);
 
-function config(out: string, workers: number): ClassifierTrainConfig {
+/** Exact sums: 6 micro-batches of 8 rows, which 1, 2 and 3 workers split evenly. */
+const MICRO = 6;
+
+function config(out: string, workers: number, microBatches?: number): ClassifierTrainConfig {
   return classifierTrainSchema.parse({
     preset: 'quick', maxSteps: 20, evalEvery: 10, checkpointEvery: 10, validationSize: 1000, batchSize: 48, seed: 1, out, workers,
+    ...(microBatches === undefined ? {} : { microBatches }),
   });
 }
 
+let exactReference: string;
 before(async () => {
   nats = await startTestNats();
   root = await tempDir('gantry-classifier-workers-');
   reference = (await trainClassifier(config(path.join(root, 'ref'), 1), quietLog)).runDir;
+  exactReference = (await trainClassifier(config(path.join(root, 'ref-exact'), 1, MICRO), quietLog)).runDir;
 });
+
+/** Bit for bit: every weight, moving statistic and both Adam moments, by `gantry checkpoint diff --tolerance 0`. */
+async function assertIdentical(a: string, b: string): Promise<void> {
+  const r = await run(process.execPath, [GANTRY_BIN, 'checkpoint', 'diff', '--tolerance', '0', '--include-optimizer', '--json', a, b]).catch((err: { stdout: string }) => err);
+  const d = JSON.parse(r.stdout) as { status: string; maxAbsDiff: number; tensors: unknown[] };
+  assert.equal(d.status, 'equal');
+  assert.equal(d.maxAbsDiff, 0);
+  assert.equal(d.tensors.length, 40, 'weights, moving statistics and both Adam moments');
+}
 after(async () => {
   await nats?.stop();
   await fsp.rm(root, { recursive: true, force: true });
@@ -77,10 +92,11 @@ async function assertEquivalent(dir: string, ranks: number): Promise<void> {
   for (const t of d.tensors.filter((x) => !INERT.has(x.name))) assert.ok(t.maxRelDiff <= 5e-3, `${t.name}: max relative difference ${t.maxRelDiff}`);
 }
 
-async function distributed(workers: number): Promise<string> {
+async function distributed(workers: number, microBatches?: number): Promise<string> {
   const output = new LineSink();
-  const s = await echoOnFailure(output, runLocalWorkers(config(path.join(root, `n${workers}`), workers),
-    { natsUrl: nats.url, log: quietLog, output, progress: false, handleSignals: false, runId: `equiv-n${workers}` }));
+  const name = `n${workers}${microBatches === undefined ? '' : `-exact${microBatches}`}`;
+  const s = await echoOnFailure(output, runLocalWorkers(config(path.join(root, name), workers, microBatches),
+    { natsUrl: nats.url, log: quietLog, output, progress: false, handleSignals: false, runId: `equiv-${name}` }));
   assert.equal(s.status, 'completed');
   assert.equal(s.steps, 20);
   return s.runDir;
@@ -106,6 +122,15 @@ for (const n of [2, 3]) {
     const dir = await distributed(n);
     if (n === 2) twoWorkers = dir;
     await assertEquivalent(dir, n);
+  });
+}
+
+for (const n of [2, 3]) {
+  test(`exact sums (--micro-batches ${MICRO}): ${n} workers = one process bit for bit, Adam state and the biases before batch norm included`, async () => {
+    const dir = await distributed(n, MICRO);
+    await assertIdentical(exactReference, dir);
+    const [ref, dist] = await Promise.all([trainRecords(exactReference), trainRecords(dir)]);
+    assert.deepEqual(dist.map((r) => r.loss), ref.map((r) => r.loss), 'the same loss at every step, bit for bit');
   });
 }
 
@@ -157,7 +182,7 @@ test('kill -9 the scheduler mid-run: the launcher restarts it, it resumes from t
   }
 });
 
-test('membership 3 -> 2 -> 3 mid-run (kill -9; paused while a newcomer starts; resumed) = in-process at the same global batch', async () => {
+test('membership 3 -> 2 -> 3 mid-run (kill -9; paused while a newcomer starts; resumed), exact sums: = one process bit for bit', async () => {
   const output = new LineSink();
   let done = 0;
   let pausedAt: number | undefined;
@@ -170,7 +195,7 @@ test('membership 3 -> 2 -> 3 mid-run (kill -9; paused while a newcomer starts; r
   const runId = 'equiv-elastic';
   const nc = await connect({ servers: nats.url });
   const roster = await new WorkerRoster(await openWorkersBucket(nc), runId, quietLog).start();
-  const workers = new LocalWorkers(config(path.join(root, 'n3-2-3'), 3), {
+  const workers = new LocalWorkers(config(path.join(root, 'n3-2-3'), 3, MICRO), {
     natsUrl: nats.url, log: quietLog, output, progress: false, handleSignals: false, runId,
     env: { scheduler: { GANTRY_LIVENESS_MS: '2000', GANTRY_HEARTBEAT_MS: '200' }, worker: { GANTRY_HEARTBEAT_MS: '200' } },
     onEvent: (e) => {
@@ -210,7 +235,8 @@ test('membership 3 -> 2 -> 3 mid-run (kill -9; paused while a newcomer starts; r
     assert.deepEqual([sizes[0], sizes.includes(2), sizes.at(-1)], [3, true, 3], `generation sizes ${JSON.stringify(sizes)}`);
     const firstOfThree = records.find((m) => m.kind === 'train' && m.step === pausedAt! + 1);
     assert.equal(firstOfThree?.workers, 3, 'the step after resume ran on 3 workers');
-    await assertEquivalent(s.runDir, 3);
+    // Exact sums: the group's changes change nothing, not even round-off.
+    await assertIdentical(exactReference, s.runDir);
   } finally {
     await workers.shutdown();
     roster.stop();

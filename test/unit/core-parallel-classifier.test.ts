@@ -277,3 +277,77 @@ test('a collective that fails mid-step changes nothing and leaks nothing; the re
   models.forEach((m) => m.dispose());
   opts.forEach((o) => o.dispose());
 });
+
+test('exact sums (microBatches 6): N = 1, 2, 3 give bit-identical weights, moving statistics and Adam state after 20 steps, inert biases included', async () => {
+  const arch = classifierArch('quick');
+  const M = 6; // B = 24: micro-batches of 4 rows; N = 1, 2, 3 hold 6, 3, 2 of them
+  const finals: Map<string, Float32Array>[] = [];
+  const losses: number[][] = [];
+  for (const n of [1, 2, 3]) {
+    const models = Array.from({ length: n }, () => buildClassifier(arch, 1));
+    const opts = models.map((m) => new Adam(m.params, hyper));
+    const groups = localReplicaGroups(n);
+    const mine: number[] = [];
+    for (let s = 0; s < 20; s++) {
+      const { x, y } = batch(s);
+      const parts = groups.map((g) => ({ x: sliceOf(x, g.rank, n), y: sliceOf(y, g.rank, n) }));
+      const rs = await Promise.all(groups.map((g, k) => replicaClassifierStep(models[k], opts[k], parts[k].x, parts[k].y, g, B, s, { microBatches: M })));
+      tf.dispose([x, y, ...parts.flatMap((p) => [p.x, p.y])]);
+      mine.push(rs[0].loss);
+      for (const r of rs) assert.equal(r.loss, rs[0].loss);
+    }
+    const states = models.map((m, k) => stateOf(m, opts[k]));
+    for (const st of states) assert.equal(worstDiff(states[0], st).rel, 0, `N = ${n}: every rank bit-identical`);
+    finals.push(states[0]);
+    losses.push(mine);
+    models.forEach((m) => m.dispose());
+    opts.forEach((o) => o.dispose());
+  }
+  assert.deepEqual(losses[1], losses[0], 'N = 2: the same losses, bit for bit');
+  assert.deepEqual(losses[2], losses[0], 'N = 3: the same losses, bit for bit');
+  for (const k of [1, 2]) {
+    assert.equal(finals[k].size, finals[0].size);
+    for (const [name, v] of finals[0]) assert.deepEqual(finals[k].get(name), v, `N = ${k + 1}: ${name} bit-identical to N = 1`);
+  }
+  // And it is a classifier that learns, not a degenerate fixed point: the loss fell.
+  assert.ok(losses[0][19] < losses[0][0], `loss ${losses[0][0]} -> ${losses[0][19]}`);
+});
+
+test('exact sums: microBatches the group cannot split, or with per-replica batch norm, is a ReplicaConfigError naming the field', async () => {
+  const arch = classifierArch('quick');
+  const { x, y } = batch(0);
+  const m = buildClassifier(arch, 1);
+  const [g1] = localReplicaGroups(1);
+  await assert.rejects(replicaClassifierGrads(m, x, y, g1, B, { microBatches: 5 }), (e: unknown) => e instanceof ReplicaConfigError && /microBatches/.test(e.message));
+  const [g1nosync] = localReplicaGroups(1, { syncBatchNorm: false });
+  await assert.rejects(replicaClassifierGrads(m, x, y, g1nosync, B, { microBatches: 6 }), (e: unknown) => e instanceof ReplicaConfigError && /syncBatchNorm/.test(e.message));
+  const groups = localReplicaGroups(4);
+  const parts = groups.map((g) => ({ x: sliceOf(x, g.rank, 4), y: sliceOf(y, g.rank, 4) }));
+  const rs = await Promise.allSettled(groups.map((g, k) => replicaClassifierGrads(buildClassifier(arch, 1), parts[k].x, parts[k].y, g, B, { microBatches: 6 })));
+  for (const r of rs) assert.ok(r.status === 'rejected' && r.reason instanceof ReplicaConfigError && /group\.size/.test((r.reason as Error).message), String(r.status === 'rejected' ? r.reason : 'fulfilled'));
+  tf.dispose([x, y, ...parts.flatMap((p) => [p.x, p.y])]);
+  m.dispose();
+});
+
+test('exact sums at the workshop sizes (25 MB dense gradient): N = 2 = N = 1 bit for bit after 3 steps', async () => {
+  const arch = classifierArch('workshop');
+  const b = 16;
+  const finals: Map<string, Float32Array>[] = [];
+  for (const n of [1, 2]) {
+    const models = Array.from({ length: n }, () => buildClassifier(arch, 1));
+    const opts = models.map((m) => new Adam(m.params, hyper));
+    const groups = localReplicaGroups(n);
+    for (let s = 0; s < 3; s++) {
+      const idx = new BatchSampler({ count: data.count, batchSize: b, seed: 1 }).indices(s);
+      const x = imageBatch(data, idx);
+      const y = labelBatch(data, idx);
+      const parts = groups.map((g) => ({ x: sliceOf(x, g.rank, n), y: sliceOf(y, g.rank, n) }));
+      await Promise.all(groups.map((g, k) => replicaClassifierStep(models[k], opts[k], parts[k].x, parts[k].y, g, b, s, { microBatches: 4 })));
+      tf.dispose([x, y, ...parts.flatMap((p) => [p.x, p.y])]);
+    }
+    finals.push(stateOf(models[0], opts[0]));
+    models.forEach((m) => m.dispose());
+    opts.forEach((o) => o.dispose());
+  }
+  for (const [name, v] of finals[0]) assert.deepEqual(finals[1].get(name), v, `${name} bit-identical`);
+});

@@ -67,6 +67,7 @@ const CLASSIFIER_FLAGS: FlagSpec[] = [
   { flag: 'min-workers', key: 'minWorkers', kind: 'int', description: 'data-parallel: keep training while at least A workers are alive (default 1)' },
   { flag: 'max-workers', key: 'maxWorkers', kind: 'int', description: 'data-parallel: at most B workers in the group; more wait as spares (default --workers)' },
   { flag: 'global-batch', key: 'batchSize', kind: 'int', description: 'images per step over all workers (the same as --batch-size)' },
+  { flag: 'micro-batches', key: 'microBatches', kind: 'int', description: 'exact sums: every sum over the batch per micro-batch of batch/M rows, added in order in float64: one process and any N workers dividing M give the same bits (costs M/N passes per worker, M x the gradient on the ring)' },
   ...COMMON,
 ];
 

@@ -88,17 +88,19 @@ function accumulate(grads: GradMap, v: tf.Variable, g: tf.Tensor): void {
 /**
  * Back-propagates dOuts[i] = dL/dout_i (b, outputs) through runs[i] (from one forwardChains call),
  * in lockstep, adding this rank's parameter gradients into `grads` (pass 0's first, then pass 1's
- * ...; none are computed when `grads` is undefined: the G-step needs only dL/dx); returns dL/dx_i
- * (b, ...) per pass when `inputGrad` (the caller owns them). Does not dispose the runs.
+ * ...; none are computed when `grads` is undefined: the G-step needs only dL/dx; one map per pass
+ * keeps each pass's gradients apart, for exact sums); returns dL/dx_i (b, ...) per pass when
+ * `inputGrad` (the caller owns them). Does not dispose the runs.
  */
 export async function backwardChains(
   runs: readonly ChainRun[],
   dOuts: readonly tf.Tensor[],
   ctx: BnContext,
-  grads: GradMap | undefined,
+  grads: GradMap | readonly GradMap[] | undefined,
   inputGrad: boolean,
   tag: string,
 ): Promise<tf.Tensor[]> {
+  const into = (i: number): GradMap | undefined => (grads === undefined || grads instanceof Map ? grads : (grads as readonly GradMap[])[i]);
   const segments = runs[0].segments;
   let dys = [...dOuts];
   let owned = false; // whether dys are ours to dispose (dOuts are the caller's)
@@ -110,10 +112,11 @@ export async function backwardChains(
       if (seg.bn) {
         cache--;
         const back = await bnBackward(dys, runs.map((r) => r.caches[cache]), ctx, `${tag}/${seg.name}`);
-        for (const { dgamma, dbeta } of back) {
-          if (grads) {
-            accumulate(grads, seg.bn.gamma, dgamma);
-            accumulate(grads, seg.bn.beta, dbeta);
+        for (const [i, { dgamma, dbeta }] of back.entries()) {
+          const g = into(i);
+          if (g) {
+            accumulate(g, seg.bn.gamma, dgamma);
+            accumulate(g, seg.bn.beta, dbeta);
           } else {
             tf.dispose([dgamma, dbeta]);
           }
@@ -130,7 +133,8 @@ export async function backwardChains(
         const { value, grads: g } = tf.engine().gradients(() => seg.apply(run.inputs[k]), xs, dys[i]);
         value.dispose();
         const paramGrads = withInput ? g.slice(1) : g;
-        if (grads) params.forEach((v, j) => accumulate(grads, v, paramGrads[j]));
+        const target = into(i);
+        if (target) params.forEach((v, j) => accumulate(target, v, paramGrads[j]));
         return withInput ? g[0] : undefined;
       });
       release();

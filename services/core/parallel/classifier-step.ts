@@ -15,6 +15,7 @@ import { NonFiniteError } from '../errors.ts';
 import { checkSlice, checkedSum, type ReplicaGroup } from './group.ts';
 import { backwardChains, forwardChains, segmentsOf, type GradMap } from './chain.ts';
 import { applyStats, averagedStats, firstNonFinite, fuseGrads, momentExtras, splitGrads, type PendingStats } from './fused.ts';
+import { microSlots, slotSum } from './micro-batches.ts';
 import type { BnContext } from './sync-bn.ts';
 import { ReplicaConfigError } from './errors.ts';
 
@@ -40,6 +41,25 @@ export interface ReplicaClassifierGrads {
   stats: PendingStats[];
 }
 
+export interface ReplicaStepOptions {
+  /** Exact sums over this many micro-batches of the global batch (micro-batches.ts): the same
+   *  bits for any group size dividing it. Absent: one pass per rank, float32 sums over the group. */
+  microBatches?: number;
+}
+
+/** sum_i CE_i / B over these rows (the ops of the one process's mean: sum, then divide by the
+ *  global count B), its gradient dL/dlogits (caller disposes) and [that loss share, correct count]. */
+function lossShare(logits: tf.Tensor, labels: tf.Tensor1D, globalBatch: number): { dLogits: tf.Tensor; extras: [number, number] } {
+  const { value, grads: [dLogits] } = tf.engine().gradients(() => {
+    const perSample = tf.losses.softmaxCrossEntropy(tf.oneHot(labels, logits.shape[1] as number), logits, undefined, 0, tf.Reduction.NONE);
+    return tf.div(tf.sum(perSample), tf.scalar(globalBatch)) as tf.Scalar;
+  }, [logits]);
+  const correct = tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'float32')));
+  const extras: [number, number] = [value.dataSync()[0], correct.dataSync()[0]];
+  tf.dispose([value, correct]);
+  return { dLogits, extras };
+}
+
 /** Steps (1)-(4): this rank's forward and backward pass, and the one fused sum over the group. */
 export async function replicaClassifierGrads(
   model: ClassifierModel,
@@ -47,9 +67,11 @@ export async function replicaClassifierGrads(
   labels: tf.Tensor1D,
   group: ReplicaGroup,
   globalBatch: number,
+  opts: ReplicaStepOptions = {},
 ): Promise<ReplicaClassifierGrads> {
   const rows = checkSlice(group, globalBatch, x.shape, model.inputShape, 'x');
   if (labels.shape[0] !== rows) throw new ReplicaConfigError('labels.shape[0]', `x's rows (${rows})`, labels.shape[0]);
+  if (opts.microBatches !== undefined) return microBatchGrads(model, x, labels, group, globalBatch, opts.microBatches);
   const segments = segmentsOf(model);
   const ctx: BnContext = { group, sync: group.syncBatchNorm, globalRows: globalBatch, localRows: rows };
   const grads: GradMap = new Map();
@@ -59,15 +81,9 @@ export async function replicaClassifierGrads(
   const [run] = await forwardChains(segments, [x], ctx, 'x');
   try {
     pending = run.caches.map((c) => ({ bn: c.bn, mean: c.mean, variance: c.variance }));
-    const logits = run.out; // (b, 10)
-    // sum_i CE_i / B: the ops of the one process's mean (sum, then divide by the count), over B.
-    const { value, grads: [dLogits] } = tf.engine().gradients(() => {
-      const perSample = tf.losses.softmaxCrossEntropy(tf.oneHot(labels, logits.shape[1] as number), logits, undefined, 0, tf.Reduction.NONE);
-      return tf.div(tf.sum(perSample), tf.scalar(globalBatch)) as tf.Scalar;
-    }, [logits]);
-    const correct = tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'float32')));
-    extras = [value.dataSync()[0], correct.dataSync()[0]];
-    tf.dispose([value, correct]);
+    const share = lossShare(run.out, labels, globalBatch); // run.out: (b, 10) logits
+    const dLogits = share.dLogits;
+    extras = share.extras;
     try {
       await backwardChains([run], [dLogits], ctx, grads, false, 'x');
     } finally {
@@ -87,15 +103,54 @@ export async function replicaClassifierGrads(
   } finally {
     tf.dispose([...grads.values()]);
   }
-  const { grads: out, extras: tail } = splitGrads(model.params, summed);
+  return fromSummed(model, summed, ctx.sync ? () => pending : (tail) => averagedStats(pending, tail.subarray(2), group.size));
+}
+
+/** The summed buffer as gradients (params order), the loss and correct count, and the moments. */
+function fromSummed(model: ClassifierModel, summed: Float32Array, stats: (tail: Float32Array) => PendingStats[]): ReplicaClassifierGrads {
+  const { grads, extras: tail } = splitGrads(model.params, summed);
   const bad = firstNonFinite(summed, summed.length - tail.length);
-  return {
-    loss: tail[0],
-    correct: tail[1],
-    grads: out,
-    ...(bad >= 0 ? { nonFiniteGrad: summed[bad] } : {}),
-    stats: ctx.sync ? pending : averagedStats(pending, tail.subarray(2), group.size),
-  };
+  return { loss: tail[0], correct: tail[1], grads, ...(bad >= 0 ? { nonFiniteGrad: summed[bad] } : {}), stats: stats(tail) };
+}
+
+/**
+ * Exact sums (micro-batches.ts): this rank's rows as its M/N micro-batches, run as passes in
+ * lockstep (batch norm pools every micro-batch of the global batch), each micro-batch's gradients
+ * and loss share kept apart and fused into its own vector, and the vectors slot-summed.
+ */
+async function microBatchGrads(
+  model: ClassifierModel, x: tf.Tensor4D, labels: tf.Tensor1D, group: ReplicaGroup, globalBatch: number, microBatches: number,
+): Promise<ReplicaClassifierGrads> {
+  if (!group.syncBatchNorm) throw new ReplicaConfigError('syncBatchNorm', 'true with microBatches (exact sums pool the batch-norm moments)', 'false');
+  const slots = microSlots(group, globalBatch, microBatches);
+  const rows = globalBatch / microBatches;
+  const segments = segmentsOf(model);
+  const ctx: BnContext = { group, sync: true, globalRows: globalBatch, localRows: x.shape[0], micro: slots };
+  const xs = Array.from({ length: slots.count }, (_, i) => tf.slice(x, [i * rows, 0, 0, 0], [rows, -1, -1, -1]));
+  const ls = Array.from({ length: slots.count }, (_, i) => tf.slice(labels, [i * rows], [rows]));
+  const grads: GradMap[] = xs.map(() => new Map());
+  let parts: Float32Array[];
+  let pending: PendingStats[];
+  try {
+    const runs = await forwardChains(segments, xs, ctx, 'x');
+    try {
+      // Pooled batch norm: every pass normalised with the same (global) moments.
+      pending = runs[0].caches.map((c) => ({ bn: c.bn, mean: c.mean, variance: c.variance }));
+      const shares = runs.map((run, i) => lossShare(run.out, ls[i], globalBatch));
+      try {
+        await backwardChains(runs, shares.map((sh) => sh.dLogits), ctx, grads, false, 'x');
+      } finally {
+        tf.dispose(shares.map((sh) => sh.dLogits));
+      }
+      parts = grads.map((g, i) => fuseGrads(model.params, g, shares[i].extras));
+    } finally {
+      for (const run of runs) run.dispose();
+    }
+  } finally {
+    tf.dispose([...xs, ...ls]);
+    for (const g of grads) tf.dispose([...g.values()]);
+  }
+  return fromSummed(model, await slotSum(group, parts, slots, 'grads'), () => pending);
 }
 
 /** One data-parallel classifier step on this rank's slice (x: (B/N, 28, 28, 1), labels (B/N,)) of a
@@ -111,8 +166,9 @@ export async function replicaClassifierStep(
   group: ReplicaGroup,
   globalBatch: number,
   step: number,
+  opts: ReplicaStepOptions = {},
 ): Promise<ReplicaClassifierResult> {
-  const r = await replicaClassifierGrads(model, x, labels, group, globalBatch);
+  const r = await replicaClassifierGrads(model, x, labels, group, globalBatch, opts);
   // (5) decide on the summed values (identical on every rank), then update.
   try {
     if (!Number.isFinite(r.loss)) throw new NonFiniteError('classifier loss', step, r.loss);

@@ -19,9 +19,13 @@
 // Several passes through the same batch norm (the D-step's real and fake batches, each normalised
 // with its own statistics) go in lockstep: their vectors are concatenated into one collective per
 // sum, [pass 0 (C,), pass 1 (C,), ...], which halves the number of collective rounds.
+// With `micro` (exact sums, micro-batches.ts) the passes are instead the micro-batches of ONE
+// batch: every sum is taken per micro-batch and pooled over all of the global batch's
+// micro-batches in slot order (slotSum), and every pass uses the pooled result.
 import { tf } from '../tf.ts';
 import { BN_EPSILON, type BatchNorm } from '../layers.ts';
 import { checkedSum, type ReplicaGroup } from './group.ts';
+import { type MicroSlots, slotSum } from './micro-batches.ts';
 
 export interface BnContext {
   group: ReplicaGroup;
@@ -30,6 +34,8 @@ export interface BnContext {
   /** Rows of the global batch (B) and of this rank's slice (b), the same for every pass. */
   globalRows: number;
   localRows: number;
+  /** Exact sums: the passes are this rank's micro-batches of one batch (requires sync). */
+  micro?: MicroSlots;
 }
 
 /** What one batch norm's backward pass needs from its forward pass, per pass. Owns xhat and rstd. */
@@ -49,6 +55,10 @@ const reduceAxes = (x: tf.Tensor): number[] => x.shape.slice(0, -1).map((_, i) =
 
 /** Each pass's local vector, summed over the group in ONE call when synchronised: [p0, p1, ...]. */
 async function reduce(ctx: BnContext, locals: Float32Array[], tag: string): Promise<Float32Array[]> {
+  if (ctx.micro) {
+    const pooled = await slotSum(ctx.group, locals, ctx.micro, tag);
+    return locals.map(() => pooled);
+  }
   if (!ctx.sync) return locals;
   const buf = new Float32Array(locals.reduce((n, l) => n + l.length, 0));
   let off = 0;

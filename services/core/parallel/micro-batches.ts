@@ -1,0 +1,62 @@
+// Exact sums (the `microBatches` setting): sums over the global batch that give the same bits
+// whatever the group size. Summing in float32 in another order or grouping rounds differently,
+// and Adam amplifies that round-off where its first moment nearly cancels, so N replicas
+// otherwise match one process only to ~1e-3 after 20 steps. Here:
+//   - the global batch of B rows is cut into M micro-batches of B/M rows, in row order; rank r
+//     of N (N divides M) holds micro-batches [r M/N, (r+1) M/N);
+//   - every sum over rows (batch-norm moments and their gradient sums, each parameter's gradient,
+//     the loss) is first taken per micro-batch, by the same tfjs kernel on the same B/M rows
+//     whatever N is, so each micro-batch's vector has the same bits on any group;
+//   - slotSum gathers all M vectors on every rank: each rank writes its own into their slots of a
+//     zero buffer of M slots and the group sums it (x + 0 = x exactly: the sum is an exact
+//     all-gather, on the ring or in process), then adds the M slots in slot order in float64 and
+//     rounds once to float32.
+// One process (N = 1) runs the same code with all M micro-batches, so 1, 2, ... N replicas give
+// bit-identical updates. The price: M/N forward and backward passes per rank instead of one, and
+// M times the vector on the ring.
+import { checkedSum, type ReplicaGroup } from './group.ts';
+import { CollectiveMismatchError, ReplicaConfigError } from './errors.ts';
+
+/** Where this rank's micro-batches sit among the global batch's M. */
+export interface MicroSlots {
+  /** The global index of this rank's first micro-batch. */
+  first: number;
+  /** Micro-batches on this rank (M / N). */
+  count: number;
+  /** M, the micro-batches of the global batch. */
+  total: number;
+}
+
+/** This rank's slots; ReplicaConfigError when N does not divide M or M does not divide B. */
+export function microSlots(group: ReplicaGroup, globalBatch: number, microBatches: number): MicroSlots {
+  if (!Number.isInteger(microBatches) || microBatches < 1 || globalBatch % microBatches !== 0) {
+    throw new ReplicaConfigError('microBatches', `an integer >= 1 dividing the global batch ${globalBatch}`, microBatches);
+  }
+  if (microBatches % group.size !== 0) {
+    throw new ReplicaConfigError('group.size', `a divisor of microBatches ${microBatches}`, group.size);
+  }
+  const count = microBatches / group.size;
+  return { first: group.rank * count, count, total: microBatches };
+}
+
+/**
+ * The sum of every micro-batch's vector over the global batch, in slot order in float64, rounded
+ * once: the same bits on every rank and for every group size. `parts`: this rank's vectors, one
+ * per micro-batch, in order, all the same length. The group sum carries M x length elements.
+ */
+export async function slotSum(group: ReplicaGroup, parts: readonly Float32Array[], slots: MicroSlots, tag: string): Promise<Float32Array> {
+  if (parts.length !== slots.count) throw new CollectiveMismatchError(tag, group.rank, `${slots.count} micro-batch vectors`, `${parts.length}`);
+  const len = parts[0].length;
+  const buf = new Float32Array(slots.total * len);
+  parts.forEach((p, i) => {
+    if (p.length !== len) throw new CollectiveMismatchError(tag, group.rank, `vectors of ${len} elements`, `${p.length}`);
+    buf.set(p, (slots.first + i) * len);
+  });
+  const all = group.size === 1 ? buf : await checkedSum(group, buf, tag);
+  const acc = new Float64Array(len);
+  for (let s = 0; s < slots.total; s++) {
+    const off = s * len;
+    for (let i = 0; i < len; i++) acc[i] += all[off + i];
+  }
+  return Float32Array.from(acc);
+}
