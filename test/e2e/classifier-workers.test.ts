@@ -2,14 +2,15 @@
 // the classifier scheduler and N workers (`gantry train classifier --workers N`'s launcher), the
 // ring all-reduce over gRPC. 'quick' preset, global batch 48 (divisible by 2 and 3), 20 steps.
 //   - N = 1: the same run directory and bit-identical weights (`gantry checkpoint diff` says equal);
-//   - N = 2, N = 3, and a group whose membership changes 3 -> 2 -> 3 mid-run (kill -9, then a
-//     newcomer): the same per-step losses (1e-5 relative), ranks bit-identical (each rank's sha256),
+//   - N = 2, N = 3: the same per-step losses (1e-5 relative), ranks bit-identical (each rank's sha256),
 //     and weights at the float32 floor measured for replicas (test/unit/core-parallel-classifier):
 //     summing the group's gradients in another order is round-off, and Adam amplifies round-off
 //     where its first moment nearly cancels, so 1e-5 on the weights after 20 steps is not a
-//     float32 property of N replicas (one process differs from itself as much when only the
+//     float32 property of N replicas summing in their own order (one process differs from itself as much when only the
 //     order of its batch changes). The two biases right before a batch norm (true gradient 0)
 //     and the moving mean that follows one of them hold pure round-off and are not compared.
+//   - exact sums (microBatches 6, core/parallel/micro-batches.ts): N = 2, N = 3 and the 3 -> 2 -> 3
+//     group equal one process bit for bit, every tensor and both Adam moments.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promises as fsp } from 'node:fs';

@@ -15,6 +15,9 @@
 // With syncBatchNorm false the per-batch-norm sums are skipped (each rank normalises with its own
 // statistics) and "grads" also carries each batch norm's local [mean, variance], averaged over
 // the group for the moving statistics so that every rank keeps the same state.
+// With exact sums (microBatches M, micro-batches.ts) the tags are the same, but every vector is
+// M slots long (each micro-batch's vector in its own slot, zeros elsewhere) and the batch-norm
+// sums pool all of the batch's micro-batches.
 import { CollectiveMismatchError, ReplicaConfigError } from './errors.ts';
 import { ShapeError } from '../errors.ts';
 
