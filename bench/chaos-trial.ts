@@ -38,9 +38,6 @@ export const WORKER_FAULT_KINDS = ['workers-kill-worker', 'workers-stop-worker',
 export type FaultKind = (typeof FAULT_KINDS)[number] | (typeof WORKER_FAULT_KINDS)[number];
 export type Target = 'generator' | 'discriminator' | 'scheduler' | 'nats' | 'launcher' | 'disk' | 'worker';
 
-/** The kinds whose group shrinks: the sums then run over other slices, and the weights differ in round-off. */
-export const SHRINKING_KINDS: readonly FaultKind[] = ['workers-kill-worker', 'workers-stop-worker'];
-
 export function isWorkerKind(kind: FaultKind): boolean {
   return (WORKER_FAULT_KINDS as readonly string[]).includes(kind);
 }
@@ -275,8 +272,7 @@ async function runFaulted(plan: TrialPlan, setup: TrialSetup, runDir: string, ch
       const diff = await diffCheckpoints(setup.baseline, final, { tolerance: 0 });
       result.identical = diff.status === 'equal' && diff.maxAbsDiff === 0;
       result.maxAbsDiff = diff.maxAbsDiff;
-      const expected = SHRINKING_KINDS.includes(plan.kind) ? ' (the group shrank: sums over other slices)' : '';
-      if (!result.identical) result.note = `final weights differ from the fault-free run (max abs diff ${diff.maxAbsDiff})${expected}`;
+      if (!result.identical) result.note = `final weights differ from the fault-free run (max abs diff ${diff.maxAbsDiff})`;
     } catch (err) {
       result.note = `cannot diff the final checkpoint: ${(err as Error).message.split('\n')[0]}`;
     }

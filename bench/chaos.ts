@@ -112,12 +112,14 @@ export async function runChaos(o: ChaosOptions): Promise<{ seed: number; trials:
 
 /**
  * The data-parallel classifier kinds: 2 workers of the quick preset, 40 steps, a checkpoint every
- * 5, liveness 2 s; the same seed as the schedule. Its fault-free run gives the reference.
+ * 5, liveness 2 s; the same seed as the schedule. Exact sums over 2 micro-batches: a group that
+ * shrinks to 1 computes the same bits, so every kind is held to the fault-free weights exactly.
+ * Its fault-free run gives the reference.
  */
 async function workersBaseline(o: ChaosOptions): Promise<{ config: ReturnType<typeof classifierTrainSchema.parse>; env: Record<string, Record<string, string>>; baseline: string }> {
   const config = parseConfig(classifierTrainSchema, {
     preset: 'quick', workers: 2, batchSize: 32, maxSteps: CHAOS_ITERATIONS, checkpointEvery: 5, keepCheckpoints: 2, evalEvery: CHAOS_ITERATIONS,
-    validationSize: 500, seed: o.seed,
+    validationSize: 500, seed: o.seed, microBatches: 2,
   }, 'chaos workers config');
   const common = { GANTRY_HEARTBEAT_MS: '200', GANTRY_LOG_FORMAT: 'json' };
   const env = {
