@@ -27,7 +27,7 @@ import { asPeerFailure, type DiscriminatorReplicas } from './replicas.ts';
 
 /** What the service uses of a DiscriminatorNode. */
 export type DiscriminatorNodeApi = Pick<DiscriminatorNode,
-  'cfg' | 'model' | 'realBatch' | 'trainStep' | 'generatorGrad' | 'replicaGeneratorGrad' | 'snapshot' | 'restore' | 'lastApplied'>;
+  'cfg' | 'model' | 'realBatch' | 'trainStep' | 'replicaTrainStep' | 'soloGroup' | 'generatorGrad' | 'replicaGeneratorGrad' | 'snapshot' | 'restore' | 'lastApplied'>;
 
 export interface DiscriminatorServiceOptions {
   /** Reject calls whose id.run_id differs (FAILED_PRECONDITION); unset accepts any. */
@@ -68,7 +68,7 @@ export class DiscriminatorGrpcService {
     return decodeTensor(msg, 'fake', { shape: [rows, ...this.node.model.inputShape], dtypes: this.opts.acceptDTypes, range: IMAGE_RANGE });
   }
 
-  private trainStep(req: TrainStepRequest__Output): DStepMetrics {
+  private async trainStep(req: TrainStepRequest__Output): Promise<DStepMetrics> {
     const id = checkStepId(req.id, { runId: this.opts.runId, minStep: 0, maxStep: this.node.cfg.dSteps - 1 });
     const fake = this.fake(req.fake);
     // A retry of an applied step changes nothing (the node answers applied=false); anything else
@@ -80,7 +80,8 @@ export class DiscriminatorGrpcService {
     const fakeT = tf.tensor4d(fake.data, fake.shape as Shape4); // (B, 28, 28, 1)
     const real = this.node.realBatch(id.iteration, id.step); // (B, 28, 28, 1)
     try {
-      const m = this.node.trainStep(id.iteration, id.step, real, fakeT);
+      const solo = this.node.soloGroup; // exact sums on a lone discriminator
+      const m = solo ? await this.node.replicaTrainStep(id.iteration, id.step, real, fakeT, solo) : this.node.trainStep(id.iteration, id.step, real, fakeT);
       if (m.applied) this.opts.gates.update.consume();
       return { lossD: m.lossD, dReal: m.dReal, dFake: m.dFake, applied: m.applied, ...(m.gp === undefined ? {} : { gp: m.gp }) };
     } finally {
@@ -98,6 +99,19 @@ export class DiscriminatorGrpcService {
     const fake = this.fake(req.fake);
     const end = this.opts.metrics?.stepDuration.startTimer({ phase: 'gen_grad' });
     const fakeT = tf.tensor4d(fake.data, fake.shape as Shape4); // (B, 28, 28, 1)
+    const solo = this.node.soloGroup; // exact sums on a lone discriminator
+    if (solo) {
+      return this.node.replicaGeneratorGrad(id.iteration, fakeT, solo).then(({ lossG, dFake, grad }) => {
+        try {
+          return { lossG, dFake, grad: encodeTensor(grad.dataSync() as Float32Array, grad.shape, dtype) };
+        } finally {
+          grad.dispose();
+        }
+      }).finally(() => {
+        fakeT.dispose();
+        end?.();
+      });
+    }
     try {
       const { lossG, dFake, grad } = this.node.generatorGrad(id.iteration, fakeT);
       try {

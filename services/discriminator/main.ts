@@ -189,6 +189,8 @@ async function dStep(
       } catch (err) {
         throw asPeerFailure(err, `D-step (${t}, ${s})`, replicas.rank);
       }
+    } else if (node.soloGroup) {
+      m = await node.replicaTrainStep(t, s, real, fake, node.soloGroup); // exact sums alone
     } else {
       m = node.trainStep(t, s, real, fake);
     }

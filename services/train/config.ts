@@ -76,6 +76,9 @@ export const ganTrainSchema = z.strictObject({
    *  only): each takes batchSize / N rows of the real and the fake batch. Optional rather than
    *  defaulted so configs and hashes written before it are unchanged; absent means 1. */
   discriminatorReplicas: int(1, 64).optional(),
+  /** Exact sums in the discriminator (`--micro-batches M`; distributed runs only): one discriminator
+   *  and any number of replicas dividing M give the same bits (GanMathConfig.microBatches). */
+  microBatches: int(1, 4096).optional(),
 }).superRefine((c, ctx) => {
   const n = c.discriminatorReplicas ?? 1;
   if (c.batchSize % n !== 0) {
@@ -84,6 +87,13 @@ export const ganTrainSchema = z.strictObject({
       message: `--discriminator-replicas ${n} must divide --batch-size ${c.batchSize} (each replica takes batch / N rows of the real and the fake batch)`,
     });
   }
+  const m = c.microBatches;
+  if (m === undefined) return;
+  const problem = c.batchSize % m !== 0 ? `must divide --batch-size ${c.batchSize}`
+    : m % n !== 0 ? `must be a multiple of --discriminator-replicas ${n}`
+      : c.loss === 'wgan-gp' ? 'does not take the gradient penalty of --loss wgan-gp'
+        : c.syncBatchNorm === false ? 'needs syncBatchNorm (exact sums pool the batch-norm moments)' : undefined;
+  if (problem) ctx.addIssue({ code: 'custom', path: ['microBatches'], message: `--micro-batches ${m} ${problem}` });
 }).refine((c) => (c.discriminatorReplicas ?? 1) === 1 || c.loss !== 'wgan-gp' || c.preset === 'mlp', {
   path: ['discriminatorReplicas'],
   message: "wgan-gp's gradient penalty is a second-order gradient through the discriminator's batch-norm statistics, which replicas cannot take: --discriminator-replicas must be 1 with --loss wgan-gp, unless --preset mlp (no batch norm)",
@@ -196,6 +206,7 @@ export function toGanMathConfig(cfg: GanTrainConfig): GanMathConfig {
     gEma: cfg.gEma,
     standingStats: cfg.standingStats,
     truncation: cfg.truncation,
+    ...(cfg.microBatches === undefined ? {} : { microBatches: cfg.microBatches }),
   };
 }
 

@@ -11,7 +11,7 @@ import { deriveSeed } from '../data/seed.ts';
 import { loadImageSet } from '../data/mnist.ts';
 import { createProgress } from '../run/progress.ts';
 import type { Logger } from '../telemetry/log.ts';
-import { toGanMathConfig, type GanTrainConfig } from './config.ts';
+import { ConfigError, toGanMathConfig, type GanTrainConfig } from './config.ts';
 import { createPeriodicEvaluator, evalRecord } from '../eval/periodic.ts';
 import { openRun } from './session.ts';
 
@@ -43,6 +43,8 @@ export interface GanTrainOptions {
 }
 
 export async function trainGanInProcess(cfg: GanTrainConfig, log: Logger, opts: GanTrainOptions = {}): Promise<GanTrainResult> {
+  // Its one tape runs through G and D together; exact sums live in the discriminator service.
+  if (cfg.microBatches !== undefined) throw new ConfigError('microBatches: exact sums are for distributed GAN runs (the discriminator service computes them); the in-process trainer takes none');
   // -- the run directory, backend and data --------------------------------------------------
   const session = await openRun('gan', cfg, log);
   session.watch(opts.signal);

@@ -16,7 +16,8 @@
 // their true gradient is 0, so they hold pure round-off that Adam's normalisation blows up to
 // O(1) relative) and the moving means that follow them; those are not compared (as in
 // test/e2e/classifier-workers.test.ts). The ring sums the slices in another float32 order than
-// one process's batch reduction: that round-off is all that differs.
+// one process's batch reduction: that round-off is all that differs. With exact sums
+// (microBatches) nothing differs: dcgan with 2 and 3 replicas equals one discriminator bit for bit.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
@@ -120,6 +121,38 @@ describe('discriminator replicas', { concurrency: CASES.length }, () => {
       process.stdout.write(`# ${c.name} N=${c.replicas}: max relative difference to N=1 ${worst.toExponential(2)} over ${compared.length} tensors\n`);
       for (const t of compared) assert.ok(t.maxRelDiff <= TOLERANCE, `${t.name}: max relative difference ${t.maxRelDiff}`);
       if (c.name === 'mlp') assert.equal(report.status, 'equal');
+    });
+  }
+});
+
+// Exact sums (--micro-batches 6: micro-batches of 2 rows): one discriminator and 2 or 3 replicas
+// compute the same bits, so the whole run (G included: it receives the same dL/dG(z)) is equal to
+// one discriminator's with tolerance 0, Adam state and the biases before batch norm included.
+describe('discriminator replicas with exact sums', { concurrency: 3 }, () => {
+  const EXACT: Partial<GanTrainConfig> = { ...DCGAN, microBatches: 6 };
+  const runs = new Map<number, Promise<string>>();
+  const cluster = (replicas: number): Promise<string> => {
+    let r = runs.get(replicas);
+    if (!r) {
+      const output = new LineSink();
+      const cfg = config(path.join(root, `dcgan-exact-n${replicas}`), EXACT, replicas > 1 ? replicas : undefined);
+      r = echoOnFailure(output, runLocalCluster(cfg, { natsUrl: nats.url, log: quietLog, output, progress: false, handleSignals: false })).then((s) => {
+        assert.equal(s.status, 'completed');
+        assert.equal(s.iterations, 20);
+        return s.runDir;
+      });
+      runs.set(replicas, r);
+    }
+    return r;
+  };
+  for (const n of [2, 3]) {
+    it(`dcgan, ${n} replicas = one discriminator bit for bit (gantry checkpoint diff --tolerance 0 --include-optimizer)`, async () => {
+      const [one, many] = await Promise.all([cluster(1), cluster(n)]);
+      const r = await run(process.execPath, [GANTRY_BIN, 'checkpoint', 'diff', '--tolerance', '0', '--include-optimizer', '--json', one, many]).catch((err: { stdout: string }) => err);
+      const d = JSON.parse(r.stdout) as { status: string; maxAbsDiff: number; tensors: { name: string }[] };
+      assert.equal(d.status, 'equal');
+      assert.equal(d.maxAbsDiff, 0);
+      assert.ok(d.tensors.some((t) => t.name === 'conv2/bias') && d.tensors.some((t) => t.name === 'deconv3/bias'), 'the inert biases are compared too');
     });
   }
 });

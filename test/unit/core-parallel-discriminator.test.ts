@@ -213,3 +213,53 @@ test('the collectives: real and fake in lockstep (one per batch-norm sum for bot
   tf.dispose([fake, ...parts, ...reps.map((r) => r.grad)]);
   dispose(p);
 });
+
+test('exact sums (microBatches 6): dcgan D with N = 1, 2, 3: 20 D-steps and the G-step gradient bit-identical, the inert biases included', async () => {
+  const c = cfg('dcgan', { microBatches: 6 });
+  const finals: Map<string, Float32Array>[] = [];
+  const gens: Float32Array[] = [];
+  const losses: number[][] = [];
+  for (const n of [1, 2, 3]) {
+    const nodes = Array.from({ length: n }, () => new DiscriminatorNode(c, data));
+    const groups = localReplicaGroups(n);
+    const mine: number[] = [];
+    for (let t = 0; t < 20; t++) {
+      const real = nodes[0].realBatch(t, 0);
+      const fake = fakeBatch(t);
+      const parts = groups.map((g) => ({ real: sliceOf(real, g.rank, n), fake: sliceOf(fake, g.rank, n) }));
+      const reps = await Promise.all(groups.map((g, k) => nodes[k].replicaTrainStep(t, 0, parts[k].real, parts[k].fake, g)));
+      tf.dispose([real, fake, ...parts.flatMap((x) => [x.real, x.fake])]);
+      for (const r of reps) assert.equal(r.lossD, reps[0].lossD);
+      mine.push(reps[0].lossD);
+    }
+    const fake = fakeBatch(50);
+    const parts = groups.map((g) => sliceOf(fake, g.rank, n));
+    const reps = await Promise.all(groups.map((g, k) => nodes[k].replicaGeneratorGrad(20, parts[k], g)));
+    const joined = tf.concat(reps.map((r) => r.grad));
+    gens.push(Float32Array.from(joined.dataSync()));
+    tf.dispose([fake, joined, ...parts, ...reps.map((r) => r.grad)]);
+    const states = nodes.map((d) => stateOf(d.model, d.optimizer));
+    for (const s of states) assert.equal(worstDiff(states[0], s).rel, 0, `N = ${n}: ranks bit-identical`);
+    finals.push(states[0]);
+    losses.push(mine);
+    nodes.forEach((d) => d.dispose());
+  }
+  for (const k of [1, 2]) {
+    assert.deepEqual(losses[k], losses[0], `N = ${k + 1}: the same L_D at every step, bit for bit`);
+    for (const [name, v] of finals[0]) assert.deepEqual(finals[k].get(name), v, `N = ${k + 1}: ${name} bit-identical to N = 1`);
+    assert.deepEqual(gens[k], gens[0], `N = ${k + 1}: dL_G/dfake bit-identical to N = 1`);
+  }
+  assert.ok(losses[0][19] !== losses[0][0], 'D trained');
+});
+
+test('exact sums: a lone discriminator steps on its group of one; wgan-gp is refused naming the option', async () => {
+  const d = new DiscriminatorNode(cfg('dcgan', { microBatches: 4 }), data);
+  assert.ok(d.soloGroup && d.soloGroup.size === 1);
+  assert.equal(new DiscriminatorNode(cfg('dcgan'), data).soloGroup, undefined);
+  const gp = new DiscriminatorNode(cfg('mlp', { microBatches: 4, loss: 'wgan-gp' }), data);
+  const real = gp.realBatch(0, 0);
+  const fake = fakeBatch(0);
+  await assert.rejects(gp.replicaTrainStep(0, 0, real, fake, gp.soloGroup!), (e: unknown) => e instanceof ReplicaUnsupportedError && /exact sums/.test((e as Error).message));
+  tf.dispose([real, fake]);
+  [d, gp].forEach((x) => x.dispose());
+});

@@ -48,6 +48,7 @@ const GAN_FLAGS: FlagSpec[] = [
   { flag: 'eval-samples', key: 'evalSamples', kind: 'int', description: 'samples per periodic evaluation (default 1000)' },
   { flag: 'classifier', key: 'classifier', kind: 'string', description: 'classifier run or checkpoint for evaluation' },
   { flag: 'discriminator-replicas', key: 'discriminatorReplicas', kind: 'int', description: 'distributed: the discriminator as N data-parallel processes, each on batch/N rows, gradients all-reduced (must divide --batch-size; default 1)' },
+  { flag: 'micro-batches', key: 'microBatches', kind: 'int', description: "distributed: exact sums in the discriminator, per micro-batch of batch/M rows, added in order in float64: one discriminator and any --discriminator-replicas dividing M give the same bits" },
   ...COMMON,
 ];
 
@@ -117,6 +118,7 @@ export function register(program: Command): void {
       if (o.nats) throw new UsageError('--nats is for distributed runs; drop --in-process or --nats');
       if (o.prometheus) throw new UsageError('--prometheus is for distributed runs (the in-process trainer serves no /metrics); drop --in-process or --prometheus');
       if ((cfg.discriminatorReplicas ?? 1) > 1) throw new UsageError('--discriminator-replicas is for distributed runs (it starts N discriminator processes); drop --in-process or --discriminator-replicas');
+      if (cfg.microBatches !== undefined) throw new UsageError('--micro-batches is for distributed GAN runs (the discriminator service computes the exact sums); drop --in-process or --micro-batches');
       const r = await trainGanInProcess(cfg, log);
       process.stdout.write(`${r.status}: ${r.iterations} iterations; run directory ${r.runDir}\n`);
       return;

@@ -27,6 +27,10 @@ export interface GanMathConfig {
   standingStats?: number;
   /** Truncation threshold of the sampling latents (latents.ts); 0 or absent: N(0, 1). */
   truncation?: number;
+  /** Exact sums in the discriminator (core/parallel/micro-batches.ts): D's sums per micro-batch of
+   *  batchSize / microBatches rows, added in order in float64, so one discriminator and any number
+   *  of replicas dividing it give the same bits. Absent: one pass, float32 sums. */
+  microBatches?: number;
 }
 
 export function adamHyper(cfg: GanMathConfig, lr: number, emaDecay = 0): AdamHyper {

@@ -9,6 +9,7 @@ import { ganLoss, gradientPenalty, meanOutput, type GanLoss } from '../losses.ts
 import { NonFiniteError, ShapeError, SnapshotMismatchError } from '../errors.ts';
 import { restoreModel, snapshotHash, snapshotModel } from '../snapshot.ts';
 import { replicaDiscriminatorStep, replicaGeneratorGrad, type ReplicaGroup } from '../parallel/mod.ts';
+import { localReplicaGroups } from '../parallel/local-group.ts';
 import { BatchSampler, type Shard } from '../../data/sampler.ts';
 import { imageBatch } from '../batches.ts';
 import type { ImageSet } from '../../data/imageset.ts';
@@ -32,7 +33,12 @@ export class DiscriminatorNode {
   private lastMetrics: DStepMetrics = { lossD: 0, dReal: 0, dFake: 0, applied: false };
   private readonly sampler: BatchSampler;
 
+  /** With exact sums and no replica group: the group of one a lone discriminator steps on, so it
+   *  computes the bits a replica group does; undefined otherwise (the plain, one-tape steps). */
+  readonly soloGroup: ReplicaGroup | undefined;
+
   constructor(readonly cfg: GanMathConfig, readonly data: ImageSet, readonly shard?: Shard) {
+    this.soloGroup = cfg.microBatches === undefined ? undefined : localReplicaGroups(1)[0];
     this.model = buildDiscriminator(cfg.arch, discriminatorInitSeed(cfg));
     this.optimizer = new Adam(this.model.params, adamHyper(cfg, cfg.lrD));
     this.loss = ganLoss(cfg.loss);
@@ -104,7 +110,7 @@ export class DiscriminatorNode {
   async replicaTrainStep(iteration: number, step: number, real: tf.Tensor4D, fake: tf.Tensor4D, group: ReplicaGroup): Promise<DStepMetrics> {
     const key = { iteration, step };
     if (!after(key, this.lastApplied)) return { ...this.lastMetrics, applied: false };
-    const m = await replicaDiscriminatorStep(this, real, fake, group, this.cfg.batchSize, iteration, step);
+    const m = await replicaDiscriminatorStep(this, real, fake, group, this.cfg.batchSize, iteration, step, this.exact());
     this.lastApplied = key;
     this.lastMetrics = { ...m, applied: true };
     return this.lastMetrics;
@@ -112,7 +118,11 @@ export class DiscriminatorNode {
 
   /** For the G-step on a replica: L_G, D(G(z')) (group sums) and this rank's rows (B/N, 28, 28, 1) of dL_G/dfake. */
   replicaGeneratorGrad(iteration: number, fake: tf.Tensor4D, group: ReplicaGroup): Promise<GenGradResult> {
-    return replicaGeneratorGrad(this, fake, group, this.cfg.batchSize, iteration);
+    return replicaGeneratorGrad(this, fake, group, this.cfg.batchSize, iteration, this.exact());
+  }
+
+  private exact(): { microBatches?: number } {
+    return this.cfg.microBatches === undefined ? {} : { microBatches: this.cfg.microBatches };
   }
 
   /** For the G-step: L_G and dL_G/dG(z') (B, 28, 28, 1) with D held fixed (no update, no stats). */

@@ -27,7 +27,8 @@ import { checkSlice, checkedSum, type ReplicaGroup } from './group.ts';
 import { backwardChains, forwardChains, segmentsOf, type GradMap } from './chain.ts';
 import { applyStats, averagedStats, firstNonFinite, fuseGrads, momentExtras, splitGrads, type PendingStats } from './fused.ts';
 import type { BnContext } from './sync-bn.ts';
-import { ReplicaUnsupportedError } from './errors.ts';
+import { ReplicaConfigError, ReplicaUnsupportedError } from './errors.ts';
+import { microSlots, slotSum } from './micro-batches.ts';
 
 /** What a replica step needs of a discriminator; a DiscriminatorNode is one. */
 export interface ReplicaDiscriminator {
@@ -41,34 +42,69 @@ export interface ReplicaDiscriminator {
 export interface ReplicaDStepMetrics { lossD: number; dReal: number; dFake: number; /** wgan-gp only */ gp?: number }
 export interface ReplicaGenGrad { lossG: number; dFake: number; /** this rank's rows of dL_G/dfake (b, 28, 28, 1); caller disposes */ grad: tf.Tensor4D }
 
-function context(group: ReplicaGroup, globalBatch: number, rows: number): BnContext {
-  return { group, sync: group.syncBatchNorm, globalRows: globalBatch, localRows: rows };
+/** Exact sums over this many micro-batches (micro-batches.ts); absent: one pass per batch. */
+export interface ReplicaDOptions { microBatches?: number }
+
+function context(group: ReplicaGroup, globalBatch: number, rows: number, opts: ReplicaDOptions): BnContext {
+  if (opts.microBatches === undefined) return { group, sync: group.syncBatchNorm, globalRows: globalBatch, localRows: rows };
+  if (!group.syncBatchNorm) throw new ReplicaConfigError('syncBatchNorm', 'true with microBatches (exact sums pool the batch-norm moments)', 'false');
+  return { group, sync: true, globalRows: globalBatch, localRows: rows, micro: microSlots(group, globalBatch, opts.microBatches) };
+}
+
+/** A batch's rows as `count` micro-batches of equal rows (new tensors; the caller disposes them). */
+function microBatchesOf(x: tf.Tensor4D, count: number): tf.Tensor4D[] {
+  const rows = x.shape[0] / count;
+  return Array.from({ length: count }, (_, i) => tf.slice(x, [i * rows, 0, 0, 0], [rows, -1, -1, -1]));
+}
+
+/** The group's fused sum: one float32 sum, or with exact sums the micro-batches' vectors slot-summed. */
+function groupSum(ctx: BnContext, parts: Float32Array[], tag: string): Promise<Float32Array> {
+  return ctx.micro ? slotSum(ctx.group, parts, ctx.micro, tag) : checkedSum(ctx.group, parts[0], tag);
 }
 
 const scalar = (t: tf.Tensor): number => t.dataSync()[0];
 
-/** This rank's gradients and its shares [L_D, D(x), D(G(z)), gp] before the group sum. */
-interface LocalPart { extras: number[]; pending: PendingStats[] }
+/** This rank's shares [L_D, D(x), D(G(z)), gp] before the group sum, per micro-batch (one without exact sums). */
+interface LocalPart { extras: number[][]; pending: PendingStats[] }
 
-/** Segments with batch norm: real and fake in lockstep, chained VJPs, collectives at each batch norm. */
-async function segmentedPart(d: ReplicaDiscriminator, real: tf.Tensor4D, fake: tf.Tensor4D, ctx: BnContext, grads: GradMap): Promise<LocalPart> {
-  const share = ctx.localRows / ctx.globalRows;
-  const runs = await forwardChains(segmentsOf(d.model), [real, fake], ctx, 'real+fake');
+/**
+ * Segments with batch norm: real and fake in lockstep, chained VJPs, collectives at each batch
+ * norm. With exact sums the passes are [real micro-batches, fake micro-batches], each pair's loss
+ * share and gradients (grads[i]) kept apart per micro-batch.
+ */
+async function segmentedPart(d: ReplicaDiscriminator, real: tf.Tensor4D, fake: tf.Tensor4D, ctx: BnContext, grads: GradMap[]): Promise<LocalPart> {
+  const count = ctx.micro?.count ?? 1;
+  const reals = count === 1 ? [real] : microBatchesOf(real, count);
+  const fakes = count === 1 ? [fake] : microBatchesOf(fake, count);
+  const share = ctx.localRows / count / ctx.globalRows;
   try {
-    const [r, f] = runs.map((c) => c.out); // (b, 1) each
-    const pending = runs[0].caches.map((c) => ({ bn: c.bn, mean: c.mean, variance: c.variance }));
-    const { value, grads: [dR, dF] } = tf.engine().gradients(() => tf.mul(d.loss.discriminator(r, f), share) as tf.Scalar, [r, f]);
-    const [dReal, dFake] = [r, f].map((t) => tf.tidy(() => scalar(tf.mul(meanOutput(d.loss, t), share))));
-    const extras = [scalar(value), dReal, dFake, 0];
-    value.dispose();
+    const runs = await forwardChains(segmentsOf(d.model), [...reals, ...fakes], ctx, 'real+fake');
     try {
-      await backwardChains(runs, [dR, dF], ctx, grads, false, 'real+fake');
+      // The real batch's moments (pooled over its micro-batches) go to the moving statistics.
+      const pending = runs[0].caches.map((c) => ({ bn: c.bn, mean: c.mean, variance: c.variance }));
+      const dOuts: tf.Tensor[] = [];
+      const extras: number[][] = [];
+      try {
+        for (let i = 0; i < count; i++) {
+          const [r, f] = [runs[i].out, runs[count + i].out]; // (rows, 1) each
+          const { value, grads: [dR, dF] } = tf.engine().gradients(() => tf.mul(d.loss.discriminator(r, f), share) as tf.Scalar, [r, f]);
+          dOuts[i] = dR;
+          dOuts[count + i] = dF;
+          const [dReal, dFake] = [r, f].map((t) => tf.tidy(() => scalar(tf.mul(meanOutput(d.loss, t), share))));
+          extras.push([scalar(value), dReal, dFake, 0]);
+          value.dispose();
+        }
+        // Pass j's gradients go to its micro-batch's map: real i and fake i both to grads[i].
+        await backwardChains(runs, dOuts, ctx, [...grads, ...grads], false, 'real+fake');
+      } finally {
+        tf.dispose(dOuts);
+      }
+      return { extras, pending };
     } finally {
-      tf.dispose([dR, dF]);
+      for (const c of runs) c.dispose();
     }
-    return { extras, pending };
   } finally {
-    for (const c of runs) c.dispose();
+    if (count > 1) tf.dispose([...reals, ...fakes]);
   }
 }
 
@@ -76,6 +112,7 @@ async function segmentedPart(d: ReplicaDiscriminator, real: tf.Tensor4D, fake: t
  *  rank's share of L_D + gp (its rows of the global interpolation draw) comes from one local tape. */
 async function penaltyPart(d: ReplicaDiscriminator, real: tf.Tensor4D, fake: tf.Tensor4D, ctx: BnContext, grads: GradMap,
   seed: number): Promise<LocalPart> {
+  if (ctx.micro) throw new ReplicaUnsupportedError('loss', d.loss.name, 'exact sums (microBatches) do not take the gradient penalty: use another loss, or no microBatches');
   const segments = segmentsOf(d.model);
   if (segments.length !== 1) {
     throw new ReplicaUnsupportedError('loss', d.loss.name,
@@ -95,7 +132,7 @@ async function penaltyPart(d: ReplicaDiscriminator, real: tf.Tensor4D, fake: tf.
   vars.forEach((v, i) => grads.set(v, g[i]));
   const extras = [value, ...parts].map(scalar);
   tf.dispose([value, ...parts]);
-  return { extras, pending: [] };
+  return { extras: [extras], pending: [] };
 }
 
 /** (1) One data-parallel D-step (D-step `step` of iteration `iteration`) on this rank's slices real,
@@ -109,27 +146,29 @@ export async function replicaDiscriminatorStep(
   globalBatch: number,
   iteration: number,
   step = 0,
+  opts: ReplicaDOptions = {},
 ): Promise<ReplicaDStepMetrics> {
   const rows = checkSlice(group, globalBatch, real.shape, d.model.inputShape, 'real');
   checkSlice(group, globalBatch, fake.shape, d.model.inputShape, 'fake');
-  const ctx = context(group, globalBatch, rows);
-  const grads: GradMap = new Map();
+  const ctx = context(group, globalBatch, rows, opts);
+  const grads: GradMap[] = Array.from({ length: ctx.micro?.count ?? 1 }, () => new Map());
+  const release = () => { for (const g of grads) tf.dispose([...g.values()]); };
   let local: LocalPart;
   try {
     local = d.loss.gradientPenalty
-      ? await penaltyPart(d, real, fake, ctx, grads, deriveSeed(d.cfg.seed, 'gp', iteration, step))
+      ? await penaltyPart(d, real, fake, ctx, grads[0], deriveSeed(d.cfg.seed, 'gp', iteration, step))
       : await segmentedPart(d, real, fake, ctx, grads);
   } catch (err) {
-    tf.dispose([...grads.values()]);
+    release();
     throw err;
   }
   // One collective: [grads (model.params order), L_D, D(x), D(G(z)), gp shares (, local moments)].
   let summed: Float32Array;
   try {
-    const extras = [...local.extras, ...(ctx.sync ? [] : momentExtras(local.pending))];
-    summed = await checkedSum(group, fuseGrads(d.model.params, grads, extras), 'grads');
+    const moments = ctx.sync ? [] : momentExtras(local.pending);
+    summed = await groupSum(ctx, grads.map((g, i) => fuseGrads(d.model.params, g, [...local.extras[i], ...moments])), 'grads');
   } finally {
-    tf.dispose([...grads.values()]);
+    release();
   }
   const { grads: update, extras: tail } = splitGrads(d.model.params, summed);
   try {
@@ -153,30 +192,42 @@ export async function replicaGeneratorGrad(
   group: ReplicaGroup,
   globalBatch: number,
   iteration: number,
+  opts: ReplicaDOptions = {},
 ): Promise<ReplicaGenGrad> {
   const rows = checkSlice(group, globalBatch, fake.shape, d.model.inputShape, 'fake');
   const segments = segmentsOf(d.model);
-  const ctx = context(group, globalBatch, rows);
-  const share = rows / globalBatch;
-  const [run] = await forwardChains(segments, [fake], ctx, 'fake');
+  const ctx = context(group, globalBatch, rows, opts);
+  const count = ctx.micro?.count ?? 1;
+  const fakes = count === 1 ? [fake] : microBatchesOf(fake, count);
+  const share = rows / count / globalBatch;
   let grad: tf.Tensor4D;
-  let extras: Float32Array;
+  const extras: Float32Array[] = [];
   try {
-    const f = run.out; // (b, 1)
-    const { value, grads: [dF] } = tf.engine().gradients(() => tf.mul(d.loss.generator(f), share) as tf.Scalar, [f]);
-    extras = Float32Array.of(scalar(value), tf.tidy(() => scalar(tf.mul(meanOutput(d.loss, f), share))));
-    value.dispose();
+    const runs = await forwardChains(segments, fakes, ctx, 'fake');
     try {
-      [grad] = (await backwardChains([run], [dF], ctx, undefined, true, 'fake')) as tf.Tensor4D[];
+      const dFs = runs.map((run) => {
+        const f = run.out; // (rows, 1)
+        const { value, grads: [dF] } = tf.engine().gradients(() => tf.mul(d.loss.generator(f), share) as tf.Scalar, [f]);
+        extras.push(Float32Array.of(scalar(value), tf.tidy(() => scalar(tf.mul(meanOutput(d.loss, f), share)))));
+        value.dispose();
+        return dF;
+      });
+      try {
+        const inputs = (await backwardChains(runs, dFs, ctx, undefined, true, 'fake')) as tf.Tensor4D[];
+        grad = inputs.length === 1 ? inputs[0] : tf.concat(inputs, 0);
+        if (inputs.length > 1) tf.dispose(inputs);
+      } finally {
+        tf.dispose(dFs);
+      }
     } finally {
-      dF.dispose();
+      for (const run of runs) run.dispose();
     }
   } finally {
-    run.dispose();
+    if (count > 1) tf.dispose(fakes);
   }
   let sums: Float32Array;
   try {
-    sums = await checkedSum(group, extras, 'gen/metrics');
+    sums = await groupSum(ctx, extras, 'gen/metrics');
   } catch (err) {
     grad.dispose();
     throw err;

@@ -12,7 +12,8 @@
 //     all-gather, on the ring or in process), then adds the M slots in slot order in float64 and
 //     rounds once to float32.
 // One process (N = 1) runs the same code with all M micro-batches, so 1, 2, ... N replicas give
-// bit-identical updates. The price: M/N forward and backward passes per rank instead of one, and
+// bit-identical updates. The classifier (classifier-step.ts) and the discriminator
+// (discriminator-step.ts: the real and the fake batch pooled apart; the G-step's dL/dG(z)) use it. The price: M/N forward and backward passes per rank instead of one, and
 // M times the vector on the ring.
 import { checkedSum, type ReplicaGroup } from './group.ts';
 import { CollectiveMismatchError, ReplicaConfigError } from './errors.ts';

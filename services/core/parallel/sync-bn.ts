@@ -19,9 +19,10 @@
 // Several passes through the same batch norm (the D-step's real and fake batches, each normalised
 // with its own statistics) go in lockstep: their vectors are concatenated into one collective per
 // sum, [pass 0 (C,), pass 1 (C,), ...], which halves the number of collective rounds.
-// With `micro` (exact sums, micro-batches.ts) the passes are instead the micro-batches of ONE
-// batch: every sum is taken per micro-batch and pooled over all of the global batch's
-// micro-batches in slot order (slotSum), and every pass uses the pooled result.
+// With `micro` (exact sums, micro-batches.ts) the passes are instead the micro-batches of one
+// batch, or of several batches pooled apart ([real micro-batches, fake micro-batches]): every sum
+// is taken per micro-batch and pooled over all of its batch's micro-batches in slot order
+// (slotSum), and every pass uses its batch's pooled result.
 import { tf } from '../tf.ts';
 import { BN_EPSILON, type BatchNorm } from '../layers.ts';
 import { checkedSum, type ReplicaGroup } from './group.ts';
@@ -56,16 +57,26 @@ const reduceAxes = (x: tf.Tensor): number[] => x.shape.slice(0, -1).map((_, i) =
 /** Each pass's local vector, summed over the group in ONE call when synchronised: [p0, p1, ...]. */
 async function reduce(ctx: BnContext, locals: Float32Array[], tag: string): Promise<Float32Array[]> {
   if (ctx.micro) {
-    const pooled = await slotSum(ctx.group, locals, ctx.micro, tag);
-    return locals.map(() => pooled);
+    // Passes [pool 0's micro-batches, pool 1's, ...] (the D-step: real, then fake): slot i carries
+    // micro-batch i of every pool, and each pool is pooled on its own.
+    const count = ctx.micro.count;
+    const pools = locals.length / count;
+    const parts = Array.from({ length: count }, (_, i) => concat(Array.from({ length: pools }, (_, p) => locals[p * count + i])));
+    const pooled = await slotSum(ctx.group, parts, ctx.micro, tag);
+    const width = locals[0].length;
+    return locals.map((_, j) => pooled.subarray(Math.floor(j / count) * width, (Math.floor(j / count) + 1) * width));
   }
   if (!ctx.sync) return locals;
-  const buf = new Float32Array(locals.reduce((n, l) => n + l.length, 0));
+  const sum = await checkedSum(ctx.group, concat(locals), tag);
   let off = 0;
-  for (const l of locals) { buf.set(l, off); off += l.length; }
-  const sum = await checkedSum(ctx.group, buf, tag);
-  off = 0;
   return locals.map((l) => { const part = sum.subarray(off, off + l.length); off += l.length; return part; });
+}
+
+function concat(parts: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let off = 0;
+  for (const p of parts) { out.set(p, off); off += p.length; }
+  return out;
 }
 
 /** Copies a tensor's values into a Float32Array this code owns, and disposes the tensor. */
