@@ -13,8 +13,9 @@
 //     rounds once to float32.
 // One process (N = 1) runs the same code with all M micro-batches, so 1, 2, ... N replicas give
 // bit-identical updates. The classifier (classifier-step.ts) and the discriminator
-// (discriminator-step.ts: the real and the fake batch pooled apart; the G-step's dL/dG(z)) use it. The price: M/N forward and backward passes per rank instead of one, and
-// M times the vector on the ring.
+// (discriminator-step.ts: the real and the fake batch pooled apart; the G-step's dL/dG(z)) use
+// it. The price: M/N forward and backward passes per rank instead of one, and M times the vector
+// on the ring (a group of one builds no M-slot buffer: its parts are already every slot).
 import { checkedSum, type ReplicaGroup } from './group.ts';
 import { CollectiveMismatchError, ReplicaConfigError } from './errors.ts';
 
@@ -48,16 +49,20 @@ export function microSlots(group: ReplicaGroup, globalBatch: number, microBatche
 export async function slotSum(group: ReplicaGroup, parts: readonly Float32Array[], slots: MicroSlots, tag: string): Promise<Float32Array> {
   if (parts.length !== slots.count) throw new CollectiveMismatchError(tag, group.rank, `${slots.count} micro-batch vectors`, `${parts.length}`);
   const len = parts[0].length;
-  const buf = new Float32Array(slots.total * len);
-  parts.forEach((p, i) => {
-    if (p.length !== len) throw new CollectiveMismatchError(tag, group.rank, `vectors of ${len} elements`, `${p.length}`);
-    buf.set(p, (slots.first + i) * len);
-  });
-  const all = group.size === 1 ? buf : await checkedSum(group, buf, tag);
+  for (const p of parts) if (p.length !== len) throw new CollectiveMismatchError(tag, group.rank, `vectors of ${len} elements`, `${p.length}`);
+  let slot: (s: number) => Float32Array;
+  if (group.size === 1) {
+    slot = (s) => parts[s]; // this rank holds every slot, in order
+  } else {
+    const buf = new Float32Array(slots.total * len);
+    parts.forEach((p, i) => buf.set(p, (slots.first + i) * len));
+    const all = await checkedSum(group, buf, tag);
+    slot = (s) => all.subarray(s * len, (s + 1) * len);
+  }
   const acc = new Float64Array(len);
   for (let s = 0; s < slots.total; s++) {
-    const off = s * len;
-    for (let i = 0; i < len; i++) acc[i] += all[off + i];
+    const v = slot(s);
+    for (let i = 0; i < len; i++) acc[i] += v[i];
   }
   return Float32Array.from(acc);
 }
