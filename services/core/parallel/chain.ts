@@ -1,9 +1,10 @@
 // A model's forward pass and its backward pass as a chain over its segments (model.ts Segment),
 // with a collective between segments at each batch norm. tfjs's tape is synchronous, so no tape
-// spans an await: the forward pass keeps each segment's input, and the backward pass re-runs one
-// segment at a time under its own tape (tf.engine().gradients with the upstream gradient, i.e. a
-// vector-Jacobian product) - the same chaining the generator and the discriminator do across
-// processes. Cost: each segment's forward ops run twice.
+// spans an await: the forward pass records each segment on a tape of its own (tape.ts) and keeps
+// its input, and the backward pass takes one vector-Jacobian product per segment from that
+// recording with the upstream gradient - the same chaining the generator and the discriminator do
+// across processes. Each segment's forward ops run once (before tape.ts they ran again in the
+// backward pass: a quarter of the workshop classifier's replica step).
 //
 //   forward:  h_0 = x;  z_k = seg_k(h_k);  h_{k+1} = BN_k(z_k)  (group moments);  out = seg_last(h_last)
 //   backward: g = dL/dout;  for k = last..0:  [g = BN_k^T(g) (group sums)];  (g, dθ_k) = VJP(seg_k, h_k, g)
@@ -11,15 +12,18 @@ import { tf } from '../tf.ts';
 import type { Model, Segment } from '../model.ts';
 import { bnBackward, bnForward, type BnCache, type BnContext } from './sync-bn.ts';
 import { ReplicaConfigError } from './errors.ts';
+import { disposeRecorded, recordForward, vjp, type Recorded } from './tape.ts';
 
-/** A forward pass held for its backward pass. Owns `inputs` from index 1, `caches` and `out`. */
+/** A forward pass held for its backward pass. Owns `inputs` from index 1, `tapes`, `caches` and `out`. */
 export interface ChainRun {
   segments: readonly Segment[];
   /** h_k, the input of segment k: (b, ...) each; inputs[0] is the caller's x. */
   inputs: tf.Tensor[];
+  /** Segment k's recorded forward pass (its output z_k), used up by the backward pass. */
+  tapes: Recorded[];
   /** One per batch norm, in segment order. */
   caches: BnCache[];
-  /** The last segment's output (b, outputs). */
+  /** The last segment's output (b, outputs): tapes[last].out. */
   out: tf.Tensor;
   dispose(): void;
 }
@@ -39,36 +43,35 @@ export function segmentsOf(model: Model): readonly Segment[] {
  */
 export async function forwardChains(segments: readonly Segment[], xs: readonly tf.Tensor[], ctx: BnContext, tag: string): Promise<ChainRun[]> {
   const inputs: tf.Tensor[][] = xs.map((x) => [x]);
+  const tapes: Recorded[][] = xs.map(() => []);
   const caches: BnCache[][] = xs.map(() => []);
-  const disposeAll = () => {
-    for (const list of inputs) tf.dispose(list.slice(1));
-    for (const list of caches) for (const c of list) tf.dispose([c.xhat, c.rstd]);
+  const disposeRun = (i: number) => {
+    tf.dispose(inputs[i].slice(1));
+    for (const t of tapes[i]) disposeRecorded(t);
+    for (const c of caches[i]) tf.dispose([c.xhat, c.rstd]);
   };
   try {
     for (const seg of segments) {
-      const zs = inputs.map((list) => tf.tidy(() => seg.apply(list[list.length - 1])));
+      const recs = inputs.map((list) => {
+        const h = list[list.length - 1];
+        return recordForward(() => seg.apply(h));
+      });
+      recs.forEach((r, i) => tapes[i].push(r));
       if (!seg.bn) {
-        return zs.map((out, i) => ({
-          segments, inputs: inputs[i], caches: caches[i], out,
-          dispose: () => {
-            tf.dispose(inputs[i].slice(1));
-            for (const c of caches[i]) tf.dispose([c.xhat, c.rstd]);
-            out.dispose();
-          },
+        return recs.map((rec, i) => ({
+          segments, inputs: inputs[i], tapes: tapes[i], caches: caches[i], out: rec.out,
+          dispose: () => disposeRun(i),
         }));
       }
-      try {
-        const { ys, caches: cs } = await bnForward(zs, seg.bn, ctx, `${tag}/${seg.name}`);
-        ys.forEach((y, i) => inputs[i].push(y));
-        cs.forEach((c, i) => caches[i].push(c));
-      } finally {
-        tf.dispose(zs);
-      }
+      const { ys, caches: cs } = await bnForward(recs.map((r) => r.out), seg.bn, ctx, `${tag}/${seg.name}`);
+      ys.forEach((y, i) => inputs[i].push(y));
+      cs.forEach((c, i) => caches[i].push(c));
     }
   } catch (err) {
-    disposeAll();
+    xs.forEach((_, i) => disposeRun(i));
     throw err;
   }
+  xs.forEach((_, i) => disposeRun(i));
   throw new ReplicaConfigError('model.segments', 'a last segment without batch norm', 'none');
 }
 
@@ -130,8 +133,7 @@ export async function backwardChains(
       if (!withInput && params.length === 0) break;
       const next = runs.map((run, i) => {
         const xs = withInput ? [run.inputs[k], ...params] : [...params];
-        const { value, grads: g } = tf.engine().gradients(() => seg.apply(run.inputs[k]), xs, dys[i]);
-        value.dispose();
+        const g = vjp(run.tapes[k], xs, dys[i]);
         const paramGrads = withInput ? g.slice(1) : g;
         const target = into(i);
         if (target) params.forEach((v, j) => accumulate(target, v, paramGrads[j]));
