@@ -8,20 +8,30 @@ import type { BatchNorm } from '../layers.ts';
 import type { GradMap } from './chain.ts';
 import { ReplicaConfigError } from './errors.ts';
 
-/** [grad of params[0] (flat), ..., grad of params[P-1], ...extras]; disposes nothing. */
+/**
+ * [grad of params[0] (flat), ..., grad of params[P-1], ...extras]; disposes nothing. The pieces are
+ * joined on the backend (one concat) and read back once: one buffer allocated and filled per step,
+ * not one per gradient and a second to hold them (26 MB each for the workshop classifier, and
+ * garbage-collection work on every step).
+ */
 export function fuseGrads(params: readonly NamedVariable[], grads: GradMap, extras: readonly number[]): Float32Array {
-  const total = params.reduce((n, p) => n + p.variable.size, 0);
-  const buf = new Float32Array(total + extras.length);
-  let off = 0;
-  for (const { name, variable } of params) {
-    const g = grads.get(variable);
-    // Every parameter is read by some segment or batch norm; a missing one is a model bug.
-    if (!g) throw new ReplicaConfigError('model.segments', 'segments that read every parameter', name);
-    buf.set(g.dataSync() as Float32Array, off);
-    off += variable.size;
+  const flat = tf.tidy(() => {
+    const parts = params.map(({ name, variable }) => {
+      const g = grads.get(variable);
+      // Every parameter is read by some segment or batch norm; a missing one is a model bug.
+      if (!g) throw new ReplicaConfigError('model.segments', 'segments that read every parameter', name);
+      return tf.reshape(g, [-1]);
+    });
+    if (extras.length > 0) parts.push(tf.tensor1d(extras as number[], 'float32'));
+    return tf.concat(parts);
+  });
+  try {
+    const buf = flat.dataSync();
+    if (!(buf instanceof Float32Array)) throw new ReplicaConfigError('gradients', 'float32 tensors', flat.dtype);
+    return buf;
+  } finally {
+    flat.dispose();
   }
-  buf.set(extras, off);
-  return buf;
 }
 
 /** The gradients of a summed buffer as tensors in params order (caller disposes), and the extras. */

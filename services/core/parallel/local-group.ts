@@ -2,8 +2,9 @@
 // GroupSum is a barrier. Protocol: each rank's n-th call is matched with every other rank's n-th
 // call; they must agree on tag and length (else CollectiveMismatchError for all of them); when the
 // N-th contribution arrives the buffers are summed in rank order in float32 and every rank gets its
-// own copy of the same result. Tests and an in-process trainer use it; a distributed run injects
-// the gRPC ring all-reduce instead.
+// own copy of the same result (a group of one returns the caller's buffer: its sum is itself).
+// Tests and an in-process trainer use it; a distributed run injects the gRPC ring all-reduce
+// instead.
 import type { ReplicaGroup } from './group.ts';
 import { CollectiveMismatchError } from './errors.ts';
 
@@ -25,6 +26,10 @@ export function localReplicaGroups(size: number, opts: LocalGroupOptions = {}): 
   const rounds = new Map<number, Round>();
   const calls = new Array<number>(size).fill(0);
   const sumFor = (rank: number) => (buf: Float32Array, tag: string): Promise<Float32Array> => {
+    if (size === 1) { // GroupSum's contract: the caller gave buf away
+      opts.onSum?.(tag, buf.length);
+      return Promise.resolve(buf);
+    }
     const n = calls[rank]++;
     let round = rounds.get(n);
     if (!round) {
@@ -40,7 +45,7 @@ export function localReplicaGroups(size: number, opts: LocalGroupOptions = {}): 
         for (const w of r.waiters) w.reject(err);
         return;
       }
-      r.parts[rank] = Float32Array.from(buf);
+      r.parts[rank] = buf; // given away by the caller (GroupSum)
       if (++r.arrived < size) return;
       rounds.delete(n);
       const out = new Float32Array(r.length); // float32 accumulation, rank 0 first
