@@ -2,9 +2,10 @@
 // in this process, on one rank of a group of one, the same batch.
 //   plain    classifierStep: one tape over the whole network (what `--workers 1` runs)
 //   chained  replicaClassifierStep: the network split at its batch norms, each segment's forward
-//            run again under its own tape in the backward pass (core/parallel/chain.ts), batch norm
-//            by hand (sync-bn.ts), the gradients fused into one Float32Array and split back into
-//            tensors (fused.ts): what every rank of `--workers N >= 2` runs besides its collectives
+//            recorded on a tape of its own and back-propagated from it (core/parallel/chain.ts,
+//            tape.ts), batch norm by hand (sync-bn.ts), the gradients fused into one Float32Array
+//            and split back into tensors (fused.ts): what every rank of `--workers N >= 2` runs
+//            besides its collectives (its group of one returns the fused buffer as its own sum)
 //   fuse     fuseGrads alone: every gradient read back from the backend into one buffer
 //   split    splitGrads alone: that buffer back into tensors
 // Steps alternate plain / chained so that load on this shared machine hits both alike; medians
