@@ -46,6 +46,7 @@ import type { GanTrainConfig } from '../train/config.ts';
 import { type ChildExit, ManagedChild } from './child.ts';
 import { NatsKeeper } from './nats-keeper.ts';
 import { freePorts } from './ports.ts';
+import { SERVICE_NODE_FLAGS } from './node-flags.ts';
 import { type PrometheusProcess, writeRunTargets } from './prometheus.ts';
 import { type LauncherOptions, onInterrupts, type RunPrometheusOptions, startRunPrometheus } from './supervision.ts';
 
@@ -270,7 +271,7 @@ class LocalCluster {
   private spawn(role: MemberRole, rank: number): void {
     const member = memberToken(role, rank);
     const child = new ManagedChild(
-      { role: member, command: process.execPath, args: [GANTRY_BIN, 'serve', role], env: this.envFor(role, rank) },
+      { role: member, command: process.execPath, args: [...SERVICE_NODE_FLAGS, GANTRY_BIN, 'serve', role], env: this.envFor(role, rank) },
       this.output,
       (exit, pid) => this.onChildExit(role, rank, exit, pid),
     );

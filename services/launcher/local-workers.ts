@@ -37,6 +37,7 @@ import { ManagedChild } from './child.ts';
 import { ClusterFailed, runIdFor } from './local-cluster.ts';
 import { NatsKeeper } from './nats-keeper.ts';
 import { freePorts } from './ports.ts';
+import { SERVICE_NODE_FLAGS } from './node-flags.ts';
 import { type PrometheusProcess, type ScrapeTarget, writeRunTargets } from './prometheus.ts';
 import { type LauncherOptions, onInterrupts, type RunPrometheusOptions, startRunPrometheus } from './supervision.ts';
 
@@ -178,7 +179,7 @@ export class LocalWorkers {
     const childEnv = childEnvironment(env);
     if (childEnv.GANTRY_LOG_FORMAT === undefined && (this.output as NodeJS.WriteStream).isTTY) childEnv.GANTRY_LOG_FORMAT = 'pretty';
     const name = role === 'worker' ? `worker-${index}` : role;
-    const child: ManagedChild = new ManagedChild({ role: name, command: process.execPath, args: [GANTRY_BIN, 'serve', role], env: childEnv }, this.output,
+    const child: ManagedChild = new ManagedChild({ role: name, command: process.execPath, args: [...SERVICE_NODE_FLAGS, GANTRY_BIN, 'serve', role], env: childEnv }, this.output,
       (exit, pid) => {
         this.opts.onEvent?.({ type: 'exit', role, pid, index, code: exit.code, signal: exit.signal });
         if (this.stopping) return;

@@ -6,10 +6,11 @@
 //   - SIGSTOP a worker past the liveness deadline: the scheduler names its rank and host and the
 //     group continues without it.
 import assert from 'node:assert/strict';
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { LocalWorkers } from '../../services/launcher/local-workers.ts';
+import { SERVICE_NODE_FLAGS } from '../../services/launcher/node-flags.ts';
 import { readMetrics } from '../../services/run/metrics-log.ts';
 import { classifierTrainSchema } from '../../services/train/config.ts';
 import { echoOnFailure, LineSink, quietLog } from '../harness/cluster.ts';
@@ -69,6 +70,11 @@ test('kill -9 rank 0: the run goes on with N-1; a new worker joins with identica
     const first = (await readMetrics(path.join(workers.runDir, 'metrics.jsonl'))).find((r) => r.kind === 'membership') as unknown as Membership;
     const victim = workers.workerPids().find((pid) => keyOf(pid, first) === first.members[0].key)!;
     assert.ok(victim, 'rank 0 is one of the launched workers');
+    // The launcher starts its workers with the service V8 flags (launcher/node-flags.ts).
+    for (const pid of workers.workerPids()) {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      for (const flag of SERVICE_NODE_FLAGS) assert.ok(argv.includes(flag), `worker ${pid} runs with ${flag}: ${argv.join(' ')}`);
+    }
     process.kill(victim, 'SIGKILL');
     await progress(22);
     const newcomer = await workers.addWorker();

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { it } from 'node:test';
+import { SERVICE_NODE_FLAGS } from '../../services/launcher/node-flags.ts';
 import { DEPLOY_DIR, REPO_ROOT } from '../harness/docker.ts';
 import { envNameErrors } from '../harness/deploy-env.ts';
 
@@ -37,13 +38,15 @@ it('multi-stage: dependencies apart, runtime (wasm) is the default target, cpu a
   assert.match(stage('runtime'), /COPY --from=deps \/app\/node_modules/);
 });
 
-it('every final stage runs as a non-root user, with a health check, OCI labels and `gantry` as the entrypoint', () => {
+it('every final stage runs as a non-root user, with a health check, OCI labels and `gantry` (with the service V8 flags) as the entrypoint', () => {
   for (const name of ['cpu', 'gpu', 'runtime']) assert.match(stage(name), /^USER 1000:1000$/m, `${name}: non-root`);
   for (const name of ['base', 'gpu']) {
     const s = stage(name);
     assert.match(s, /^HEALTHCHECK .*\n\s+CMD \["node", "-e", ".*\/healthz/m, `${name}: health check`);
     for (const label of ['title', 'description', 'licenses', 'version']) assert.match(s, new RegExp(`org\\.opencontainers\\.image\\.${label}=`), `${name}: label ${label}`);
-    assert.match(s, /^ENTRYPOINT \["node", "\/app\/bin\/gantry\.js"\]$/m, `${name}: entrypoint`);
+    // The service V8 flags the local launchers pass too (launcher/node-flags.ts), in the same order.
+    const entry = JSON.stringify(['node', ...SERVICE_NODE_FLAGS, '/app/bin/gantry.js']).replace(/,/g, ', ');
+    assert.ok(s.split('\n').includes(`ENTRYPOINT ${entry}`), `${name}: entrypoint ${entry}`);
   }
 });
 
