@@ -30,15 +30,17 @@ export interface StoredRegistration {
  */
 export async function readRegistrations(nc: NatsConnection, run: string): Promise<StoredRegistration[]> {
   let kv: KV;
-  const keys: string[] = [];
+  // A set: kv.keys() lists a key again when it is written while the listing runs (workers beat
+  // every heartbeat; seen in CI as one worker listed three times by `gantry status`).
+  const keys = new Set<string>();
   try {
     kv = await new Kvm(nc).open(WORKERS_BUCKET);
-    for await (const k of await kv.keys(`${run}.*`)) keys.push(k);
+    for await (const k of await kv.keys(`${run}.*`)) keys.add(k);
   } catch {
     return [];
   }
   const out: StoredRegistration[] = [];
-  for (const k of keys.sort()) {
+  for (const k of [...keys].sort()) {
     const e = await kv.get(k).catch(() => null);
     if (!e || e.operation !== 'PUT') continue;
     try {
