@@ -47,8 +47,9 @@ const cores = num('cores', cpus().length);
 
 // Recorded figures (bench/README.md, "The cost model refitted on a quiet machine", 2026-12-07, 2
 // cores), used without files: `allreduce --rounds 3` at 06:03-06:04 UTC (load 1.6-3.2) and
-// `scaling --rounds 2 --presets workshop --configs a,b,n3,n4` at 06:14-06:22 (load 3.3-5.5);
-// replica-profile x1.01-1.08 (the segment tapes kept). The 2026-12-06 figures at load 14-32 are in
+// `scaling --rounds 2 --presets workshop --configs a,b,n3,n4` at 07:42-07:45 (load 0.5-3.0; the
+// service processes with --initial-old-space-size=256); replica-profile x1.01-1.08 (the segment
+// tapes kept). The 2026-12-06 figures at load 14-32 are in
 // the README's older sections.
 const RECORDED = {
   allreduce: [
@@ -63,10 +64,10 @@ const RECORDED = {
     { ranks: 4, mb: 50, seconds: 0.9849, cpuSecondsPerRank: 0.441 },
   ] as { ranks: number; mb: number; seconds: number; cpuSecondsPerRank: number }[],
   scaling: [
-    { n: 1, wall: 0.316, compute: 0.308, other: 0.008, cpu: 0.345 },
-    { n: 2, wall: 0.865, compute: 0.343, other: 0.008, cpu: 1.381 },
-    { n: 3, wall: 1.434, compute: 0.41, other: 0.014, cpu: 2.473 },
-    { n: 4, wall: 1.874, compute: 0.481, other: 0.012, cpu: 3.498 },
+    { n: 1, wall: 0.246, compute: 0.242, other: 0.004, cpu: 0.259 },
+    { n: 2, wall: 0.515, compute: 0.279, other: 0.005, cpu: 0.781 },
+    { n: 3, wall: 0.792, compute: 0.308, other: 0.005, cpu: 1.264 },
+    { n: 4, wall: 0.947, compute: 0.388, other: 0.006, cpu: 1.706 },
   ] as Measured[],
   replicaFactor: 1.1,
 };
