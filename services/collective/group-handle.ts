@@ -10,6 +10,8 @@ import type { GrpcTls } from '../wire/tls.ts';
 /** The sum a replica step asks of its group (core/parallel's GroupSum, by shape: this folder
  *  holds no model code): `buf` is given away, the result is the group's element-wise sum. */
 export type GroupSum = (buf: Float32Array, tag: string) => Promise<Float32Array>;
+/** core/parallel's GroupGather, by shape: rank r's block r of `buf` to every rank (RingGroup.allGather). */
+export type GroupGather = (buf: Float32Array, tag: string) => Promise<Float32Array>;
 
 export interface GroupHandle {
   /** The membership generation this group was opened for. */
@@ -19,10 +21,11 @@ export interface GroupHandle {
   /** The step whose collectives sum() belongs to (stamped on every collective). */
   step: number;
   readonly sum: GroupSum;
+  readonly gather: GroupGather;
   /** Opens the stream to the right neighbour (resolves once its group of this generation accepted it). */
   connect(): Promise<void>;
-  /** Time spent waiting in sum() since the last call, and how many sums: the fused gradient
-   *  buffer ("grads") apart from the rest (sync batch norm's moments and their gradients). */
+  /** Time spent waiting in sum() and gather() since the last call, and how many: the fused
+   *  gradient buffer ("grads") apart from the rest (sync batch norm's moments and their gradients). */
   takeWait(): CollectiveWait;
   /** Aborts any sum in flight (it rejects) and releases the streams. */
   close(): void;
@@ -59,23 +62,24 @@ export function openGroup(spec: GroupSpec): GroupHandle {
     endpoint: spec.endpoint, timeouts: { collectiveMs: spec.collectiveMs, ...(spec.connectMs === undefined ? {} : { connectMs: spec.connectMs }) }, metrics: spec.metrics, client: { tls: spec.tls },
   });
   let wait: CollectiveWait = { gradsSeconds: 0, otherSeconds: 0, calls: 0 };
+  const timed = async (tag: string, run: () => Promise<Float32Array>): Promise<Float32Array> => {
+    const t0 = performance.now();
+    try {
+      return await run();
+    } finally {
+      const s = (performance.now() - t0) / 1000;
+      if (tag === 'grads') wait.gradsSeconds += s;
+      else wait.otherSeconds += s;
+      wait.calls++;
+    }
+  };
   const handle: GroupHandle = {
     generation: spec.generation, rank: spec.rank, size, step: 0,
-    sum: async (buf, tag) => {
-      if (size === 1) return buf;
-      const t0 = performance.now();
-      try {
-        // The fused gradient buffer (26 MB for workshop) is reduced in place: no second buffer
-        // to allocate and fill per step. Safe by GroupSum's contract (the caller never reads
-        // `buf` again); the small sync-BN vectors are not worth it.
-        return await ring.allReduceSum(handle.step, buf, { inPlace: tag === 'grads' });
-      } finally {
-        const s = (performance.now() - t0) / 1000;
-        if (tag === 'grads') wait.gradsSeconds += s;
-        else wait.otherSeconds += s;
-        wait.calls++;
-      }
-    },
+    // The fused gradient buffer (26 MB for workshop) is reduced in place: no second buffer to
+    // allocate and fill per step. Safe by GroupSum's contract (the caller never reads `buf`
+    // again); the small sync-BN vectors are not worth it.
+    sum: (buf, tag) => (size === 1 ? Promise.resolve(buf) : timed(tag, () => ring.allReduceSum(handle.step, buf, { inPlace: tag === 'grads' }))),
+    gather: (buf, tag) => (size === 1 ? Promise.resolve(buf) : timed(tag, () => ring.allGather(handle.step, buf))),
     connect: () => ring.connect(),
     takeWait: () => {
       const w = wait;

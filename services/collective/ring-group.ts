@@ -20,7 +20,7 @@ import type { RingAbort, RingAbort__Output } from '../wire/generated/gantry/v1/R
 import { CollectiveConfigError, CollectiveError, type CollectiveErrorFields, type CollectiveFailure, type CollectivePhase } from './errors.ts';
 import type { CollectiveEndpoint, InboundEdge, InboundSink } from './endpoint.ts';
 import { OutboundLink, type LinkFailure } from './outbound-link.ts';
-import { RingOp, type Outgoing } from './ring-op.ts';
+import { RingOp, type Outgoing, type RingReduce } from './ring-op.ts';
 import { mod, RingPlan } from './ring-plan.ts';
 import { resolveOptions, type AllReduceOptions, type RingGroupOptions } from './ring-options.ts';
 
@@ -96,12 +96,23 @@ export class RingGroup implements InboundSink {
    * holds garbage if it rejects).
    */
   allReduceSum(step: number, buf: Float32Array, opts: AllReduceOptions = {}): Promise<Float32Array> {
-    return this.allReduce(step, buf, false, opts.inPlace ?? false);
+    return this.collective(step, buf, 'sum', opts.inPlace ?? false);
   }
 
   /** Elementwise mean (sum, then divided by N once, by the segment's owner); bit-identical on every rank. As allReduceSum. */
   allReduceMean(step: number, buf: Float32Array, opts: AllReduceOptions = {}): Promise<Float32Array> {
-    return this.allReduce(step, buf, true, opts.inPlace ?? false);
+    return this.collective(step, buf, 'mean', opts.inPlace ?? false);
+  }
+
+  /**
+   * All-gather: rank r's contribution is segment r of `buf`, values [floor(r L / N),
+   * floor((r + 1) L / N)) (L = buf.length; equal blocks when N divides L); the call fills every
+   * other segment with its owner's values, so every rank ends with the same bits. Nothing is
+   * summed, and each rank sends (N - 1) / N of the buffer, half of an all-reduce's. Always in
+   * place: returns `buf` (garbage outside segment r if it rejects).
+   */
+  allGather(step: number, buf: Float32Array): Promise<Float32Array> {
+    return this.collective(step, buf, 'gather', true);
   }
 
   /** Fails a running collective (kind 'closed'), ends both streams and detaches from the endpoint. */
@@ -129,20 +140,20 @@ export class RingGroup implements InboundSink {
     call.once('error', gone('the left neighbour\'s stream failed'));
   }
 
-  private async allReduce(step: number, buf: Float32Array, mean: boolean, inPlace: boolean): Promise<Float32Array> {
+  private async collective(step: number, buf: Float32Array, reduce: RingReduce, inPlace: boolean): Promise<Float32Array> {
     if (!Number.isSafeInteger(step) || step < 0) throw new CollectiveConfigError('step', 'an integer >= 0', String(step));
     if (!(buf instanceof Float32Array)) throw new CollectiveConfigError('buf', 'a Float32Array', Object.prototype.toString.call(buf));
-    if (this.busy) throw new CollectiveConfigError('allReduce', 'one collective at a time per group', 'a call still running');
+    if (this.busy) throw new CollectiveConfigError(reduce === 'gather' ? 'allGather' : 'allReduce', 'one collective at a time per group', 'a call still running');
     this.throwIfUnusable(step);
     if (this.size === 1) {
       this.nextSequence++;
-      return inPlace ? buf : new Float32Array(buf); // x / 1 === x: the mean is the copy too
+      return inPlace ? buf : new Float32Array(buf); // x / 1 === x: the mean is the copy too; a gather of one is the buffer
     }
     this.busy = true;
     try {
       await this.connect();
       this.throwIfUnusable(step);
-      return await this.run(step, buf, mean, inPlace);
+      return await this.run(step, buf, reduce, inPlace);
     } finally {
       this.busy = false;
     }
@@ -152,15 +163,15 @@ export class RingGroup implements InboundSink {
    * Starts the collective of the next sequence number. Synchronous up to the returned promise, so
    * that a chunk of this sequence is either early (taken here) or arrives after `active` is set.
    */
-  private run(step: number, buf: Float32Array, mean: boolean, inPlace: boolean): Promise<Float32Array> {
+  private run(step: number, buf: Float32Array, reduce: RingReduce, inPlace: boolean): Promise<Float32Array> {
     const sequence = this.nextSequence++;
     const plan = new RingPlan(buf.length, this.size, this.chunkBytes / 4);
-    const op = new RingOp(plan, this.rank, { runId: this.runId, generation: this.generation, step, sequence }, buf, mean, inPlace);
+    const op = new RingOp(plan, this.rank, { runId: this.runId, generation: this.generation, step, sequence }, buf, reduce, inPlace);
     return new Promise<Float32Array>((resolve, reject) => {
       const timer = setTimeout(() => this.onTimeout(), this.timeouts.collectiveMs);
       this.active = {
         op, resolve, reject, timer,
-        endTimer: this.opts.metrics?.collectiveDuration.startTimer({ op: 'allreduce' }),
+        endTimer: this.opts.metrics?.collectiveDuration.startTimer({ op: opLabel(reduce) }),
         bytesAtStart: this.outbound!.bytesSent,
       };
       this.outbound!.send(op.start().map((o) => this.frame(op, o)));
@@ -275,7 +286,7 @@ export class RingGroup implements InboundSink {
     this.active = undefined;
     clearTimeout(active.timer);
     active.endTimer?.();
-    this.opts.metrics?.collectiveBytes.inc({ op: 'allreduce' }, this.outbound!.bytesSent - active.bytesAtStart);
+    this.opts.metrics?.collectiveBytes.inc({ op: opLabel(active.op.reduce) }, this.outbound!.bytesSent - active.bytesAtStart);
     active.resolve(active.op.out);
   }
 
@@ -374,4 +385,9 @@ export class RingGroup implements InboundSink {
     return { kind: e.kind, phase: e.phase, rank: e.rank, peerRank: e.peerRank, peer: e.peer, generation: e.generation,
       step: e.step, sequence: e.sequence, refusal: e.refusal, reporterRank: e.reporterRank, detail: e.message };
   }
+}
+
+/** The `op` label of the collective metrics (telemetry/collective-metrics.ts COLLECTIVE_OPS). */
+function opLabel(reduce: RingReduce): 'allreduce' | 'all_gather' {
+  return reduce === 'gather' ? 'all_gather' : 'allreduce';
 }

@@ -1,6 +1,7 @@
-// One ring all-reduce on one rank, as a state machine without I/O: start() gives the first chunks to
-// send right, receive(chunk from the left) checks the chunk, reduces or copies it into the result
-// and gives the chunks that became ready to forward (ring-plan.ts says which travel where).
+// One ring collective on one rank (an all-reduce, or a plain all-gather), as a state machine
+// without I/O: start() gives the first chunks to send right, receive(chunk from the left) checks
+// the chunk, reduces or copies it into the result and gives the chunks that became ready to
+// forward (ring-plan.ts says which travel where).
 // A chunk that is not exactly what the ring expects is refused before any value is touched.
 import { CollectiveRefusedError } from '../wire/errors.ts';
 import type { RingChunk__Output } from '../wire/generated/gantry/v1/RingChunk.ts';
@@ -24,6 +25,10 @@ export interface Outgoing {
   end: number;
 }
 
+/** What a collective computes: the element-wise sum, the sum divided by N, or a plain all-gather
+ *  (rank r's segment r to every rank, nothing summed). */
+export type RingReduce = 'sum' | 'mean' | 'gather';
+
 const PHASE_NAMES: Record<string, 'REDUCE_SCATTER' | 'ALL_GATHER'> = { REDUCE_SCATTER: 'REDUCE_SCATTER', ALL_GATHER: 'ALL_GATHER', 0: 'REDUCE_SCATTER', 1: 'ALL_GATHER' };
 
 export class RingOp {
@@ -43,14 +48,15 @@ export class RingOp {
     readonly rank: number,
     readonly id: OpId,
     input: Float32Array,
-    /** Divide by N at the owner (before the all-gather), so every rank gets the same quotient. */
-    private readonly mean: boolean,
+    /** 'mean': divide by N at the owner (before the all-gather), so every rank gets the same
+     *  quotient. 'gather': no reduce-scatter; `input` holds this rank's segment (segment r). */
+    readonly reduce: RingReduce,
     /** Reduce into `input` itself (no 4L-byte copy, no allocation). */
     inPlace = false,
   ) {
     this.out = inPlace ? input : new Float32Array(input);
-    this.rsExpected = plan.receives(rank, 'REDUCE_SCATTER');
-    this.agExpected = plan.receives(rank, 'ALL_GATHER');
+    this.rsExpected = reduce === 'gather' ? 0 : plan.receives(rank, 'REDUCE_SCATTER');
+    this.agExpected = plan.receives(rank, reduce === 'gather' ? 'GATHER' : 'ALL_GATHER');
   }
 
   get done(): boolean {
@@ -62,11 +68,12 @@ export class RingOp {
     return this.rsReceived < this.rsExpected ? 'reduce_scatter' : 'all_gather';
   }
 
-  /** Reduce-scatter ring step 0: this rank's own segment, straight from the input. */
+  /** Ring step 0: this rank's own segment, straight from the input (reduce-scatter, or the
+   *  all-gather of a plain gather). */
   start(): Outgoing[] {
     if (this.plan.size === 1) return [];
-    const s = this.plan.rsSend(this.rank, 0);
-    return this.chunksOf(s, 'REDUCE_SCATTER', 0);
+    if (this.reduce === 'gather') return this.chunksOf(this.plan.gatherSend(this.rank, 0), 'ALL_GATHER', 0);
+    return this.chunksOf(this.plan.rsSend(this.rank, 0), 'REDUCE_SCATTER', 0);
   }
 
   /** Throws CollectiveRefusedError for a chunk of another collective, position or layout. */
@@ -84,8 +91,12 @@ export class RingOp {
     }
     const phase = PHASE_NAMES[c.phase];
     if (!phase) throw new CollectiveRefusedError('position', 'chunk.phase', 'REDUCE_SCATTER or ALL_GATHER', String(c.phase));
+    if (phase === 'REDUCE_SCATTER' && this.reduce === 'gather') {
+      throw new CollectiveRefusedError('position', 'chunk.phase', 'ALL_GATHER (this collective is an all-gather)', phase);
+    }
     if (c.ringStep > plan.size - 2) throw new CollectiveRefusedError('position', 'chunk.ring_step', `0..${plan.size - 2}`, String(c.ringStep));
-    const want = phase === 'REDUCE_SCATTER' ? plan.rsRecv(this.rank, c.ringStep) : plan.agRecv(this.rank, c.ringStep);
+    const want = phase === 'REDUCE_SCATTER' ? plan.rsRecv(this.rank, c.ringStep)
+      : this.reduce === 'gather' ? plan.gatherRecv(this.rank, c.ringStep) : plan.agRecv(this.rank, c.ringStep);
     if (c.segment !== want) {
       throw new CollectiveRefusedError('position', 'chunk.segment', `${want} (${phase} ring step ${c.ringStep} on rank ${this.rank})`, String(c.segment));
     }
@@ -116,7 +127,7 @@ export class RingOp {
         return [{ phase, ringStep: c.ringStep + 1, segment: c.segment, chunk: c.chunk, start, end }];
       }
       // The owned segment is complete: the mean is taken once, here, and copied everywhere.
-      if (this.mean) addDivideInto(out, start, end, values, this.plan.size);
+      if (this.reduce === 'mean') addDivideInto(out, start, end, values, this.plan.size);
       else addInto(out, start, end, values);
       return [{ phase: 'ALL_GATHER', ringStep: 0, segment: c.segment, chunk: c.chunk, start, end }];
     }

@@ -26,7 +26,7 @@ export interface RingGroupOptions {
   chunkBytes?: number;
   /** Chunks sent to the right and not yet acknowledged; default 4. */
   maxChunksInFlight?: number;
-  /** collective duration and bytes (op allreduce). */
+  /** collective duration and bytes (op allreduce or all_gather). */
   metrics?: Pick<WorkerMetrics, 'collectiveDuration' | 'collectiveBytes'>;
   /** Channel options of the stream to the right (message limits, keepalive). */
   client?: ClientOptions;

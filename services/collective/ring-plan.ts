@@ -11,6 +11,10 @@
 //     x[s] + x[s+1] + ... + x[s-1] (indices mod N, left to right).
 //   all-gather ring step k = 0..N-2: send segment (r + 1 - k) mod N, receive (r - k) mod N and copy it.
 // Every rank ends with bytes its owner computed, so all ranks are bit-identical.
+// A plain all-gather (each rank contributes segment r, nothing is summed) is the all-gather phase
+// alone with segment r as rank r's own: ring step k sends segment (r - k) mod N and receives
+// (r - k - 1) mod N, the reduce-scatter's positions, carried as phase ALL_GATHER; (N-1)/N of the
+// buffer goes through each rank, half of what an all-reduce of the same buffer sends.
 import { CollectiveConfigError } from './errors.ts';
 
 export const mod = (a: number, n: number): number => ((a % n) + n) % n;
@@ -56,11 +60,15 @@ export class RingPlan {
   agSend(rank: number, k: number): number { return mod(rank + 1 - k, this.size); }
   agRecv(rank: number, k: number): number { return mod(rank - k, this.size); }
   owned(rank: number): number { return mod(rank + 1, this.size); }
+  /** A plain all-gather: rank r's own segment is r. */
+  gatherSend(rank: number, k: number): number { return mod(rank - k, this.size); }
+  gatherRecv(rank: number, k: number): number { return mod(rank - k - 1, this.size); }
 
-  /** Chunks rank r receives in a phase: every segment but one passes through it once. */
-  receives(rank: number, phase: 'REDUCE_SCATTER' | 'ALL_GATHER'): number {
+  /** Chunks rank r receives in a phase (GATHER: a plain all-gather): every segment but one passes through it once. */
+  receives(rank: number, phase: 'REDUCE_SCATTER' | 'ALL_GATHER' | 'GATHER'): number {
+    const recv = phase === 'REDUCE_SCATTER' ? this.rsRecv : phase === 'ALL_GATHER' ? this.agRecv : this.gatherRecv;
     let n = 0;
-    for (let k = 0; k < this.size - 1; k++) n += this.chunkCount(phase === 'REDUCE_SCATTER' ? this.rsRecv(rank, k) : this.agRecv(rank, k));
+    for (let k = 0; k < this.size - 1; k++) n += this.chunkCount(recv.call(this, rank, k));
     return n;
   }
 }

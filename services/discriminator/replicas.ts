@@ -76,7 +76,7 @@ export class DiscriminatorReplicas {
     const c = this.current;
     if (!c) throw new ServiceError('not-ready', `discriminator rank ${this.rank} has no replica group yet (no restore)`);
     c.handle.step = stepIndex;
-    return { rank: this.rank, size: this.size, sum: c.handle.sum, syncBatchNorm: c.syncBatchNorm };
+    return { rank: this.rank, size: this.size, sum: c.handle.sum, gather: c.handle.gather, syncBatchNorm: c.syncBatchNorm };
   }
 
   /** Rank 0: a client per follower (rank r at index r - 1). */

@@ -133,7 +133,7 @@ export class Replica {
       const m = group.size === 1 && this.cfg.microBatches === undefined
         ? classifierStep(this.model, this.optimizer, x, labels, step)
         : await replicaClassifierStep(this.model, this.optimizer, x, labels,
-          { rank: group.rank, size: group.size, sum: group.sum, syncBatchNorm: this.cfg.syncBatchNorm ?? true }, this.cfg.batchSize, step, exact);
+          { rank: group.rank, size: group.size, sum: group.sum, gather: group.gather, syncBatchNorm: this.cfg.syncBatchNorm ?? true }, this.cfg.batchSize, step, exact);
       this.applied = step + 1;
       return { ...m, images: idx.length };
     } catch (err) {

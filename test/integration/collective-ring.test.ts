@@ -3,7 +3,7 @@
 // round-off; every rank gets the same bits; awkward lengths and pipelined small chunks.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fixedOrderReference, randomBuffer, startRing, startServers, streamsDrained } from './collective-fixtures.ts';
+import { fixedOrderReference, makeGroups, randomBuffer, startRing, startServers, streamsDrained } from './collective-fixtures.ts';
 import { CollectiveConfigError, RingGroup } from '../../services/collective/index.ts';
 import { createWorkerMetrics } from '../../services/telemetry/worker-metrics.ts';
 
@@ -170,5 +170,38 @@ test('metrics: one allreduce observed per call, payload bytes sent counted (the 
   } finally {
     await Promise.all([a.close(), b.close()]);
     await Promise.all(base.servers.map((s) => s.shutdown({ graceMs: 200 })));
+  }
+});
+
+test('all-gather: rank r\'s block r reaches every rank bit for bit, N = 2..4, in a ring shared with all-reduces; half the bytes of an all-reduce', async () => {
+  for (const size of [2, 3, 4]) {
+    const metrics = createWorkerMetrics(0); // shared by the ranks: counts the bytes of all of them
+    const base = await startServers(size);
+    const groups = makeGroups(base, { runId: 'run-g', chunkBytes: 64, metrics }); // 16 values per chunk: blocks span several chunks
+    try {
+      const block = 250;
+      const want = randomBuffer(size * block, 11 * size);
+      // Rank r knows its block only; NaN elsewhere must all be overwritten.
+      const inputs = groups.map((_, r) => {
+        const b = new Float32Array(size * block).fill(NaN);
+        b.set(want.subarray(r * block, (r + 1) * block), r * block);
+        return b;
+      });
+      const outs = await Promise.all(groups.map((g, r) => g.allGather(0, inputs[r])));
+      outs.forEach((out, r) => {
+        assert.equal(out, inputs[r], 'in place');
+        assert.ok(Buffer.from(out.buffer).equals(Buffer.from(want.buffer)), `N ${size}: rank ${r} holds every block`);
+      });
+      // The same group goes on with an all-reduce (sequence numbers are shared by both kinds).
+      const sums = await Promise.all(groups.map((g) => g.allReduceSum(0, want)));
+      assertBitIdentical(sums);
+      const bytes = (await metrics.registry.getSingleMetric('gantry_collective_bytes_total')!.get()).values;
+      const of = (op: string) => bytes.find((v) => v.labels.op === op)?.value;
+      assert.equal(of('all_gather'), size * (size - 1) * block * 4, `N ${size}: each rank forwards N - 1 blocks`);
+      assert.equal(of('allreduce'), 2 * size * (size - 1) * block * 4, `N ${size}: an all-reduce sends twice that`);
+    } finally {
+      await Promise.all(groups.map((g) => g.close()));
+      await Promise.all(base.servers.map((s) => s.shutdown({ graceMs: 200 })));
+    }
   }
 });

@@ -3,7 +3,7 @@
 // expect before touching a value.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RingOp, type Outgoing } from '../../services/collective/ring-op.ts';
+import { RingOp, type Outgoing, type RingReduce } from '../../services/collective/ring-op.ts';
 import { RingPlan } from '../../services/collective/ring-plan.ts';
 import { CollectiveRefusedError } from '../../services/wire/errors.ts';
 import { fixedOrderReference } from '../integration/collective-fixtures.ts';
@@ -20,10 +20,11 @@ function toChunk(op: RingOp, o: Outgoing): RingChunk__Output {
 }
 
 /** Runs a whole all-reduce in memory; `pick` chooses which edge delivers next (FIFO per edge). */
-function simulate(inputs: Float32Array[], chunkElements: number, mean: boolean, pick: (n: number) => number): Float32Array[] {
+function simulate(inputs: Float32Array[], chunkElements: number, mean: boolean | 'gather', pick: (n: number) => number): Float32Array[] {
   const size = inputs.length;
   const plan = new RingPlan(inputs[0].length, size, chunkElements);
-  const ops = inputs.map((b, r) => new RingOp(plan, r, ID, b, mean));
+  const reduce: RingReduce = mean === 'gather' ? 'gather' : mean ? 'mean' : 'sum';
+  const ops = inputs.map((b, r) => new RingOp(plan, r, ID, b, reduce));
   const edges: RingChunk__Output[][] = ops.map(() => []); // edges[r]: chunks on their way to rank r
   ops.forEach((op, r) => edges[(r + 1) % size].push(...op.start().map((o) => toChunk(op, o))));
   for (;;) {
@@ -89,7 +90,7 @@ test('N = 2, 3, 4: the sum and the mean equal, bit for bit, a reference summed i
 
 test('a chunk the ring does not expect is refused before any value changes', () => {
   const plan = new RingPlan(10, 3, 2);
-  const fresh = () => new RingOp(plan, 1, ID, new Float32Array(10).fill(1), false);
+  const fresh = () => new RingOp(plan, 1, ID, new Float32Array(10).fill(1), 'sum');
   // Rank 1 first expects reduce-scatter ring step 0, segment 0 (from rank 0).
   const good = (): RingChunk__Output => ({ id: { ...ID }, phase: 'REDUCE_SCATTER', ringStep: 0, segment: 0, chunk: 0,
     elements: 10, chunkElements: 2, data: Buffer.from(Float32Array.of(5, 5).buffer), pad: Buffer.alloc(0) });
@@ -120,4 +121,52 @@ test('a chunk the ring does not expect is refused before any value changes', () 
   const op = fresh();
   op.receive(good());
   assert.equal(refusedField(() => undefined, op), 'chunk.chunk', 'a duplicate is refused');
+});
+
+test('all-gather: every rank ends with every rank\'s segment r, bit for bit, for every N, length and delivery order', () => {
+  let seed = 5;
+  const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  for (const size of [1, 2, 3, 4, 5]) {
+    for (const length of [0, 1, size - 1, size + 1, 6 * size, 97]) {
+      const plan = new RingPlan(length, size, 1);
+      const want = Float32Array.from({ length }, () => (rand() - 0.5) * 2 ** Math.floor(rand() * 20));
+      for (const chunk of [1, 3, 64]) {
+        // Rank r knows only its segment; the rest is garbage that must be overwritten.
+        const inputs = Array.from({ length: size }, (_, r) => {
+          const b = Float32Array.from({ length }, () => NaN);
+          const [from, to] = [plan.segmentStart(r), plan.segmentStart(r + 1)];
+          b.set(want.subarray(from, to), from);
+          return b;
+        });
+        const outs = simulate(inputs, chunk, 'gather', (n) => Math.floor(rand() * n));
+        for (const [r, out] of outs.entries()) {
+          assert.ok(Buffer.from(out.buffer).equals(Buffer.from(want.buffer)), `N ${size} L ${length} C ${chunk} rank ${r}`);
+        }
+      }
+    }
+  }
+});
+
+test('all-gather: a rank receives (N-1)/N of the buffer, no reduce-scatter chunk is accepted, and positions are checked', () => {
+  const plan = new RingPlan(12, 3, 2);
+  assert.equal(plan.receives(1, 'GATHER'), 4, 'two segments of 4 values in chunks of 2');
+  const op = (): RingOp => new RingOp(plan, 1, ID, new Float32Array(12), 'gather');
+  assert.deepEqual(op().start().map((o) => [o.phase, o.ringStep, o.segment]), [['ALL_GATHER', 0, 1], ['ALL_GATHER', 0, 1]], 'rank 1 starts with its own segment 1');
+  const chunk = (phase: 'REDUCE_SCATTER' | 'ALL_GATHER', segment: number): RingChunk__Output => ({ id: { ...ID }, phase, ringStep: 0, segment, chunk: 0,
+    elements: 12, chunkElements: 2, data: Buffer.from(Float32Array.of(5, 5).buffer), pad: Buffer.alloc(0) });
+  const field = (c: RingChunk__Output): string => {
+    try {
+      op().receive(c);
+      return 'accepted';
+    } catch (err) {
+      assert.ok(err instanceof CollectiveRefusedError);
+      return err.field;
+    }
+  };
+  assert.equal(field(chunk('ALL_GATHER', 0)), 'accepted', 'ring step 0 brings the left neighbour\'s segment 0');
+  assert.equal(field(chunk('REDUCE_SCATTER', 0)), 'chunk.phase');
+  assert.equal(field(chunk('ALL_GATHER', 2)), 'chunk.segment');
+  const o = op();
+  assert.deepEqual(o.receive(chunk('ALL_GATHER', 0)).map((x) => [x.phase, x.ringStep, x.segment]), [['ALL_GATHER', 1, 0]], 'forwarded at ring step 1');
+  assert.deepEqual([...o.out.subarray(0, 2)], [5, 5]);
 });

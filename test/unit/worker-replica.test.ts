@@ -19,7 +19,7 @@ before(async () => {
 });
 
 const alone: GroupHandle = {
-  generation: 1, rank: 0, size: 1, step: 0, sum: async (buf) => buf, connect: async () => undefined,
+  generation: 1, rank: 0, size: 1, step: 0, sum: async (buf) => buf, gather: async (buf) => buf, connect: async () => undefined,
   takeWait: () => ({ gradsSeconds: 0, otherSeconds: 0, calls: 0 }), close: () => undefined,
 };
 

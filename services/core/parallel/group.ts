@@ -15,9 +15,9 @@
 // With syncBatchNorm false the per-batch-norm sums are skipped (each rank normalises with its own
 // statistics) and "grads" also carries each batch norm's local [mean, variance], averaged over
 // the group for the moving statistics so that every rank keeps the same state.
-// With exact sums (microBatches M, micro-batches.ts) the tags are the same, but every vector is
-// M slots long (each micro-batch's vector in its own slot, zeros elsewhere) and the batch-norm
-// sums pool all of the batch's micro-batches.
+// With exact sums (microBatches M, micro-batches.ts) the tags are the same, but each is a gather()
+// instead of a sum(): every vector is M slots long (each micro-batch's vector in its own slot,
+// rank r's M/N slots its block r) and the batch-norm sums pool all of the batch's micro-batches.
 import { CollectiveMismatchError, ReplicaConfigError } from './errors.ts';
 import { ShapeError } from '../errors.ts';
 
@@ -27,10 +27,16 @@ import { ShapeError } from '../errors.ts';
  *  rejects), so callers pass a buffer they never read again. */
 export type GroupSum = (buf: Float32Array, tag: string) => Promise<Float32Array>;
 
+/** All-gather over the replica group: `buf` is N equal blocks, rank r's own values in block r
+ *  ([r L/N, (r+1) L/N)); every rank receives `buf` with every block filled by its rank, the same
+ *  bits everywhere. Nothing is summed. As GroupSum, the caller gives `buf` away. */
+export type GroupGather = (buf: Float32Array, tag: string) => Promise<Float32Array>;
+
 export interface ReplicaGroup {
   rank: number;
   size: number;
   sum: GroupSum;
+  gather: GroupGather;
   /** true (the default of the train config): batch norm uses the group's statistics, and N
    *  replicas at global batch B train exactly as one process at batch B. false: each replica
    *  normalises with its own slice's statistics: cheaper, NOT equivalent to one process. */
@@ -61,7 +67,16 @@ export function checkSlice(group: ReplicaGroup, globalBatch: number, shape: read
 
 /** group.sum with the length checked: a wrong-length answer is a transport bug, never data. */
 export async function checkedSum(group: ReplicaGroup, buf: Float32Array, tag: string): Promise<Float32Array> {
-  const out = await group.sum(buf, tag);
-  if (out.length !== buf.length) throw new CollectiveMismatchError(tag, group.rank, `${buf.length} elements`, `${out.length}`);
+  return checkedLength(group, buf.length, tag, await group.sum(buf, tag));
+}
+
+/** group.gather with the same check (and `buf` made of N equal blocks). */
+export async function checkedGather(group: ReplicaGroup, buf: Float32Array, tag: string): Promise<Float32Array> {
+  if (buf.length % group.size !== 0) throw new CollectiveMismatchError(tag, group.rank, `a multiple of the group size ${group.size} elements`, `${buf.length}`);
+  return checkedLength(group, buf.length, tag, await group.gather(buf, tag));
+}
+
+function checkedLength(group: ReplicaGroup, length: number, tag: string, out: Float32Array): Float32Array {
+  if (out.length !== length) throw new CollectiveMismatchError(tag, group.rank, `${length} elements`, `${out.length}`);
   return out;
 }

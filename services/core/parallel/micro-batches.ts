@@ -8,15 +8,16 @@
 //     the loss) is first taken per micro-batch, by the same tfjs kernel on the same B/M rows
 //     whatever N is, so each micro-batch's vector has the same bits on any group;
 //   - slotSum gathers all M vectors on every rank: each rank writes its own into their slots of a
-//     zero buffer of M slots and the group sums it (x + 0 = x exactly: the sum is an exact
-//     all-gather, on the ring or in process), then adds the M slots in slot order in float64 and
-//     rounds once to float32.
+//     buffer of M slots (rank r's slots are its block r) and the group all-gathers it (nothing is
+//     summed, so nothing is rounded: on the ring each rank sends (N-1)/N of the buffer), then adds
+//     the M slots in slot order in float64 and rounds once to float32.
 // One process (N = 1) runs the same code with all M micro-batches, so 1, 2, ... N replicas give
 // bit-identical updates. The classifier (classifier-step.ts) and the discriminator
 // (discriminator-step.ts: the real and the fake batch pooled apart; the G-step's dL/dG(z)) use
-// it. The price: M/N forward and backward passes per rank instead of one, and M times the vector
-// on the ring (a group of one builds no M-slot buffer: its parts are already every slot).
-import { checkedSum, type ReplicaGroup } from './group.ts';
+// it. The price: M/N forward and backward passes per rank instead of one, and M/2 times the bytes
+// of a plain sum's all-reduce on the ring (a group of one builds no M-slot buffer: its parts are
+// already every slot).
+import { checkedGather, type ReplicaGroup } from './group.ts';
 import { CollectiveMismatchError, ReplicaConfigError } from './errors.ts';
 
 /** Where this rank's micro-batches sit among the global batch's M. */
@@ -44,7 +45,7 @@ export function microSlots(group: ReplicaGroup, globalBatch: number, microBatche
 /**
  * The sum of every micro-batch's vector over the global batch, in slot order in float64, rounded
  * once: the same bits on every rank and for every group size. `parts`: this rank's vectors, one
- * per micro-batch, in order, all the same length. The group sum carries M x length elements.
+ * per micro-batch, in order, all the same length. The group's all-gather carries M x length elements.
  */
 export async function slotSum(group: ReplicaGroup, parts: readonly Float32Array[], slots: MicroSlots, tag: string): Promise<Float32Array> {
   if (parts.length !== slots.count) throw new CollectiveMismatchError(tag, group.rank, `${slots.count} micro-batch vectors`, `${parts.length}`);
@@ -56,7 +57,7 @@ export async function slotSum(group: ReplicaGroup, parts: readonly Float32Array[
   } else {
     const buf = new Float32Array(slots.total * len);
     parts.forEach((p, i) => buf.set(p, (slots.first + i) * len));
-    const all = await checkedSum(group, buf, tag);
+    const all = await checkedGather(group, buf, tag);
     slot = (s) => all.subarray(s * len, (s + 1) * len);
   }
   const acc = new Float64Array(len);
