@@ -5,6 +5,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { parseCheckpointDirName } from '../run/checkpoint-paths.ts';
 import { readMetrics, type MetricsRecord } from '../run/metrics-log.ts';
+import { lineage } from '../run/metrics-lineage.ts';
 import { RunDirError } from '../run/errors.ts';
 
 export interface SampleGrid {
@@ -97,7 +98,7 @@ export async function collectRunData(runDir: string): Promise<RunData> {
   if (!config) notes.push('config.json is missing');
   const metricsFile = path.join(root, 'metrics.jsonl');
   const hasMetrics = await fsp.stat(metricsFile).then(() => true, () => false);
-  const metrics = hasMetrics ? await readMetrics(metricsFile) : [];
+  const metrics = hasMetrics ? lineage(await readMetrics(metricsFile)) : [];
   if (!hasMetrics) notes.push('metrics.jsonl is missing: no curves');
   const { grids, omitted } = await readSamples(path.join(root, 'samples'));
   return { runDir: root, kind: kindOf(runInfo, metrics), runInfo, config, metrics, samples: grids, samplesOmitted: omitted, notes };

@@ -29,6 +29,7 @@ export {
 export { diffCheckpoints, diffLoaded, DEFAULT_TOLERANCE, type DiffReport } from './diff.ts';
 export { encodeGrid, writeGrid, type GridOptions } from './png-grid.ts';
 export { MetricsLog, readMetrics, type MetricsRecord } from './metrics-log.ts';
+export { lineage, recordPosition, RESUME_KIND } from './metrics-lineage.ts';
 export { createProgress, type Progress, type ProgressOptions } from './progress.ts';
 export {
   createRunDir,

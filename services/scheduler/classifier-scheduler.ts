@@ -127,7 +127,7 @@ export class ClassifierScheduler {
 
   // a) b) ------------------------------------------------------------------------------------
   private async claim(): Promise<SchedulerOutcome | undefined> {
-    const { store, prev, finished: state } = await readRunEntry(this.nc, this.cfg.runId, this.hash);
+    const { store, prev, finished: state, reopened } = await readRunEntry(this.nc, this.cfg.runId, this.hash, this.train.resume);
     if (state) {
       this.log.info('run already finished', { run: state.runId, status: state.status, error: state.error });
       return { status: state.status, iteration: state.iteration, lastCheckpoint: state.lastCheckpoint, error: state.error };
@@ -144,11 +144,13 @@ export class ClassifierScheduler {
         await early.restore(this.session, extra, iteration, () => resumed!, this.log);
       }).catch((err: unknown) => {
         if (this.train.resume) throw err;
-        return 0; // a run in KV that never wrote a checkpoint starts afresh
+        this.session.markResume(0, null); // a run in KV without a checkpoint to load starts afresh
+        return 0;
       });
     }
     const lastCheckpoint = this.session.lastCheckpoint ? { iteration: start, path: path.relative(this.cfg.runDir, this.session.lastCheckpoint) } : null;
-    const base = { status: 'recovering' as const, iteration: start, iterations: this.total, lastCheckpoint };
+    const base = { status: 'recovering' as const, iteration: start, iterations: this.total, lastCheckpoint, error: undefined };
+    if (reopened) this.log.info('run reopened (--resume)', { run: prev!.state.runId, was: prev!.state.status, step: start, steps: this.total });
     this.ledger = prev
       ? await RunLedger.takeOver(store, prev, base, this.instance)
       : await RunLedger.create(store, { runId: this.cfg.runId, ...base, generation: 0, configHash: this.hash }, this.instance);

@@ -24,22 +24,27 @@ export interface RunEntry {
   prev: VersionedRunState | null;
   /** Set when the run is already over: nothing to claim, report it. */
   finished?: RunState;
+  /** The run was over (completed or failed) and is claimed again by an explicit resume. */
+  reopened?: boolean;
 }
 
 /**
- * Reads the run's entry (creating the bucket when missing). An unfinished entry made with another
+ * Reads the run's entry (creating the bucket when missing). An entry made with another
  * configuration is refused with a ConfigError: a restarted scheduler would be refused again, so it
- * exits as a configuration error (2) and is not restarted.
+ * exits as a configuration error (2) and is not restarted. A finished run is reported as such (a
+ * scheduler restarted after the end does nothing), unless `resume`: the user asked to go on with
+ * it (`--resume RUN_DIR`, e.g. with more iterations, or after a failure), so it is claimed again.
  */
-export async function readRunEntry(nc: NatsConnection, runId: string, hash: string): Promise<RunEntry> {
+export async function readRunEntry(nc: NatsConnection, runId: string, hash: string, resume = false): Promise<RunEntry> {
   const store = await RunStateStore.open(nc);
   const prev = await store.get(runId);
-  if (prev && FINAL_STATUSES.includes(prev.state.status)) return { store, prev, finished: prev.state };
+  const over = prev !== null && FINAL_STATUSES.includes(prev.state.status);
+  if (prev && over && !resume) return { store, prev, finished: prev.state };
   if (prev && prev.state.configHash !== hash) {
     throw new ConfigError(`run ${runId}: its state in KV was made with another configuration (hash ${prev.state.configHash.slice(0, 12)}, ` +
       `this one ${hash.slice(0, 12)}); give this configuration another run id`);
   }
-  return { store, prev };
+  return { store, prev, ...(over ? { reopened: true } : {}) };
 }
 
 export class RunLedger {

@@ -9,6 +9,7 @@ import type { EvalResult } from '../eval/evaluate.ts';
 import { evalRecord } from '../eval/periodic.ts';
 import { writeReport } from '../report/report.ts';
 import { MetricsLog, readMetrics } from '../run/metrics-log.ts';
+import { lineage } from '../run/metrics-lineage.ts';
 import { createProgress, type Progress } from '../run/progress.ts';
 import { createRunDir, type RunDir, type RunInfo, updateRunInfo, writeConfig, writeRunInfo } from '../run/run-dir.ts';
 import type { Logger } from '../telemetry/log.ts';
@@ -178,7 +179,7 @@ interface Recorded { train: number; sample: number; eval: number }
 
 /** The highest iteration of the train, sample and eval records already in metrics.jsonl. */
 async function lastRecorded(file: string): Promise<Recorded> {
-  const records = await readMetrics(file).catch(() => []);
+  const records = lineage(await readMetrics(file).catch(() => []));
   const last = (kind: string): number =>
     Math.max(0, ...records.filter((r) => r.kind === kind && typeof r.iteration === 'number').map((r) => r.iteration as number));
   return { train: last('train'), sample: last('sample'), eval: last('eval') };

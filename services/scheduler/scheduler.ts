@@ -123,12 +123,12 @@ export class Scheduler {
 
   // a) ---------------------------------------------------------------------------------------
   private async claim(): Promise<SchedulerOutcome | undefined> {
-    const { store, prev, finished: state } = await readRunEntry(this.nc, this.cfg.runId, this.hash);
+    const { store, prev, finished: state, reopened } = await readRunEntry(this.nc, this.cfg.runId, this.hash, this.train.resume);
     if (state) {
       this.log.info('run already finished', { run: state.runId, status: state.status, error: state.error });
       return { status: state.status, iteration: state.iteration, lastCheckpoint: state.lastCheckpoint, error: state.error };
     }
-    this.ledger = prev ? await this.takeOver(store, prev) : await this.create(store);
+    this.ledger = prev ? await this.takeOver(store, prev, reopened ?? false) : await this.create(store);
     this.checkpointer = new Checkpointer(this.fleet, this.snapshots, this.ledger, this.records, this.train, this.cfg.runDir, this.metrics, this.log);
     this.evaluation = new RunEvaluation(this.fleet, this.records, this.train, this.cfg.evalTimeoutMs, this.metrics, this.log);
     return undefined;
@@ -147,10 +147,11 @@ export class Scheduler {
   }
 
   /** A run in KV (another scheduler died, stopped, or is about to lose it): same config, its run directory. */
-  private async takeOver(store: RunStateStore, prev: VersionedRunState): Promise<RunLedger> {
+  private async takeOver(store: RunStateStore, prev: VersionedRunState, reopened: boolean): Promise<RunLedger> {
     const { state } = prev;
     this.records = await RunRecords.open(this.cfg.runDir, this.train, true, this.events(), this.log, this.cfg.progress);
-    const ledger = await RunLedger.takeOver(store, prev, { status: 'recovering', iterations: this.train.iterations }, this.instance);
+    const ledger = await RunLedger.takeOver(store, prev, { status: 'recovering', iterations: this.train.iterations, error: undefined }, this.instance);
+    if (reopened) this.log.info('run reopened (--resume)', { run: state.runId, was: state.status, iteration: state.iteration, iterations: this.train.iterations });
     this.log.info('run taken over from KV', { run: state.runId, iteration: state.iteration, lastCheckpoint: state.lastCheckpoint?.path ?? null, generation: state.generation });
     return ledger;
   }

@@ -4,6 +4,7 @@ import { initBackend, type BackendInfo } from '../core/backend/select.ts';
 import { NonFiniteError } from '../core/errors.ts';
 import { createRunDir, samplePath, updateRunInfo, writeConfig, writeRunInfo, type RunDir, type RunKind } from '../run/run-dir.ts';
 import { MetricsLog } from '../run/metrics-log.ts';
+import { RESUME_KIND } from '../run/metrics-lineage.ts';
 import { writeGrid } from '../run/png-grid.ts';
 import { readCheckpoint, writeCheckpoint } from '../run/checkpoint.ts';
 import { pruneCheckpoints, resumePoint } from '../run/checkpoint-list.ts';
@@ -71,6 +72,7 @@ export class RunSession {
     });
     if (!found) {
       this.log.warn('no intact checkpoint to resume from: training from the initial weights', { runDir: this.run.root });
+      this.markResume(0, null);
       return 0;
     }
     const dir = found.dir;
@@ -84,9 +86,17 @@ export class RunSession {
     await apply(ckpt.models, ckpt.manifest.iteration, ckpt.manifest.extra);
     this.lastCheckpoint = dir;
     this.lastCheckpointIteration = ckpt.manifest.iteration;
+    this.markResume(ckpt.manifest.iteration, dir);
     await updateRunInfo(this.run, { status: 'running', resumedFrom: dir });
     this.log.info('resumed', { checkpoint: dir, iteration: ckpt.manifest.iteration });
     return ckpt.manifest.iteration;
+  }
+
+  /** Marks in metrics.jsonl where the run went on from: readers drop what it wrote past that
+   *  point before (run/metrics-lineage.ts), as the iterations after it are computed again. */
+  markResume(at: number, checkpoint: string | null): void {
+    const key = this.run.kind === 'classifier' ? 'step' : 'iteration';
+    this.metrics.append({ kind: RESUME_KIND, [key]: at, checkpoint });
   }
 
   async writeSamples(iteration: number, images: Float32Array): Promise<void> {

@@ -23,6 +23,7 @@ import { runSubjects } from '../../services/control/subjects.ts';
 import { openWorkersBucket, WorkerRoster } from '../../services/control/worker-registry.ts';
 import { LocalWorkers, runLocalWorkers } from '../../services/launcher/local-workers.ts';
 import { readMetrics } from '../../services/run/metrics-log.ts';
+import { lineage } from '../../services/run/metrics-lineage.ts';
 import { trainClassifier } from '../../services/train/classifier-trainer.ts';
 import { type ClassifierTrainConfig, classifierTrainSchema } from '../../services/train/config.ts';
 import { echoOnFailure, GANTRY_BIN, LineSink, quietLog } from '../harness/cluster.ts';
@@ -152,6 +153,22 @@ test('a 2-worker run stopped at step 10 and resumed (--resume) = the uninterrupt
   assert.equal(d.tensors.length, 40, 'weights, moving statistics and both Adam moments');
 });
 
+test('exact sums: a 2-worker run stopped at step 10 and resumed on 3 workers (--resume) = one process bit for bit', async () => {
+  const dir = path.join(root, 'n2-then-n3-exact');
+  const output = new LineSink();
+  const opts = { natsUrl: nats.url, log: quietLog, output, progress: false, handleSignals: false };
+  const first = await echoOnFailure(output, runLocalWorkers({ ...config(dir, 2, MICRO), maxSteps: 10 }, { ...opts, runId: 'resume-n' }));
+  assert.equal(first.steps, 10);
+  assert.equal(first.status, 'completed');
+  // The same run id on the same NATS: the run's KV entry says completed, and --resume reopens it.
+  const second = await echoOnFailure(output, runLocalWorkers({ ...config(dir, 3, MICRO), resume: true }, { ...opts, runId: 'resume-n' }));
+  assert.equal(second.steps, 20);
+  const records = await readMetrics(path.join(dir, 'metrics.jsonl'));
+  const workersAt = (step: number) => records.find((m) => m.kind === 'train' && m.step === step)?.workers;
+  assert.deepEqual([workersAt(10), workersAt(11), workersAt(20)], [2, 3, 3], 'steps 1-10 on 2 workers, 11-20 on 3');
+  await assertIdentical(exactReference, dir);
+});
+
 test('kill -9 the scheduler mid-run: the launcher restarts it, it resumes from the checkpoint, the run ends as if never interrupted', async () => {
   const full = twoWorkers ?? await distributed(2);
   const output = new LineSink();
@@ -178,6 +195,14 @@ test('kill -9 the scheduler mid-run: the launcher restarts it, it resumes from t
     assert.equal(schedulerSpawns, 2, 'restarted once');
     const r = await run(process.execPath, [GANTRY_BIN, 'checkpoint', 'diff', '--tolerance', '0', '--include-optimizer', '--json', full, s.runDir]);
     assert.equal((JSON.parse(r.stdout) as { status: string }).status, 'equal');
+    // The restarted scheduler recomputed the steps past its checkpoint: metrics.jsonl marks the
+    // resume, and its lineage is the uninterrupted run's history, step for step, loss for loss.
+    const raw = await readMetrics(path.join(s.runDir, 'metrics.jsonl'));
+    const resumes = raw.filter((m) => m.kind === 'resume');
+    assert.equal(resumes.length, 1, 'one resume record');
+    assert.ok((resumes[0].step as number) % 5 === 0 && (resumes[0].step as number) >= 10, `resumed from a checkpoint: ${JSON.stringify(resumes[0])}`);
+    const losses = (records: Record<string, unknown>[]) => lineage(records).filter((m) => m.kind === 'train').map((m) => [m.step, m.loss]);
+    assert.deepEqual(losses(raw), losses(await readMetrics(path.join(full, 'metrics.jsonl'))));
   } finally {
     await workers.shutdown();
   }

@@ -145,6 +145,25 @@ describe('discriminator replicas with exact sums', { concurrency: 3 }, () => {
     }
     return r;
   };
+  it('dcgan, stopped at iteration 10 on 2 replicas and resumed on 3 (--resume) = one discriminator bit for bit', async () => {
+    const out = path.join(root, 'dcgan-exact-n2-then-n3');
+    const output = new LineSink();
+    const opts = { natsUrl: nats.url, log: quietLog, output, progress: false, handleSignals: false };
+    const first = await echoOnFailure(output, runLocalCluster({ ...config(out, EXACT, 2), iterations: 10 }, opts));
+    assert.equal(first.iterations, 10);
+    assert.equal(first.status, 'completed');
+    // The same run id (from the directory) on the same NATS: its KV entry says completed, and --resume reopens it.
+    const second = await echoOnFailure(output, runLocalCluster({ ...config(out, EXACT, 3), resume: true }, opts));
+    assert.equal(second.status, 'completed');
+    assert.equal(second.iterations, 20);
+    const weights = (await readMetrics(path.join(out, 'metrics.jsonl'))).filter((m) => m.kind === 'weights') as unknown as { iteration: number; ranks: unknown[] }[];
+    assert.deepEqual(weights.map((w) => [w.iteration, w.ranks.length]), [[10, 2], [20, 3]], 'the ranks that hashed each checkpoint');
+    const r = await run(process.execPath, [GANTRY_BIN, 'checkpoint', 'diff', '--tolerance', '0', '--include-optimizer', '--json', await cluster(1), out])
+      .catch((err: { stdout: string }) => err);
+    const d = JSON.parse(r.stdout) as { status: string; maxAbsDiff: number };
+    assert.equal(d.status, 'equal');
+    assert.equal(d.maxAbsDiff, 0);
+  });
   for (const n of [2, 3]) {
     it(`dcgan, ${n} replicas = one discriminator bit for bit (gantry checkpoint diff --tolerance 0 --include-optimizer)`, async () => {
       const [one, many] = await Promise.all([cluster(1), cluster(n)]);

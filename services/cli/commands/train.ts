@@ -68,7 +68,7 @@ const CLASSIFIER_FLAGS: FlagSpec[] = [
   { flag: 'min-workers', key: 'minWorkers', kind: 'int', description: 'data-parallel: keep training while at least A workers are alive (default 1)' },
   { flag: 'max-workers', key: 'maxWorkers', kind: 'int', description: 'data-parallel: at most B workers in the group; more wait as spares (default --workers)' },
   { flag: 'global-batch', key: 'batchSize', kind: 'int', description: 'images per step over all workers (the same as --batch-size)' },
-  { flag: 'micro-batches', key: 'microBatches', kind: 'int', description: 'exact sums: every sum over the batch per micro-batch of batch/M rows, added in order in float64: one process and any N workers dividing M give the same bits (costs M/N passes per worker, M x the gradient on the ring)' },
+  { flag: 'micro-batches', key: 'microBatches', kind: 'int', description: 'exact sums: every sum over the batch per micro-batch of batch/M rows, added in order in float64: one process and any N workers dividing M give the same bits (costs M/N passes per worker, M/2 x the gradient bytes on the ring)' },
   ...COMMON,
 ];
 
@@ -155,12 +155,13 @@ export function register(program: Command): void {
     if (classifier.getOptionValue('workers') !== undefined && !o.inProcess) {
       const { runLocalWorkers } = await import('../../launcher/local-workers.ts');
       const { readMetrics } = await import('../../run/metrics-log.ts');
+      const { lineage } = await import('../../run/metrics-lineage.ts');
       if (!o.prometheus && o.prometheusPort !== undefined) throw new UsageError('--prometheus-port needs --prometheus');
       const w = await runLocalWorkers(cfg, {
         natsUrl: o.nats, log, prometheus: o.prometheus ? { port: o.prometheusPort } : undefined,
         onEvent: (e) => { if (e.type === 'prometheus') process.stdout.write(`Prometheus: ${e.url}\n`); },
       });
-      const test = (await readMetrics(path.join(w.runDir, 'metrics.jsonl'))).filter((m) => m.kind === 'test').pop() as { accuracy: number; loss: number } | undefined;
+      const test = lineage(await readMetrics(path.join(w.runDir, 'metrics.jsonl'))).filter((m) => m.kind === 'test').pop() as { accuracy: number; loss: number } | undefined;
       const acc = test ? `test accuracy ${(100 * test.accuracy).toFixed(2)}% (loss ${test.loss.toFixed(4)}) after ` : '';
       process.stdout.write(`${w.status}: ${acc}${w.steps} steps in ${w.seconds.toFixed(0)} s (generation ${w.generation}); run directory ${w.runDir}\n`);
       return;
