@@ -194,11 +194,28 @@ function registrationCases(kv: KV, roster: WorkerRoster, warnings: Map<string, s
         const key = under ?? `hostile-${n++}`;
         const kvKey = `${RUN}.${key}`;
         warnings.delete(kvKey);
-        await kv.put(kvKey, value(key));
+        const revision = await kv.put(kvKey, value(key));
         const taken = (): boolean => under === undefined && roster.get(key) !== undefined;
+        // Under the real worker's key its next heartbeat may replace the value before the watch
+        // delivers it: the bucket keeps one value per key, and a replaced message is never
+        // delivered. That is no answer only if the roster has not moved on: once it holds the
+        // registration that replaced ours (same ts), it saw ours first, or never could.
+        let replacedBy: string | undefined;
+        const superseded = async (): Promise<boolean> => {
+          if (under === undefined) return false;
+          const now = await kv.get(kvKey);
+          if (!now || now.revision <= revision || now.length === 0) return false;
+          let ts: string | undefined;
+          try { ts = registrationSchema.safeParse(now.json()).data?.ts; } catch { return false; }
+          if (ts === undefined || roster.get(key)?.reg.ts !== ts) return false;
+          replacedBy = ts;
+          return true;
+        };
         try {
-          await waitFor(() => warnings.has(kvKey) || taken(), `the roster's answer to ${kvKey}`, 10_000, 10);
-          return taken() ? {} : { kind: 'ignored', message: `${warnings.get(kvKey)} (${kvKey})` };
+          await waitFor(async () => warnings.has(kvKey) || taken() || (await superseded()), `the roster's answer to ${kvKey}`, 10_000, 10);
+          if (taken()) return {};
+          if (warnings.has(kvKey)) return { kind: 'ignored', message: `${warnings.get(kvKey)} (${kvKey})` };
+          return { kind: 'ignored', message: `replaced by the real worker registration of ${replacedBy} before the watch delivered it; the roster holds that one (${kvKey})` };
         } catch {
           return { kind: 'no answer', message: `the roster neither took nor refused ${kvKey}` };
         } finally {
